@@ -1,0 +1,393 @@
+//! The `jars` command line: `serve`, `keygen`, `user`, `token`, `event`, `check-config`.
+//! Every command takes `--data-dir` and `--config` (or `JARS_DATA_DIR`, `JARS_CONFIG`).
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args as ClapArgs, Parser, Subcommand};
+
+use crate::config::{parse_duration, Config, ConfigError, Overrides, EXIT_CONFIG};
+use crate::identity::users_file::UserEditError;
+use crate::identity::{Identity, IdentityError, UsersFile};
+use crate::server::{self, SetupError};
+use crate::store::{ListFilter, NewEvent};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "jars",
+    version,
+    about = "Decides who may broadcast to, and listen to, a radio station's live events."
+)]
+pub struct Cli {
+    /// Data directory: keys, users file, SQLite store [default: ./jars-data]
+    #[arg(long, global = true, env = "JARS_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Config file: jars TOML, or the original JARS config.json
+    #[arg(long, global = true, env = "JARS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:8888]
+        #[arg(long, env = "JARS_LISTEN", value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Write a new RS256 key pair into the data directory
+    Keygen {
+        /// Replace an existing key pair (tokens signed with it stop verifying)
+        #[arg(long)]
+        force: bool,
+    },
+    /// Manage the users file
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Mint a token for an existing user (a member id with the myradio backend)
+    Token {
+        name: String,
+        /// Token lifetime, e.g. 1h [default: tokens.lifetime]
+        #[arg(long, value_name = "DURATION")]
+        lifetime: Option<String>,
+    },
+    /// Create and list events
+    #[command(subcommand)]
+    Event(EventCommand),
+    /// Load and validate the configuration, print what it resolved to
+    CheckConfig,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user (prompts for the password unless --password-stdin)
+    Add {
+        name: String,
+        /// Give the user the admin access level
+        #[arg(long)]
+        admin: bool,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+    /// Change a user's password
+    Passwd {
+        name: String,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+    /// Remove a user
+    Remove { name: String },
+    /// List users
+    List,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct PasswordSource {
+    /// Read the password from the first line of standard input
+    #[arg(long)]
+    password_stdin: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventCommand {
+    /// Create an event owned by a user
+    Create {
+        #[arg(long)]
+        owner: String,
+        #[arg(long)]
+        title: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        #[arg(long)]
+        private: bool,
+    },
+    /// List unexpired events (all of them with --all)
+    List {
+        #[arg(long)]
+        all: bool,
+    },
+}
+
+/// How a command failed, and so which exit code it ends with.
+#[derive(Debug)]
+pub enum Failure {
+    /// Bad configuration or arguments: exit 64.
+    Usage(String),
+    /// Anything else: exit 1.
+    Runtime(String),
+}
+
+impl Failure {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Failure::Usage(_) => EXIT_CONFIG,
+            Failure::Runtime(_) => 1,
+        }
+    }
+
+    pub fn message(&self) -> &str {
+        match self {
+            Failure::Usage(m) | Failure::Runtime(m) => m,
+        }
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Self {
+        Failure::Usage(format!("config: {e}"))
+    }
+}
+
+impl From<SetupError> for Failure {
+    fn from(e: SetupError) -> Self {
+        match e {
+            SetupError::Config(m) => Failure::Usage(m),
+            SetupError::Runtime(m) => Failure::Runtime(m),
+        }
+    }
+}
+
+impl From<IdentityError> for Failure {
+    fn from(e: IdentityError) -> Self {
+        match e {
+            IdentityError::NoUser => Failure::Runtime("no such user".into()),
+            other => Failure::Runtime(other.to_string()),
+        }
+    }
+}
+
+impl From<UserEditError> for Failure {
+    fn from(e: UserEditError) -> Self {
+        match e {
+            UserEditError::Invalid(m) => Failure::Usage(m),
+            other => Failure::Runtime(other.to_string()),
+        }
+    }
+}
+
+impl Cli {
+    /// The overrides this command line (and its environment) gives the config.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            config: self.config.clone(),
+            data_dir: self.data_dir.clone(),
+            listen: match &self.command {
+                Command::Serve { listen } => listen.clone(),
+                _ => None,
+            },
+        }
+    }
+}
+
+/// Runs a command other than `serve` (which `main` runs with tracing and signals).
+pub async fn run(cli: Cli, config: Config) -> Result<(), Failure> {
+    match cli.command {
+        Command::Serve { .. } => unreachable!("serve is run by main"),
+        Command::CheckConfig => check_config(&config),
+        Command::Keygen { force } => keygen(&config, force),
+        Command::User(cmd) => user(&config, cmd),
+        Command::Token { name, lifetime } => token(&config, &name, lifetime.as_deref()).await,
+        Command::Event(cmd) => event(&config, cmd).await,
+    }
+}
+
+fn check_config(config: &Config) -> Result<(), Failure> {
+    print!("{}", config.describe());
+    // Configured key files must load; the generated pair is created on first `serve`.
+    if config.tokens.private_key.is_some() || config.tokens.public_key.is_some() {
+        server::token_service(config)?;
+        println!("{:<28} loaded", "keys");
+    }
+    println!("configuration OK");
+    Ok(())
+}
+
+fn keygen(config: &Config, force: bool) -> Result<(), Failure> {
+    if config.tokens.private_key.is_some() {
+        return Err(Failure::Usage(
+            "keygen: tokens.private_key is configured; jars only generates keys in its data_dir"
+                .into(),
+        ));
+    }
+    let kid = crate::keys::generate_pair(&config.data_dir, force).map_err(|e| match e {
+        crate::keys::KeyError::Exists(_) => Failure::Usage(e.to_string()),
+        other => Failure::Runtime(other.to_string()),
+    })?;
+    println!(
+        "wrote {} (kid {kid}); restart jars serve to sign with it",
+        config
+            .data_dir
+            .join(crate::keys::PRIVATE_KEY_FILE)
+            .display()
+    );
+    Ok(())
+}
+
+fn users_file(config: &Config) -> Result<UsersFile, Failure> {
+    config.users_file().map(UsersFile::new).ok_or_else(|| {
+        Failure::Usage(
+            "user: identity.backend is myradio; manage users in MyRadio, not with jars".into(),
+        )
+    })
+}
+
+fn read_password(source: &PasswordSource) -> Result<String, Failure> {
+    if source.password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| Failure::Runtime(format!("reading the password from stdin: {e}")))?;
+        let pw = line.trim_end_matches(['\n', '\r']).to_string();
+        if pw.is_empty() {
+            return Err(Failure::Usage(
+                "--password-stdin: no password on standard input".into(),
+            ));
+        }
+        return Ok(pw);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(Failure::Usage(
+            "no terminal to prompt for a password; use --password-stdin".into(),
+        ));
+    }
+    let pw = rpassword::prompt_password("Password: ")
+        .map_err(|e| Failure::Runtime(format!("reading the password: {e}")))?;
+    let again = rpassword::prompt_password("Password (again): ")
+        .map_err(|e| Failure::Runtime(format!("reading the password: {e}")))?;
+    if pw != again {
+        return Err(Failure::Usage("the passwords do not match".into()));
+    }
+    Ok(pw)
+}
+
+fn user(config: &Config, cmd: UserCommand) -> Result<(), Failure> {
+    let file = users_file(config)?;
+    match cmd {
+        UserCommand::Add {
+            name,
+            admin,
+            password,
+        } => {
+            let pw = read_password(&password)?;
+            let u = file.add(&name, &pw, admin)?;
+            println!(
+                "added {} (id {}{})",
+                u.name,
+                u.id,
+                if u.admin { ", admin" } else { "" }
+            );
+        }
+        UserCommand::Passwd { name, password } => {
+            let pw = read_password(&password)?;
+            file.set_password(&name, &pw)?;
+            println!("password of {name} changed");
+        }
+        UserCommand::Remove { name } => {
+            let u = file.remove(&name)?;
+            println!("removed {} (id {})", u.name, u.id);
+        }
+        UserCommand::List => {
+            println!("{:>6}  {:<24} {}", "ID", "NAME", "ACCESS");
+            for u in file.users()?.iter() {
+                let access = if u.admin { "admin" } else { "user" };
+                println!("{:>6}  {:<24} {access}", u.id, u.name);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn token(config: &Config, name: &str, lifetime: Option<&str>) -> Result<(), Failure> {
+    let lifetime: Option<Duration> = lifetime
+        .map(|l| parse_duration("--lifetime", l))
+        .transpose()?;
+    if lifetime.is_some_and(|l| l.is_zero()) {
+        return Err(Failure::Usage(
+            "--lifetime: must be longer than zero".into(),
+        ));
+    }
+    let identity = Identity::from_settings(&config.identity)?;
+    let member = identity.member(name).await.map_err(|e| match e {
+        IdentityError::NoUser => Failure::Runtime(format!("no user named \"{name}\"")),
+        other => other.into(),
+    })?;
+    let tokens = server::token_service(config)?;
+    let (token, _) = tokens
+        .issue(member.id, member.access_level, lifetime)
+        .map_err(|e| Failure::Runtime(format!("cannot mint a token: {e}")))?;
+    println!("{token}");
+    Ok(())
+}
+
+async fn event(config: &Config, cmd: EventCommand) -> Result<(), Failure> {
+    let store = crate::store::open(&config.store)
+        .await
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    match cmd {
+        EventCommand::Create {
+            owner,
+            title,
+            description,
+            private,
+        } => {
+            if title.trim().is_empty() || title.chars().count() > 255 {
+                return Err(Failure::Usage("--title: 1 to 255 characters".into()));
+            }
+            if description.chars().count() > 255 {
+                return Err(Failure::Usage(
+                    "--description: at most 255 characters".into(),
+                ));
+            }
+            let identity = Identity::from_settings(&config.identity)?;
+            let member = identity.member(&owner).await.map_err(|e| match e {
+                IdentityError::NoUser => Failure::Runtime(format!("no user named \"{owner}\"")),
+                other => other.into(),
+            })?;
+            let e = store
+                .create(NewEvent {
+                    created_by: member.id,
+                    title,
+                    description,
+                    private,
+                    lifetime: config.events.lifetime,
+                })
+                .await
+                .map_err(|e| Failure::Runtime(e.to_string()))?;
+            println!("{}", e.id);
+        }
+        EventCommand::List { all } => {
+            let events = store
+                .list(ListFilter {
+                    private_of: None,
+                    all_private: true,
+                    include_expired: all,
+                })
+                .await
+                .map_err(|e| Failure::Runtime(e.to_string()))?;
+            println!(
+                "{:<36}  {:>6}  {:<7}  {:<9}  {:<20}  TITLE",
+                "EVENT", "OWNER", "PRIVATE", "CONNECTED", "EXPIRES (UTC)"
+            );
+            for e in events {
+                println!(
+                    "{:<36}  {:>6}  {:<7}  {:<9}  {:<20}  {}",
+                    e.id,
+                    e.created_by,
+                    if e.private { "yes" } else { "no" },
+                    match (e.connected, e.connected_by) {
+                        (true, Some(by)) => format!("yes ({by})"),
+                        (true, None) => "yes".into(),
+                        (false, _) => "no".into(),
+                    },
+                    e.expires_time.format("%Y-%m-%d %H:%M:%S"),
+                    e.title.unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,799 @@
+//! Configuration: the TOML file (every key optional), `JARS_*` overrides from the command line
+//! and environment, and the original JARS `config.json`, resolved and validated before anything
+//! is bound.
+//!
+//! Precedence, highest first: command-line flag, environment variable, config file, default.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Exit code for a configuration or usage error (`EX_USAGE` from sysexits.h).
+pub const EXIT_CONFIG: i32 = 64;
+
+/// The address the original service listened on.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8888";
+/// Default data directory, relative to the working directory.
+pub const DEFAULT_DATA_DIR: &str = "./jars-data";
+
+/// A configuration problem, rendered as one line naming the key or file at fault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err(msg: impl Into<String>) -> ConfigError {
+    ConfigError(msg.into())
+}
+
+/// Values given on the command line or in the environment; they win over the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub config: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<String>,
+}
+
+/// The fully resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was read from, if any.
+    pub source: Option<PathBuf>,
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub tokens: TokenSettings,
+    pub identity: IdentitySettings,
+    pub store: StoreSettings,
+    pub events: EventSettings,
+}
+
+/// Where a PEM key comes from: a file, or (in the original `config.json`) the PEM text itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyRef {
+    File(PathBuf),
+    Inline(String),
+}
+
+impl fmt::Display for KeyRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyRef::File(p) => write!(f, "{}", p.display()),
+            // Never print key material.
+            KeyRef::Inline(_) => f.write_str("(inline PEM)"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    pub lifetime: Duration,
+    pub leeway: Duration,
+    pub issuer: String,
+    pub audience: Option<String>,
+    /// Signing key; `None` means the generated pair in the data directory.
+    pub private_key: Option<KeyRef>,
+    /// Verification key; `None` means derived from the private key.
+    pub public_key: Option<KeyRef>,
+}
+
+#[derive(Debug, Clone)]
+pub enum IdentitySettings {
+    UsersFile { path: PathBuf },
+    MyRadio(MyRadioSettings),
+}
+
+#[derive(Clone)]
+pub struct MyRadioSettings {
+    pub api_url: String,
+    pub api_key: String,
+    pub standard_user_permission: i64,
+    pub super_user_permission: i64,
+    pub timeout: Duration,
+}
+
+impl fmt::Debug for MyRadioSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MyRadioSettings")
+            .field("api_url", &self.api_url)
+            .field("api_key", &"(set)")
+            .field("standard_user_permission", &self.standard_user_permission)
+            .field("super_user_permission", &self.super_user_permission)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub enum StoreSettings {
+    Sqlite { path: PathBuf },
+    Postgres { url: String },
+}
+
+impl fmt::Debug for StoreSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreSettings::Sqlite { path } => write!(f, "sqlite:{}", path.display()),
+            StoreSettings::Postgres { url } => write!(f, "{}", redact_url(url)),
+        }
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for printing.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme_end + 3],
+                    &userinfo[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct EventSettings {
+    pub lifetime: Duration,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The TOML file as written. Every key optional; unknown keys are an error so typos are caught.
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct FileConfig {
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    tokens: FileTokens,
+    identity: FileIdentity,
+    store: FileStore,
+    events: FileEvents,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct FileTokens {
+    #[serde(with = "humantime_serde")]
+    lifetime: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    leeway: Option<Duration>,
+    issuer: Option<String>,
+    audience: Option<String>,
+    private_key: Option<PathBuf>,
+    public_key: Option<PathBuf>,
+    #[serde(skip)]
+    inline_private_key: Option<String>,
+    #[serde(skip)]
+    inline_public_key: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct FileIdentity {
+    backend: Option<String>,
+    users_file: Option<PathBuf>,
+    myradio: FileMyRadio,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct FileMyRadio {
+    api_url: Option<String>,
+    api_key: Option<String>,
+    standard_user_permission: Option<i64>,
+    super_user_permission: Option<i64>,
+    #[serde(with = "humantime_serde")]
+    timeout: Option<Duration>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct FileStore {
+    url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct FileEvents {
+    #[serde(with = "humantime_serde")]
+    lifetime: Option<Duration>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// The original service's /etc/jars/config.json. Unknown keys are tolerated: the file must be
+// accepted unchanged, whatever else an installation put in it.
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct OriginalConfig {
+    jwt: OriginalJwt,
+    myradio: Option<OriginalMyRadio>,
+    events: OriginalEvents,
+    db: Option<OriginalDb>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct OriginalJwt {
+    public_key: Option<String>,
+    private_key: Option<String>,
+    token_lifetime: Option<Seconds>,
+    issuer: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct OriginalMyRadio {
+    api_url: Option<String>,
+    api_key: Option<String>,
+    standard_user_permission: Option<i64>,
+    super_user_permission: Option<i64>,
+    timeout: Option<Seconds>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct OriginalEvents {
+    lifetime: Option<Seconds>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct OriginalDb {
+    host: Option<String>,
+    port: Option<u16>,
+    #[serde(alias = "username")]
+    user: Option<String>,
+    password: Option<String>,
+    #[serde(alias = "dbname", alias = "name")]
+    database: Option<String>,
+}
+
+/// A duration in the original file: a number of seconds, or a string such as `"24h"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Seconds {
+    Number(f64),
+    Text(String),
+}
+
+impl Seconds {
+    fn to_duration(&self, key: &str) -> Result<Duration, ConfigError> {
+        match self {
+            Seconds::Number(n) if n.is_finite() && *n > 0.0 => Ok(Duration::from_secs_f64(*n)),
+            Seconds::Number(n) => Err(err(format!(
+                "{key}: {n} is not a positive number of seconds"
+            ))),
+            Seconds::Text(s) => parse_duration(key, s),
+        }
+    }
+}
+
+/// Parses `"24h"`, `"30s"`, `"10d"`, naming `key` when it fails.
+pub fn parse_duration(key: &str, s: &str) -> Result<Duration, ConfigError> {
+    humantime::parse_duration(s.trim()).map_err(|e| {
+        err(format!(
+            "{key}: \"{s}\" is not a duration like \"24h\" ({e})"
+        ))
+    })
+}
+
+impl OriginalConfig {
+    /// Maps the original keys onto the TOML shape, so both share one resolution.
+    fn into_file_config(self) -> Result<FileConfig, ConfigError> {
+        let mut file = FileConfig::default();
+        let key_ref = |v: String, inline: &mut Option<String>, path: &mut Option<PathBuf>| {
+            if v.trim_start().starts_with("-----BEGIN") {
+                *inline = Some(v);
+            } else {
+                *path = Some(PathBuf::from(v));
+            }
+        };
+        if let Some(v) = self.jwt.private_key {
+            key_ref(
+                v,
+                &mut file.tokens.inline_private_key,
+                &mut file.tokens.private_key,
+            );
+        }
+        if let Some(v) = self.jwt.public_key {
+            key_ref(
+                v,
+                &mut file.tokens.inline_public_key,
+                &mut file.tokens.public_key,
+            );
+        }
+        if let Some(l) = self.jwt.token_lifetime {
+            file.tokens.lifetime = Some(l.to_duration("jwt.token_lifetime")?);
+        }
+        file.tokens.issuer = self.jwt.issuer;
+        if let Some(l) = self.events.lifetime {
+            file.events.lifetime = Some(l.to_duration("events.lifetime")?);
+        }
+        if let Some(m) = self.myradio {
+            file.identity.backend = Some("myradio".into());
+            file.identity.myradio = FileMyRadio {
+                api_url: m.api_url,
+                api_key: m.api_key,
+                standard_user_permission: m.standard_user_permission,
+                super_user_permission: m.super_user_permission,
+                timeout: m
+                    .timeout
+                    .map(|t| t.to_duration("myradio.timeout"))
+                    .transpose()?,
+            };
+        }
+        if let Some(db) = self.db {
+            file.store.url = Some(db.to_url());
+        }
+        Ok(file)
+    }
+}
+
+impl OriginalDb {
+    fn to_url(&self) -> String {
+        let enc = |s: &str| {
+            percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+        };
+        let mut url = String::from("postgres://");
+        if let Some(user) = &self.user {
+            url.push_str(&enc(user));
+            if let Some(pw) = &self.password {
+                url.push(':');
+                url.push_str(&enc(pw));
+            }
+            url.push('@');
+        }
+        url.push_str(self.host.as_deref().unwrap_or("localhost"));
+        if let Some(port) = self.port {
+            url.push_str(&format!(":{port}"));
+        }
+        url.push('/');
+        url.push_str(&enc(self.database.as_deref().unwrap_or("jars")));
+        url
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+impl Config {
+    /// Reads the config file named in `overrides` (if any), applies the overrides and defaults,
+    /// and validates the result.
+    pub fn load(overrides: &Overrides) -> Result<Config, ConfigError> {
+        let file = match &overrides.config {
+            None => FileConfig::default(),
+            Some(path) => read_file(path)?,
+        };
+        resolve(file, overrides)
+    }
+
+    /// Parses a TOML document (for tests and `check-config`).
+    pub fn from_toml_str(text: &str, overrides: &Overrides) -> Result<Config, ConfigError> {
+        resolve(parse_toml(text, Path::new("(inline)"))?, overrides)
+    }
+
+    /// The users file, when that backend is in use.
+    pub fn users_file(&self) -> Option<&Path> {
+        match &self.identity {
+            IdentitySettings::UsersFile { path } => Some(path),
+            IdentitySettings::MyRadio(_) => None,
+        }
+    }
+
+    /// A human-readable summary for `jars check-config`; never prints secrets.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        let mut line = |k: &str, v: String| out.push_str(&format!("{k:<28} {v}\n"));
+        line(
+            "config file",
+            self.source
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "(none: built-in defaults)".into()),
+        );
+        line("listen", self.listen.to_string());
+        line("data_dir", self.data_dir.display().to_string());
+        line(
+            "tokens.lifetime",
+            humantime::format_duration(self.tokens.lifetime).to_string(),
+        );
+        line(
+            "tokens.leeway",
+            humantime::format_duration(self.tokens.leeway).to_string(),
+        );
+        line("tokens.issuer", self.tokens.issuer.clone());
+        line(
+            "tokens.audience",
+            self.tokens
+                .audience
+                .clone()
+                .unwrap_or_else(|| "(unset)".into()),
+        );
+        line(
+            "tokens.private_key",
+            self.tokens
+                .private_key
+                .as_ref()
+                .map(|k| k.to_string())
+                .unwrap_or_else(|| "(generated in data_dir)".into()),
+        );
+        line(
+            "tokens.public_key",
+            self.tokens
+                .public_key
+                .as_ref()
+                .map(|k| k.to_string())
+                .unwrap_or_else(|| "(derived from the private key)".into()),
+        );
+        match &self.identity {
+            IdentitySettings::UsersFile { path } => {
+                line("identity.backend", "users_file".into());
+                line("identity.users_file", path.display().to_string());
+            }
+            IdentitySettings::MyRadio(m) => {
+                line("identity.backend", "myradio".into());
+                line("identity.myradio.api_url", m.api_url.clone());
+                line("identity.myradio.api_key", "(set)".into());
+                line(
+                    "identity.myradio.standard_user_permission",
+                    m.standard_user_permission.to_string(),
+                );
+                line(
+                    "identity.myradio.super_user_permission",
+                    m.super_user_permission.to_string(),
+                );
+                line(
+                    "identity.myradio.timeout",
+                    humantime::format_duration(m.timeout).to_string(),
+                );
+            }
+        }
+        line("store.url", format!("{:?}", self.store));
+        line(
+            "events.lifetime",
+            humantime::format_duration(self.events.lifetime).to_string(),
+        );
+        out
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| err(format!("config file {}: {e}", path.display())))?;
+    let is_json = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"))
+        || text.trim_start().starts_with('{');
+    if is_json {
+        let original: OriginalConfig = serde_json::from_str(&text).map_err(|e| {
+            err(format!(
+                "config file {}: line {}: {}",
+                path.display(),
+                e.line(),
+                strip_position(&e.to_string())
+            ))
+        })?;
+        original
+            .into_file_config()
+            .map_err(|e| err(format!("config file {}: {e}", path.display())))
+    } else {
+        parse_toml(&text, path)
+    }
+}
+
+fn strip_position(msg: &str) -> &str {
+    msg.split(" at line ").next().unwrap_or(msg)
+}
+
+fn parse_toml(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
+    toml::from_str(text).map_err(|e: toml::de::Error| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let msg = e.message().trim().replace('\n', " ");
+        match line {
+            Some(l) => err(format!("config file {}: line {l}: {msg}", path.display())),
+            None => err(format!("config file {}: {msg}", path.display())),
+        }
+    })
+}
+
+fn positive(key: &str, d: Option<Duration>, default: Duration) -> Result<Duration, ConfigError> {
+    match d {
+        Some(d) if d.is_zero() => Err(err(format!("{key}: must be longer than zero"))),
+        Some(d) => Ok(d),
+        None => Ok(default),
+    }
+}
+
+fn resolve(file: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
+    let listen_text = o
+        .listen
+        .clone()
+        .or(file.listen)
+        .unwrap_or_else(|| DEFAULT_LISTEN.into());
+    let listen: SocketAddr = listen_text.trim().parse().map_err(|_| {
+        err(format!(
+            "listen: \"{listen_text}\" is not an address like 127.0.0.1:8888 or [::1]:8888"
+        ))
+    })?;
+
+    let data_dir = o
+        .data_dir
+        .clone()
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    if data_dir.as_os_str().is_empty() {
+        return Err(err("data_dir: must not be empty"));
+    }
+
+    let t = file.tokens;
+    let issuer = t.issuer.unwrap_or_else(|| "jars".into());
+    if issuer.trim().is_empty() {
+        return Err(err("tokens.issuer: must not be empty"));
+    }
+    if t.audience.as_deref().is_some_and(|a| a.trim().is_empty()) {
+        return Err(err("tokens.audience: must not be empty when set"));
+    }
+    let leeway = t.leeway.unwrap_or(Duration::from_secs(30));
+    if leeway > Duration::from_secs(3600) {
+        return Err(err(
+            "tokens.leeway: at most 1h; clock skew beyond that is a broken clock",
+        ));
+    }
+    let tokens = TokenSettings {
+        lifetime: positive(
+            "tokens.lifetime",
+            t.lifetime,
+            Duration::from_secs(24 * 3600),
+        )?,
+        leeway,
+        issuer,
+        audience: t.audience,
+        private_key: t
+            .inline_private_key
+            .map(KeyRef::Inline)
+            .or(t.private_key.map(KeyRef::File)),
+        public_key: t
+            .inline_public_key
+            .map(KeyRef::Inline)
+            .or(t.public_key.map(KeyRef::File)),
+    };
+
+    let id = file.identity;
+    let identity =
+        match id.backend.as_deref().unwrap_or("users_file") {
+            "users_file" => IdentitySettings::UsersFile {
+                path: id.users_file.unwrap_or_else(|| data_dir.join("users.toml")),
+            },
+            "myradio" => {
+                let m = id.myradio;
+                let api_url = m.api_url.filter(|u| !u.trim().is_empty()).ok_or_else(|| {
+                    err("identity.myradio.api_url: required by the myradio backend")
+                })?;
+                if !(api_url.starts_with("http://") || api_url.starts_with("https://")) {
+                    return Err(err(format!(
+                    "identity.myradio.api_url: \"{api_url}\" must start with http:// or https://"
+                )));
+                }
+                let api_key = m.api_key.filter(|k| !k.is_empty()).ok_or_else(|| {
+                    err("identity.myradio.api_key: required by the myradio backend")
+                })?;
+                IdentitySettings::MyRadio(MyRadioSettings {
+                    api_url: api_url.trim_end_matches('/').to_string(),
+                    api_key,
+                    standard_user_permission: m.standard_user_permission.unwrap_or(-1),
+                    super_user_permission: m.super_user_permission.unwrap_or(-2),
+                    timeout: positive(
+                        "identity.myradio.timeout",
+                        m.timeout,
+                        Duration::from_secs(5),
+                    )?,
+                })
+            }
+            other => {
+                return Err(err(format!(
+                    "identity.backend: \"{other}\" is not one of \"users_file\", \"myradio\""
+                )))
+            }
+        };
+
+    let store = match file.store.url {
+        None => StoreSettings::Sqlite {
+            path: data_dir.join("jars.sqlite3"),
+        },
+        Some(url) => parse_store_url(&url)?,
+    };
+    if let StoreSettings::Postgres { url } = &store {
+        return Err(err(format!(
+            "store.url: {} is a PostgreSQL store, which this version of jars does not support yet; \
+             use the embedded SQLite store (leave store.url unset)",
+            redact_url(url)
+        )));
+    }
+
+    let events = EventSettings {
+        lifetime: positive(
+            "events.lifetime",
+            file.events.lifetime,
+            Duration::from_secs(10 * 24 * 3600),
+        )?,
+    };
+
+    Ok(Config {
+        source: o.config.clone(),
+        listen,
+        data_dir,
+        tokens,
+        identity,
+        store,
+        events,
+    })
+}
+
+fn parse_store_url(url: &str) -> Result<StoreSettings, ConfigError> {
+    let url = url.trim();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(StoreSettings::Postgres { url: url.into() })
+    } else if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or(url.strip_prefix("sqlite:"))
+    {
+        let path = path.split('?').next().unwrap_or(path);
+        if path.is_empty() {
+            return Err(err("store.url: a sqlite: URL needs a file path"));
+        }
+        Ok(StoreSettings::Sqlite { path: path.into() })
+    } else {
+        Err(err(format!(
+            "store.url: \"{}\" is neither sqlite:PATH nor postgres://…",
+            redact_url(url)
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn toml(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml_str(text, &Overrides::default())
+    }
+
+    #[test]
+    fn empty_config_gives_documented_defaults() {
+        let c = toml("").unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8888");
+        assert_eq!(c.data_dir, PathBuf::from("./jars-data"));
+        assert_eq!(c.tokens.lifetime, Duration::from_secs(86400));
+        assert_eq!(c.tokens.leeway, Duration::from_secs(30));
+        assert_eq!(c.tokens.issuer, "jars");
+        assert_eq!(c.tokens.audience, None);
+        assert_eq!(c.events.lifetime, Duration::from_secs(864000));
+        assert_eq!(c.users_file(), Some(Path::new("./jars-data/users.toml")));
+        assert_eq!(
+            c.store,
+            StoreSettings::Sqlite {
+                path: "./jars-data/jars.sqlite3".into()
+            }
+        );
+    }
+
+    #[test]
+    fn toml_values_and_overrides() {
+        let text = r#"
+            listen = "0.0.0.0:9000"
+            data_dir = "/var/lib/jars"
+            [tokens]
+            lifetime = "2h"
+            leeway = "5s"
+            issuer = "station"
+            audience = "icecast"
+            [events]
+            lifetime = "3d"
+        "#;
+        let c = toml(text).unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(c.tokens.lifetime, Duration::from_secs(7200));
+        assert_eq!(c.tokens.audience.as_deref(), Some("icecast"));
+        assert_eq!(c.events.lifetime, Duration::from_secs(3 * 86400));
+        let o = Overrides {
+            listen: Some("127.0.0.1:1".into()),
+            data_dir: Some("/tmp/x".into()),
+            config: None,
+        };
+        let c = Config::from_toml_str(text, &o).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:1");
+        assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let e = toml("[tokens]\nlifetime = \"soon\"").unwrap_err().0;
+        assert!(e.contains("line 2"), "{e}");
+        let e = toml("listen = \"nowhere\"").unwrap_err().0;
+        assert!(e.starts_with("listen:"), "{e}");
+        let e = toml("[tokens]\nlifetime = \"0s\"").unwrap_err().0;
+        assert!(e.starts_with("tokens.lifetime"), "{e}");
+        let e = toml("[identity]\nbackend = \"ldap\"").unwrap_err().0;
+        assert!(e.starts_with("identity.backend"), "{e}");
+        let e = toml("[identity]\nbackend = \"myradio\"").unwrap_err().0;
+        assert!(e.contains("api_url"), "{e}");
+        let e = toml("lisen = \"127.0.0.1:1\"").unwrap_err().0;
+        assert!(e.contains("lisen"), "{e}");
+        let e = toml("[store]\nurl = \"mysql://x\"").unwrap_err().0;
+        assert!(e.starts_with("store.url"), "{e}");
+    }
+
+    #[test]
+    fn original_config_json_is_mapped() {
+        let json = r#"{
+            "jwt": {"public_key": "/etc/jars/service.pem", "private_key": "/etc/jars/service.key",
+                    "token_lifetime": 3600},
+            "myradio": {"api_url": "https://myradio.example/api/v2/", "api_key": "k"},
+            "events": {"lifetime": 86400},
+            "something_else": true
+        }"#;
+        let file = serde_json::from_str::<OriginalConfig>(json)
+            .unwrap()
+            .into_file_config()
+            .unwrap();
+        let c = resolve(file, &Overrides::default()).unwrap();
+        assert_eq!(c.tokens.lifetime, Duration::from_secs(3600));
+        assert_eq!(c.events.lifetime, Duration::from_secs(86400));
+        assert_eq!(
+            c.tokens.private_key,
+            Some(KeyRef::File("/etc/jars/service.key".into()))
+        );
+        match &c.identity {
+            IdentitySettings::MyRadio(m) => {
+                assert_eq!(m.api_url, "https://myradio.example/api/v2");
+                assert_eq!(m.super_user_permission, -2);
+                assert_eq!(m.standard_user_permission, -1);
+            }
+            other => panic!("expected myradio, got {other:?}"),
+        }
+        assert!(!c.describe().contains("\"k\""));
+    }
+
+    #[test]
+    fn original_db_section_names_postgres() {
+        let json =
+            r#"{"db": {"host": "db", "user": "jars", "password": "p@ss", "database": "radio"}}"#;
+        let file = serde_json::from_str::<OriginalConfig>(json)
+            .unwrap()
+            .into_file_config()
+            .unwrap();
+        assert_eq!(
+            file.store.url.as_deref(),
+            Some("postgres://jars:p%40ss@db/radio")
+        );
+        let e = resolve(file, &Overrides::default()).unwrap_err().0;
+        assert!(e.contains("PostgreSQL"), "{e}");
+        assert!(!e.contains("p%40ss"), "password leaked: {e}");
+    }
+
+    #[test]
+    fn redacts_passwords_in_urls() {
+        assert_eq!(
+            redact_url("postgres://u:secret@h:5432/d"),
+            "postgres://u:***@h:5432/d"
+        );
+        assert_eq!(redact_url("postgres://h/d"), "postgres://h/d");
+    }
+}

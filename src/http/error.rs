@@ -1,0 +1,106 @@
+//! `ApiError`: every way a request can fail, rendered as the original service's
+//! `{"error": "Name"}` body with an honest status code. Internal details are logged, never sent.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::identity::IdentityError;
+use crate::store::StoreError;
+use crate::tokens::TokenError;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    MissingArgument(&'static str),
+    InvalidArgument(&'static str),
+    InvalidIdentifier,
+    Token(TokenError),
+    NoUser,
+    NoUserPermission,
+    UnauthorizedConnection,
+    NonExistentOrExpiredEvent,
+    TooManyRequests,
+    MyRadioServiceFailure,
+    ServiceUnavailable,
+    PayloadTooLarge,
+    NotFound,
+}
+
+impl ApiError {
+    /// The error name in the body: the original service's exception names.
+    pub fn name(&self) -> &'static str {
+        match self {
+            ApiError::MissingArgument(_) => "MissingArgumentError",
+            ApiError::InvalidArgument(_) => "InvalidArgumentError",
+            ApiError::InvalidIdentifier => "InvalidIdentifierException",
+            ApiError::Token(e) => e.name(),
+            ApiError::NoUser => "NoUserException",
+            ApiError::NoUserPermission => "NoUserPermissionException",
+            ApiError::UnauthorizedConnection => "UnauthorizedConnectionException",
+            ApiError::NonExistentOrExpiredEvent => "NonExistentOrExpiredEventException",
+            ApiError::TooManyRequests => "TooManyRequests",
+            ApiError::MyRadioServiceFailure => "MyRadioServiceFailureException",
+            ApiError::ServiceUnavailable => "ServiceUnavailable",
+            ApiError::PayloadTooLarge => "PayloadTooLarge",
+            ApiError::NotFound => "NotFound",
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::MissingArgument(_)
+            | ApiError::InvalidArgument(_)
+            | ApiError::InvalidIdentifier => StatusCode::BAD_REQUEST,
+            ApiError::Token(TokenError::NoSigningKey | TokenError::Signing) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ApiError::Token(_) | ApiError::NoUser => StatusCode::UNAUTHORIZED,
+            ApiError::NoUserPermission | ApiError::UnauthorizedConnection => StatusCode::FORBIDDEN,
+            ApiError::NonExistentOrExpiredEvent | ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::MyRadioServiceFailure => StatusCode::BAD_GATEWAY,
+            ApiError::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.name() });
+        (self.status(), Json(body)).into_response()
+    }
+}
+
+impl From<TokenError> for ApiError {
+    fn from(e: TokenError) -> Self {
+        if matches!(e, TokenError::NoSigningKey | TokenError::Signing) {
+            tracing::error!(error = %e, "cannot mint tokens");
+        }
+        ApiError::Token(e)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "event store failed");
+        ApiError::ServiceUnavailable
+    }
+}
+
+impl From<IdentityError> for ApiError {
+    fn from(e: IdentityError) -> Self {
+        match e {
+            IdentityError::NoUser => ApiError::NoUser,
+            IdentityError::NoPermission => ApiError::NoUserPermission,
+            IdentityError::Backend(_) => {
+                tracing::error!(error = %e, "identity backend failed");
+                ApiError::MyRadioServiceFailure
+            }
+            IdentityError::UsersFile(_) => {
+                tracing::error!(error = %e, "users file unusable");
+                ApiError::ServiceUnavailable
+            }
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! The JARS API: `/jars/pubkey`, `/jars/jwks.json`, `/jars/token`, `/jars/create`,
+//! `/jars/connect`, `/jars/events`, `/jars/events/{id}`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::args::{parse_bool, Args};
+use super::{ApiError, AppState};
+use crate::auth::{self, ConnectDenial};
+use crate::store::NewEvent;
+use crate::tokens::Claims;
+
+/// The longest title or description the original schema holds (`VARCHAR(255)`).
+const MAX_TEXT_CHARS: usize = 255;
+
+/// `GET /jars/pubkey`: the PEM public key tokens are signed with.
+pub async fn pubkey(State(state): State<AppState>) -> impl IntoResponse {
+    let pem = state.tokens.keys().public_pem().to_string();
+    ([(header::CONTENT_TYPE, "application/x-pem-file")], pem)
+}
+
+/// `GET /jars/jwks.json`: every key tokens may be verified with, with its `kid`.
+pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(state.tokens.keys().jwks()),
+    )
+}
+
+/// `POST /jars/token` with `user`, `password`: a token for valid credentials.
+pub async fn token(
+    State(state): State<AppState>,
+    args: Args,
+) -> Result<impl IntoResponse, ApiError> {
+    let user = args.require("user")?;
+    let password = args.require("password")?;
+    if !state.tokens.can_sign() {
+        return Err(ApiError::ServiceUnavailable);
+    }
+    let member = state.identity.authenticate(user, password).await?;
+    let (token, _) = state.tokens.issue(member.id, member.access_level, None)?;
+    Ok(Json(serde_json::json!({ "token": token })))
+}
+
+fn verified(state: &AppState, token: &str) -> Result<Arc<Claims>, ApiError> {
+    Ok(state.tokens.verify(token)?)
+}
+
+/// An event id as the original accepted it: a v4 UUID, here with or without a leading `/`.
+pub fn parse_event_id(text: &str) -> Result<Uuid, ApiError> {
+    let text = text.strip_prefix('/').unwrap_or(text);
+    Uuid::try_parse(text)
+        .ok()
+        .filter(|u| u.get_version_num() == 4)
+        .ok_or(ApiError::InvalidIdentifier)
+}
+
+fn bounded_text(args: &Args, name: &'static str) -> Result<String, ApiError> {
+    let v = args.require(name)?;
+    if v.chars().count() > MAX_TEXT_CHARS {
+        return Err(ApiError::InvalidArgument(name));
+    }
+    Ok(v.to_string())
+}
+
+/// `POST /jars/create` with `auth`, `title`, `description`, `private`: a new event, 201.
+pub async fn create(
+    State(state): State<AppState>,
+    args: Args,
+) -> Result<impl IntoResponse, ApiError> {
+    let token = args.require("auth")?;
+    let title = bounded_text(&args, "title")?;
+    let description = bounded_text(&args, "description")?;
+    let private =
+        parse_bool(args.require("private")?).ok_or(ApiError::InvalidArgument("private"))?;
+    let claims = verified(&state, token)?;
+    let event = state
+        .store
+        .create(NewEvent {
+            created_by: claims.sub,
+            title,
+            description,
+            private,
+            lifetime: state.event_lifetime,
+        })
+        .await?;
+    tracing::info!(event = %event.id, by = claims.sub, private, "event created");
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "event_id": event.id })),
+    ))
+}
+
+/// `POST /jars/connect` with `auth`, `mount`: 202 when the member may broadcast to the event,
+/// which is then marked connected by them.
+pub async fn connect(State(state): State<AppState>, args: Args) -> Result<StatusCode, ApiError> {
+    let token = args.require("auth")?;
+    let id = parse_event_id(args.require("mount")?)?;
+    let claims = verified(&state, token)?;
+    let event = state.store.get(id).await?;
+    let now = Utc::now();
+    auth::may_connect(&claims, event.as_ref(), now).map_err(|d| {
+        tracing::info!(event = %id, member = claims.sub, reason = ?d, "connect denied");
+        match d {
+            ConnectDenial::NoEvent => ApiError::NonExistentOrExpiredEvent,
+            ConnectDenial::NotOwnerOrAdmin => ApiError::UnauthorizedConnection,
+        }
+    })?;
+    if !state.store.mark_connected(id, claims.sub, now).await? {
+        // Deleted between the read and the write.
+        return Err(ApiError::NonExistentOrExpiredEvent);
+    }
+    tracing::info!(event = %id, member = claims.sub, "connect approved");
+    Ok(StatusCode::ACCEPTED)
+}
+
+fn viewer(state: &AppState, args: &Args) -> Result<Option<Arc<Claims>>, ApiError> {
+    args.token().map(|t| verified(state, t)).transpose()
+}
+
+/// `GET /jars/events[?all=1]`: the events the caller may see.
+pub async fn list_events(
+    State(state): State<AppState>,
+    args: Args,
+) -> Result<impl IntoResponse, ApiError> {
+    let viewer = viewer(&state, &args)?;
+    let filter = auth::list_filter(viewer.as_deref(), args.flag("all")?);
+    Ok(Json(state.store.list(filter).await?))
+}
+
+/// `GET /jars/events/{id}`: one event, under the same visibility rules as the list.
+pub async fn get_event(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    args: Args,
+) -> Result<impl IntoResponse, ApiError> {
+    let id = parse_event_id(&id)?;
+    let viewer = viewer(&state, &args)?;
+    let all = args.flag("all")?;
+    match state.store.get(id).await? {
+        Some(e) if auth::may_see(viewer.as_deref(), &e, all, Utc::now()) => Ok(Json(e)),
+        _ => Err(ApiError::NonExistentOrExpiredEvent),
+    }
+}

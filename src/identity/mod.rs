@@ -1,0 +1,73 @@
+//! Who a user is: credentials in, member id and access level out. Two backends: the embedded
+//! users file (default) and MyRadio, as the original service used.
+
+pub mod myradio;
+pub mod users_file;
+
+use crate::config::IdentitySettings;
+use crate::tokens::AccessLevel;
+
+pub use myradio::MyRadio;
+pub use users_file::UsersFile;
+
+/// An authenticated member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member {
+    pub id: i64,
+    pub access_level: AccessLevel,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// Unknown user or wrong password; callers must not learn which.
+    #[error("no such user or wrong password")]
+    NoUser,
+    /// Known user without the standard or the admin permission.
+    #[error("user has no permission")]
+    NoPermission,
+    /// MyRadio failed: unreachable, slow or malformed. The text is for the log only.
+    #[error("identity backend failed: {0}")]
+    Backend(String),
+    /// The users file cannot be read or parsed. The text is for the log only.
+    #[error("users file unusable: {0}")]
+    UsersFile(String),
+}
+
+/// The configured identity backend.
+pub enum Identity {
+    UsersFile(UsersFile),
+    MyRadio(MyRadio),
+}
+
+impl Identity {
+    pub fn from_settings(settings: &IdentitySettings) -> Result<Identity, IdentityError> {
+        Ok(match settings {
+            IdentitySettings::UsersFile { path } => Identity::UsersFile(UsersFile::new(path)),
+            IdentitySettings::MyRadio(m) => Identity::MyRadio(MyRadio::new(m.clone())?),
+        })
+    }
+
+    /// Checks a user name and password.
+    pub async fn authenticate(&self, user: &str, password: &str) -> Result<Member, IdentityError> {
+        match self {
+            Identity::UsersFile(f) => f.authenticate(user, password).await,
+            Identity::MyRadio(m) => m.authenticate(user, password).await,
+        }
+    }
+
+    /// Resolves a member for operator commands (`jars token NAME`, `jars event create --owner`):
+    /// a user name in the users file, or a numeric member id in MyRadio.
+    pub async fn member(&self, name: &str) -> Result<Member, IdentityError> {
+        match self {
+            Identity::UsersFile(f) => f.member_by_name(name),
+            Identity::MyRadio(m) => {
+                let id: i64 = name.parse().map_err(|_| {
+                    IdentityError::Backend(format!(
+                        "with the myradio backend, name a member by its numeric id, not \"{name}\""
+                    ))
+                })?;
+                m.member(id).await
+            }
+        }
+    }
+}

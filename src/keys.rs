@@ -1,0 +1,353 @@
+//! Key material: the RS256 signing key, the set of keys tokens are verified with, and how they
+//! are loaded from PEM files, generated on first start, and served as PEM and JWKS.
+//!
+//! # Security
+//! The private key file is written with mode 0600 and never logged or served; only public halves
+//! leave this module as text.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use rsa::pkcs1::DecodeRsaPrivateKey;
+use rsa::pkcs8::{
+    DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
+};
+use rsa::traits::PublicKeyParts;
+use sha2::{Digest, Sha256};
+
+use crate::config::KeyRef;
+
+/// File names of the generated pair inside the data directory.
+pub const PRIVATE_KEY_FILE: &str = "jwt-private.pem";
+pub const PUBLIC_KEY_FILE: &str = "jwt-public.pem";
+
+/// Key size of generated keys; the original service's keys are 2048-bit too.
+const GENERATED_BITS: usize = 2048;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what}: not a usable RSA key ({why})")]
+    Invalid { what: String, why: String },
+    #[error("{0} already exists; pass --force to replace it (tokens signed with the old key stop verifying)")]
+    Exists(PathBuf),
+    #[error("key generation failed: {0}")]
+    Generate(String),
+}
+
+fn invalid(what: impl ToString, why: impl ToString) -> KeyError {
+    KeyError::Invalid {
+        what: what.to_string(),
+        why: why.to_string(),
+    }
+}
+
+/// A public key tokens may be verified with.
+pub struct VerifyingKey {
+    /// RFC 7638 thumbprint of the key, used as the JWT `kid`.
+    pub kid: String,
+    pub decoding: DecodingKey,
+    /// SPKI PEM (`-----BEGIN PUBLIC KEY-----`), as the original `/jars/pubkey` served.
+    pub public_pem: String,
+    /// The key as a JWK (`kty`, `use`, `alg`, `kid`, `n`, `e`).
+    pub jwk: serde_json::Value,
+}
+
+/// The private key tokens are signed with.
+pub struct SigningKey {
+    pub kid: String,
+    pub encoding: EncodingKey,
+}
+
+/// Everything needed to sign and verify: at most one signing key, one or more verifying keys.
+pub struct KeySet {
+    pub signing: Option<SigningKey>,
+    pub verifying: Vec<VerifyingKey>,
+}
+
+/// What [`KeySet::load`] did, so the caller can log it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyOrigin {
+    Loaded,
+    Generated { private_key: PathBuf, kid: String },
+}
+
+impl KeySet {
+    /// Loads the configured keys, or the pair in `data_dir`, generating that pair on first start.
+    pub fn load(
+        private: Option<&KeyRef>,
+        public: Option<&KeyRef>,
+        data_dir: &Path,
+    ) -> Result<(KeySet, KeyOrigin), KeyError> {
+        let mut origin = KeyOrigin::Loaded;
+        let private_pem = match private {
+            Some(r) => Some(read_ref(r)?),
+            // A configured public key alone means a verify-only node.
+            None if public.is_some() => None,
+            None => {
+                let path = data_dir.join(PRIVATE_KEY_FILE);
+                if !path.exists() {
+                    let kid = generate_pair(data_dir, false)?;
+                    origin = KeyOrigin::Generated {
+                        private_key: path.clone(),
+                        kid,
+                    };
+                }
+                Some(read_ref(&KeyRef::File(path))?)
+            }
+        };
+        let (signing, derived_public) = match &private_pem {
+            Some(pem) => {
+                let private = parse_private(pem, private)?;
+                let public = private.to_public_key();
+                let public_pem = public
+                    .to_public_key_pem(LineEnding::LF)
+                    .map_err(|e| invalid("derived public key", e))?;
+                let encoding = EncodingKey::from_rsa_pem(pem.as_bytes())
+                    .map_err(|e| invalid("private key", e))?;
+                (Some((encoding, thumbprint(&public))), Some(public_pem))
+            }
+            None => (None, None),
+        };
+        let public_pem = match public {
+            Some(r) => read_ref(r)?,
+            None => {
+                derived_public.expect("a private key is present when no public key is configured")
+            }
+        };
+        let verifying = VerifyingKey::from_pem(
+            &public_pem,
+            &public
+                .map(|r| r.to_string())
+                .unwrap_or_else(|| "public key".into()),
+        )?;
+        let signing = match signing {
+            Some((encoding, kid)) => {
+                if kid != verifying.kid {
+                    return Err(invalid(
+                        "public key",
+                        "it is not the public half of the configured private key",
+                    ));
+                }
+                Some(SigningKey { kid, encoding })
+            }
+            None => None,
+        };
+        Ok((
+            KeySet {
+                signing,
+                verifying: vec![verifying],
+            },
+            origin,
+        ))
+    }
+
+    /// A set that only verifies, from one PEM public key (tests, verify-only nodes).
+    pub fn from_public_pem(pem: &str) -> Result<KeySet, KeyError> {
+        Ok(KeySet {
+            signing: None,
+            verifying: vec![VerifyingKey::from_pem(pem, "public key")?],
+        })
+    }
+
+    /// The PEM served at `/jars/pubkey`: the signing key's public half, else the first key.
+    pub fn public_pem(&self) -> &str {
+        let signing_kid = self.signing.as_ref().map(|s| s.kid.as_str());
+        self.verifying
+            .iter()
+            .find(|k| Some(k.kid.as_str()) == signing_kid)
+            .or(self.verifying.first())
+            .map(|k| k.public_pem.as_str())
+            .unwrap_or("")
+    }
+
+    /// The JWKS served at `/jars/jwks.json`.
+    pub fn jwks(&self) -> serde_json::Value {
+        serde_json::json!({ "keys": self.verifying.iter().map(|k| k.jwk.clone()).collect::<Vec<_>>() })
+    }
+
+    /// Keys a token with this `kid` header may be verified with. Tokens of the original service
+    /// carry no `kid`: every key is a candidate then.
+    pub fn candidates<'a>(
+        &'a self,
+        kid: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a VerifyingKey> {
+        self.verifying
+            .iter()
+            .filter(move |k| kid.is_none_or(|kid| k.kid == kid))
+    }
+}
+
+impl VerifyingKey {
+    /// Parses an SPKI (`BEGIN PUBLIC KEY`) or PKCS#1 (`BEGIN RSA PUBLIC KEY`) PEM.
+    pub fn from_pem(pem: &str, what: &str) -> Result<VerifyingKey, KeyError> {
+        let public = rsa::PublicKey::from_public_key_pem(pem.trim())
+            .or_else(|_| {
+                use rsa::pkcs1::DecodeRsaPublicKey;
+                rsa::PublicKey::from_pkcs1_pem(pem.trim())
+            })
+            .map_err(|e| invalid(what, e))?;
+        let public_pem = public
+            .to_public_key_pem(LineEnding::LF)
+            .map_err(|e| invalid(what, e))?;
+        let decoding =
+            DecodingKey::from_rsa_pem(public_pem.as_bytes()).map_err(|e| invalid(what, e))?;
+        let kid = thumbprint(&public);
+        let jwk = serde_json::json!({
+            "kty": "RSA",
+            "use": "sig",
+            "alg": "RS256",
+            "kid": kid,
+            "n": URL_SAFE_NO_PAD.encode(public.n_bytes()),
+            "e": URL_SAFE_NO_PAD.encode(public.e_bytes()),
+        });
+        Ok(VerifyingKey {
+            kid,
+            decoding,
+            public_pem,
+            jwk,
+        })
+    }
+}
+
+/// RFC 7638 JWK thumbprint (SHA-256, base64url): a stable `kid` derived from the key itself.
+fn thumbprint(public: &rsa::PublicKey) -> String {
+    let canonical = format!(
+        r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#,
+        URL_SAFE_NO_PAD.encode(public.e_bytes()),
+        URL_SAFE_NO_PAD.encode(public.n_bytes())
+    );
+    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+}
+
+fn read_ref(r: &KeyRef) -> Result<String, KeyError> {
+    match r {
+        KeyRef::Inline(pem) => Ok(pem.clone()),
+        KeyRef::File(path) => fs::read_to_string(path).map_err(|source| KeyError::Io {
+            path: path.clone(),
+            source,
+        }),
+    }
+}
+
+fn parse_private(pem: &str, r: Option<&KeyRef>) -> Result<rsa::PrivateKey, KeyError> {
+    let what = r
+        .map(|r| r.to_string())
+        .unwrap_or_else(|| "private key".into());
+    rsa::PrivateKey::from_pkcs8_pem(pem.trim())
+        .or_else(|_| rsa::PrivateKey::from_pkcs1_pem(pem.trim()))
+        .map_err(|e| invalid(what, e))
+}
+
+/// Writes a new key pair into `dir` (`jars keygen`). Refuses to replace one unless `force`.
+/// Returns the new key's `kid`.
+pub fn generate_pair(dir: &Path, force: bool) -> Result<String, KeyError> {
+    let private_path = dir.join(PRIVATE_KEY_FILE);
+    let public_path = dir.join(PUBLIC_KEY_FILE);
+    if !force && private_path.exists() {
+        return Err(KeyError::Exists(private_path));
+    }
+    fs::create_dir_all(dir).map_err(|source| KeyError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let private = rsa::PrivateKey::new(&mut getrandom::SysRng, GENERATED_BITS)
+        .map_err(|e| KeyError::Generate(e.to_string()))?;
+    let private_pem = private
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| KeyError::Generate(e.to_string()))?;
+    let public = private.to_public_key();
+    let public_pem = public
+        .to_public_key_pem(LineEnding::LF)
+        .map_err(|e| KeyError::Generate(e.to_string()))?;
+    write_atomically(&private_path, private_pem.as_bytes(), 0o600)?;
+    write_atomically(&public_path, public_pem.as_bytes(), 0o644)?;
+    Ok(thumbprint(&public))
+}
+
+/// Writes `bytes` to a temporary file created with `mode`, then renames it over `path`, so a
+/// reader never sees half a key and the private key is never world-readable, even briefly.
+pub fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> Result<(), KeyError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |source| KeyError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(io)?;
+    f.write_all(bytes).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    fs::rename(&tmp, path).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn generates_once_then_loads_the_same_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let (first, origin) = KeySet::load(None, None, dir.path()).unwrap();
+        assert!(matches!(origin, KeyOrigin::Generated { .. }));
+        let mode = fs::metadata(dir.path().join(PRIVATE_KEY_FILE))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let (second, origin) = KeySet::load(None, None, dir.path()).unwrap();
+        assert_eq!(origin, KeyOrigin::Loaded);
+        assert_eq!(first.verifying[0].kid, second.verifying[0].kid);
+        assert!(first.public_pem().starts_with("-----BEGIN PUBLIC KEY-----"));
+        assert!(matches!(
+            generate_pair(dir.path(), false),
+            Err(KeyError::Exists(_))
+        ));
+        let new_kid = generate_pair(dir.path(), true).unwrap();
+        assert_ne!(new_kid, first.verifying[0].kid);
+    }
+
+    #[test]
+    fn jwks_carries_kid_and_components() {
+        let dir = tempfile::tempdir().unwrap();
+        let (set, _) = KeySet::load(None, None, dir.path()).unwrap();
+        let jwks = set.jwks();
+        let key = &jwks["keys"][0];
+        assert_eq!(key["kty"], "RSA");
+        assert_eq!(key["alg"], "RS256");
+        assert_eq!(key["e"], "AQAB");
+        assert_eq!(key["kid"], set.verifying[0].kid.as_str());
+        assert!(key["n"].as_str().unwrap().len() > 300);
+    }
+
+    #[test]
+    fn mismatched_public_key_is_refused() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        generate_pair(a.path(), false).unwrap();
+        generate_pair(b.path(), false).unwrap();
+        let err = KeySet::load(
+            Some(&KeyRef::File(a.path().join(PRIVATE_KEY_FILE))),
+            Some(&KeyRef::File(b.path().join(PUBLIC_KEY_FILE))),
+            a.path(),
+        )
+        .err()
+        .unwrap();
+        assert!(err.to_string().contains("not the public half"), "{err}");
+    }
+}

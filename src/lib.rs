@@ -1,0 +1,30 @@
+//! # jars — Just Another Radio Station
+//!
+//! A daemon beside Icecast and webcaster-relay that decides who may broadcast to, and listen
+//! to, a station's live events. A drop-in successor to the original JARS service.
+//!
+//! ## Module map
+//! - [`config`]: TOML / environment / original `config.json`, validated before anything binds.
+//! - [`keys`]: the RS256 signing key and verification key set; PEM and JWKS.
+//! - [`tokens`]: mint and verify user tokens into [`tokens::Claims`], with a verified-token cache.
+//! - [`identity`]: credentials → member (users file or MyRadio).
+//! - [`store`]: the [`store::EventStore`] trait and its SQLite implementation.
+//! - [`auth`]: the decisions (may this member connect? which events may a viewer see?).
+//! - [`http`]: [`http::router`], [`http::run`], [`http::AppState`], [`http::ApiError`].
+//! - [`server`]: wires a [`config::Config`] into a running server.
+//! - [`shutdown`]: the signals that stop it.
+//! - [`cli`]: the `jars` command line.
+//!
+//! Domain modules (`tokens`, `auth`, `store`, `identity`) know nothing of HTTP.
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod identity;
+pub mod keys;
+pub mod server;
+pub mod shutdown;
+pub mod store;
+pub mod tokens;

@@ -1,0 +1,271 @@
+//! The embedded event store: one SQLite file in the data directory, WAL mode, migrations
+//! embedded in the binary. The `jars` CLI and `jars serve` may use the file at the same time.
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::{Event, EventStore, ListFilter, NewEvent, StoreError};
+
+/// Timestamps are stored as fixed-width UTC text so that string order is time order.
+const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.6f";
+
+fn to_text(t: DateTime<Utc>) -> String {
+    t.format(TIME_FORMAT).to_string()
+}
+
+fn from_text(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    NaiveDateTime::parse_from_str(s, TIME_FORMAT)
+        .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S"))
+        .map(|t| t.and_utc())
+        .map_err(|e| StoreError::Unavailable(format!("bad timestamp {s:?} in store: {e}")))
+}
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+const COLUMNS: &str = "event_uuid, created_time, created_by, connected, connected_by, \
+    expires_time, title, description, private, relation_id, last_connected_at, last_disconnected_at";
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates the database file at `path`.
+    pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // With WAL, NORMAL loses nothing on a process crash (only on power loss); every
+            // acknowledged write survives SIGKILL.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("migrating {}: {e}", path.display())))?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+fn row_to_event(row: &SqliteRow) -> Result<Event, StoreError> {
+    let id: String = row.try_get("event_uuid")?;
+    let opt_time = |col: &str| -> Result<Option<DateTime<Utc>>, StoreError> {
+        row.try_get::<Option<String>, _>(col)?
+            .map(|s| from_text(&s))
+            .transpose()
+    };
+    Ok(Event {
+        id: Uuid::parse_str(&id)
+            .map_err(|e| StoreError::Unavailable(format!("bad uuid {id:?} in store: {e}")))?,
+        created_time: from_text(&row.try_get::<String, _>("created_time")?)?,
+        created_by: row.try_get("created_by")?,
+        connected: row.try_get("connected")?,
+        connected_by: row.try_get("connected_by")?,
+        expires_time: from_text(&row.try_get::<String, _>("expires_time")?)?,
+        title: row.try_get("title")?,
+        description: row.try_get("description")?,
+        private: row.try_get("private")?,
+        relation_id: row.try_get("relation_id")?,
+        last_connected_at: opt_time("last_connected_at")?,
+        last_disconnected_at: opt_time("last_disconnected_at")?,
+    })
+}
+
+#[async_trait::async_trait]
+impl EventStore for SqliteStore {
+    async fn create(&self, new: NewEvent) -> Result<Event, StoreError> {
+        let now = Utc::now();
+        let lifetime = chrono::Duration::from_std(new.lifetime)
+            .map_err(|e| StoreError::Unavailable(format!("event lifetime: {e}")))?;
+        let event = Event {
+            id: Uuid::new_v4(),
+            title: Some(new.title),
+            description: Some(new.description),
+            private: new.private,
+            created_by: new.created_by,
+            created_time: now,
+            expires_time: now + lifetime,
+            connected: false,
+            connected_by: None,
+            last_connected_at: None,
+            last_disconnected_at: None,
+            relation_id: None,
+        };
+        sqlx::query(
+            "INSERT INTO events (event_uuid, created_time, created_by, expires_time, title, \
+             description, private) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(event.id.to_string())
+        .bind(to_text(event.created_time))
+        .bind(event.created_by)
+        .bind(to_text(event.expires_time))
+        .bind(&event.title)
+        .bind(&event.description)
+        .bind(event.private)
+        .execute(&self.pool)
+        .await?;
+        Ok(event)
+    }
+
+    async fn get(&self, id: Uuid) -> Result<Option<Event>, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM events WHERE event_uuid = ?"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(row_to_event).transpose()
+    }
+
+    async fn list(&self, f: ListFilter) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM events \
+             WHERE (? OR expires_time > ?) AND (NOT private OR ? OR created_by = ?) \
+             ORDER BY created_time DESC"
+        ))
+        .bind(f.include_expired)
+        .bind(to_text(Utc::now()))
+        .bind(f.all_private)
+        .bind(f.private_of)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(row_to_event).collect()
+    }
+
+    async fn mark_connected(
+        &self,
+        id: Uuid,
+        by: i64,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE events SET connected = TRUE, connected_by = ?, last_connected_at = ? \
+             WHERE event_uuid = ?",
+        )
+        .bind(by)
+        .bind(to_text(at))
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn mark_disconnected(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE events SET connected = FALSE, last_disconnected_at = ? WHERE event_uuid = ?",
+        )
+        .bind(to_text(at))
+        .bind(id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_event(by: i64, private: bool, lifetime: Duration) -> NewEvent {
+        NewEvent {
+            created_by: by,
+            title: format!("show of {by}"),
+            description: "d".into(),
+            private,
+            lifetime,
+        }
+    }
+
+    #[tokio::test]
+    async fn create_get_connect_disconnect() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("e.sqlite3"))
+            .await
+            .unwrap();
+        let e = store
+            .create(new_event(7, false, Duration::from_secs(3600)))
+            .await
+            .unwrap();
+        let got = store.get(e.id).await.unwrap().unwrap();
+        assert_eq!(got.title.as_deref(), Some("show of 7"));
+        assert_eq!(got.created_time.timestamp(), e.created_time.timestamp());
+        assert!(!got.connected);
+        let at = Utc::now();
+        assert!(store.mark_connected(e.id, 9, at).await.unwrap());
+        let got = store.get(e.id).await.unwrap().unwrap();
+        assert!(got.connected);
+        assert_eq!(got.connected_by, Some(9));
+        assert_eq!(got.last_connected_at.unwrap().timestamp(), at.timestamp());
+        assert!(store.mark_disconnected(e.id, Utc::now()).await.unwrap());
+        let got = store.get(e.id).await.unwrap().unwrap();
+        assert!(!got.connected);
+        assert_eq!(got.connected_by, Some(9), "last connected user is kept");
+        assert!(got.last_disconnected_at.is_some());
+        assert!(!store.mark_connected(Uuid::new_v4(), 1, at).await.unwrap());
+        assert!(store.get(Uuid::new_v4()).await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn list_filters_private_and_expired() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("e.sqlite3"))
+            .await
+            .unwrap();
+        let public = store
+            .create(new_event(1, false, Duration::from_secs(3600)))
+            .await
+            .unwrap();
+        let private = store
+            .create(new_event(2, true, Duration::from_secs(3600)))
+            .await
+            .unwrap();
+        let expired = store
+            .create(new_event(1, false, Duration::from_millis(1)))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let ids = |v: Vec<Event>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
+        let anon = ListFilter {
+            private_of: None,
+            all_private: false,
+            include_expired: false,
+        };
+        assert_eq!(ids(store.list(anon).await.unwrap()), vec![public.id]);
+        let owner = ListFilter {
+            private_of: Some(2),
+            ..anon
+        };
+        let got = ids(store.list(owner).await.unwrap());
+        assert!(got.contains(&private.id) && got.contains(&public.id) && got.len() == 2);
+        let admin_all = ListFilter {
+            private_of: None,
+            all_private: true,
+            include_expired: true,
+        };
+        let got = ids(store.list(admin_all).await.unwrap());
+        assert_eq!(got.len(), 3);
+        assert!(got.contains(&expired.id));
+    }
+}

@@ -1,0 +1,445 @@
+//! User tokens: minting and verifying RS256 JWTs into [`Claims`], with a cache of verified
+//! tokens so a repeated token costs a hash lookup instead of an RSA verify.
+//!
+//! Validation follows RFC 8725: the algorithm list is pinned to RS256 (never `none`, never an
+//! HMAC keyed with the public key), `iss` and `exp` are required, `nbf` is honoured, and the
+//! time checks (with the configured leeway) run on every use, cached or not.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, Header, Validation};
+use moka::sync::Cache;
+use serde::{Deserialize, Serialize};
+
+use crate::keys::KeySet;
+
+/// Tokens longer than this are rejected before any parsing.
+pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+
+/// A member's access level, as the original service wrote it into `access_level`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AccessLevel {
+    #[serde(rename = "STANDARD_USER")]
+    Standard,
+    #[serde(rename = "ADMIN_USER")]
+    Admin,
+}
+
+impl AccessLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessLevel::Standard => "STANDARD_USER",
+            AccessLevel::Admin => "ADMIN_USER",
+        }
+    }
+}
+
+/// The claims of a user token, compatible with the original JARS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    /// The member id (a JSON number).
+    pub sub: i64,
+    pub iat: i64,
+    pub exp: i64,
+    pub access_level: AccessLevel,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// Written when an audience is configured; checked by the JWT library, not read back here
+    /// (a token's `aud` may legitimately be a list).
+    #[serde(default, skip_serializing_if = "Option::is_none", skip_deserializing)]
+    pub aud: Option<String>,
+}
+
+impl Claims {
+    pub fn is_admin(&self) -> bool {
+        self.access_level == AccessLevel::Admin
+    }
+}
+
+/// Why a token was rejected; the names are PyJWT's, as the original service surfaced them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("DecodeError")]
+    Decode,
+    #[error("InvalidSignatureError")]
+    InvalidSignature,
+    #[error("ExpiredSignatureError")]
+    Expired,
+    #[error("ImmatureSignatureError")]
+    Immature,
+    #[error("InvalidIssuerError")]
+    InvalidIssuer,
+    #[error("InvalidAudienceError")]
+    InvalidAudience,
+    #[error("InvalidAlgorithmError")]
+    InvalidAlgorithm,
+    /// This node holds no private key.
+    #[error("no signing key")]
+    NoSigningKey,
+    #[error("signing failed")]
+    Signing,
+}
+
+impl TokenError {
+    /// The PyJWT exception name for rejected tokens.
+    pub fn name(self) -> &'static str {
+        match self {
+            TokenError::Decode => "DecodeError",
+            TokenError::InvalidSignature => "InvalidSignatureError",
+            TokenError::Expired => "ExpiredSignatureError",
+            TokenError::Immature => "ImmatureSignatureError",
+            TokenError::InvalidIssuer => "InvalidIssuerError",
+            TokenError::InvalidAudience => "InvalidAudienceError",
+            TokenError::InvalidAlgorithm => "InvalidAlgorithmError",
+            TokenError::NoSigningKey | TokenError::Signing => "ServiceUnavailable",
+        }
+    }
+}
+
+/// Token policy from the configuration.
+#[derive(Debug, Clone)]
+pub struct TokenPolicy {
+    pub issuer: String,
+    pub audience: Option<String>,
+    pub leeway: Duration,
+    pub lifetime: Duration,
+}
+
+/// Mints and verifies user tokens against a swappable key set.
+pub struct TokenService {
+    keys: ArcSwap<KeySet>,
+    policy: TokenPolicy,
+    validation: Validation,
+    verified: Cache<Arc<str>, Arc<Claims>>,
+}
+
+/// Cached entries live until their token expires (plus leeway), never longer.
+struct UntilExpiry {
+    leeway: i64,
+}
+
+impl moka::Expiry<Arc<str>, Arc<Claims>> for UntilExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &Arc<str>,
+        claims: &Arc<Claims>,
+        _created_at: Instant,
+    ) -> Option<Duration> {
+        let left = claims.exp + self.leeway - unix_now();
+        Some(Duration::from_secs(left.max(0) as u64))
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl TokenService {
+    pub fn new(keys: KeySet, policy: TokenPolicy) -> TokenService {
+        let mut validation = Validation::new(Algorithm::RS256);
+        // Time claims are checked by `check_times` with an explicit clock, for cache hits too.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "iss"]);
+        validation.set_issuer(&[policy.issuer.as_str()]);
+        match &policy.audience {
+            Some(aud) => validation.set_audience(&[aud.as_str()]),
+            None => validation.validate_aud = false,
+        }
+        let verified = Cache::builder()
+            .max_capacity(100_000)
+            .expire_after(UntilExpiry {
+                leeway: policy.leeway.as_secs() as i64,
+            })
+            .build();
+        TokenService {
+            keys: ArcSwap::from_pointee(keys),
+            policy,
+            validation,
+            verified,
+        }
+    }
+
+    pub fn policy(&self) -> &TokenPolicy {
+        &self.policy
+    }
+
+    /// The current key set.
+    pub fn keys(&self) -> Arc<KeySet> {
+        self.keys.load_full()
+    }
+
+    /// Whether this node can mint tokens.
+    pub fn can_sign(&self) -> bool {
+        self.keys.load().signing.is_some()
+    }
+
+    /// Mints a token for member `sub`, valid for `lifetime` (the policy's default when `None`).
+    pub fn issue(
+        &self,
+        sub: i64,
+        access_level: AccessLevel,
+        lifetime: Option<Duration>,
+    ) -> Result<(String, Claims), TokenError> {
+        let keys = self.keys.load();
+        let signing = keys.signing.as_ref().ok_or(TokenError::NoSigningKey)?;
+        let now = unix_now();
+        let lifetime = lifetime.unwrap_or(self.policy.lifetime);
+        let claims = Claims {
+            iss: self.policy.issuer.clone(),
+            sub,
+            iat: now,
+            exp: now + lifetime.as_secs() as i64,
+            access_level,
+            nbf: None,
+            jti: Some(uuid::Uuid::new_v4().to_string()),
+            aud: self.policy.audience.clone(),
+        };
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(signing.kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &signing.encoding)
+            .map_err(|_| TokenError::Signing)?;
+        Ok((token, claims))
+    }
+
+    /// Verifies `token` now.
+    pub fn verify(&self, token: &str) -> Result<Arc<Claims>, TokenError> {
+        self.verify_at(token, unix_now())
+    }
+
+    /// Verifies `token` as of `now` (Unix seconds).
+    pub fn verify_at(&self, token: &str, now: i64) -> Result<Arc<Claims>, TokenError> {
+        if token.is_empty() || token.len() > MAX_TOKEN_LEN {
+            return Err(TokenError::Decode);
+        }
+        if let Some(claims) = self.verified.get(token) {
+            self.check_times(&claims, now)?;
+            return Ok(claims);
+        }
+        let kid = header_kid(token)?;
+        let keys = self.keys.load();
+        let mut result = Err(TokenError::InvalidSignature);
+        for key in keys.candidates(kid.as_deref()) {
+            match jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation) {
+                Ok(data) => {
+                    result = Ok(data.claims);
+                    break;
+                }
+                Err(e) if *e.kind() == ErrorKind::InvalidSignature => continue,
+                Err(e) => return Err(map_error(e.kind())),
+            }
+        }
+        let claims = Arc::new(result?);
+        self.check_times(&claims, now)?;
+        self.verified.insert(Arc::from(token), claims.clone());
+        Ok(claims)
+    }
+
+    fn check_times(&self, c: &Claims, now: i64) -> Result<(), TokenError> {
+        let leeway = self.policy.leeway.as_secs() as i64;
+        if c.exp + leeway <= now {
+            return Err(TokenError::Expired);
+        }
+        if c.nbf.is_some_and(|nbf| nbf > now + leeway) {
+            return Err(TokenError::Immature);
+        }
+        Ok(())
+    }
+}
+
+/// Reads the JOSE header, rejecting any algorithm but RS256 before a key is touched.
+fn header_kid(token: &str) -> Result<Option<String>, TokenError> {
+    #[derive(Deserialize)]
+    struct RawHeader {
+        alg: Option<serde_json::Value>,
+        kid: Option<serde_json::Value>,
+    }
+    let mut parts = token.split('.');
+    let (Some(head), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(TokenError::Decode);
+    };
+    let bytes = URL_SAFE_NO_PAD
+        .decode(head.trim_end_matches('='))
+        .map_err(|_| TokenError::Decode)?;
+    let header: RawHeader = serde_json::from_slice(&bytes).map_err(|_| TokenError::Decode)?;
+    match header.alg {
+        Some(serde_json::Value::String(alg)) if alg == "RS256" => {}
+        Some(_) => return Err(TokenError::InvalidAlgorithm),
+        None => return Err(TokenError::Decode),
+    }
+    match header.kid {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::String(kid)) => Ok(Some(kid)),
+        Some(_) => Err(TokenError::Decode),
+    }
+}
+
+fn map_error(kind: &ErrorKind) -> TokenError {
+    match kind {
+        ErrorKind::InvalidSignature | ErrorKind::InvalidRsaKey(_) | ErrorKind::InvalidKeyFormat => {
+            TokenError::InvalidSignature
+        }
+        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => TokenError::InvalidAlgorithm,
+        ErrorKind::ExpiredSignature => TokenError::Expired,
+        ErrorKind::ImmatureSignature => TokenError::Immature,
+        ErrorKind::InvalidIssuer => TokenError::InvalidIssuer,
+        ErrorKind::InvalidAudience => TokenError::InvalidAudience,
+        _ => TokenError::Decode,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The public key the original service served in its README (`GET /jars/pubkey`).
+    pub const SEED_PUBKEY: &str = "-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAm2CecPMulYLZeW7+Brf2
+pVb14PWwgbv1ZnQjmp/RsFeu/dYbvR3XBIl4ozcH15LRE8g7ZTzhPYm4tQjYQn9u
+NAELGjlU9It9VCSX7STdH+r3xTO5pQtBobWaXs8pv/Di3og2p4oGEWsxKxci2J08
+NoUlKFL+x2LZ7Z+vc6h6QMdegOPht3kWZ/YrhDdvZT7jENo0fi7xRUiOl6FZi4gk
+wBAR9gAG782jx0ZI4HargxETy1KwVl6BuFjFUQfu9kkDZxeq4j7+ID30lhqGhoxt
+Ujz/YKP5Z9sGXB+Wk2UxA2vnbs9WAoVpgmIjjE+fRQC0MpSGRowPn/EkV/gCXFhS
+MQIDAQAB
+-----END PUBLIC KEY-----
+";
+
+    /// The token from the original README's `POST /jars/token` example (signed 2018).
+    pub const SEED_TOKEN: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9.eyJleHAiOjE1MjI0OTk2OTIsInN1YiI6NzQ0OSwiYWNjZXNzX2xldmVsIjoiQURNSU5fVVNFUiIsImlhdCI6MTUyMjQxMzI5MiwiaXNzIjoiamFycyJ9.I5iPwJrPJ4mw-p0WBZxBxPFy4_U_LP0LTKZ9I_zXK7ygDhM30Ob3vIHLcQRzHkc-QoUsbIMr8o-V81s8QsdfN0VKqvEaaLQY67UlEpdTqlIEWYwjlvQFaCP6mgyVIxRXl0DUXu38XnKD54uGiqDBTs27Zg8AZJoPHJFyGg4DN20x4RYtzq02ssXeN21rJrwl6ApgRGaalYomx3fNUZuNEh0Me5oN7k0gGkkVIcKGgmW5Pml1uloN0nuSNCwek-Nd1AuwuMCrpx5S6YqZlROGqTIttwadV4LLU684I32V55tYZBhEQ9zUML68bcRKLtGq7-UlvnggXwf7QO_3_xSsbA";
+
+    fn policy() -> TokenPolicy {
+        TokenPolicy {
+            issuer: "jars".into(),
+            audience: None,
+            leeway: Duration::from_secs(30),
+            lifetime: Duration::from_secs(86400),
+        }
+    }
+
+    fn seed_service() -> TokenService {
+        TokenService::new(KeySet::from_public_pem(SEED_PUBKEY).unwrap(), policy())
+    }
+
+    #[test]
+    fn seed_token_is_expired_today() {
+        assert_eq!(
+            seed_service().verify(SEED_TOKEN).unwrap_err(),
+            TokenError::Expired
+        );
+    }
+
+    #[test]
+    fn seed_token_is_valid_at_its_own_iat() {
+        let claims = seed_service().verify_at(SEED_TOKEN, 1522413292).unwrap();
+        assert_eq!(claims.sub, 7449);
+        assert_eq!(claims.access_level, AccessLevel::Admin);
+        assert_eq!(claims.iss, "jars");
+        assert_eq!(claims.exp, 1522499692);
+    }
+
+    #[test]
+    fn cached_token_still_expires() {
+        let s = seed_service();
+        assert!(s.verify_at(SEED_TOKEN, 1522413292).is_ok());
+        // Past exp + leeway: refused even though the signature check is cached.
+        assert_eq!(
+            s.verify_at(SEED_TOKEN, 1522499692 + 31).unwrap_err(),
+            TokenError::Expired
+        );
+        // Within the leeway: still fine.
+        assert!(s.verify_at(SEED_TOKEN, 1522499692 + 29).is_ok());
+    }
+
+    #[test]
+    fn wrong_issuer_and_tampering_are_refused() {
+        let mut p = policy();
+        p.issuer = "other".into();
+        let s = TokenService::new(KeySet::from_public_pem(SEED_PUBKEY).unwrap(), p);
+        assert_eq!(
+            s.verify_at(SEED_TOKEN, 1522413292).unwrap_err(),
+            TokenError::InvalidIssuer
+        );
+        let s = seed_service();
+        let mut parts: Vec<String> = SEED_TOKEN.split('.').map(String::from).collect();
+        parts[1] = URL_SAFE_NO_PAD.encode(
+            br#"{"exp":1522499692,"sub":1,"access_level":"ADMIN_USER","iat":1522413292,"iss":"jars"}"#,
+        );
+        assert_eq!(
+            s.verify_at(&parts.join("."), 1522413292).unwrap_err(),
+            TokenError::InvalidSignature
+        );
+        assert_eq!(s.verify("not a token").unwrap_err(), TokenError::Decode);
+        assert_eq!(
+            s.verify(&format!("{SEED_TOKEN}.extra")).unwrap_err(),
+            TokenError::Decode
+        );
+    }
+
+    #[test]
+    fn none_and_hmac_algorithms_are_refused() {
+        let s = seed_service();
+        let payload = URL_SAFE_NO_PAD.encode(
+            br#"{"exp":9999999999,"sub":1,"access_level":"ADMIN_USER","iat":1,"iss":"jars"}"#,
+        );
+        for alg in ["none", "NONE", "HS256"] {
+            let head = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#));
+            let token = format!("{head}.{payload}.c2ln");
+            assert_eq!(
+                s.verify(&token).unwrap_err(),
+                TokenError::InvalidAlgorithm,
+                "{alg}"
+            );
+        }
+    }
+
+    #[test]
+    fn minted_tokens_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let (keys, _) = KeySet::load(None, None, dir.path()).unwrap();
+        let s = TokenService::new(keys, policy());
+        let (token, claims) = s.issue(42, AccessLevel::Standard, None).unwrap();
+        assert_eq!(claims.exp - claims.iat, 86400);
+        let verified = s.verify(&token).unwrap();
+        assert_eq!(verified.sub, 42);
+        assert_eq!(verified.access_level, AccessLevel::Standard);
+        // The seed key set does not accept it.
+        assert_eq!(
+            seed_service().verify(&token).unwrap_err(),
+            TokenError::InvalidSignature
+        );
+    }
+
+    #[test]
+    fn audience_is_checked_when_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let (keys, _) = KeySet::load(None, None, dir.path()).unwrap();
+        let mut p = policy();
+        p.audience = Some("icecast".into());
+        let with_aud = TokenService::new(keys, p);
+        let (token, _) = with_aud.issue(1, AccessLevel::Standard, None).unwrap();
+        assert!(with_aud.verify(&token).is_ok());
+        let (keys, _) = KeySet::load(None, None, dir.path()).unwrap();
+        let mut p = policy();
+        p.audience = Some("elsewhere".into());
+        let other = TokenService::new(keys, p);
+        assert_eq!(
+            other.verify(&token).unwrap_err(),
+            TokenError::InvalidAudience
+        );
+    }
+}

@@ -291,7 +291,7 @@ fn user(config: &Config, cmd: UserCommand) -> Result<(), Failure> {
             println!("removed {} (id {})", u.name, u.id);
         }
         UserCommand::List => {
-            println!("{:>6}  {:<24} {}", "ID", "NAME", "ACCESS");
+            println!("{:>6}  {:<24} ACCESS", "ID", "NAME");
             for u in file.users()?.iter() {
                 let access = if u.admin { "admin" } else { "user" };
                 println!("{:>6}  {:<24} {access}", u.id, u.name);

@@ -54,6 +54,14 @@ pub struct Config {
     pub identity: IdentitySettings,
     pub store: StoreSettings,
     pub events: EventSettings,
+    pub limits: LimitSettings,
+}
+
+/// Rate limits of `/jars/token`, per client address and per user name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitSettings {
+    pub token_per_minute: u32,
+    pub token_burst: u32,
 }
 
 /// Where a PEM key comes from: a file, or (in the original `config.json`) the PEM text itself.
@@ -163,6 +171,14 @@ struct FileConfig {
     identity: FileIdentity,
     store: FileStore,
     events: FileEvents,
+    limits: FileLimits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct FileLimits {
+    token_per_minute: Option<u32>,
+    token_burst: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -635,8 +651,19 @@ fn resolve(file: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
         )?,
     };
 
+    let limits = LimitSettings {
+        token_per_minute: file.limits.token_per_minute.unwrap_or(10),
+        token_burst: file.limits.token_burst.unwrap_or(5),
+    };
+    if limits.token_per_minute == 0 || limits.token_burst == 0 {
+        return Err(err(
+            "limits.token_per_minute, limits.token_burst: must be at least 1",
+        ));
+    }
+
     Ok(Config {
         source: o.config.clone(),
+        limits,
         listen,
         data_dir,
         tokens,

@@ -9,6 +9,7 @@
 //! - [`tokens`]: mint and verify user tokens into [`tokens::Claims`], with a verified-token cache.
 //! - [`identity`]: credentials → member (users file or MyRadio).
 //! - [`store`]: the [`store::EventStore`] trait and its SQLite implementation.
+//! - [`limits`]: rate limits (GCRA per key).
 //! - [`auth`]: the decisions (may this member connect? which events may a viewer see?).
 //! - [`http`]: [`http::router`], [`http::run`], [`http::AppState`], [`http::ApiError`].
 //! - [`server`]: wires a [`config::Config`] into a running server.
@@ -24,6 +25,7 @@ pub mod config;
 pub mod http;
 pub mod identity;
 pub mod keys;
+pub mod limits;
 pub mod server;
 pub mod shutdown;
 pub mod store;

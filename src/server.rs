@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::http::AppState;
 use crate::identity::Identity;
 use crate::keys::{KeyOrigin, KeySet};
+use crate::limits::RateLimiter;
 use crate::tokens::{TokenPolicy, TokenService};
 
 /// Why the server could not be set up.
@@ -60,5 +61,9 @@ pub async fn app_state(config: &Config) -> Result<AppState, SetupError> {
         identity: Arc::new(identity),
         store,
         event_lifetime: config.events.lifetime,
+        token_limiter: Arc::new(RateLimiter::new(
+            config.limits.token_per_minute,
+            config.limits.token_burst,
+        )),
     })
 }

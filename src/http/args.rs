@@ -4,9 +4,13 @@
 //! Decoding is strict: a value that is not UTF-8 once percent-decoded is a 400, not a silently
 //! mangled string.
 
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::header;
+use axum::http::request::Parts;
 
 use super::error::ApiError;
 
@@ -111,6 +115,22 @@ impl<S: Send + Sync> FromRequest<S> for Args {
             parse_form(&body, &mut args.pairs)?;
         }
         Ok(args)
+    }
+}
+
+/// The peer address of the connection, when served over a socket (absent in `oneshot` tests).
+pub struct ClientAddr(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
     }
 }
 

@@ -19,7 +19,8 @@ pub enum ApiError {
     NoUserPermission,
     UnauthorizedConnection,
     NonExistentOrExpiredEvent,
-    TooManyRequests,
+    /// Over a rate limit; retry after this many seconds.
+    TooManyRequests(u64),
     MyRadioServiceFailure,
     ServiceUnavailable,
     PayloadTooLarge,
@@ -38,7 +39,7 @@ impl ApiError {
             ApiError::NoUserPermission => "NoUserPermissionException",
             ApiError::UnauthorizedConnection => "UnauthorizedConnectionException",
             ApiError::NonExistentOrExpiredEvent => "NonExistentOrExpiredEventException",
-            ApiError::TooManyRequests => "TooManyRequests",
+            ApiError::TooManyRequests(_) => "TooManyRequests",
             ApiError::MyRadioServiceFailure => "MyRadioServiceFailureException",
             ApiError::ServiceUnavailable => "ServiceUnavailable",
             ApiError::PayloadTooLarge => "PayloadTooLarge",
@@ -57,7 +58,7 @@ impl ApiError {
             ApiError::Token(_) | ApiError::NoUser => StatusCode::UNAUTHORIZED,
             ApiError::NoUserPermission | ApiError::UnauthorizedConnection => StatusCode::FORBIDDEN,
             ApiError::NonExistentOrExpiredEvent | ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::MyRadioServiceFailure => StatusCode::BAD_GATEWAY,
             ApiError::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -68,7 +69,12 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": self.name() });
-        (self.status(), Json(body)).into_response()
+        let mut resp = (self.status(), Json(body)).into_response();
+        if let ApiError::TooManyRequests(secs) = self {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.max(1).into());
+        }
+        resp
     }
 }
 

@@ -10,7 +10,7 @@ use axum::Json;
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::args::{parse_bool, Args};
+use super::args::{parse_bool, Args, ClientAddr};
 use super::{ApiError, AppState};
 use crate::auth::{self, ConnectDenial};
 use crate::store::NewEvent;
@@ -36,10 +36,25 @@ pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
 /// `POST /jars/token` with `user`, `password`: a token for valid credentials.
 pub async fn token(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     args: Args,
 ) -> Result<impl IntoResponse, ApiError> {
     let user = args.require("user")?;
     let password = args.require("password")?;
+    // Both limits count every attempt: per address against spraying many names, per name
+    // against guessing one password from many addresses.
+    for key in [
+        client.map(|ip| format!("ip:{ip}")),
+        Some(format!("user:{user}")),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        state.token_limiter.check(&key).map_err(|retry| {
+            tracing::warn!(client = ?client, "token requests over the rate limit");
+            ApiError::TooManyRequests(retry.as_secs_f64().ceil() as u64)
+        })?;
+    }
     if !state.tokens.can_sign() {
         return Err(ApiError::ServiceUnavailable);
     }

@@ -7,6 +7,7 @@ pub mod jars;
 pub mod ops;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::identity::Identity;
+use crate::limits::RateLimiter;
 use crate::store::EventStore;
 use crate::tokens::TokenService;
 
@@ -35,6 +37,8 @@ pub struct AppState {
     pub store: Arc<dyn EventStore>,
     /// How long new events live (`events.lifetime`).
     pub event_lifetime: Duration,
+    /// Limits `/jars/token` per client address and per user name.
+    pub token_limiter: Arc<RateLimiter>,
 }
 
 /// All routes, with body limit and timeout.
@@ -64,7 +68,8 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -1,0 +1,138 @@
+//! Shared test support: a real jars server on 127.0.0.1:0 with a temporary data directory.
+#![allow(dead_code)]
+
+pub mod icecast;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use jars::config::{Config, Overrides};
+use jars::http::AppState;
+use jars::identity::UsersFile;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+/// A jars server running in this test process on a free loopback port.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub config: Config,
+    pub dir: TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    /// Starts a server on the embedded defaults plus `toml` (which may be empty).
+    pub async fn start(toml: &str) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(dir, toml).await
+    }
+
+    /// Starts a server whose data directory is `dir`.
+    pub async fn start_in(dir: TempDir, toml: &str) -> TestServer {
+        let overrides = Overrides {
+            data_dir: Some(dir.path().to_path_buf()),
+            listen: Some("127.0.0.1:0".into()),
+            config: None,
+        };
+        let config = Config::from_toml_str(toml, &overrides).expect("test config");
+        let state = jars::server::app_state(&config).await.expect("app state");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(jars::http::run(listener, state.clone(), async {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            addr,
+            state,
+            config,
+            dir,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn users(&self) -> UsersFile {
+        UsersFile::new(self.config.users_file().expect("users_file backend"))
+    }
+
+    /// Adds a user to the users file and returns their id.
+    pub fn add_user(&self, name: &str, password: &str, admin: bool) -> i64 {
+        self.users().add(name, password, admin).unwrap().id
+    }
+
+    /// Logs in through `/jars/token` and returns the token.
+    pub async fn login(&self, name: &str, password: &str) -> String {
+        let resp = client()
+            .post(self.url("/jars/token"))
+            .form(&[("user", name), ("password", password)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "login of {name}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        body["token"].as_str().unwrap().to_string()
+    }
+
+    /// Creates an event through `/jars/create` and returns its id.
+    pub async fn create_event(&self, token: &str, title: &str, private: bool) -> String {
+        let private = if private { "true" } else { "false" };
+        let resp = client()
+            .post(self.url("/jars/create"))
+            .form(&[
+                ("auth", token),
+                ("title", title),
+                ("description", "test event"),
+                ("private", private),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 201, "create {title}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        body["event_id"].as_str().unwrap().to_string()
+    }
+
+    pub fn data_path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Stops accepting and waits for in-flight requests.
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap().unwrap();
+        }
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+/// Posts a form and returns (status, body text).
+pub async fn post_form(url: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let resp = client().post(url).form(form).send().await.unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.text().await.unwrap())
+}
+
+/// The `error` name of a JSON error body.
+pub fn error_name(body: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(body)
+        .unwrap_or_else(|_| panic!("not JSON: {body:?}"))["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error name in {body:?}"))
+        .to_string()
+}

@@ -12,6 +12,7 @@ use crate::identity::users_file::UserEditError;
 use crate::identity::{Identity, IdentityError, UsersFile};
 use crate::server::{self, SetupError};
 use crate::store::{ListFilter, NewEvent};
+use crate::tokens::TicketBinding;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -53,6 +54,22 @@ pub enum Command {
         /// Token lifetime, e.g. 1h [default: tokens.lifetime]
         #[arg(long, value_name = "DURATION")]
         lifetime: Option<String>,
+    },
+    /// Mint a listener ticket for an event (operator tool)
+    Ticket {
+        event_id: String,
+        /// Ticket lifetime, e.g. 2h [default: icecast.ticket_lifetime, capped by the event's life]
+        #[arg(long, value_name = "DURATION")]
+        lifetime: Option<String>,
+        /// Bind the ticket to this listener address
+        #[arg(long)]
+        ip: Option<std::net::IpAddr>,
+        /// Only valid when the player page's Referer starts with this
+        #[arg(long)]
+        referer: Option<String>,
+        /// At most this many simultaneous listeners on the ticket
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        max_listeners: Option<u32>,
     },
     /// Create and list events
     #[command(subcommand)]
@@ -190,6 +207,20 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), Failure> {
         Command::Keygen { force } => keygen(&config, force),
         Command::User(cmd) => user(&config, cmd),
         Command::Token { name, lifetime } => token(&config, &name, lifetime.as_deref()).await,
+        Command::Ticket {
+            event_id,
+            lifetime,
+            ip,
+            referer,
+            max_listeners,
+        } => {
+            let binding = TicketBinding {
+                ip: ip.map(|ip| ip.to_string()),
+                referer,
+                max_listeners,
+            };
+            ticket(&config, &event_id, lifetime.as_deref(), binding).await
+        }
         Command::Event(cmd) => event(&config, cmd).await,
     }
 }
@@ -320,6 +351,46 @@ async fn token(config: &Config, name: &str, lifetime: Option<&str>) -> Result<()
         .issue(member.id, member.access_level, lifetime)
         .map_err(|e| Failure::Runtime(format!("cannot mint a token: {e}")))?;
     println!("{token}");
+    Ok(())
+}
+
+async fn ticket(
+    config: &Config,
+    event_id: &str,
+    lifetime: Option<&str>,
+    binding: TicketBinding,
+) -> Result<(), Failure> {
+    let id = uuid::Uuid::try_parse(event_id.trim_start_matches('/'))
+        .ok()
+        .filter(|u| u.get_version_num() == 4)
+        .ok_or_else(|| Failure::Usage(format!("\"{event_id}\" is not an event id (a v4 UUID)")))?;
+    let lifetime = match lifetime {
+        Some(l) => parse_duration("--lifetime", l)?,
+        None => config.icecast.ticket_lifetime,
+    };
+    if lifetime.is_zero() {
+        return Err(Failure::Usage(
+            "--lifetime: must be longer than zero".into(),
+        ));
+    }
+    let store = crate::store::open(&config.store)
+        .await
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    let event = store
+        .get(id)
+        .await
+        .map_err(|e| Failure::Runtime(e.to_string()))?
+        .filter(|e| !e.is_expired(chrono::Utc::now()))
+        .ok_or_else(|| Failure::Runtime(format!("no unexpired event {id}")))?;
+    let remaining = (event.expires_time - chrono::Utc::now())
+        .num_seconds()
+        .max(1) as u64;
+    let lifetime = Duration::from_secs(lifetime.as_secs().min(remaining));
+    let tokens = server::token_service(config)?;
+    let (ticket, _) = tokens
+        .issue_ticket(id, lifetime, binding)
+        .map_err(|e| Failure::Runtime(format!("cannot mint a ticket: {e}")))?;
+    println!("{ticket}");
     Ok(())
 }
 

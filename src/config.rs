@@ -55,6 +55,97 @@ pub struct Config {
     pub store: StoreSettings,
     pub events: EventSettings,
     pub limits: LimitSettings,
+    pub icecast: IcecastSettings,
+    pub store_cache: StoreCacheSettings,
+}
+
+/// How long event rows are trusted without asking the store (`[store] cache_ttl`,
+/// `negative_cache_ttl`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreCacheSettings {
+    pub ttl: Duration,
+    pub negative_ttl: Duration,
+}
+
+/// Who may reach a mount that is not an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    /// Anybody.
+    Public,
+    /// Anybody with a valid user token.
+    Members,
+    /// Admins only.
+    Admins,
+}
+
+/// A mount declared in `[[icecast.mounts]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticMount {
+    pub name: String,
+    pub access: Access,
+}
+
+/// Source credentials of a relay (`[[icecast.trusted_sources]]`).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedSource {
+    pub user: String,
+    pub password: String,
+}
+
+impl fmt::Debug for TrustedSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TrustedSource({}, ***)", self.user)
+    }
+}
+
+/// The `[icecast]` section: how callbacks are authenticated and decided.
+#[derive(Clone)]
+pub struct IcecastSettings {
+    /// HTTP Basic credentials every callback must carry, when set.
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub token_params: Vec<String>,
+    pub header_prefix: String,
+    pub mounts: Vec<StaticMount>,
+    pub trusted_sources: Vec<TrustedSource>,
+    pub relay_window: Duration,
+    pub ticket_lifetime: Duration,
+    pub max_listeners_per_ticket: Option<u32>,
+}
+
+impl fmt::Debug for IcecastSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IcecastSettings")
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("token_params", &self.token_params)
+            .field("header_prefix", &self.header_prefix)
+            .field("mounts", &self.mounts)
+            .field("trusted_sources", &self.trusted_sources)
+            .field("relay_window", &self.relay_window)
+            .field("ticket_lifetime", &self.ticket_lifetime)
+            .field("max_listeners_per_ticket", &self.max_listeners_per_ticket)
+            .finish()
+    }
+}
+
+impl Default for IcecastSettings {
+    fn default() -> Self {
+        IcecastSettings {
+            username: None,
+            password: None,
+            token_params: vec!["token".into(), "jwt".into()],
+            header_prefix: "ClientHeader.".into(),
+            mounts: Vec::new(),
+            trusted_sources: Vec::new(),
+            relay_window: Duration::from_secs(60),
+            ticket_lifetime: Duration::from_secs(6 * 3600),
+            max_listeners_per_ticket: None,
+        }
+    }
 }
 
 /// Rate limits of `/jars/token`, per client address and per user name.
@@ -172,6 +263,23 @@ struct FileConfig {
     store: FileStore,
     events: FileEvents,
     limits: FileLimits,
+    icecast: FileIcecast,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct FileIcecast {
+    username: Option<String>,
+    password: Option<String>,
+    token_params: Option<Vec<String>>,
+    header_prefix: Option<String>,
+    mounts: Vec<StaticMount>,
+    trusted_sources: Vec<TrustedSource>,
+    #[serde(with = "humantime_serde")]
+    relay_window: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    ticket_lifetime: Option<Duration>,
+    max_listeners_per_ticket: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -221,6 +329,10 @@ struct FileMyRadio {
 #[serde(deny_unknown_fields, default)]
 struct FileStore {
     url: Option<String>,
+    #[serde(with = "humantime_serde")]
+    cache_ttl: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    negative_cache_ttl: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -481,6 +593,14 @@ impl Config {
         }
         line("store.url", format!("{:?}", self.store));
         line(
+            "store.cache_ttl",
+            humantime::format_duration(self.store_cache.ttl).to_string(),
+        );
+        line(
+            "store.negative_cache_ttl",
+            humantime::format_duration(self.store_cache.negative_ttl).to_string(),
+        );
+        line(
             "events.lifetime",
             humantime::format_duration(self.events.lifetime).to_string(),
         );
@@ -629,6 +749,18 @@ fn resolve(file: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
             }
         };
 
+    let store_cache = StoreCacheSettings {
+        ttl: positive(
+            "store.cache_ttl",
+            file.store.cache_ttl,
+            Duration::from_secs(2),
+        )?,
+        negative_ttl: positive(
+            "store.negative_cache_ttl",
+            file.store.negative_cache_ttl,
+            Duration::from_secs(1),
+        )?,
+    };
     let store = match file.store.url {
         None => StoreSettings::Sqlite {
             path: data_dir.join("jars.sqlite3"),
@@ -661,8 +793,12 @@ fn resolve(file: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
         ));
     }
 
+    let icecast = resolve_icecast(file.icecast)?;
+
     Ok(Config {
         source: o.config.clone(),
+        store_cache,
+        icecast,
         limits,
         listen,
         data_dir,
@@ -670,6 +806,70 @@ fn resolve(file: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
         identity,
         store,
         events,
+    })
+}
+
+fn resolve_icecast(f: FileIcecast) -> Result<IcecastSettings, ConfigError> {
+    let d = IcecastSettings::default();
+    match (&f.username, &f.password) {
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(err(
+                "icecast.username, icecast.password: set both (callbacks must carry them) or neither",
+            ))
+        }
+        (Some(u), Some(p)) if u.is_empty() || p.is_empty() || u.contains(':') => {
+            return Err(err(
+                "icecast.username, icecast.password: must not be empty; the user name must not contain ':'",
+            ))
+        }
+        _ => {}
+    }
+    let token_params = f.token_params.unwrap_or(d.token_params);
+    if token_params.iter().any(|p| p.is_empty()) {
+        return Err(err("icecast.token_params: names must not be empty"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for m in &f.mounts {
+        if !m.name.starts_with('/') || m.name.contains('?') || m.name.len() < 2 {
+            return Err(err(format!(
+                "icecast.mounts: \"{}\" is not a mount name like \"/studio\"",
+                m.name
+            )));
+        }
+        if !seen.insert(m.name.as_str()) {
+            return Err(err(format!(
+                "icecast.mounts: \"{}\" is declared twice",
+                m.name
+            )));
+        }
+    }
+    for t in &f.trusted_sources {
+        if t.user.is_empty() || t.password.len() < 8 {
+            return Err(err(format!(
+                "icecast.trusted_sources: \"{}\" needs a user name and a password of at least 8 characters",
+                t.user
+            )));
+        }
+    }
+    if f.max_listeners_per_ticket == Some(0) {
+        return Err(err(
+            "icecast.max_listeners_per_ticket: at least 1 (leave unset for no limit)",
+        ));
+    }
+    Ok(IcecastSettings {
+        username: f.username,
+        password: f.password,
+        token_params,
+        header_prefix: f.header_prefix.unwrap_or(d.header_prefix),
+        mounts: f.mounts,
+        trusted_sources: f.trusted_sources,
+        relay_window: positive("icecast.relay_window", f.relay_window, d.relay_window)?,
+        ticket_lifetime: positive(
+            "icecast.ticket_lifetime",
+            f.ticket_lifetime,
+            d.ticket_lifetime,
+        )?,
+        max_listeners_per_ticket: f.max_listeners_per_ticket,
     })
 }
 
@@ -813,6 +1013,42 @@ mod tests {
         let e = resolve(file, &Overrides::default()).unwrap_err().0;
         assert!(e.contains("PostgreSQL"), "{e}");
         assert!(!e.contains("p%40ss"), "password leaked: {e}");
+    }
+
+    #[test]
+    fn icecast_section() {
+        let c = toml(
+            r#"
+            [icecast]
+            username = "icecast"
+            password = "cb-secret"
+            ticket_lifetime = "1h"
+            max_listeners_per_ticket = 3
+            [[icecast.mounts]]
+            name = "/studio"
+            access = "members"
+            [[icecast.trusted_sources]]
+            user = "relay"
+            password = "relay-secret"
+        "#,
+        )
+        .unwrap();
+        assert_eq!(c.icecast.token_params, ["token", "jwt"]);
+        assert_eq!(c.icecast.relay_window, Duration::from_secs(60));
+        assert_eq!(c.icecast.ticket_lifetime, Duration::from_secs(3600));
+        assert_eq!(c.icecast.mounts[0].access, Access::Members);
+        assert!(!format!("{:?}", c.icecast).contains("relay-secret"));
+        assert!(!c.describe().contains("cb-secret"));
+        let e = toml("[icecast]\nusername = \"x\"").unwrap_err().0;
+        assert!(e.contains("set both"), "{e}");
+        let e = toml("[[icecast.mounts]]\nname = \"studio\"\naccess = \"public\"")
+            .unwrap_err()
+            .0;
+        assert!(e.contains("/studio"), "{e}");
+        let e = toml("[[icecast.mounts]]\nname = \"/s\"\naccess = \"everyone\"")
+            .unwrap_err()
+            .0;
+        assert!(e.contains("line"), "{e}");
     }
 
     #[test]

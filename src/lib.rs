@@ -5,12 +5,16 @@
 //!
 //! ## Module map
 //! - [`config`]: TOML / environment / original `config.json`, validated before anything binds.
+//! - [`form`]: strict form-encoded decoding, shared by the API and the callback decoder.
 //! - [`keys`]: the RS256 signing key and verification key set; PEM and JWKS.
 //! - [`tokens`]: mint and verify user tokens into [`tokens::Claims`], with a verified-token cache.
 //! - [`identity`]: credentials → member (users file or MyRadio).
 //! - [`store`]: the [`store::EventStore`] trait and its SQLite implementation.
 //! - [`limits`]: rate limits (GCRA per key).
+//! - [`callback`]: Icecast URL-auth callback bodies decoded into [`callback::Callback`].
 //! - [`auth`]: the decisions (may this member connect? which events may a viewer see?).
+//! - [`live`]: this node's live state: live mounts, listener sessions, counts.
+//! - [`hooks`]: Icecast callbacks decided into a [`hooks::Verdict`].
 //! - [`http`]: [`http::router`], [`http::run`], [`http::AppState`], [`http::ApiError`].
 //! - [`server`]: wires a [`config::Config`] into a running server.
 //! - [`shutdown`]: the signals that stop it.
@@ -20,12 +24,16 @@
 #![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod callback;
 pub mod cli;
 pub mod config;
+pub mod form;
+pub mod hooks;
 pub mod http;
 pub mod identity;
 pub mod keys;
 pub mod limits;
+pub mod live;
 pub mod server;
 pub mod shutdown;
 pub mod store;

@@ -4,10 +4,13 @@
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::hooks::Hooks;
 use crate::http::AppState;
 use crate::identity::Identity;
 use crate::keys::{KeyOrigin, KeySet};
 use crate::limits::RateLimiter;
+use crate::live::LiveState;
+use crate::store::cache::CachedStore;
 use crate::tokens::{TokenPolicy, TokenService};
 
 /// Why the server could not be set up.
@@ -56,8 +59,28 @@ pub async fn app_state(config: &Config) -> Result<AppState, SetupError> {
     let store = crate::store::open(&config.store)
         .await
         .map_err(|e| SetupError::Runtime(e.to_string()))?;
+    let store: Arc<dyn crate::store::EventStore> = Arc::new(CachedStore::new(
+        store,
+        config.store_cache.ttl,
+        config.store_cache.negative_ttl,
+    ));
+    let tokens = Arc::new(tokens);
+    if config.icecast.username.is_none() && !config.listen.ip().is_loopback() {
+        tracing::warn!(
+            listen = %config.listen,
+            "[icecast] username/password are unset and jars listens beyond loopback: \
+             anybody who reaches it can send Icecast callbacks"
+        );
+    }
+    let hooks = Arc::new(Hooks {
+        tokens: tokens.clone(),
+        store: store.clone(),
+        live: Arc::new(LiveState::new()),
+        settings: Arc::new(config.icecast.clone()),
+    });
     Ok(AppState {
-        tokens: Arc::new(tokens),
+        hooks,
+        tokens,
         identity: Arc::new(identity),
         store,
         event_lifetime: config.events.lifetime,

@@ -1,5 +1,6 @@
-//! User tokens: minting and verifying RS256 JWTs into [`Claims`], with a cache of verified
-//! tokens so a repeated token costs a hash lookup instead of an RSA verify.
+//! Tokens: minting and verifying RS256 JWTs — user tokens ([`Claims`]) and listener tickets
+//! ([`TicketClaims`]) — with a cache of verified tokens so a repeated token costs a hash lookup
+//! instead of an RSA verify.
 //!
 //! Validation follows RFC 8725: the algorithm list is pinned to RS256 (never `none`, never an
 //! HMAC keyed with the public key), `iss` and `exp` are required, `nbf` is honoured, and the
@@ -64,6 +65,79 @@ impl Claims {
     }
 }
 
+/// The `kind` claim of a listener ticket. User tokens carry no `kind`.
+pub const TICKET_KIND: &str = "ticket";
+
+/// The claims of a listener ticket: permission to listen to one event, possibly bound to an
+/// address, a referer prefix and a number of simultaneous listeners.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketClaims {
+    pub iss: String,
+    /// The event id.
+    pub sub: String,
+    pub kind: String,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_listeners: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none", skip_deserializing)]
+    pub aud: Option<String>,
+}
+
+/// What a ticket is bound to, when minted.
+#[derive(Debug, Clone, Default)]
+pub struct TicketBinding {
+    pub ip: Option<String>,
+    pub referer: Option<String>,
+    pub max_listeners: Option<u32>,
+}
+
+/// A verified token of either kind.
+#[derive(Debug, Clone)]
+pub enum Verified {
+    User(Arc<Claims>),
+    Ticket(Arc<TicketClaims>),
+}
+
+impl Verified {
+    fn exp(&self) -> i64 {
+        match self {
+            Verified::User(c) => c.exp,
+            Verified::Ticket(t) => t.exp,
+        }
+    }
+
+    fn nbf(&self) -> Option<i64> {
+        match self {
+            Verified::User(c) => c.nbf,
+            Verified::Ticket(t) => t.nbf,
+        }
+    }
+}
+
+/// Decodes a verified payload into the kind it declares. A `kind` jars does not know, a
+/// ticket with a numeric `sub` or a user token with a textual one are all malformed.
+fn classify(payload: serde_json::Value) -> Result<Verified, TokenError> {
+    match payload.get("kind") {
+        None | Some(serde_json::Value::Null) => serde_json::from_value::<Claims>(payload)
+            .map(|c| Verified::User(Arc::new(c)))
+            .map_err(|_| TokenError::Decode),
+        Some(serde_json::Value::String(k)) if k == TICKET_KIND => {
+            serde_json::from_value::<TicketClaims>(payload)
+                .map(|t| Verified::Ticket(Arc::new(t)))
+                .map_err(|_| TokenError::Decode)
+        }
+        Some(_) => Err(TokenError::Decode),
+    }
+}
+
 /// Why a token was rejected; the names are PyJWT's, as the original service surfaced them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
@@ -81,6 +155,10 @@ pub enum TokenError {
     InvalidAudience,
     #[error("InvalidAlgorithmError")]
     InvalidAlgorithm,
+    /// A valid token of the wrong kind: a listener ticket where a user token is needed, or
+    /// the other way round.
+    #[error("InvalidTokenError")]
+    WrongKind,
     /// This node holds no private key.
     #[error("no signing key")]
     NoSigningKey,
@@ -99,6 +177,7 @@ impl TokenError {
             TokenError::InvalidIssuer => "InvalidIssuerError",
             TokenError::InvalidAudience => "InvalidAudienceError",
             TokenError::InvalidAlgorithm => "InvalidAlgorithmError",
+            TokenError::WrongKind => "InvalidTokenError",
             TokenError::NoSigningKey | TokenError::Signing => "ServiceUnavailable",
         }
     }
@@ -118,7 +197,7 @@ pub struct TokenService {
     keys: ArcSwap<KeySet>,
     policy: TokenPolicy,
     validation: Validation,
-    verified: Cache<Arc<str>, Arc<Claims>>,
+    verified: Cache<Arc<str>, Verified>,
 }
 
 /// Cached entries live until their token expires (plus leeway), never longer.
@@ -126,14 +205,14 @@ struct UntilExpiry {
     leeway: i64,
 }
 
-impl moka::Expiry<Arc<str>, Arc<Claims>> for UntilExpiry {
+impl moka::Expiry<Arc<str>, Verified> for UntilExpiry {
     fn expire_after_create(
         &self,
         _key: &Arc<str>,
-        claims: &Arc<Claims>,
+        token: &Verified,
         _created_at: Instant,
     ) -> Option<Duration> {
-        let left = claims.exp + self.leeway - unix_now();
+        let left = token.exp() + self.leeway - unix_now();
         Some(Duration::from_secs(left.max(0) as u64))
     }
 }
@@ -215,25 +294,69 @@ impl TokenService {
         Ok((token, claims))
     }
 
-    /// Verifies `token` now.
+    /// Mints a listener ticket for `event`, valid for `lifetime`.
+    pub fn issue_ticket(
+        &self,
+        event: uuid::Uuid,
+        lifetime: Duration,
+        binding: TicketBinding,
+    ) -> Result<(String, TicketClaims), TokenError> {
+        let keys = self.keys.load();
+        let signing = keys.signing.as_ref().ok_or(TokenError::NoSigningKey)?;
+        let now = unix_now();
+        let claims = TicketClaims {
+            iss: self.policy.issuer.clone(),
+            sub: event.to_string(),
+            kind: TICKET_KIND.into(),
+            iat: now,
+            exp: now + lifetime.as_secs().max(1) as i64,
+            jti: uuid::Uuid::new_v4().to_string(),
+            nbf: None,
+            ip: binding.ip,
+            referer: binding.referer,
+            max_listeners: binding.max_listeners,
+            aud: self.policy.audience.clone(),
+        };
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(signing.kid.clone());
+        let token = jsonwebtoken::encode(&header, &claims, &signing.encoding)
+            .map_err(|_| TokenError::Signing)?;
+        Ok((token, claims))
+    }
+
+    /// Verifies a user token now; a ticket is refused.
     pub fn verify(&self, token: &str) -> Result<Arc<Claims>, TokenError> {
         self.verify_at(token, unix_now())
     }
 
-    /// Verifies `token` as of `now` (Unix seconds).
+    /// Verifies a user token as of `now` (Unix seconds).
     pub fn verify_at(&self, token: &str, now: i64) -> Result<Arc<Claims>, TokenError> {
+        match self.verify_any_at(token, now)? {
+            Verified::User(c) => Ok(c),
+            Verified::Ticket(_) => Err(TokenError::WrongKind),
+        }
+    }
+
+    /// Verifies a token of either kind now.
+    pub fn verify_any(&self, token: &str) -> Result<Verified, TokenError> {
+        self.verify_any_at(token, unix_now())
+    }
+
+    /// Verifies a token of either kind as of `now` (Unix seconds).
+    pub fn verify_any_at(&self, token: &str, now: i64) -> Result<Verified, TokenError> {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Decode);
         }
-        if let Some(claims) = self.verified.get(token) {
-            self.check_times(&claims, now)?;
-            return Ok(claims);
+        if let Some(verified) = self.verified.get(token) {
+            self.check_times(&verified, now)?;
+            return Ok(verified);
         }
         let kid = header_kid(token)?;
         let keys = self.keys.load();
         let mut result = Err(TokenError::InvalidSignature);
         for key in keys.candidates(kid.as_deref()) {
-            match jsonwebtoken::decode::<Claims>(token, &key.decoding, &self.validation) {
+            match jsonwebtoken::decode::<serde_json::Value>(token, &key.decoding, &self.validation)
+            {
                 Ok(data) => {
                     result = Ok(data.claims);
                     break;
@@ -242,18 +365,18 @@ impl TokenService {
                 Err(e) => return Err(map_error(e.kind())),
             }
         }
-        let claims = Arc::new(result?);
-        self.check_times(&claims, now)?;
-        self.verified.insert(Arc::from(token), claims.clone());
-        Ok(claims)
+        let verified = classify(result?)?;
+        self.check_times(&verified, now)?;
+        self.verified.insert(Arc::from(token), verified.clone());
+        Ok(verified)
     }
 
-    fn check_times(&self, c: &Claims, now: i64) -> Result<(), TokenError> {
+    fn check_times(&self, t: &Verified, now: i64) -> Result<(), TokenError> {
         let leeway = self.policy.leeway.as_secs() as i64;
-        if c.exp + leeway <= now {
+        if t.exp() + leeway <= now {
             return Err(TokenError::Expired);
         }
-        if c.nbf.is_some_and(|nbf| nbf > now + leeway) {
+        if t.nbf().is_some_and(|nbf| nbf > now + leeway) {
             return Err(TokenError::Immature);
         }
         Ok(())
@@ -422,6 +545,38 @@ MQIDAQAB
             seed_service().verify(&token).unwrap_err(),
             TokenError::InvalidSignature
         );
+    }
+
+    #[test]
+    fn tickets_and_user_tokens_do_not_mix() {
+        let dir = tempfile::tempdir().unwrap();
+        let (keys, _) = KeySet::load(None, None, dir.path()).unwrap();
+        let s = TokenService::new(keys, policy());
+        let event = uuid::Uuid::new_v4();
+        let (ticket, claims) = s
+            .issue_ticket(
+                event,
+                Duration::from_secs(60),
+                TicketBinding {
+                    ip: Some("192.0.2.1".into()),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        assert_eq!(claims.sub, event.to_string());
+        match s.verify_any(&ticket).unwrap() {
+            Verified::Ticket(t) => {
+                assert_eq!(t.kind, "ticket");
+                assert_eq!(t.ip.as_deref(), Some("192.0.2.1"));
+                assert_eq!(t.exp - t.iat, 60);
+            }
+            other => panic!("expected a ticket, got {other:?}"),
+        }
+        // A ticket is never a user token, cached or not.
+        assert_eq!(s.verify(&ticket).unwrap_err(), TokenError::WrongKind);
+        assert_eq!(s.verify(&ticket).unwrap_err(), TokenError::WrongKind);
+        let (user, _) = s.issue(1, AccessLevel::Admin, None).unwrap();
+        assert!(matches!(s.verify_any(&user).unwrap(), Verified::User(_)));
     }
 
     #[test]

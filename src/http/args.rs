@@ -60,25 +60,10 @@ pub fn parse_bool(v: &str) -> Option<bool> {
     }
 }
 
-/// Parses `application/x-www-form-urlencoded` text, rejecting non-UTF-8 values.
-pub fn parse_form(input: &[u8], into: &mut Vec<(String, String)>) -> Result<(), ApiError> {
-    let decode = |part: &[u8]| -> Result<String, ApiError> {
-        let spaced: Vec<u8> = part
-            .iter()
-            .map(|&b| if b == b'+' { b' ' } else { b })
-            .collect();
-        percent_encoding::percent_decode(&spaced)
-            .decode_utf8()
-            .map(|s| s.into_owned())
-            .map_err(|_| ApiError::InvalidArgument("encoding"))
-    };
-    for pair in input.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
-        let (k, v) = match pair.iter().position(|&b| b == b'=') {
-            Some(i) => (&pair[..i], &pair[i + 1..]),
-            None => (pair, &[][..]),
-        };
-        into.push((decode(k)?, decode(v)?));
-    }
+/// Appends the pairs of form-encoded `input` to `into`.
+fn parse_form(input: &[u8], into: &mut Vec<(String, String)>) -> Result<(), ApiError> {
+    let pairs = crate::form::parse(input).map_err(|_| ApiError::InvalidArgument("encoding"))?;
+    into.extend(pairs);
     Ok(())
 }
 

@@ -13,8 +13,9 @@ use uuid::Uuid;
 use super::args::{parse_bool, Args, ClientAddr};
 use super::{ApiError, AppState};
 use crate::auth::{self, ConnectDenial};
-use crate::store::NewEvent;
-use crate::tokens::Claims;
+use crate::live::Target;
+use crate::store::{Event, NewEvent};
+use crate::tokens::{Claims, TicketBinding};
 
 /// The longest title or description the original schema holds (`VARCHAR(255)`).
 const MAX_TEXT_CHARS: usize = 255;
@@ -127,7 +128,11 @@ pub async fn connect(State(state): State<AppState>, args: Args) -> Result<Status
             ConnectDenial::NotOwnerOrAdmin => ApiError::UnauthorizedConnection,
         }
     })?;
-    if !state.store.mark_connected(id, claims.sub, now).await? {
+    if !state
+        .store
+        .mark_connected(id, Some(claims.sub), now)
+        .await?
+    {
         // Deleted between the read and the write.
         return Err(ApiError::NonExistentOrExpiredEvent);
     }
@@ -139,6 +144,28 @@ fn viewer(state: &AppState, args: &Args) -> Result<Option<Arc<Claims>>, ApiError
     args.token().map(|t| verified(state, t)).transpose()
 }
 
+/// An event as the API shows it: the row plus this node's live state.
+#[derive(serde::Serialize)]
+pub struct EventView {
+    #[serde(flatten)]
+    event: Event,
+    /// A source is streaming to the event's mount on this node's Icecast.
+    live: bool,
+    /// Current listeners, summed over the Icecast servers reporting to this node.
+    listeners: u32,
+    peak_listeners: u32,
+}
+
+fn view(state: &AppState, event: Event) -> EventView {
+    let m = state.hooks.live.mount(&Target::Event(event.id));
+    EventView {
+        event,
+        live: m.live,
+        listeners: m.listeners,
+        peak_listeners: m.peak_listeners,
+    }
+}
+
 /// `GET /jars/events[?all=1]`: the events the caller may see.
 pub async fn list_events(
     State(state): State<AppState>,
@@ -146,7 +173,13 @@ pub async fn list_events(
 ) -> Result<impl IntoResponse, ApiError> {
     let viewer = viewer(&state, &args)?;
     let filter = auth::list_filter(viewer.as_deref(), args.flag("all")?);
-    Ok(Json(state.store.list(filter).await?))
+    let events = state.store.list(filter).await?;
+    Ok(Json(
+        events
+            .into_iter()
+            .map(|e| view(&state, e))
+            .collect::<Vec<_>>(),
+    ))
 }
 
 /// `GET /jars/events/{id}`: one event, under the same visibility rules as the list.
@@ -159,7 +192,67 @@ pub async fn get_event(
     let viewer = viewer(&state, &args)?;
     let all = args.flag("all")?;
     match state.store.get(id).await? {
-        Some(e) if auth::may_see(viewer.as_deref(), &e, all, Utc::now()) => Ok(Json(e)),
+        Some(e) if auth::may_see(viewer.as_deref(), &e, all, Utc::now()) => {
+            Ok(Json(view(&state, e)))
+        }
         _ => Err(ApiError::NonExistentOrExpiredEvent),
     }
+}
+
+fn optional<T: std::str::FromStr>(args: &Args, name: &'static str) -> Result<Option<T>, ApiError> {
+    args.get(name)
+        .map(|v| {
+            v.trim()
+                .parse()
+                .map_err(|_| ApiError::InvalidArgument(name))
+        })
+        .transpose()
+}
+
+/// `POST /jars/ticket` with `auth`, `mount`, optional `lifetime` (seconds), `ip`, `referer`,
+/// `max_listeners`: a listener ticket for one event, minted by its owner or an admin.
+pub async fn ticket(
+    State(state): State<AppState>,
+    args: Args,
+) -> Result<impl IntoResponse, ApiError> {
+    let token = args.require("auth")?;
+    let id = parse_event_id(args.require("mount")?)?;
+    let lifetime: Option<u64> = optional(&args, "lifetime")?;
+    if lifetime == Some(0) {
+        return Err(ApiError::InvalidArgument("lifetime"));
+    }
+    let ip: Option<std::net::IpAddr> = optional(&args, "ip")?;
+    let referer = args.get("referer").map(str::to_string);
+    if referer.as_ref().is_some_and(|r| r.len() > 2048) {
+        return Err(ApiError::InvalidArgument("referer"));
+    }
+    let max_listeners: Option<u32> = optional(&args, "max_listeners")?;
+    if max_listeners == Some(0) {
+        return Err(ApiError::InvalidArgument("max_listeners"));
+    }
+    let claims = verified(&state, token)?;
+    let event = state.store.get(id).await?;
+    let now = Utc::now();
+    auth::may_connect(&claims, event.as_ref(), now).map_err(|d| match d {
+        ConnectDenial::NoEvent => ApiError::NonExistentOrExpiredEvent,
+        ConnectDenial::NotOwnerOrAdmin => ApiError::UnauthorizedConnection,
+    })?;
+    let event = event.ok_or(ApiError::NonExistentOrExpiredEvent)?;
+    // Never longer than the event lives.
+    let remaining = (event.expires_time - now).num_seconds().max(1) as u64;
+    let wanted = lifetime.unwrap_or(state.hooks.settings.ticket_lifetime.as_secs());
+    let lifetime = std::time::Duration::from_secs(wanted.min(remaining));
+    let (ticket, t) = state.tokens.issue_ticket(
+        id,
+        lifetime,
+        TicketBinding {
+            ip: ip.map(|ip| ip.to_string()),
+            referer,
+            max_listeners,
+        },
+    )?;
+    tracing::info!(event = %id, by = claims.sub, expires = t.exp, "ticket minted");
+    Ok(Json(
+        serde_json::json!({ "ticket": ticket, "expires": t.exp }),
+    ))
 }

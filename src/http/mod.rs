@@ -3,6 +3,7 @@
 
 pub mod args;
 pub mod error;
+pub mod icecast;
 pub mod jars;
 pub mod ops;
 
@@ -17,6 +18,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::hooks::Hooks;
 use crate::identity::Identity;
 use crate::limits::RateLimiter;
 use crate::store::EventStore;
@@ -39,6 +41,8 @@ pub struct AppState {
     pub event_lifetime: Duration,
     /// Limits `/jars/token` per client address and per user name.
     pub token_limiter: Arc<RateLimiter>,
+    /// Decides Icecast callbacks; holds the live state.
+    pub hooks: Arc<Hooks>,
 }
 
 /// All routes, with body limit and timeout.
@@ -49,6 +53,8 @@ pub fn router(state: AppState) -> Router {
         .route("/jars/token", post(jars::token))
         .route("/jars/create", post(jars::create))
         .route("/jars/connect", post(jars::connect))
+        .route("/jars/ticket", post(jars::ticket))
+        .route("/icecast/auth", post(icecast::callback))
         .route("/jars/events", get(jars::list_events))
         .route("/jars/events/{id}", get(jars::get_event))
         .route("/healthz", get(ops::healthz))

@@ -1,6 +1,7 @@
 //! The event table: the [`EventStore`] trait every backend implements, and the [`Event`] row.
 //! Columns are the original `jars.events` plus nullable additions of jars' own.
 
+pub mod cache;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -94,15 +95,21 @@ impl From<sqlx::Error> for StoreError {
 pub trait EventStore: Send + Sync {
     /// Inserts a new event and returns its row.
     async fn create(&self, new: NewEvent) -> Result<Event, StoreError>;
-    /// One event by id, expired or not.
+    /// One event by id, expired or not. May come from a cache (at most a few seconds old).
     async fn get(&self, id: Uuid) -> Result<Option<Event>, StoreError>;
+    /// One event by id, read from the store itself, for decisions that must not act on a stale
+    /// row.
+    async fn get_fresh(&self, id: Uuid) -> Result<Option<Event>, StoreError> {
+        self.get(id).await
+    }
     /// Events matching `filter`, newest first.
     async fn list(&self, filter: ListFilter) -> Result<Vec<Event>, StoreError>;
-    /// Marks the event connected by `by`; false if no such event.
+    /// Marks the event connected, by `by` (or keeping the recorded `connected_by` when `None`,
+    /// e.g. for a relay approved earlier); false if no such event.
     async fn mark_connected(
         &self,
         id: Uuid,
-        by: i64,
+        by: Option<i64>,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
     /// Marks the event disconnected, keeping `connected_by`; false if no such event.

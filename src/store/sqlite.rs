@@ -152,11 +152,12 @@ impl EventStore for SqliteStore {
     async fn mark_connected(
         &self,
         id: Uuid,
-        by: i64,
+        by: Option<i64>,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE events SET connected = TRUE, connected_by = ?, last_connected_at = ? \
+            "UPDATE events SET connected = TRUE, connected_by = COALESCE(?, connected_by), \
+             last_connected_at = ? \
              WHERE event_uuid = ?",
         )
         .bind(by)
@@ -213,7 +214,7 @@ mod tests {
         assert_eq!(got.created_time.timestamp(), e.created_time.timestamp());
         assert!(!got.connected);
         let at = Utc::now();
-        assert!(store.mark_connected(e.id, 9, at).await.unwrap());
+        assert!(store.mark_connected(e.id, Some(9), at).await.unwrap());
         let got = store.get(e.id).await.unwrap().unwrap();
         assert!(got.connected);
         assert_eq!(got.connected_by, Some(9));
@@ -223,7 +224,10 @@ mod tests {
         assert!(!got.connected);
         assert_eq!(got.connected_by, Some(9), "last connected user is kept");
         assert!(got.last_disconnected_at.is_some());
-        assert!(!store.mark_connected(Uuid::new_v4(), 1, at).await.unwrap());
+        assert!(!store
+            .mark_connected(Uuid::new_v4(), Some(1), at)
+            .await
+            .unwrap());
         assert!(store.get(Uuid::new_v4()).await.unwrap().is_none());
     }
 

@@ -130,8 +130,8 @@ pub async fn post_form(url: &str, form: &[(&str, &str)]) -> (u16, String) {
 
 /// The `error` name of a JSON error body.
 pub fn error_name(body: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(body)
-        .unwrap_or_else(|_| panic!("not JSON: {body:?}"))["error"]
+    serde_json::from_str::<serde_json::Value>(body).unwrap_or_else(|_| panic!("not JSON: {body:?}"))
+        ["error"]
         .as_str()
         .unwrap_or_else(|| panic!("no error name in {body:?}"))
         .to_string()

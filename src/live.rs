@@ -1,0 +1,251 @@
+//! Live connection state of this node, in memory: which mounts have a source, who was allowed
+//! to be that source, listener sessions (by Icecast server and client id), current and peak
+//! listener counts, and how many listeners each ticket holds.
+//!
+//! One mutex guards it all: every operation is a few hash-map steps, and keeping the ticket
+//! cap check and the session insert in one critical section is what makes the cap exact.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use uuid::Uuid;
+
+use crate::callback::Origin;
+
+/// What a mount is, as far as live state is concerned.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    Event(Uuid),
+    /// A mount from `[[icecast.mounts]]`, by name.
+    Static(String),
+}
+
+/// The state of one mount.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MountState {
+    /// A source is streaming.
+    pub live: bool,
+    /// The member the last successful `stream_auth` allowed (`None`: a trusted relay).
+    pub allowed_source: Option<i64>,
+    pub listeners: u32,
+    pub peak_listeners: u32,
+}
+
+/// A listener session is identified by the Icecast server that reported it and its client id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct SessionKey {
+    origin: Origin,
+    client: String,
+}
+
+#[derive(Debug)]
+struct Session {
+    target: Target,
+    ticket: Option<String>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    mounts: HashMap<Target, MountState>,
+    sessions: HashMap<SessionKey, Session>,
+    /// Listeners currently holding each ticket (by `jti`).
+    per_ticket: HashMap<String, u32>,
+}
+
+impl Inner {
+    fn end_session(&mut self, key: &SessionKey) -> Option<Target> {
+        let session = self.sessions.remove(key)?;
+        if let Some(m) = self.mounts.get_mut(&session.target) {
+            m.listeners = m.listeners.saturating_sub(1);
+        }
+        if let Some(jti) = &session.ticket {
+            if let Some(n) = self.per_ticket.get_mut(jti) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.per_ticket.remove(jti);
+                }
+            }
+        }
+        Some(session.target)
+    }
+}
+
+/// The ticket already holds its maximum number of listeners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TicketFull;
+
+/// This node's live state.
+#[derive(Debug, Default)]
+pub struct LiveState {
+    inner: Mutex<Inner>,
+}
+
+/// Totals over every mount, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub live_mounts: usize,
+    pub listeners: usize,
+}
+
+impl LiveState {
+    pub fn new() -> LiveState {
+        LiveState::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic while holding the lock leaves plain counters behind: keep serving.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Remembers that `stream_auth` allowed `member` (or a relay, `None`) to source `target`.
+    pub fn source_allowed(&self, target: &Target, member: Option<i64>) {
+        self.lock()
+            .mounts
+            .entry(target.clone())
+            .or_default()
+            .allowed_source = member;
+    }
+
+    /// The source of `target` is streaming; returns the member `stream_auth` allowed.
+    pub fn mount_added(&self, target: &Target) -> Option<i64> {
+        let mut inner = self.lock();
+        let m = inner.mounts.entry(target.clone()).or_default();
+        m.live = true;
+        m.allowed_source
+    }
+
+    /// The source of `target` has gone.
+    pub fn mount_removed(&self, target: &Target) {
+        if let Some(m) = self.lock().mounts.get_mut(target) {
+            m.live = false;
+        }
+    }
+
+    pub fn is_live(&self, target: &Target) -> bool {
+        self.lock().mounts.get(target).is_some_and(|m| m.live)
+    }
+
+    /// Opens a listener session, unless `ticket` already holds `cap` listeners. A session id
+    /// Icecast reuses (after its restart) replaces the old session.
+    pub fn add_listener(
+        &self,
+        target: &Target,
+        origin: &Origin,
+        client: &str,
+        ticket: Option<&str>,
+        cap: Option<u32>,
+    ) -> Result<(), TicketFull> {
+        let mut inner = self.lock();
+        let key = SessionKey {
+            origin: origin.clone(),
+            client: client.to_string(),
+        };
+        inner.end_session(&key);
+        if let (Some(jti), Some(cap)) = (ticket, cap) {
+            if inner.per_ticket.get(jti).copied().unwrap_or(0) >= cap {
+                return Err(TicketFull);
+            }
+        }
+        if let Some(jti) = ticket {
+            *inner.per_ticket.entry(jti.to_string()).or_default() += 1;
+        }
+        let m = inner.mounts.entry(target.clone()).or_default();
+        m.listeners += 1;
+        m.peak_listeners = m.peak_listeners.max(m.listeners);
+        inner.sessions.insert(
+            key,
+            Session {
+                target: target.clone(),
+                ticket: ticket.map(str::to_string),
+            },
+        );
+        Ok(())
+    }
+
+    /// Closes a listener session; unknown sessions (e.g. opened before a restart) are ignored.
+    pub fn remove_listener(&self, origin: &Origin, client: &str) -> Option<Target> {
+        self.lock().end_session(&SessionKey {
+            origin: origin.clone(),
+            client: client.to_string(),
+        })
+    }
+
+    /// The state of `target` (all zero if never seen).
+    pub fn mount(&self, target: &Target) -> MountState {
+        self.lock().mounts.get(target).cloned().unwrap_or_default()
+    }
+
+    pub fn totals(&self) -> Totals {
+        let inner = self.lock();
+        Totals {
+            live_mounts: inner.mounts.values().filter(|m| m.live).count(),
+            listeners: inner.sessions.len(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin(server: &str) -> Origin {
+        Origin {
+            server: server.into(),
+            port: "8000".into(),
+        }
+    }
+
+    #[test]
+    fn counts_sessions_across_servers_and_never_goes_negative() {
+        let live = LiveState::new();
+        let t = Target::Event(Uuid::new_v4());
+        live.add_listener(&t, &origin("a"), "1", None, None)
+            .unwrap();
+        // The same client id on another Icecast is another listener.
+        live.add_listener(&t, &origin("b"), "1", None, None)
+            .unwrap();
+        assert_eq!(live.mount(&t).listeners, 2);
+        assert_eq!(live.remove_listener(&origin("a"), "1"), Some(t.clone()));
+        assert_eq!(live.remove_listener(&origin("a"), "1"), None);
+        assert_eq!(live.remove_listener(&origin("z"), "9"), None);
+        live.remove_listener(&origin("b"), "1");
+        let m = live.mount(&t);
+        assert_eq!((m.listeners, m.peak_listeners), (0, 2));
+        assert_eq!(live.totals().listeners, 0);
+    }
+
+    #[test]
+    fn ticket_cap_is_exact_and_freed_on_leave() {
+        let live = LiveState::new();
+        let t = Target::Event(Uuid::new_v4());
+        let o = origin("a");
+        live.add_listener(&t, &o, "1", Some("jti"), Some(2))
+            .unwrap();
+        live.add_listener(&t, &o, "2", Some("jti"), Some(2))
+            .unwrap();
+        assert_eq!(
+            live.add_listener(&t, &o, "3", Some("jti"), Some(2)),
+            Err(TicketFull)
+        );
+        // A reused session id replaces, it does not count twice.
+        live.add_listener(&t, &o, "2", Some("jti"), Some(2))
+            .unwrap();
+        live.remove_listener(&o, "1");
+        live.add_listener(&t, &o, "3", Some("jti"), Some(2))
+            .unwrap();
+        assert_eq!(live.mount(&t).listeners, 2);
+    }
+
+    #[test]
+    fn source_bookkeeping() {
+        let live = LiveState::new();
+        let t = Target::Event(Uuid::new_v4());
+        live.source_allowed(&t, Some(7));
+        assert!(!live.is_live(&t));
+        assert_eq!(live.mount_added(&t), Some(7));
+        assert!(live.is_live(&t));
+        assert_eq!(live.totals().live_mounts, 1);
+        live.mount_removed(&t);
+        assert!(!live.is_live(&t));
+    }
+}

@@ -1,0 +1,372 @@
+//! The `jars` binary: config loading (TOML, environment, the original config.json), exit code
+//! 64 for bad config or arguments, keygen, users, tokens, events, and `serve` end to end.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const JARS: &str = env!("CARGO_BIN_EXE_jars");
+
+fn jars(dir: &Path, args: &[&str]) -> Output {
+    jars_env(dir, args, &[])
+}
+
+fn jars_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(JARS);
+    cmd.current_dir(dir)
+        .args(args)
+        .env_remove("JARS_CONFIG")
+        .env_remove("JARS_DATA_DIR")
+        .env_remove("JARS_LISTEN")
+        .stdin(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn jars_stdin(dir: &Path, args: &[&str], input: &str) -> Output {
+    let mut child = Command::new(JARS)
+        .current_dir(dir)
+        .args(args)
+        .env_remove("JARS_CONFIG")
+        .env_remove("JARS_DATA_DIR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Exit 64 with exactly one line on stderr that contains `needle`.
+fn assert_usage_error(o: &Output, needle: &str) {
+    assert_eq!(o.status.code(), Some(64), "stderr: {}", stderr(o));
+    let err = stderr(o);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
+    assert!(err.contains(needle), "{needle:?} not in {err:?}");
+}
+
+#[test]
+fn check_config_defaults_and_env_overrides() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = jars(dir.path(), &["check-config"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("127.0.0.1:8888"), "{text}");
+    assert!(text.contains("./jars-data"), "{text}");
+    assert!(text.contains("configuration OK"));
+    let out = jars_env(
+        dir.path(),
+        &["check-config"],
+        &[("JARS_DATA_DIR", "/srv/jars"), ("JARS_LISTEN", "0.0.0.0:1")],
+    );
+    let text = stdout(&out);
+    assert!(text.contains("/srv/jars"), "{text}");
+    // JARS_LISTEN belongs to `serve`; check-config shows the file/default value.
+    assert!(out.status.success());
+}
+
+#[test]
+fn toml_file_and_flag_precedence() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("jars.toml"),
+        "listen = \"127.0.0.1:9999\"\ndata_dir = \"from-file\"\n[tokens]\nlifetime = \"2h\"\n",
+    )
+    .unwrap();
+    let out = jars(dir.path(), &["--config", "jars.toml", "check-config"]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(text.contains("127.0.0.1:9999") && text.contains("from-file") && text.contains("2h"));
+    // Environment beats the file, the flag beats the environment.
+    let out = jars_env(
+        dir.path(),
+        &["--config", "jars.toml", "check-config"],
+        &[("JARS_DATA_DIR", "from-env")],
+    );
+    assert!(stdout(&out).contains("from-env"));
+    let out = jars_env(
+        dir.path(),
+        &[
+            "--config",
+            "jars.toml",
+            "--data-dir",
+            "from-flag",
+            "check-config",
+        ],
+        &[("JARS_DATA_DIR", "from-env")],
+    );
+    assert!(stdout(&out).contains("from-flag"));
+    let out = jars_env(
+        dir.path(),
+        &["check-config"],
+        &[("JARS_CONFIG", "jars.toml")],
+    );
+    assert!(stdout(&out).contains("127.0.0.1:9999"));
+}
+
+#[test]
+fn bad_config_and_arguments_exit_64_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(p.join("bad.toml"), "[tokens]\nlifetime = \"forever\"\n").unwrap();
+    assert_usage_error(
+        &jars(p, &["--config", "bad.toml", "check-config"]),
+        "line 2",
+    );
+    std::fs::write(p.join("typo.toml"), "[tokens]\nlifetme = \"1h\"\n").unwrap();
+    assert_usage_error(&jars(p, &["--config", "typo.toml", "serve"]), "lifetme");
+    assert_usage_error(
+        &jars(p, &["--config", "missing.toml", "check-config"]),
+        "missing.toml",
+    );
+    assert_usage_error(&jars(p, &["serve", "--listen", "nowhere"]), "listen");
+    assert_usage_error(
+        &jars_env(p, &["serve"], &[("JARS_LISTEN", "999.1.1.1:80")]),
+        "listen",
+    );
+    assert_usage_error(&jars(p, &["serve", "--bogus"]), "--bogus");
+    assert_usage_error(&jars(p, &["frobnicate"]), "frobnicate");
+    assert_usage_error(
+        &jars(p, &["token", "x", "--lifetime", "soon"]),
+        "--lifetime",
+    );
+    // Nothing was created for a config that never validated.
+    assert!(!p.join("jars-data").exists());
+}
+
+#[test]
+fn original_config_json_is_accepted_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    // Keys as the original kept them: PKCS#1 files made by openssl.
+    let gen = Command::new("openssl")
+        .args(["genrsa", "-traditional", "-out", "service.key", "2048"])
+        .current_dir(p)
+        .output()
+        .unwrap();
+    assert!(
+        gen.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gen.stderr)
+    );
+    let pubout = Command::new("openssl")
+        .args([
+            "rsa",
+            "-in",
+            "service.key",
+            "-pubout",
+            "-out",
+            "service.pem",
+        ])
+        .current_dir(p)
+        .output()
+        .unwrap();
+    assert!(pubout.status.success());
+    std::fs::write(
+        p.join("config.json"),
+        format!(
+            r#"{{
+  "jwt": {{"public_key": "{0}/service.pem", "private_key": "{0}/service.key", "token_lifetime": 3600}},
+  "myradio": {{"api_url": "https://myradio.example/api/v2", "api_key": "sekrit-key"}},
+  "events": {{"lifetime": 864000}}
+}}"#,
+            p.display()
+        ),
+    )
+    .unwrap();
+    let out = jars(p, &["--config", "config.json", "check-config"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("myradio"), "{text}");
+    assert!(text.contains("1h"), "{text}");
+    assert!(text.contains("keys") && text.contains("loaded"), "{text}");
+    assert!(!text.contains("sekrit-key"), "api key printed: {text}");
+
+    std::fs::write(
+        p.join("db.json"),
+        r#"{"db": {"host": "localhost", "user": "jars", "password": "dbsekrit", "database": "jars"}}"#,
+    )
+    .unwrap();
+    let out = jars(p, &["--config", "db.json", "check-config"]);
+    assert_usage_error(&out, "PostgreSQL");
+    assert!(!stderr(&out).contains("dbsekrit"));
+}
+
+#[test]
+fn keygen_refuses_to_overwrite_without_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let out = jars(p, &["keygen"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let key = std::fs::read(p.join("jars-data/jwt-private.pem")).unwrap();
+    let out = jars(p, &["keygen"]);
+    assert_usage_error(&out, "--force");
+    assert_eq!(
+        std::fs::read(p.join("jars-data/jwt-private.pem")).unwrap(),
+        key
+    );
+    let out = jars(p, &["keygen", "--force"]);
+    assert!(out.status.success());
+    assert_ne!(
+        std::fs::read(p.join("jars-data/jwt-private.pem")).unwrap(),
+        key
+    );
+}
+
+#[test]
+fn users_tokens_and_events_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let out = jars_stdin(p, &["user", "add", "alice", "--password-stdin"], "s3cret\n");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("id 1"));
+    let out = jars_stdin(
+        p,
+        &["user", "add", "root", "--admin", "--password-stdin"],
+        "pw\n",
+    );
+    assert!(stdout(&out).contains("id 2, admin"));
+    let out = jars_stdin(p, &["user", "add", "alice", "--password-stdin"], "again\n");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("already exists"));
+    // Without a terminal and without --password-stdin there is nobody to prompt.
+    assert_usage_error(&jars(p, &["user", "add", "carol"]), "--password-stdin");
+
+    let list = stdout(&jars(p, &["user", "list"]));
+    assert!(list.contains("alice") && list.contains("root") && list.contains("admin"));
+    let users = std::fs::read_to_string(p.join("jars-data/users.toml")).unwrap();
+    assert!(!users.contains("s3cret") && users.contains("$argon2id$"));
+
+    let out = jars(p, &["token", "alice", "--lifetime", "1h"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let token = stdout(&out).trim().to_string();
+    assert_eq!(token.split('.').count(), 3);
+    let out = jars(p, &["token", "nobody"]);
+    assert_eq!(out.status.code(), Some(1));
+
+    let out = jars(
+        p,
+        &[
+            "event",
+            "create",
+            "--owner",
+            "alice",
+            "--title",
+            "Drive time",
+            "--private",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_string();
+    assert_eq!(uuid::Uuid::parse_str(&id).unwrap().get_version_num(), 4);
+    let list = stdout(&jars(p, &["event", "list"]));
+    assert!(list.contains(&id) && list.contains("Drive time"), "{list}");
+
+    let out = jars_stdin(p, &["user", "passwd", "alice", "--password-stdin"], "new\n");
+    assert!(out.status.success());
+    let out = jars(p, &["user", "remove", "alice"]);
+    assert!(out.status.success());
+    assert!(!stdout(&jars(p, &["user", "list"])).contains("alice"));
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn get_status(port: u16, path: &str) -> Option<u16> {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    buf.split(' ').nth(1)?.parse().ok()
+}
+
+#[test]
+fn serve_starts_on_embedded_defaults_and_stops_on_sigterm() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = Command::new(JARS)
+        .current_dir(dir.path())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env_remove("JARS_CONFIG")
+        .env_remove("JARS_DATA_DIR")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while get_status(port, "/healthz") != Some(200) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "never became healthy"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let data = dir.path().join("jars-data");
+    let mode = std::fs::metadata(data.join("jwt-private.pem"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(data.join("jars.sqlite3").exists());
+    assert_eq!(get_status(port, "/jars/events"), Some(200));
+
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut log = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut log).unwrap();
+    assert_eq!(
+        log.matches("generated a new RS256 key pair").count(),
+        1,
+        "{log}"
+    );
+    let key = std::fs::read_to_string(data.join("jwt-private.pem")).unwrap();
+    let key_body = key.lines().nth(1).unwrap();
+    assert!(
+        !log.contains(key_body),
+        "the log must never contain key material"
+    );
+}
+
+#[test]
+fn shipped_example_config_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/jars.toml");
+    let out = jars(dir.path(), &["--config", example, "check-config"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("/var/lib/jars"));
+}

@@ -381,7 +381,7 @@ mod tests {
         for path in [
             "/live".to_string(),
             format!("/{id}.exe"),
-            format!("{id}"),
+            id.to_string(),
             format!("/{id}/x"),
             "/5e0b9230-086c-106f-a26c-13ff3a8d3880".to_string(),
             "/5e0b9230086c406fa26c13ff3a8d3880".to_string(),

@@ -122,9 +122,7 @@ async fn owner_broadcasts_others_are_refused_and_mount_remove_keeps_connected_by
 
     let source = rig.source(&mount, "source", &rig.owner).await;
     assert_eq!(source.status(), 200, "the owner's JWT");
-    let e = rig
-        .wait_event(&event, "live", |e| e["live"] == true)
-        .await;
+    let e = rig.wait_event(&event, "live", |e| e["live"] == true).await;
     assert_eq!(e["connected"], true);
     assert_eq!(e["connected_by"], rig.owner_id);
 
@@ -135,7 +133,9 @@ async fn owner_broadcasts_others_are_refused_and_mount_remove_keeps_connected_by
 
     source.stop().await;
     let e = rig
-        .wait_event(&event, "not live after mount_remove", |e| e["live"] == false)
+        .wait_event(&event, "not live after mount_remove", |e| {
+            e["live"] == false
+        })
         .await;
     assert_eq!(e["connected"], false);
     assert_eq!(e["connected_by"], rig.owner_id, "last connected user kept");
@@ -167,7 +167,9 @@ async fn trusted_relay_needs_a_recent_connect() {
 
 #[tokio::test]
 async fn private_listeners_need_a_valid_ticket() {
-    let Some(rig) = rig("[tokens]\nleeway = \"0s\"").await else { return };
+    let Some(rig) = rig("[tokens]\nleeway = \"0s\"").await else {
+        return;
+    };
     let event = rig.jars.create_event(&rig.owner, "Private", true).await;
     let other_event = rig.jars.create_event(&rig.owner, "Other", true).await;
     let mount = format!("/{event}.mp3");
@@ -194,19 +196,25 @@ async fn private_listeners_need_a_valid_ticket() {
 
     let wrong_event = rig.ticket(&other_event, &[]).await;
     assert_eq!(
-        rig.listen(&format!("{mount}?token={wrong_event}")).await.status,
+        rig.listen(&format!("{mount}?token={wrong_event}"))
+            .await
+            .status,
         401,
         "ticket for another event"
     );
     let wrong_ip = rig.ticket(&event, &[("ip", "192.0.2.99")]).await;
     assert_eq!(
-        rig.listen(&format!("{mount}?token={wrong_ip}")).await.status,
+        rig.listen(&format!("{mount}?token={wrong_ip}"))
+            .await
+            .status,
         401,
         "ticket bound to another address"
     );
     let right_ip = rig.ticket(&event, &[("ip", "127.0.0.1")]).await;
     assert_eq!(
-        rig.listen(&format!("{mount}?token={right_ip}")).await.status,
+        rig.listen(&format!("{mount}?token={right_ip}"))
+            .await
+            .status,
         200,
         "ticket bound to this address"
     );
@@ -277,7 +285,11 @@ async fn wrong_callback_credentials_are_denied() {
     };
     let event = rig.jars.create_event(&rig.owner, "Guarded", false).await;
     let source = rig.source(&format!("/{event}"), "source", &rig.owner).await;
-    assert_eq!(source.status(), 401, "jars must not trust a caller it cannot authenticate");
+    assert_eq!(
+        source.status(),
+        401,
+        "jars must not trust a caller it cannot authenticate"
+    );
 }
 
 #[tokio::test]

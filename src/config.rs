@@ -604,6 +604,52 @@ impl Config {
             "events.lifetime",
             humantime::format_duration(self.events.lifetime).to_string(),
         );
+        line(
+            "limits.token_per_minute",
+            self.limits.token_per_minute.to_string(),
+        );
+        line("limits.token_burst", self.limits.token_burst.to_string());
+        let ic = &self.icecast;
+        line(
+            "icecast.username",
+            ic.username
+                .clone()
+                .unwrap_or_else(|| "(unset: callbacks not authenticated)".into()),
+        );
+        line(
+            "icecast.password",
+            if ic.password.is_some() {
+                "(set)"
+            } else {
+                "(unset)"
+            }
+            .into(),
+        );
+        line("icecast.token_params", ic.token_params.join(", "));
+        line("icecast.header_prefix", ic.header_prefix.clone());
+        for m in &ic.mounts {
+            line("icecast.mounts", format!("{} ({:?})", m.name, m.access));
+        }
+        for t in &ic.trusted_sources {
+            line(
+                "icecast.trusted_sources",
+                format!("{} (password set)", t.user),
+            );
+        }
+        line(
+            "icecast.relay_window",
+            humantime::format_duration(ic.relay_window).to_string(),
+        );
+        line(
+            "icecast.ticket_lifetime",
+            humantime::format_duration(ic.ticket_lifetime).to_string(),
+        );
+        line(
+            "icecast.max_listeners_per_ticket",
+            ic.max_listeners_per_ticket
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "(unlimited)".into()),
+        );
         out
     }
 }

@@ -370,3 +370,20 @@ fn shipped_example_config_is_valid() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("/var/lib/jars"));
 }
+
+#[test]
+fn icecast_example_jars_config_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/icecast-examples/jars.toml");
+    let out = jars(dir.path(), &["--config", example, "check-config"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("icecast.trusted_sources") && text.contains("relay"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("change-me-callback-secret"),
+        "secret printed: {text}"
+    );
+}

@@ -27,6 +27,15 @@ pub struct Cli {
     /// Config file: jars TOML, or the original JARS config.json
     #[arg(long, global = true, env = "JARS_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Event store URL (postgres://… or sqlite:PATH); beats [store] url
+    #[arg(
+        long,
+        global = true,
+        env = "JARS_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database_url: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -76,6 +85,9 @@ pub enum Command {
     Event(EventCommand),
     /// Load and validate the configuration, print what it resolved to
     CheckConfig,
+    /// Create or update the event store's schema (PostgreSQL: jars.events and jars' own
+    /// columns), then exit; idempotent
+    Migrate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -195,6 +207,7 @@ impl Cli {
                 Command::Serve { listen } => listen.clone(),
                 _ => None,
             },
+            database_url: self.database_url.clone(),
         }
     }
 }
@@ -204,6 +217,7 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), Failure> {
     match cli.command {
         Command::Serve { .. } => unreachable!("serve is run by main"),
         Command::CheckConfig => check_config(&config),
+        Command::Migrate => migrate(&config).await,
         Command::Keygen { force } => keygen(&config, force),
         Command::User(cmd) => user(&config, cmd),
         Command::Token { name, lifetime } => token(&config, &name, lifetime.as_deref()).await,
@@ -233,6 +247,14 @@ fn check_config(config: &Config) -> Result<(), Failure> {
         println!("{:<28} loaded", "keys");
     }
     println!("configuration OK");
+    Ok(())
+}
+
+async fn migrate(config: &Config) -> Result<(), Failure> {
+    let report = crate::store::migrate(&config.store)
+        .await
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    println!("{report}");
     Ok(())
 }
 

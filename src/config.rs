@@ -41,6 +41,8 @@ pub struct Overrides {
     pub config: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
     pub listen: Option<String>,
+    /// The event store's URL (`--database-url`, env `JARS_DATABASE_URL`); beats `[store] url`.
+    pub database_url: Option<String>,
 }
 
 /// The fully resolved configuration.
@@ -114,6 +116,29 @@ pub struct IcecastSettings {
     pub relay_window: Duration,
     pub ticket_lifetime: Duration,
     pub max_listeners_per_ticket: Option<u32>,
+    /// What an event decision does when the event store fails.
+    pub on_store_error: OnStoreError,
+}
+
+/// `[icecast] on_store_error`: how Icecast decisions behave while the event store is down.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnStoreError {
+    /// Decide on the last row this node read for the event (never for an expired event); deny
+    /// events it never saw.
+    #[default]
+    Cached,
+    /// Deny every decision that needs the store.
+    Deny,
+}
+
+impl fmt::Display for OnStoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OnStoreError::Cached => "cached",
+            OnStoreError::Deny => "deny",
+        })
+    }
 }
 
 impl fmt::Debug for IcecastSettings {
@@ -128,6 +153,7 @@ impl fmt::Debug for IcecastSettings {
             .field("relay_window", &self.relay_window)
             .field("ticket_lifetime", &self.ticket_lifetime)
             .field("max_listeners_per_ticket", &self.max_listeners_per_ticket)
+            .field("on_store_error", &self.on_store_error)
             .finish()
     }
 }
@@ -144,6 +170,7 @@ impl Default for IcecastSettings {
             relay_window: Duration::from_secs(60),
             ticket_lifetime: Duration::from_secs(6 * 3600),
             max_listeners_per_ticket: None,
+            on_store_error: OnStoreError::Cached,
         }
     }
 }
@@ -214,15 +241,58 @@ impl fmt::Debug for MyRadioSettings {
 #[derive(Clone, PartialEq, Eq)]
 pub enum StoreSettings {
     Sqlite { path: PathBuf },
-    Postgres { url: String },
+    Postgres(PostgresSettings),
 }
 
 impl fmt::Debug for StoreSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StoreSettings::Sqlite { path } => write!(f, "sqlite:{}", path.display()),
-            StoreSettings::Postgres { url } => write!(f, "{}", redact_url(url)),
+            StoreSettings::Postgres(pg) => write!(f, "{}", redact_url(&pg.url)),
         }
+    }
+}
+
+/// A PostgreSQL event store (`[store] url = "postgres://…"` and its pool keys).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresSettings {
+    /// The connection URL; may hold a password, so print it with [`redact_url`] only.
+    pub url: String,
+    /// Whether `serve` (and the other commands) run the embedded migrations when they open the
+    /// store (`[store] migrate`, default true). `jars migrate` runs them regardless.
+    pub migrate: bool,
+    /// Pool size (`[store] max_connections`, default 8).
+    pub max_connections: u32,
+    /// How long a request waits for a pooled connection, connecting included
+    /// (`[store] acquire_timeout`, default 1.5 s).
+    pub acquire_timeout: Duration,
+    /// Bound on one whole store operation, waiting for a connection included
+    /// (`[store] query_timeout`, default 2 s).
+    pub query_timeout: Duration,
+}
+
+impl PostgresSettings {
+    /// The defaults for `url`.
+    pub fn new(url: impl Into<String>) -> PostgresSettings {
+        PostgresSettings {
+            url: url.into(),
+            migrate: true,
+            max_connections: 8,
+            acquire_timeout: Duration::from_millis(1500),
+            query_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+impl fmt::Debug for PostgresSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresSettings")
+            .field("url", &redact_url(&self.url))
+            .field("migrate", &self.migrate)
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .field("query_timeout", &self.query_timeout)
+            .finish()
     }
 }
 
@@ -280,6 +350,7 @@ struct FileIcecast {
     #[serde(with = "humantime_serde")]
     ticket_lifetime: Option<Duration>,
     max_listeners_per_ticket: Option<u32>,
+    on_store_error: Option<OnStoreError>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -333,6 +404,12 @@ struct FileStore {
     cache_ttl: Option<Duration>,
     #[serde(with = "humantime_serde")]
     negative_cache_ttl: Option<Duration>,
+    migrate: Option<bool>,
+    max_connections: Option<u32>,
+    #[serde(with = "humantime_serde")]
+    acquire_timeout: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    query_timeout: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -592,6 +669,18 @@ impl Config {
             }
         }
         line("store.url", format!("{:?}", self.store));
+        if let StoreSettings::Postgres(pg) = &self.store {
+            line("store.migrate", pg.migrate.to_string());
+            line("store.max_connections", pg.max_connections.to_string());
+            line(
+                "store.acquire_timeout",
+                humantime::format_duration(pg.acquire_timeout).to_string(),
+            );
+            line(
+                "store.query_timeout",
+                humantime::format_duration(pg.query_timeout).to_string(),
+            );
+        }
         line(
             "store.cache_ttl",
             humantime::format_duration(self.store_cache.ttl).to_string(),
@@ -650,6 +739,7 @@ impl Config {
                 .map(|n| n.to_string())
                 .unwrap_or_else(|| "(unlimited)".into()),
         );
+        line("icecast.on_store_error", ic.on_store_error.to_string());
         out
     }
 }
@@ -807,19 +897,7 @@ fn resolve(file: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
             Duration::from_secs(1),
         )?,
     };
-    let store = match file.store.url {
-        None => StoreSettings::Sqlite {
-            path: data_dir.join("jars.sqlite3"),
-        },
-        Some(url) => parse_store_url(&url)?,
-    };
-    if let StoreSettings::Postgres { url } = &store {
-        return Err(err(format!(
-            "store.url: {} is a PostgreSQL store, which this version of jars does not support yet; \
-             use the embedded SQLite store (leave store.url unset)",
-            redact_url(url)
-        )));
-    }
+    let store = resolve_store(file.store, o, &data_dir)?;
 
     let events = EventSettings {
         lifetime: positive(
@@ -916,13 +994,48 @@ fn resolve_icecast(f: FileIcecast) -> Result<IcecastSettings, ConfigError> {
             d.ticket_lifetime,
         )?,
         max_listeners_per_ticket: f.max_listeners_per_ticket,
+        on_store_error: f.on_store_error.unwrap_or_default(),
     })
+}
+
+/// `[store]`: the URL (`JARS_DATABASE_URL` / `--database-url` first) and the pool keys, which
+/// apply to a PostgreSQL store only.
+fn resolve_store(
+    f: FileStore,
+    o: &Overrides,
+    data_dir: &Path,
+) -> Result<StoreSettings, ConfigError> {
+    let url = o
+        .database_url
+        .clone()
+        .filter(|u| !u.trim().is_empty())
+        .or(f.url);
+    let mut store = match url {
+        None => StoreSettings::Sqlite {
+            path: data_dir.join("jars.sqlite3"),
+        },
+        Some(url) => parse_store_url(&url)?,
+    };
+    if let StoreSettings::Postgres(pg) = &mut store {
+        pg.migrate = f.migrate.unwrap_or(pg.migrate);
+        pg.max_connections = f.max_connections.unwrap_or(pg.max_connections);
+        if !(1..=1000).contains(&pg.max_connections) {
+            return Err(err("store.max_connections: between 1 and 1000"));
+        }
+        pg.acquire_timeout = positive(
+            "store.acquire_timeout",
+            f.acquire_timeout,
+            pg.acquire_timeout,
+        )?;
+        pg.query_timeout = positive("store.query_timeout", f.query_timeout, pg.query_timeout)?;
+    }
+    Ok(store)
 }
 
 fn parse_store_url(url: &str) -> Result<StoreSettings, ConfigError> {
     let url = url.trim();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(StoreSettings::Postgres { url: url.into() })
+        Ok(StoreSettings::Postgres(PostgresSettings::new(url)))
     } else if let Some(path) = url
         .strip_prefix("sqlite://")
         .or(url.strip_prefix("sqlite:"))
@@ -989,6 +1102,7 @@ mod tests {
             listen: Some("127.0.0.1:1".into()),
             data_dir: Some("/tmp/x".into()),
             config: None,
+            database_url: None,
         };
         let c = Config::from_toml_str(text, &o).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:1");
@@ -1056,9 +1170,85 @@ mod tests {
             file.store.url.as_deref(),
             Some("postgres://jars:p%40ss@db/radio")
         );
-        let e = resolve(file, &Overrides::default()).unwrap_err().0;
-        assert!(e.contains("PostgreSQL"), "{e}");
-        assert!(!e.contains("p%40ss"), "password leaked: {e}");
+        let c = resolve(file, &Overrides::default()).unwrap();
+        assert_eq!(
+            c.store,
+            StoreSettings::Postgres(PostgresSettings::new("postgres://jars:p%40ss@db/radio"))
+        );
+        assert!(!c.describe().contains("p%40ss"), "password leaked");
+        assert!(
+            !format!("{:?}", c.store).contains("p%40ss"),
+            "password leaked"
+        );
+    }
+
+    #[test]
+    fn postgres_store_keys_and_env_override() {
+        let text = r#"
+            [store]
+            url = "postgres://jars:secret@db.example/jars"
+            migrate = false
+            max_connections = 3
+            acquire_timeout = "500ms"
+            query_timeout = "1s"
+            [icecast]
+            on_store_error = "deny"
+        "#;
+        let c = toml(text).unwrap();
+        let StoreSettings::Postgres(pg) = &c.store else {
+            panic!("expected postgres, got {:?}", c.store)
+        };
+        assert!(!pg.migrate);
+        assert_eq!(pg.max_connections, 3);
+        assert_eq!(pg.acquire_timeout, Duration::from_millis(500));
+        assert_eq!(pg.query_timeout, Duration::from_secs(1));
+        assert_eq!(c.icecast.on_store_error, OnStoreError::Deny);
+        assert!(!c.describe().contains("secret"));
+        assert!(c.describe().contains("postgres://jars:***@db.example/jars"));
+
+        // Defaults.
+        let c = toml("[store]\nurl = \"postgresql://db/jars\"").unwrap();
+        assert_eq!(
+            c.store,
+            StoreSettings::Postgres(PostgresSettings::new("postgresql://db/jars"))
+        );
+        assert_eq!(c.icecast.on_store_error, OnStoreError::Cached);
+        assert_eq!(c.store_cache.ttl, Duration::from_secs(2));
+        assert_eq!(c.store_cache.negative_ttl, Duration::from_secs(1));
+
+        // JARS_DATABASE_URL / --database-url beats the file.
+        let o = Overrides {
+            database_url: Some("postgres://other/db".into()),
+            ..Overrides::default()
+        };
+        let c = Config::from_toml_str(text, &o).unwrap();
+        let StoreSettings::Postgres(pg) = &c.store else {
+            panic!("expected postgres")
+        };
+        assert_eq!(pg.url, "postgres://other/db");
+        assert_eq!(pg.max_connections, 3, "the file's pool keys still apply");
+        let o = Overrides {
+            database_url: Some("sqlite:/tmp/e.sqlite3".into()),
+            ..Overrides::default()
+        };
+        let c = Config::from_toml_str(text, &o).unwrap();
+        assert_eq!(
+            c.store,
+            StoreSettings::Sqlite {
+                path: "/tmp/e.sqlite3".into()
+            }
+        );
+
+        let e = toml("[store]\nurl = \"postgres://h/d\"\nmax_connections = 0")
+            .unwrap_err()
+            .0;
+        assert!(e.starts_with("store.max_connections"), "{e}");
+        let e = toml("[store]\nurl = \"postgres://h/d\"\nquery_timeout = \"0s\"")
+            .unwrap_err()
+            .0;
+        assert!(e.starts_with("store.query_timeout"), "{e}");
+        let e = toml("[icecast]\non_store_error = \"allow\"").unwrap_err().0;
+        assert!(e.contains("line 2"), "{e}");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use subtle::ConstantTimeEq;
 
 use crate::auth::{self, ConnectDenial};
 use crate::callback::{Callback, Credentials, Mount, Origin};
-use crate::config::{Access, IcecastSettings};
+use crate::config::{Access, IcecastSettings, OnStoreError};
 use crate::live::{LiveState, Target};
 use crate::store::{Event, EventStore};
 use crate::tokens::{unix_now, TokenError, TokenService, Verified};
@@ -173,16 +173,28 @@ impl Hooks {
         }
     }
 
+    /// The event's row; when the store fails, with `on_store_error = "cached"`, the last row
+    /// this node read of it (never an expired event's), else a denial.
     async fn event(&self, id: uuid::Uuid, fresh: bool) -> Result<Option<Event>, DenyReason> {
         let row = if fresh {
             self.store.get_fresh(id).await
         } else {
             self.store.get(id).await
         };
-        row.map_err(|e| {
-            tracing::error!(error = %e, event = %id, "event store failed during a callback");
-            DenyReason::StoreUnavailable
-        })
+        match row {
+            Ok(row) => Ok(row),
+            Err(e) => {
+                if self.settings.on_store_error == OnStoreError::Cached {
+                    if let Some(last) = self.store.last_known(id).await {
+                        tracing::warn!(error = %e, event = %id,
+                            "event store failed during a callback; deciding on the last known row");
+                        return Ok(Some(last));
+                    }
+                }
+                tracing::error!(error = %e, event = %id, "event store failed during a callback");
+                Err(DenyReason::StoreUnavailable)
+            }
+        }
     }
 
     fn trusted_source(&self, c: &Credentials) -> bool {

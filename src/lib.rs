@@ -9,7 +9,8 @@
 //! - [`keys`]: the RS256 signing key and verification key set; PEM and JWKS.
 //! - [`tokens`]: mint and verify user tokens into [`tokens::Claims`], with a verified-token cache.
 //! - [`identity`]: credentials → member (users file or MyRadio).
-//! - [`store`]: the [`store::EventStore`] trait and its SQLite implementation.
+//! - [`store`]: the [`store::EventStore`] trait, SQLite (embedded) and PostgreSQL (shared)
+//!   implementations, and the short-lived row cache in front of them.
 //! - [`limits`]: rate limits (GCRA per key).
 //! - [`callback`]: Icecast URL-auth callback bodies decoded into [`callback::Callback`].
 //! - [`auth`]: the decisions (may this member connect? which events may a viewer see?).

@@ -56,7 +56,9 @@ pub async fn app_state(config: &Config) -> Result<AppState, SetupError> {
     let tokens = token_service(config)?;
     let identity = Identity::from_settings(&config.identity)
         .map_err(|e| SetupError::Config(format!("identity: {e}")))?;
-    let store = crate::store::open(&config.store)
+    // PostgreSQL being down at start-up is not fatal: the store recovers by itself, and Icecast
+    // decisions it cannot make are denied meanwhile.
+    let store = crate::store::open_for_serve(&config.store)
         .await
         .map_err(|e| SetupError::Runtime(e.to_string()))?;
     let store: Arc<dyn crate::store::EventStore> = Arc::new(CachedStore::new(

@@ -19,6 +19,7 @@ fn jars_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
         .env_remove("JARS_CONFIG")
         .env_remove("JARS_DATA_DIR")
         .env_remove("JARS_LISTEN")
+        .env_remove("JARS_DATABASE_URL")
         .stdin(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
@@ -32,6 +33,7 @@ fn jars_stdin(dir: &Path, args: &[&str], input: &str) -> Output {
         .args(args)
         .env_remove("JARS_CONFIG")
         .env_remove("JARS_DATA_DIR")
+        .env_remove("JARS_DATABASE_URL")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -205,8 +207,13 @@ fn original_config_json_is_accepted_unchanged() {
     )
     .unwrap();
     let out = jars(p, &["--config", "db.json", "check-config"]);
-    assert_usage_error(&out, "PostgreSQL");
-    assert!(!stderr(&out).contains("dbsekrit"));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("postgres://jars:***@localhost/jars"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(!stdout(&out).contains("dbsekrit"));
 }
 
 #[test]

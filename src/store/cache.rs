@@ -2,6 +2,9 @@
 //! busy event cost a hash lookup instead of a database round trip. Rows are trusted for at most
 //! `ttl` (unknown ids for `negative_ttl`, so random-UUID floods do not reach the database), and
 //! local writes invalidate at once; another node's change is seen within `ttl`.
+//!
+//! It also remembers the last row it read of each event (for a day), whatever the `ttl`: what
+//! Icecast decisions fall back on while the store is unreachable ([`EventStore::last_known`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,10 +32,15 @@ impl moka::Expiry<Uuid, Row> for RowExpiry {
     }
 }
 
+/// How long the last known row of an event is kept for [`EventStore::last_known`].
+const LAST_KNOWN_TTL: Duration = Duration::from_secs(24 * 3600);
+
 /// An [`EventStore`] that caches `get`.
 pub struct CachedStore {
     inner: Arc<dyn EventStore>,
     rows: Cache<Uuid, Row>,
+    /// The last row read (or written here) of each event, however old.
+    last: Cache<Uuid, Arc<Event>>,
 }
 
 impl CachedStore {
@@ -43,6 +51,28 @@ impl CachedStore {
                 .max_capacity(50_000)
                 .expire_after(RowExpiry { ttl, negative_ttl })
                 .build(),
+            last: Cache::builder()
+                .max_capacity(50_000)
+                .time_to_live(LAST_KNOWN_TTL)
+                .build(),
+        }
+    }
+
+    /// Records what the store said about `id`.
+    async fn remember(last: &Cache<Uuid, Arc<Event>>, id: Uuid, row: Option<&Arc<Event>>) {
+        match row {
+            Some(e) => last.insert(id, e.clone()).await,
+            // Gone from the store: nothing to fall back on.
+            None => last.invalidate(&id).await,
+        }
+    }
+
+    /// Applies a successful local write to the last known row.
+    async fn amend(&self, id: Uuid, change: impl FnOnce(&mut Event)) {
+        if let Some(row) = self.last.get(&id).await {
+            let mut row = (*row).clone();
+            change(&mut row);
+            self.last.insert(id, Arc::new(row)).await;
         }
     }
 }
@@ -53,30 +83,39 @@ impl EventStore for CachedStore {
         let event = self.inner.create(new).await?;
         // A negative entry for this id is impossible in practice (fresh v4 UUID), but cheap to rule out.
         self.rows.invalidate(&event.id).await;
+        self.last.insert(event.id, Arc::new(event.clone())).await;
         Ok(event)
     }
 
     async fn get(&self, id: Uuid) -> Result<Option<Event>, StoreError> {
         let inner = self.inner.clone();
+        let last = self.last.clone();
         let row = self
             .rows
-            .try_get_with(
-                id,
-                async move { inner.get(id).await.map(|r| r.map(Arc::new)) },
-            )
+            .try_get_with(id, async move {
+                let row = inner.get(id).await?.map(Arc::new);
+                Self::remember(&last, id, row.as_ref()).await;
+                Ok::<_, StoreError>(row)
+            })
             .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+            .map_err(|e| (*e).clone())?;
         Ok(row.map(|e| (*e).clone()))
     }
 
     async fn get_fresh(&self, id: Uuid) -> Result<Option<Event>, StoreError> {
-        let row = self.inner.get(id).await?;
-        self.rows.insert(id, row.clone().map(Arc::new)).await;
-        Ok(row)
+        let row = self.inner.get(id).await?.map(Arc::new);
+        Self::remember(&self.last, id, row.as_ref()).await;
+        self.rows.insert(id, row.clone()).await;
+        Ok(row.map(|e| (*e).clone()))
     }
 
     async fn list(&self, filter: ListFilter) -> Result<Vec<Event>, StoreError> {
-        self.inner.list(filter).await
+        let events = self.inner.list(filter).await?;
+        let now = Utc::now();
+        for e in events.iter().filter(|e| !e.is_expired(now)) {
+            self.last.insert(e.id, Arc::new(e.clone())).await;
+        }
+        Ok(events)
     }
 
     async fn mark_connected(
@@ -87,17 +126,37 @@ impl EventStore for CachedStore {
     ) -> Result<bool, StoreError> {
         let result = self.inner.mark_connected(id, by, at).await;
         self.rows.invalidate(&id).await;
+        if let Ok(true) = result {
+            self.amend(id, |e| {
+                e.connected = true;
+                e.connected_by = by.or(e.connected_by);
+                e.last_connected_at = Some(at);
+            })
+            .await;
+        }
         result
     }
 
     async fn mark_disconnected(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
         let result = self.inner.mark_disconnected(id, at).await;
         self.rows.invalidate(&id).await;
+        if let Ok(true) = result {
+            self.amend(id, |e| {
+                e.connected = false;
+                e.last_disconnected_at = Some(at);
+            })
+            .await;
+        }
         result
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
+    }
+
+    async fn last_known(&self, id: Uuid) -> Option<Event> {
+        let row = self.last.get(&id).await?;
+        (!row.is_expired(Utc::now())).then(|| (*row).clone())
     }
 }
 
@@ -144,5 +203,111 @@ mod tests {
         // Unknown ids are remembered briefly.
         let unknown = Uuid::new_v4();
         assert!(cached.get(unknown).await.unwrap().is_none());
+    }
+
+    /// A store whose `get` can be switched off, standing in for an unreachable database.
+    struct Flaky {
+        inner: Arc<dyn EventStore>,
+        down: std::sync::atomic::AtomicBool,
+    }
+
+    impl Flaky {
+        fn check(&self) -> Result<(), StoreError> {
+            if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+                Err(StoreError::Unavailable("down".into()))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl EventStore for Flaky {
+        async fn create(&self, new: NewEvent) -> Result<Event, StoreError> {
+            self.check()?;
+            self.inner.create(new).await
+        }
+        async fn get(&self, id: Uuid) -> Result<Option<Event>, StoreError> {
+            self.check()?;
+            self.inner.get(id).await
+        }
+        async fn list(&self, f: ListFilter) -> Result<Vec<Event>, StoreError> {
+            self.check()?;
+            self.inner.list(f).await
+        }
+        async fn mark_connected(
+            &self,
+            id: Uuid,
+            by: Option<i64>,
+            at: DateTime<Utc>,
+        ) -> Result<bool, StoreError> {
+            self.check()?;
+            self.inner.mark_connected(id, by, at).await
+        }
+        async fn mark_disconnected(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
+            self.check()?;
+            self.inner.mark_disconnected(id, at).await
+        }
+        async fn ping(&self) -> Result<(), StoreError> {
+            self.check()
+        }
+    }
+
+    #[tokio::test]
+    async fn last_known_rows_outlive_the_ttl_but_not_the_event() {
+        let dir = tempfile::tempdir().unwrap();
+        let flaky = Arc::new(Flaky {
+            inner: Arc::new(
+                SqliteStore::open(&dir.path().join("e.sqlite3"))
+                    .await
+                    .unwrap(),
+            ),
+            down: Default::default(),
+        });
+        let cached = CachedStore::new(
+            flaky.clone(),
+            Duration::from_millis(50),
+            Duration::from_millis(50),
+        );
+        let new = |lifetime| NewEvent {
+            created_by: 1,
+            title: "t".into(),
+            description: "d".into(),
+            private: false,
+            lifetime,
+        };
+        let long = cached.create(new(Duration::from_secs(60))).await.unwrap();
+        let short = cached
+            .create(new(Duration::from_millis(300)))
+            .await
+            .unwrap();
+        let never_read = flaky
+            .inner
+            .create(new(Duration::from_secs(60)))
+            .await
+            .unwrap();
+        assert!(cached.get(long.id).await.unwrap().is_some());
+        assert!(cached
+            .mark_connected(long.id, Some(4), Utc::now())
+            .await
+            .unwrap());
+
+        flaky.down.store(true, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Past the ttl the store is asked, fails, and the failure is reported…
+        assert!(cached.get(long.id).await.is_err());
+        assert!(cached.get_fresh(long.id).await.is_err());
+        // …while the last known row (with the local write applied) is there to fall back on.
+        let last = cached.last_known(long.id).await.unwrap();
+        assert!(last.connected);
+        assert_eq!(last.connected_by, Some(4));
+        assert!(cached.last_known(short.id).await.is_some());
+        assert!(cached.last_known(never_read.id).await.is_none());
+        assert!(
+            cached.create(new(Duration::from_secs(1))).await.is_err(),
+            "writes are never faked"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(cached.last_known(short.id).await.is_none(), "expired event");
     }
 }

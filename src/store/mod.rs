@@ -1,7 +1,12 @@
 //! The event table: the [`EventStore`] trait every backend implements, and the [`Event`] row.
 //! Columns are the original `jars.events` plus nullable additions of jars' own.
+//!
+//! Backends: [`sqlite`] (the embedded default, one file in the data directory) and
+//! [`postgres`] (the original JARS schema, shared by several nodes). [`cache`] sits in front of
+//! either in `serve`.
 
 pub mod cache;
+pub mod postgres;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -77,7 +82,7 @@ pub struct ListFilter {
     pub include_expired: bool,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The store cannot be reached or failed; the text is for the log only.
     #[error("event store unavailable: {0}")]
@@ -116,14 +121,51 @@ pub trait EventStore: Send + Sync {
     async fn mark_disconnected(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Answers when the store is reachable.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// The last row this process read for `id`, however old, unless the event has expired:
+    /// what Icecast decisions fall back on while the store is unreachable
+    /// (`[icecast] on_store_error = "cached"`). Never used for writes. Stores without such a
+    /// memory answer `None`.
+    async fn last_known(&self, id: Uuid) -> Option<Event> {
+        let _ = id;
+        None
+    }
 }
 
-/// Opens the configured store, creating and migrating it as needed.
+/// Opens the configured store, creating and migrating it as needed (PostgreSQL: unless
+/// `[store] migrate = false`). Fails when the store cannot be reached: for the one-shot
+/// commands.
 pub async fn open(settings: &StoreSettings) -> Result<Arc<dyn EventStore>, StoreError> {
     match settings {
         StoreSettings::Sqlite { path } => Ok(Arc::new(sqlite::SqliteStore::open(path).await?)),
-        StoreSettings::Postgres { .. } => Err(StoreError::Unavailable(
-            "the PostgreSQL store is not available in this version".into(),
-        )),
+        StoreSettings::Postgres(pg) => Ok(Arc::new(postgres::PostgresStore::open(pg).await?)),
+    }
+}
+
+/// Opens the store for `serve`: as [`open`], except that a PostgreSQL server which cannot be
+/// reached at start-up is not fatal. The store then answers `Unavailable` at once until the
+/// database is back (it keeps trying in the background), and migrates on first contact.
+/// Anything else (a refused password, a missing database, a migration the role may not run)
+/// still fails.
+pub async fn open_for_serve(settings: &StoreSettings) -> Result<Arc<dyn EventStore>, StoreError> {
+    match settings {
+        StoreSettings::Sqlite { path } => Ok(Arc::new(sqlite::SqliteStore::open(path).await?)),
+        StoreSettings::Postgres(pg) => {
+            Ok(Arc::new(postgres::PostgresStore::open_tolerant(pg).await?))
+        }
+    }
+}
+
+/// Runs the store's migrations whatever `[store] migrate` says (`jars migrate`), and describes
+/// what they did.
+pub async fn migrate(settings: &StoreSettings) -> Result<String, StoreError> {
+    match settings {
+        StoreSettings::Sqlite { path } => {
+            sqlite::SqliteStore::open(path).await?;
+            Ok(format!(
+                "sqlite:{}: schema up to date (the embedded store migrates itself)",
+                path.display()
+            ))
+        }
+        StoreSettings::Postgres(pg) => postgres::PostgresStore::migrate(pg).await,
     }
 }

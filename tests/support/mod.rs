@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod icecast;
+pub mod pg;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,6 +36,7 @@ impl TestServer {
             data_dir: Some(dir.path().to_path_buf()),
             listen: Some("127.0.0.1:0".into()),
             config: None,
+            database_url: None,
         };
         let config = Config::from_toml_str(toml, &overrides).expect("test config");
         let state = jars::server::app_state(&config).await.expect("app state");

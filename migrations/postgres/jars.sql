@@ -1,0 +1,54 @@
+-- jars' schema on PostgreSQL. Embedded in the binary; run by `jars migrate`, and by `jars serve`
+-- (and the other commands) when they open the store, unless `[store] migrate = false`.
+--
+-- Idempotent: every step looks before it changes anything, so this runs any number of times, from
+-- several nodes at once (an advisory lock serialises them), and as a role that does not own
+-- jars.events once the changes are in place (PostgreSQL checks ownership before IF NOT EXISTS).
+--
+-- 1. The original JARS table, exactly as the original service's resources/schema.sql creates it,
+--    when it does not exist yet (a fresh database). A database created by that file is used as is.
+-- 2. jars' own additions: nullable columns only. The original service never names them (its
+--    INSERT lists its own columns, its SELECT * just carries them along), so both can share the
+--    table.
+DO $jars$
+BEGIN
+    PERFORM pg_advisory_xact_lock(4242017001);
+    -- Never queue behind a long transaction holding the table: fail, and try again later.
+    PERFORM set_config('lock_timeout', '1s', true);
+
+    IF NOT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = 'jars') THEN
+        CREATE SCHEMA IF NOT EXISTS jars;
+    END IF;
+
+    IF to_regclass('jars.events') IS NULL THEN
+        CREATE TABLE IF NOT EXISTS jars.events (
+            event_uuid UUID NOT NULL PRIMARY KEY,
+            created_time TIMESTAMP WITHOUT TIME ZONE DEFAULT now() NOT NULL,
+            created_by INTEGER NOT NULL,
+            connected BOOLEAN DEFAULT FALSE NOT NULL,
+            connected_by INTEGER,
+            expires_time TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+            title VARCHAR(255),
+            description VARCHAR(255),
+            -- If private, should not be shown on public-facing sites (e.g. OS returns to studio)
+            private BOOLEAN DEFAULT FALSE NOT NULL,
+            -- Could be used to link to a Show/Season/Timeslot in future
+            relation_id INTEGER
+        );
+    END IF;
+
+    -- When the event was last marked connected (/jars/connect, an Icecast mount_add). UTC.
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                   WHERE attrelid = 'jars.events'::regclass
+                     AND attname = 'last_connected_at' AND NOT attisdropped) THEN
+        ALTER TABLE jars.events ADD COLUMN IF NOT EXISTS last_connected_at TIMESTAMP WITHOUT TIME ZONE;
+    END IF;
+
+    -- When its source last went away (an Icecast mount_remove). UTC.
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                   WHERE attrelid = 'jars.events'::regclass
+                     AND attname = 'last_disconnected_at' AND NOT attisdropped) THEN
+        ALTER TABLE jars.events ADD COLUMN IF NOT EXISTS last_disconnected_at TIMESTAMP WITHOUT TIME ZONE;
+    END IF;
+END
+$jars$;

@@ -1,0 +1,260 @@
+//! One test suite for every [`EventStore`]: written once as [`suite`], run on SQLite always, on
+//! SQLite behind the cache, and on the real PostgreSQL server when `DATABASE_URL` is set (in a
+//! database of its own, dropped afterwards). In CI (`CI` set) the PostgreSQL run is mandatory.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use jars::config::{PostgresSettings, StoreSettings};
+use jars::store::cache::CachedStore;
+use jars::store::{Event, EventStore, ListFilter, NewEvent};
+use support::pg::{admin_url, TempDb};
+use uuid::Uuid;
+
+fn new_event(by: i64, title: &str, private: bool, lifetime: Duration) -> NewEvent {
+    NewEvent {
+        created_by: by,
+        title: title.into(),
+        // As long as the title, so a 255-character title tests both columns' limit.
+        description: title.chars().rev().collect(),
+        private,
+        lifetime,
+    }
+}
+
+/// Equal to the microsecond (PostgreSQL's and the SQLite store's precision).
+fn same_time(a: DateTime<Utc>, b: DateTime<Utc>) -> bool {
+    (a - b).num_microseconds().unwrap().abs() <= 1
+}
+
+fn ids(events: &[Event]) -> Vec<Uuid> {
+    events.iter().map(|e| e.id).collect()
+}
+
+const ANON: ListFilter = ListFilter {
+    private_of: None,
+    all_private: false,
+    include_expired: false,
+};
+
+/// What every store must do. `store` is empty.
+async fn suite(store: Arc<dyn EventStore>) {
+    store.ping().await.expect("ping");
+
+    // Create, and read back exactly what was created.
+    let before = Utc::now();
+    let long_title: String = "é".repeat(255);
+    let public = store
+        .create(new_event(1, &long_title, false, Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    assert_eq!(public.id.get_version_num(), 4);
+    assert_eq!(public.title.as_deref(), Some(long_title.as_str()));
+    assert_eq!(public.description.as_deref(), Some(long_title.as_str()));
+    assert_eq!(public.created_by, 1);
+    assert!(!public.private && !public.connected);
+    assert_eq!(public.connected_by, None);
+    assert_eq!(public.last_connected_at, None);
+    assert_eq!(public.last_disconnected_at, None);
+    assert_eq!(public.relation_id, None);
+    assert!(public.created_time >= before - chrono::Duration::milliseconds(1));
+    assert!(same_time(
+        public.expires_time,
+        public.created_time + chrono::Duration::seconds(3600)
+    ));
+    let got = store.get(public.id).await.unwrap().expect("created event");
+    assert_eq!(got.id, public.id);
+    assert_eq!(got.title, public.title);
+    assert_eq!(got.description, public.description);
+    assert_eq!(got.created_by, 1);
+    assert!(same_time(got.created_time, public.created_time));
+    assert!(same_time(got.expires_time, public.expires_time));
+    assert!(!got.connected && !got.private);
+
+    // Unknown ids.
+    let unknown = Uuid::new_v4();
+    assert!(store.get(unknown).await.unwrap().is_none());
+    assert!(store.get_fresh(unknown).await.unwrap().is_none());
+    assert!(!store
+        .mark_connected(unknown, Some(1), Utc::now())
+        .await
+        .unwrap());
+    assert!(!store
+        .mark_connected(unknown, None, Utc::now())
+        .await
+        .unwrap());
+    assert!(!store.mark_disconnected(unknown, Utc::now()).await.unwrap());
+
+    // Connected by 9, then again by nobody in particular (a relay): connected_by is kept.
+    let at = Utc::now();
+    assert!(store.mark_connected(public.id, Some(9), at).await.unwrap());
+    let got = store.get(public.id).await.unwrap().unwrap();
+    assert!(got.connected);
+    assert_eq!(got.connected_by, Some(9));
+    assert!(same_time(got.last_connected_at.unwrap(), at));
+    let later = at + chrono::Duration::seconds(5);
+    assert!(store.mark_connected(public.id, None, later).await.unwrap());
+    let got = store.get_fresh(public.id).await.unwrap().unwrap();
+    assert!(got.connected);
+    assert_eq!(got.connected_by, Some(9), "None keeps connected_by");
+    assert!(same_time(got.last_connected_at.unwrap(), later));
+
+    // Disconnected: connected_by stays as the last one who connected.
+    let gone = later + chrono::Duration::seconds(5);
+    assert!(store.mark_disconnected(public.id, gone).await.unwrap());
+    let got = store.get(public.id).await.unwrap().unwrap();
+    assert!(!got.connected);
+    assert_eq!(got.connected_by, Some(9));
+    assert!(same_time(got.last_disconnected_at.unwrap(), gone));
+    assert!(same_time(got.last_connected_at.unwrap(), later));
+
+    // Listing: newest first; private events for their owner or with all_private; expired ones
+    // only with include_expired.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let private = store
+        .create(new_event(
+            2,
+            "private of 2",
+            true,
+            Duration::from_secs(3600),
+        ))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let expired = store
+        .create(new_event(1, "short", false, Duration::from_millis(1)))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let newest = store
+        .create(new_event(3, "newest", false, Duration::from_secs(60)))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(store
+        .get(expired.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .is_expired(Utc::now()));
+
+    assert_eq!(
+        ids(&store.list(ANON).await.unwrap()),
+        vec![newest.id, public.id]
+    );
+    let owner = ListFilter {
+        private_of: Some(2),
+        ..ANON
+    };
+    assert_eq!(
+        ids(&store.list(owner).await.unwrap()),
+        vec![newest.id, private.id, public.id]
+    );
+    let stranger = ListFilter {
+        private_of: Some(3),
+        ..ANON
+    };
+    assert_eq!(
+        ids(&store.list(stranger).await.unwrap()),
+        vec![newest.id, public.id]
+    );
+    let admin = ListFilter {
+        all_private: true,
+        ..ANON
+    };
+    assert_eq!(
+        ids(&store.list(admin).await.unwrap()),
+        vec![newest.id, private.id, public.id]
+    );
+    let everything = ListFilter {
+        all_private: true,
+        include_expired: true,
+        ..ANON
+    };
+    assert_eq!(
+        ids(&store.list(everything).await.unwrap()),
+        vec![newest.id, expired.id, private.id, public.id]
+    );
+    let expired_public = ListFilter {
+        include_expired: true,
+        ..ANON
+    };
+    assert_eq!(
+        ids(&store.list(expired_public).await.unwrap()),
+        vec![newest.id, expired.id, public.id]
+    );
+    // A listed row is the stored row.
+    let listed = store.list(ANON).await.unwrap();
+    let row = listed.iter().find(|e| e.id == public.id).unwrap();
+    assert_eq!(row.connected_by, Some(9));
+    assert!(row.last_disconnected_at.is_some());
+
+    // Empty strings are kept as such (the original stored what it was given).
+    let blank = store
+        .create(NewEvent {
+            created_by: 4,
+            title: "t".into(),
+            description: String::new(),
+            private: false,
+            lifetime: Duration::from_secs(60),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get(blank.id).await.unwrap().unwrap().description,
+        Some(String::new())
+    );
+}
+
+#[tokio::test]
+async fn sqlite_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = StoreSettings::Sqlite {
+        path: dir.path().join("events.sqlite3"),
+    };
+    suite(jars::store::open(&settings).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn sqlite_store_behind_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = StoreSettings::Sqlite {
+        path: dir.path().join("events.sqlite3"),
+    };
+    let inner = jars::store::open(&settings).await.unwrap();
+    suite(Arc::new(CachedStore::new(
+        inner,
+        Duration::from_secs(2),
+        Duration::from_secs(1),
+    )))
+    .await;
+}
+
+#[tokio::test]
+async fn postgres_store() {
+    let Some(admin) = admin_url("store_suite::postgres_store") else {
+        return;
+    };
+    let db = TempDb::create(&admin).await;
+    let settings = StoreSettings::Postgres(PostgresSettings::new(&db.url));
+    suite(jars::store::open(&settings).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_store_behind_the_cache() {
+    let Some(admin) = admin_url("store_suite::postgres_store_behind_the_cache") else {
+        return;
+    };
+    let db = TempDb::create(&admin).await;
+    let settings = StoreSettings::Postgres(PostgresSettings::new(&db.url));
+    let inner = jars::store::open_for_serve(&settings).await.unwrap();
+    suite(Arc::new(CachedStore::new(
+        inner,
+        Duration::from_secs(2),
+        Duration::from_secs(1),
+    )))
+    .await;
+}

@@ -36,8 +36,20 @@ pub struct Cli {
         value_name = "URL"
     )]
     pub database_url: Option<String>,
+    /// Log format of `serve`
+    #[arg(long, global = true, env = "JARS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How `serve` writes its log lines (to stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -51,8 +63,12 @@ pub enum Command {
     /// Write a new RS256 key pair into the data directory
     Keygen {
         /// Replace an existing key pair (tokens signed with it stop verifying)
-        #[arg(long)]
+        #[arg(long, conflicts_with = "rotate")]
         force: bool,
+        /// Retire the current key (tokens it signed keep verifying) and sign with a new one
+        /// after the next SIGHUP
+        #[arg(long)]
+        rotate: bool,
     },
     /// Manage the users file
     #[command(subcommand)]
@@ -218,7 +234,7 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), Failure> {
         Command::Serve { .. } => unreachable!("serve is run by main"),
         Command::CheckConfig => check_config(&config),
         Command::Migrate => migrate(&config).await,
-        Command::Keygen { force } => keygen(&config, force),
+        Command::Keygen { force, rotate } => keygen(&config, force, rotate),
         Command::User(cmd) => user(&config, cmd),
         Command::Token { name, lifetime } => token(&config, &name, lifetime.as_deref()).await,
         Command::Ticket {
@@ -258,19 +274,34 @@ async fn migrate(config: &Config) -> Result<(), Failure> {
     Ok(())
 }
 
-fn keygen(config: &Config, force: bool) -> Result<(), Failure> {
-    if config.tokens.private_key.is_some() {
+fn keygen(config: &Config, force: bool, rotate: bool) -> Result<(), Failure> {
+    if config.tokens.private_key.is_some() || config.tokens.remote.is_some() {
         return Err(Failure::Usage(
-            "keygen: tokens.private_key is configured; jars only generates keys in its data_dir"
+            "keygen: tokens.private_key or a key URL is configured; jars only generates keys in its data_dir"
                 .into(),
         ));
+    }
+    if rotate {
+        let (retired, new) = crate::keys::rotate_pair(&config.data_dir).map_err(|e| match e {
+            crate::keys::KeyError::Io { .. } => {
+                Failure::Runtime(format!("{e} (nothing to rotate? run jars keygen first)"))
+            }
+            other => Failure::Runtime(other.to_string()),
+        })?;
+        println!(
+            "retired key {retired} (kept in {}/ so its tokens keep verifying); new signing key {new}\n\
+             send SIGHUP (systemctl reload jars) to sign with it; remove the retired file after the \
+             longest token lifetime, then SIGHUP again",
+            config.data_dir.join(crate::keys::RETIRED_KEYS_DIR).display()
+        );
+        return Ok(());
     }
     let kid = crate::keys::generate_pair(&config.data_dir, force).map_err(|e| match e {
         crate::keys::KeyError::Exists(_) => Failure::Usage(e.to_string()),
         other => Failure::Runtime(other.to_string()),
     })?;
     println!(
-        "wrote {} (kid {kid}); restart jars serve to sign with it",
+        "wrote {} (kid {kid}); send SIGHUP (systemctl reload jars) to sign with it",
         config
             .data_dir
             .join(crate::keys::PRIVATE_KEY_FILE)

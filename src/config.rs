@@ -51,6 +51,12 @@ pub struct Config {
     /// The file it was read from, if any.
     pub source: Option<PathBuf>,
     pub listen: SocketAddr,
+    /// Serve `/metrics` on this address instead of `listen`.
+    pub metrics_listen: Option<SocketAddr>,
+    /// The log filter when `RUST_LOG` is unset (`info`, `jars=debug,warn`, …).
+    pub log_level: String,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub shutdown_grace: Duration,
     pub data_dir: PathBuf,
     pub tokens: TokenSettings,
     pub identity: IdentitySettings,
@@ -209,6 +215,19 @@ pub struct TokenSettings {
     pub private_key: Option<KeyRef>,
     /// Verification key; `None` means derived from the private key.
     pub public_key: Option<KeyRef>,
+    /// A remote key set: this node only verifies.
+    pub remote: Option<RemoteKeySettings>,
+}
+
+/// `[tokens] jwks_url` / `public_key_url` and how the fetched set is kept fresh.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteKeySettings {
+    pub url: String,
+    /// `true` for a JWKS document, `false` for a PEM public key.
+    pub jwks: bool,
+    pub refresh: Duration,
+    pub refetch_min_interval: Duration,
+    pub max_stale: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -328,6 +347,10 @@ pub struct EventSettings {
 struct FileConfig {
     listen: Option<String>,
     data_dir: Option<PathBuf>,
+    metrics_listen: Option<String>,
+    log_level: Option<String>,
+    #[serde(with = "humantime_serde")]
+    shutdown_grace: Option<Duration>,
     tokens: FileTokens,
     identity: FileIdentity,
     store: FileStore,
@@ -371,6 +394,14 @@ struct FileTokens {
     audience: Option<String>,
     private_key: Option<PathBuf>,
     public_key: Option<PathBuf>,
+    jwks_url: Option<String>,
+    public_key_url: Option<String>,
+    #[serde(with = "humantime_serde")]
+    refresh: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    refetch_min_interval: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    max_stale: Option<Duration>,
     #[serde(skip)]
     inline_private_key: Option<String>,
     #[serde(skip)]
@@ -612,6 +643,17 @@ impl Config {
                 .unwrap_or_else(|| "(none: built-in defaults)".into()),
         );
         line("listen", self.listen.to_string());
+        line(
+            "metrics_listen",
+            self.metrics_listen
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "(unset: /metrics on listen)".into()),
+        );
+        line("log_level", self.log_level.clone());
+        line(
+            "shutdown_grace",
+            humantime::format_duration(self.shutdown_grace).to_string(),
+        );
         line("data_dir", self.data_dir.display().to_string());
         line(
             "tokens.lifetime",
@@ -637,6 +679,22 @@ impl Config {
                 .map(|k| k.to_string())
                 .unwrap_or_else(|| "(generated in data_dir)".into()),
         );
+        if let Some(r) = &self.tokens.remote {
+            line(
+                if r.jwks {
+                    "tokens.jwks_url"
+                } else {
+                    "tokens.public_key_url"
+                },
+                format!(
+                    "{} (verify-only; refresh {}, refetch at most every {}, fail closed after {})",
+                    r.url,
+                    humantime::format_duration(r.refresh),
+                    humantime::format_duration(r.refetch_min_interval),
+                    humantime::format_duration(r.max_stale)
+                ),
+            );
+        }
         line(
             "tokens.public_key",
             self.tokens
@@ -805,6 +863,29 @@ fn resolve(file: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
         ))
     })?;
 
+    let metrics_listen = file
+        .metrics_listen
+        .map(|m| {
+            m.trim().parse::<SocketAddr>().map_err(|_| {
+                err(format!(
+                    "metrics_listen: \"{m}\" is not an address like 127.0.0.1:9090"
+                ))
+            })
+        })
+        .transpose()?;
+    if metrics_listen == Some(listen) {
+        return Err(err(
+            "metrics_listen: must differ from listen (leave it unset to serve /metrics on listen)",
+        ));
+    }
+    let log_level = file.log_level.unwrap_or_else(|| "info".into());
+    if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
+        return Err(err(format!(
+            "log_level: \"{log_level}\" is not a filter like \"info\" or \"jars=debug,warn\""
+        )));
+    }
+    let shutdown_grace = file.shutdown_grace.unwrap_or(Duration::from_secs(10));
+
     let data_dir = o
         .data_dir
         .clone()
@@ -828,7 +909,53 @@ fn resolve(file: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
             "tokens.leeway: at most 1h; clock skew beyond that is a broken clock",
         ));
     }
+    let remote = match (t.jwks_url, t.public_key_url) {
+        (Some(_), Some(_)) => {
+            return Err(err(
+                "tokens.jwks_url, tokens.public_key_url: set one, not both",
+            ))
+        }
+        (Some(url), None) => Some((url, true)),
+        (None, Some(url)) => Some((url, false)),
+        (None, None) => None,
+    };
+    let remote = match remote {
+        None => None,
+        Some((url, jwks)) => {
+            let key = if jwks {
+                "tokens.jwks_url"
+            } else {
+                "tokens.public_key_url"
+            };
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                return Err(err(format!(
+                    "{key}: \"{url}\" must start with http:// or https://"
+                )));
+            }
+            if t.private_key.is_some() || t.inline_private_key.is_some() || t.public_key.is_some() {
+                return Err(err(format!(
+                    "{key}: a verify-only node takes its keys from the URL; remove tokens.private_key/public_key"
+                )));
+            }
+            Some(RemoteKeySettings {
+                url,
+                jwks,
+                refresh: positive("tokens.refresh", t.refresh, Duration::from_secs(600))?,
+                refetch_min_interval: positive(
+                    "tokens.refetch_min_interval",
+                    t.refetch_min_interval,
+                    Duration::from_secs(30),
+                )?,
+                max_stale: positive(
+                    "tokens.max_stale",
+                    t.max_stale,
+                    Duration::from_secs(24 * 3600),
+                )?,
+            })
+        }
+    };
     let tokens = TokenSettings {
+        remote,
         lifetime: positive(
             "tokens.lifetime",
             t.lifetime,
@@ -920,6 +1047,9 @@ fn resolve(file: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
     let icecast = resolve_icecast(file.icecast)?;
 
     Ok(Config {
+        metrics_listen,
+        log_level,
+        shutdown_grace,
         source: o.config.clone(),
         store_cache,
         icecast,
@@ -1285,6 +1415,32 @@ mod tests {
             .unwrap_err()
             .0;
         assert!(e.contains("line"), "{e}");
+    }
+
+    #[test]
+    fn verify_only_and_operations_keys() {
+        let c = toml(
+            "metrics_listen = \"127.0.0.1:9100\"\nlog_level = \"jars=debug,warn\"\n\
+             shutdown_grace = \"3s\"\n[tokens]\njwks_url = \"https://issuer.example/jars/jwks.json\"\n",
+        )
+        .unwrap();
+        let r = c.tokens.remote.unwrap();
+        assert!(r.jwks);
+        assert_eq!(r.refresh, Duration::from_secs(600));
+        assert_eq!(r.refetch_min_interval, Duration::from_secs(30));
+        assert_eq!(r.max_stale, Duration::from_secs(86400));
+        assert_eq!(c.metrics_listen.unwrap().port(), 9100);
+        assert_eq!(c.shutdown_grace, Duration::from_secs(3));
+        let e = toml("[tokens]\njwks_url = \"https://a/\"\npublic_key_url = \"https://b/\"")
+            .unwrap_err()
+            .0;
+        assert!(e.contains("not both"), "{e}");
+        let e = toml("[tokens]\njwks_url = \"https://a/\"\nprivate_key = \"/k.pem\"")
+            .unwrap_err()
+            .0;
+        assert!(e.contains("verify-only"), "{e}");
+        let e = toml("log_level = \"[[[\"").unwrap_err().0;
+        assert!(e.starts_with("log_level"), "{e}");
     }
 
     #[test]

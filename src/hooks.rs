@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
+
 use chrono::Utc;
 use subtle::ConstantTimeEq;
 
@@ -106,13 +108,14 @@ pub struct Hooks {
     pub tokens: Arc<TokenService>,
     pub store: Arc<dyn EventStore>,
     pub live: Arc<LiveState>,
-    pub settings: Arc<IcecastSettings>,
+    /// Replaced as a whole on reload.
+    pub settings: ArcSwap<IcecastSettings>,
 }
 
 /// A mount, classified.
-enum Kind<'a> {
+enum Kind {
     Event(uuid::Uuid),
-    Static(&'a str, Access),
+    Static(String, Access),
 }
 
 fn equal(a: &str, b: &str) -> bool {
@@ -123,24 +126,28 @@ impl Hooks {
     /// Whether a callback's HTTP Basic credentials are the configured ones (or none are
     /// configured). Compared in constant time.
     pub fn caller_is_icecast(&self, basic: Option<(&str, &str)>) -> bool {
-        match (&self.settings.username, &self.settings.password) {
+        match (
+            &self.settings.load().username,
+            &self.settings.load().password,
+        ) {
             (Some(u), Some(p)) => basic.is_some_and(|(bu, bp)| equal(bu, u) & equal(bp, p)),
             _ => true,
         }
     }
 
-    fn kind<'a>(&'a self, mount: &Mount) -> Option<Kind<'a>> {
+    fn kind(&self, mount: &Mount) -> Option<Kind> {
         if let Some(id) = mount.event_id() {
             return Some(Kind::Event(id));
         }
         self.settings
+            .load()
             .mounts
             .iter()
             .find(|m| m.name == mount.path)
-            .map(|m| Kind::Static(&m.name, m.access))
+            .map(|m| Kind::Static(m.name.clone(), m.access))
     }
 
-    fn target(kind: &Kind<'_>) -> Target {
+    fn target(kind: &Kind) -> Target {
         match kind {
             Kind::Event(id) => Target::Event(*id),
             Kind::Static(name, _) => Target::Static(name.to_string()),
@@ -184,7 +191,7 @@ impl Hooks {
         match row {
             Ok(row) => Ok(row),
             Err(e) => {
-                if self.settings.on_store_error == OnStoreError::Cached {
+                if self.settings.load().on_store_error == OnStoreError::Cached {
                     if let Some(last) = self.store.last_known(id).await {
                         tracing::warn!(error = %e, event = %id,
                             "event store failed during a callback; deciding on the last known row");
@@ -200,6 +207,7 @@ impl Hooks {
     fn trusted_source(&self, c: &Credentials) -> bool {
         // Check every entry so timing does not tell which user names exist.
         self.settings
+            .load()
             .trusted_sources
             .iter()
             .fold(false, |found, t| {
@@ -219,7 +227,7 @@ impl Hooks {
         let member = if relay {
             None
         } else {
-            match self.tokens.verify(&c.pass) {
+            match self.tokens.verify(&c.pass).await {
                 Ok(claims) => Some(claims),
                 Err(e) => return Verdict::Deny(DenyReason::Token(e)),
             }
@@ -250,7 +258,7 @@ impl Hooks {
                         let Some(event) = event.filter(|e| !e.is_expired(now)) else {
                             return Verdict::Deny(DenyReason::NoSuchEvent);
                         };
-                        let window = chrono::Duration::from_std(self.settings.relay_window)
+                        let window = chrono::Duration::from_std(self.settings.load().relay_window)
                             .unwrap_or(chrono::Duration::MAX);
                         let approved = event.last_connected_at.is_some_and(|t| now - t <= window);
                         if !approved && !self.live.is_live(&target) {
@@ -293,8 +301,8 @@ impl Hooks {
 
     /// Tokens a listener presented: the configured query parameters, then the Basic password.
     fn presented<'a>(&self, mount: &'a Mount, c: &'a Credentials) -> Vec<&'a str> {
-        let mut found: Vec<&str> = self
-            .settings
+        let settings = self.settings.load();
+        let mut found: Vec<&str> = settings
             .token_params
             .iter()
             .filter_map(|p| mount.param(p))
@@ -306,10 +314,10 @@ impl Hooks {
     }
 
     /// The first presented token that verifies, or the first failure.
-    fn verify_presented(&self, presented: &[&str]) -> Result<Verified, DenyReason> {
+    async fn verify_presented(&self, presented: &[&str]) -> Result<Verified, DenyReason> {
         let mut first_error = None;
         for token in presented {
-            match self.tokens.verify_any(token) {
+            match self.tokens.verify_any(token).await {
                 Ok(v) => return Ok(v),
                 Err(e) => {
                     first_error.get_or_insert(DenyReason::Token(e));
@@ -336,7 +344,7 @@ impl Hooks {
         let presented = self.presented(mount, credentials);
         let (deadline, ticket) = match kind {
             Kind::Static(_, Access::Public) => (None, None),
-            Kind::Static(_, access) => match self.verify_presented(&presented) {
+            Kind::Static(_, access) => match self.verify_presented(&presented).await {
                 Ok(Verified::User(claims)) => {
                     if access == Access::Admins && !claims.is_admin() {
                         return Verdict::Deny(DenyReason::AdminsOnly);
@@ -360,7 +368,7 @@ impl Hooks {
                 if !event.private {
                     (Some(event_end), None)
                 } else {
-                    match self.verify_presented(&presented) {
+                    match self.verify_presented(&presented).await {
                         Ok(Verified::User(claims)) => (Some(event_end.min(claims.exp)), None),
                         Ok(Verified::Ticket(t)) => {
                             if t.sub != id.to_string() {
@@ -390,7 +398,7 @@ impl Hooks {
         };
         let cap = match (
             ticket.as_ref().and_then(|t| t.max_listeners),
-            self.settings.max_listeners_per_ticket,
+            self.settings.load().max_listeners_per_ticket,
         ) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

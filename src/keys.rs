@@ -24,6 +24,9 @@ use crate::config::KeyRef;
 /// File names of the generated pair inside the data directory.
 pub const PRIVATE_KEY_FILE: &str = "jwt-private.pem";
 pub const PUBLIC_KEY_FILE: &str = "jwt-public.pem";
+/// Directory (inside the data directory) of public keys retired by `jars keygen --rotate`:
+/// tokens they signed keep verifying until the file is removed.
+pub const RETIRED_KEYS_DIR: &str = "retired-keys";
 
 /// Key size of generated keys; the original service's keys are 2048-bit too.
 const GENERATED_BITS: usize = 2048;
@@ -142,13 +145,15 @@ impl KeySet {
             }
             None => None,
         };
-        Ok((
-            KeySet {
-                signing,
-                verifying: vec![verifying],
-            },
-            origin,
-        ))
+        let mut verifying = vec![verifying];
+        if private.is_none() && public.is_none() {
+            for key in load_retired(data_dir)? {
+                if verifying.iter().all(|k| k.kid != key.kid) {
+                    verifying.push(key);
+                }
+            }
+        }
+        Ok((KeySet { signing, verifying }, origin))
     }
 
     /// A set that only verifies, from one PEM public key (tests, verify-only nodes).
@@ -196,12 +201,44 @@ impl VerifyingKey {
                 rsa::PublicKey::from_pkcs1_pem(pem.trim())
             })
             .map_err(|e| invalid(what, e))?;
+        Self::from_public(&public, None, what)
+    }
+
+    /// One RSA key of a JWKS document (`kty` = `RSA`, base64url `n` and `e`, optional `kid`).
+    pub fn from_jwk(jwk: &serde_json::Value) -> Result<VerifyingKey, KeyError> {
+        let field = |name: &str| -> Result<Vec<u8>, KeyError> {
+            let text = jwk[name]
+                .as_str()
+                .ok_or_else(|| invalid("JWK", format!("no \"{name}\"")))?;
+            URL_SAFE_NO_PAD
+                .decode(text.trim_end_matches('='))
+                .map_err(|e| invalid("JWK", e))
+        };
+        if jwk["kty"] != "RSA" {
+            return Err(invalid("JWK", "not an RSA key"));
+        }
+        if jwk["alg"].as_str().is_some_and(|alg| alg != "RS256") {
+            return Err(invalid("JWK", "not an RS256 key"));
+        }
+        let n = rsa::BoxedUint::from_be_slice_vartime(&field("n")?);
+        let e = rsa::BoxedUint::from_be_slice_vartime(&field("e")?);
+        let public = rsa::PublicKey::new(n, e).map_err(|e| invalid("JWK", e))?;
+        Self::from_public(&public, jwk["kid"].as_str(), "JWK")
+    }
+
+    fn from_public(
+        public: &rsa::PublicKey,
+        kid: Option<&str>,
+        what: &str,
+    ) -> Result<VerifyingKey, KeyError> {
         let public_pem = public
             .to_public_key_pem(LineEnding::LF)
             .map_err(|e| invalid(what, e))?;
         let decoding =
             DecodingKey::from_rsa_pem(public_pem.as_bytes()).map_err(|e| invalid(what, e))?;
-        let kid = thumbprint(&public);
+        let kid = kid
+            .map(str::to_string)
+            .unwrap_or_else(|| thumbprint(public));
         let jwk = serde_json::json!({
             "kty": "RSA",
             "use": "sig",
@@ -216,6 +253,107 @@ impl VerifyingKey {
             public_pem,
             jwk,
         })
+    }
+}
+
+impl KeySet {
+    /// A verify-only set from a JWKS document (`{"keys": [...]}`); keys that are not RS256
+    /// RSA keys are skipped, and a document without any usable key is an error.
+    pub fn from_jwks(doc: &serde_json::Value) -> Result<KeySet, KeyError> {
+        let keys = doc["keys"]
+            .as_array()
+            .ok_or_else(|| invalid("JWKS", "no \"keys\" list"))?;
+        let verifying: Vec<VerifyingKey> = keys
+            .iter()
+            .filter_map(|k| VerifyingKey::from_jwk(k).ok())
+            .collect();
+        if verifying.is_empty() {
+            return Err(invalid("JWKS", "no usable RS256 key"));
+        }
+        Ok(KeySet {
+            signing: None,
+            verifying,
+        })
+    }
+
+    /// An empty set: verifies nothing (a verify-only node before its first fetch).
+    pub fn empty() -> KeySet {
+        KeySet {
+            signing: None,
+            verifying: Vec::new(),
+        }
+    }
+}
+
+/// Where a verify-only node gets its keys: a JWKS document (another jars'
+/// `/jars/jwks.json`) or a PEM public key (such as the original's `/jars/pubkey`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoteFormat {
+    Jwks,
+    Pem,
+}
+
+/// A remote key set and how it is kept fresh.
+pub struct RemoteKeySource {
+    pub url: String,
+    pub format: RemoteFormat,
+    /// Background refresh period.
+    pub refresh: std::time::Duration,
+    /// Unknown-`kid` refetches happen at most this often.
+    pub refetch_min_interval: std::time::Duration,
+    /// Past this age without a successful fetch, verification fails closed.
+    pub max_stale: std::time::Duration,
+    http: reqwest::Client,
+}
+
+impl RemoteKeySource {
+    pub fn new(
+        url: String,
+        format: RemoteFormat,
+        refresh: std::time::Duration,
+        refetch_min_interval: std::time::Duration,
+        max_stale: std::time::Duration,
+    ) -> Result<RemoteKeySource, KeyError> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("jars/", env!("CARGO_PKG_VERSION")))
+            .timeout(std::time::Duration::from_secs(5))
+            .build()
+            .map_err(|e| invalid("key set client", e))?;
+        Ok(RemoteKeySource {
+            url,
+            format,
+            refresh,
+            refetch_min_interval,
+            max_stale,
+            http,
+        })
+    }
+
+    /// Fetches and parses the key set.
+    pub async fn fetch(&self) -> Result<KeySet, KeyError> {
+        let fail = |why: String| invalid(&self.url, why);
+        let resp = self
+            .http
+            .get(&self.url)
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| fail(e.without_url().to_string()))?;
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| fail(e.without_url().to_string()))?;
+        match self.format {
+            RemoteFormat::Jwks => {
+                let doc: serde_json::Value =
+                    serde_json::from_slice(&body).map_err(|e| fail(e.to_string()))?;
+                KeySet::from_jwks(&doc)
+            }
+            RemoteFormat::Pem => {
+                let pem = std::str::from_utf8(&body).map_err(|e| fail(e.to_string()))?;
+                KeySet::from_public_pem(pem)
+            }
+        }
     }
 }
 
@@ -246,6 +384,55 @@ fn parse_private(pem: &str, r: Option<&KeyRef>) -> Result<rsa::PrivateKey, KeyEr
     rsa::PrivateKey::from_pkcs8_pem(pem.trim())
         .or_else(|_| rsa::PrivateKey::from_pkcs1_pem(pem.trim()))
         .map_err(|e| invalid(what, e))
+}
+
+/// The public keys in `data_dir/retired-keys/*.pem`, in name order.
+fn load_retired(data_dir: &Path) -> Result<Vec<VerifyingKey>, KeyError> {
+    let dir = data_dir.join(RETIRED_KEYS_DIR);
+    let entries = match fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => return Err(KeyError::Io { path: dir, source }),
+    };
+    let mut paths: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "pem"))
+        .collect();
+    paths.sort();
+    paths
+        .iter()
+        .map(|p| {
+            let pem = fs::read_to_string(p).map_err(|source| KeyError::Io {
+                path: p.clone(),
+                source,
+            })?;
+            VerifyingKey::from_pem(&pem, &p.display().to_string())
+        })
+        .collect()
+}
+
+/// `jars keygen --rotate`: retires the current pair (its public half moves to
+/// `retired-keys/<kid>.pem`, so tokens it signed keep verifying; its private half is deleted)
+/// and writes a new one. Returns (retired kid, new kid).
+pub fn rotate_pair(dir: &Path) -> Result<(String, String), KeyError> {
+    let public_path = dir.join(PUBLIC_KEY_FILE);
+    let pem = fs::read_to_string(&public_path).map_err(|source| KeyError::Io {
+        path: public_path.clone(),
+        source,
+    })?;
+    let old = VerifyingKey::from_pem(&pem, &public_path.display().to_string())?;
+    let retired_dir = dir.join(RETIRED_KEYS_DIR);
+    fs::create_dir_all(&retired_dir).map_err(|source| KeyError::Io {
+        path: retired_dir.clone(),
+        source,
+    })?;
+    write_atomically(
+        &retired_dir.join(format!("{}.pem", old.kid)),
+        old.public_pem.as_bytes(),
+        0o644,
+    )?;
+    let new_kid = generate_pair(dir, true)?;
+    Ok((old.kid, new_kid))
 }
 
 /// Writes a new key pair into `dir` (`jars keygen`). Refuses to replace one unless `force`.
@@ -333,6 +520,27 @@ mod tests {
         assert_eq!(key["e"], "AQAB");
         assert_eq!(key["kid"], set.verifying[0].kid.as_str());
         assert!(key["n"].as_str().unwrap().len() > 300);
+    }
+
+    #[test]
+    fn rotation_keeps_old_tokens_verifiable() {
+        let dir = tempfile::tempdir().unwrap();
+        let (before, _) = KeySet::load(None, None, dir.path()).unwrap();
+        let old_kid = before.verifying[0].kid.clone();
+        let (retired, new_kid) = rotate_pair(dir.path()).unwrap();
+        assert_eq!(retired, old_kid);
+        let (after, origin) = KeySet::load(None, None, dir.path()).unwrap();
+        assert_eq!(origin, KeyOrigin::Loaded);
+        assert_eq!(after.signing.as_ref().unwrap().kid, new_kid);
+        let kids: Vec<&str> = after.verifying.iter().map(|k| k.kid.as_str()).collect();
+        assert_eq!(kids, [new_kid.as_str(), old_kid.as_str()]);
+        assert_eq!(after.jwks()["keys"].as_array().unwrap().len(), 2);
+        // JWKS round trip: a verify-only set made from the served document has both keys.
+        let remote = KeySet::from_jwks(&after.jwks()).unwrap();
+        assert_eq!(remote.verifying.len(), 2);
+        assert_eq!(remote.verifying[1].kid, old_kid);
+        assert!(remote.signing.is_none());
+        assert!(KeySet::from_jwks(&serde_json::json!({"keys": []})).is_err());
     }
 
     #[test]

@@ -16,6 +16,7 @@
 //! - [`auth`]: the decisions (may this member connect? which events may a viewer see?).
 //! - [`live`]: this node's live state: live mounts, listener sessions, counts.
 //! - [`hooks`]: Icecast callbacks decided into a [`hooks::Verdict`].
+//! - [`metrics`]: the Prometheus registry and named metrics.
 //! - [`http`]: [`http::router`], [`http::run`], [`http::AppState`], [`http::ApiError`].
 //! - [`server`]: wires a [`config::Config`] into a running server.
 //! - [`shutdown`]: the signals that stop it.
@@ -35,6 +36,7 @@ pub mod identity;
 pub mod keys;
 pub mod limits;
 pub mod live;
+pub mod metrics;
 pub mod server;
 pub mod shutdown;
 pub mod store;

@@ -6,9 +6,16 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use jars::cli::{self, Cli, Command, Failure};
-use jars::config::{Config, EXIT_CONFIG};
-use tracing_subscriber::EnvFilter;
+use jars::cli::{self, Cli, Command, Failure, LogFormat};
+use jars::config::{Config, Overrides, EXIT_CONFIG};
+use jars::shutdown::{self, Request, Signals};
+use tokio::net::TcpListener;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{reload, EnvFilter};
+
+/// Exit code when a second signal cuts the graceful shutdown short (128 + SIGINT).
+const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -28,7 +35,8 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG as u8);
         }
     };
-    let config = match Config::load(&cli.overrides()) {
+    let overrides = cli.overrides();
+    let config = match Config::load(&overrides) {
         Ok(c) => c,
         Err(e) => return fail(Failure::from(e)),
     };
@@ -38,11 +46,13 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Serve { .. } => {
-            init_tracing();
-            runtime.block_on(serve(config))
+            let log = init_tracing(cli.log_format, &config.log_level);
+            runtime.block_on(serve(config, overrides, log))
         }
         _ => runtime.block_on(cli::run(cli, config)),
     };
+    // Background tasks (key refresh, pools) must not hold up the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => fail(f),
@@ -54,26 +64,111 @@ fn fail(f: Failure) -> ExitCode {
     ExitCode::from(f.exit_code() as u8)
 }
 
-fn init_tracing() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+type LogHandle = reload::Handle<EnvFilter, tracing_subscriber::Registry>;
+
+/// Logging to stderr; `RUST_LOG` wins over `log_level` (and over its reloads).
+fn init_tracing(format: LogFormat, level: &str) -> LogHandle {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let (filter, handle) = reload::Layer::new(filter);
+    let registry = tracing_subscriber::registry().with(filter);
+    match format {
+        LogFormat::Text => registry
+            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .init(),
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(std::io::stderr),
+            )
+            .init(),
+    }
+    handle
 }
 
-async fn serve(config: Config) -> Result<(), Failure> {
-    let state = jars::server::app_state(&config).await?;
-    let listener = tokio::net::TcpListener::bind(config.listen)
+/// The listener systemd passed (socket activation), else `addr` bound here.
+async fn listener(addr: std::net::SocketAddr) -> Result<TcpListener, Failure> {
+    let mut fds = listenfd::ListenFd::from_env();
+    if let Ok(Some(std)) = fds.take_tcp_listener(0) {
+        std.set_nonblocking(true)
+            .map_err(|e| Failure::Runtime(format!("systemd socket: {e}")))?;
+        let l = TcpListener::from_std(std)
+            .map_err(|e| Failure::Runtime(format!("systemd socket: {e}")))?;
+        tracing::info!("using the listening socket passed by systemd");
+        return Ok(l);
+    }
+    TcpListener::bind(addr)
         .await
-        .map_err(|e| Failure::Runtime(format!("cannot listen on {}: {e}", config.listen)))?;
-    let addr = listener
+        .map_err(|e| Failure::Runtime(format!("cannot listen on {addr}: {e}")))
+}
+
+async fn serve(config: Config, overrides: Overrides, log: LogHandle) -> Result<(), Failure> {
+    let mut signals = Signals::install()
+        .map_err(|e| Failure::Runtime(format!("cannot install signal handlers: {e}")))?;
+    let state = jars::server::app_state(&config).await?;
+    let main_listener = listener(config.listen).await?;
+    let metrics_listener = match config.metrics_listen {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(|e| Failure::Runtime(format!("cannot listen on {addr}: {e}")))?,
+        ),
+        None => None,
+    };
+    let addr = main_listener
         .local_addr()
         .map_err(|e| Failure::Runtime(e.to_string()))?;
     tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "jars serving");
-    jars::http::run(listener, state, jars::shutdown::signal())
-        .await
-        .map_err(|e| Failure::Runtime(format!("server failed: {e}")))?;
-    tracing::info!("stopped");
+
+    let (trigger, down) = shutdown::latch();
+    let app = jars::http::router(state.clone(), metrics_listener.is_none());
+    let mut servers = tokio::task::JoinSet::new();
+    servers.spawn(jars::http::serve(main_listener, app, down.clone().wait()));
+    if let Some(l) = metrics_listener {
+        let metrics_app = jars::http::metrics_router(state.clone());
+        tracing::info!(addr = ?l.local_addr().ok(), "serving /metrics");
+        servers.spawn(jars::http::serve(l, metrics_app, down.clone().wait()));
+    }
+
+    let mut running = config;
+    let set_level = |level: &str| -> Result<(), String> {
+        if std::env::var_os("RUST_LOG").is_some() {
+            return Ok(()); // RUST_LOG wins, as at start-up
+        }
+        let filter = EnvFilter::try_new(level).map_err(|e| e.to_string())?;
+        log.reload(filter).map_err(|e| e.to_string())
+    };
+    // Serve until the first SIGTERM/SIGINT, reloading on SIGHUP.
+    while let Request::Reload = signals.next().await {
+        match jars::server::reload(&state, &running, &overrides, &set_level) {
+            Ok(new) => running = new,
+            Err(e) => tracing::error!(
+                error = %e,
+                "reload rejected; the previous configuration stays in force"
+            ),
+        }
+    }
+    tracing::info!(
+        grace = ?running.shutdown_grace,
+        "shutting down: no new connections, finishing in-flight requests"
+    );
+    trigger.trip();
+    let drained = async {
+        while let Some(done) = servers.join_next().await {
+            if let Ok(Err(e)) = done {
+                tracing::error!(error = %e, "server failed");
+            }
+        }
+    };
+    tokio::select! {
+        _ = drained => tracing::info!("stopped"),
+        _ = tokio::time::sleep(running.shutdown_grace) => {
+            tracing::warn!("grace period over: closing the remaining connections");
+        }
+        _ = signals.next() => {
+            tracing::warn!("second signal: exiting at once");
+            std::process::exit(i32::from(EXIT_INTERRUPTED));
+        }
+    }
     Ok(())
 }

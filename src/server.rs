@@ -1,16 +1,21 @@
 //! Turns a validated [`Config`] into a running server: keys, identity backend and store are
-//! loaded before the listener is bound, so a bad setup fails without ever accepting a request.
+//! loaded before the listener is bound, so a bad setup fails without ever accepting a request;
+//! and [`reload`] applies a new config on SIGHUP, all or nothing.
 
 use std::sync::Arc;
 
-use crate::config::Config;
+use arc_swap::ArcSwap;
+
+use crate::config::{Config, Overrides};
 use crate::hooks::Hooks;
-use crate::http::AppState;
+use crate::http::{ApiSettings, AppState};
 use crate::identity::Identity;
-use crate::keys::{KeyOrigin, KeySet};
+use crate::keys::{KeyOrigin, KeySet, RemoteFormat, RemoteKeySource};
 use crate::limits::RateLimiter;
 use crate::live::LiveState;
+use crate::metrics::Metrics;
 use crate::store::cache::CachedStore;
+use crate::store::metered::MeteredStore;
 use crate::tokens::{TokenPolicy, TokenService};
 
 /// Why the server could not be set up.
@@ -24,8 +29,21 @@ pub enum SetupError {
     Runtime(String),
 }
 
-/// The token service for `config`, generating the key pair on first start.
-pub fn token_service(config: &Config) -> Result<TokenService, SetupError> {
+fn policy(config: &Config) -> TokenPolicy {
+    TokenPolicy {
+        issuer: config.tokens.issuer.clone(),
+        audience: config.tokens.audience.clone(),
+        leeway: config.tokens.leeway,
+        lifetime: config.tokens.lifetime,
+    }
+}
+
+/// The local key set of `config`, generating the pair in the data directory on first start.
+/// `None` for a verify-only node (its keys come from a URL).
+fn local_keys(config: &Config) -> Result<Option<KeySet>, SetupError> {
+    if config.tokens.remote.is_some() {
+        return Ok(None);
+    }
     if config.tokens.private_key.is_none() && config.tokens.public_key.is_none() {
         std::fs::create_dir_all(&config.data_dir).map_err(|e| {
             SetupError::Runtime(format!("data_dir {}: {e}", config.data_dir.display()))
@@ -40,20 +58,52 @@ pub fn token_service(config: &Config) -> Result<TokenService, SetupError> {
     if let KeyOrigin::Generated { private_key, kid } = origin {
         tracing::info!(path = %private_key.display(), kid, "generated a new RS256 key pair");
     }
-    Ok(TokenService::new(
-        keys,
-        TokenPolicy {
-            issuer: config.tokens.issuer.clone(),
-            audience: config.tokens.audience.clone(),
-            leeway: config.tokens.leeway,
-            lifetime: config.tokens.lifetime,
-        },
-    ))
+    Ok(Some(keys))
+}
+
+/// The token service for `config`: local keys, or an (empty, not yet fetched) remote key set.
+pub fn token_service(config: &Config) -> Result<TokenService, SetupError> {
+    match (local_keys(config)?, &config.tokens.remote) {
+        (Some(keys), _) => Ok(TokenService::new(keys, policy(config))),
+        (None, Some(r)) => {
+            let source = RemoteKeySource::new(
+                r.url.clone(),
+                if r.jwks {
+                    RemoteFormat::Jwks
+                } else {
+                    RemoteFormat::Pem
+                },
+                r.refresh,
+                r.refetch_min_interval,
+                r.max_stale,
+            )
+            .map_err(|e| SetupError::Config(format!("tokens: {e}")))?;
+            Ok(TokenService::new(KeySet::empty(), policy(config)).with_remote(source))
+        }
+        (None, None) => unreachable!("local_keys returns keys unless a remote is configured"),
+    }
+}
+
+fn api_settings(config: &Config, previous: Option<&ApiSettings>) -> ApiSettings {
+    // Keep the rate limiter (and its counts) when its settings did not change.
+    let token_limiter = match previous {
+        Some(p) if p.limits == config.limits => p.token_limiter.clone(),
+        _ => Arc::new(RateLimiter::new(
+            config.limits.token_per_minute,
+            config.limits.token_burst,
+        )),
+    };
+    ApiSettings {
+        event_lifetime: config.events.lifetime,
+        limits: config.limits,
+        token_limiter,
+    }
 }
 
 /// Builds the shared state for `config`.
 pub async fn app_state(config: &Config) -> Result<AppState, SetupError> {
-    let tokens = token_service(config)?;
+    let metrics = Arc::new(Metrics::new());
+    let tokens = Arc::new(token_service(config)?.with_metrics(metrics.clone()));
     let identity = Identity::from_settings(&config.identity)
         .map_err(|e| SetupError::Config(format!("identity: {e}")))?;
     // PostgreSQL being down at start-up is not fatal: the store recovers by itself, and Icecast
@@ -62,11 +112,10 @@ pub async fn app_state(config: &Config) -> Result<AppState, SetupError> {
         .await
         .map_err(|e| SetupError::Runtime(e.to_string()))?;
     let store: Arc<dyn crate::store::EventStore> = Arc::new(CachedStore::new(
-        store,
+        Arc::new(MeteredStore::new(store, metrics.clone())),
         config.store_cache.ttl,
         config.store_cache.negative_ttl,
     ));
-    let tokens = Arc::new(tokens);
     if config.icecast.username.is_none() && !config.listen.ip().is_loopback() {
         tracing::warn!(
             listen = %config.listen,
@@ -74,21 +123,118 @@ pub async fn app_state(config: &Config) -> Result<AppState, SetupError> {
              anybody who reaches it can send Icecast callbacks"
         );
     }
+    if tokens.remote().is_some() {
+        start_key_refresher(tokens.clone()).await;
+    }
     let hooks = Arc::new(Hooks {
         tokens: tokens.clone(),
         store: store.clone(),
         live: Arc::new(LiveState::new()),
-        settings: Arc::new(config.icecast.clone()),
+        settings: ArcSwap::from_pointee(config.icecast.clone()),
     });
     Ok(AppState {
         hooks,
         tokens,
         identity: Arc::new(identity),
         store,
-        event_lifetime: config.events.lifetime,
-        token_limiter: Arc::new(RateLimiter::new(
-            config.limits.token_per_minute,
-            config.limits.token_burst,
-        )),
+        api: Arc::new(ArcSwap::from_pointee(api_settings(config, None))),
+        metrics,
     })
+}
+
+/// Fetches a verify-only node's key set once now, then keeps it fresh in the background: every
+/// `refresh`, or every `refetch_min_interval` while the node has no usable set.
+async fn start_key_refresher(tokens: Arc<TokenService>) {
+    let Some(remote) = tokens.remote() else {
+        return;
+    };
+    let url = remote.url.clone();
+    match tokens.refresh().await {
+        Ok(()) => tracing::info!(url, "fetched the key set"),
+        Err(e) => {
+            tracing::error!(error = %e, "could not fetch the key set; not ready until it can")
+        }
+    }
+    // The task holds only a weak reference, so it ends when the server's state is dropped.
+    let weak = Arc::downgrade(&tokens);
+    tokio::spawn(async move {
+        loop {
+            let Some(tokens) = weak.upgrade() else { return };
+            let Some(remote) = tokens.remote() else {
+                return;
+            };
+            let wait = if tokens.is_ready() {
+                remote.refresh
+            } else {
+                remote.refetch_min_interval
+            };
+            drop(tokens);
+            tokio::time::sleep(wait).await;
+            let Some(tokens) = weak.upgrade() else { return };
+            let _ = tokens.refresh().await;
+        }
+    });
+}
+
+/// Re-reads the config file and applies it: token policy and key set, Icecast settings
+/// (static mounts, trusted sources, callback credentials), limits, event lifetime and the log
+/// level. Everything is built first and swapped in only if all of it is valid, so a broken
+/// config leaves the old one in force. Settings that need a restart (listen, data_dir, store,
+/// identity backend, verify-only source) are reported and left as they are.
+pub fn reload(
+    state: &AppState,
+    running: &Config,
+    overrides: &Overrides,
+    set_log_level: &dyn Fn(&str) -> Result<(), String>,
+) -> Result<Config, String> {
+    let new = Config::load(overrides).map_err(|e| format!("config: {e}"))?;
+    let keys = local_keys(&new).map_err(|e| e.to_string())?;
+    let restart_needed: Vec<&str> = [
+        ("listen", new.listen != running.listen),
+        (
+            "metrics_listen",
+            new.metrics_listen != running.metrics_listen,
+        ),
+        ("data_dir", new.data_dir != running.data_dir),
+        ("store", new.store != running.store),
+        (
+            "identity",
+            format!("{:?}", new.identity) != format!("{:?}", running.identity),
+        ),
+        (
+            "tokens.jwks_url/public_key_url",
+            new.tokens.remote != running.tokens.remote,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(name, changed)| changed.then_some(name))
+    .collect();
+    if !restart_needed.is_empty() {
+        tracing::warn!(
+            settings = restart_needed.join(", "),
+            "changed settings need a restart; the running values stay"
+        );
+    }
+    set_log_level(&new.log_level).map_err(|e| format!("log_level: {e}"))?;
+    // From here on nothing can fail: swap everything in.
+    match keys {
+        Some(keys) => state.tokens.replace(keys, policy(&new)),
+        None => state.tokens.replace_policy(policy(&new)),
+    }
+    state.hooks.settings.store(Arc::new(new.icecast.clone()));
+    let api = api_settings(&new, Some(&state.api.load()));
+    state.api.store(Arc::new(api));
+    let signing = state
+        .tokens
+        .keys()
+        .signing
+        .as_ref()
+        .map(|k| k.kid.clone())
+        .unwrap_or_default();
+    tracing::info!(
+        signing_kid = signing,
+        keys = state.tokens.keys().verifying.len(),
+        "configuration reloaded"
+    );
+    Ok(new)
 }

@@ -6,7 +6,7 @@
 //! HMAC keyed with the public key), `iss` and `exp` are required, `nbf` is honoured, and the
 //! time checks (with the configured leeway) run on every use, cached or not.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
@@ -17,7 +17,8 @@ use jsonwebtoken::{Algorithm, Header, Validation};
 use moka::sync::Cache;
 use serde::{Deserialize, Serialize};
 
-use crate::keys::KeySet;
+use crate::keys::{KeyError, KeySet, RemoteKeySource};
+use crate::metrics::Metrics;
 
 /// Tokens longer than this are rejected before any parsing.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -159,6 +160,13 @@ pub enum TokenError {
     /// the other way round.
     #[error("InvalidTokenError")]
     WrongKind,
+    /// No key of the current set has the token's `kid` (or the set is empty).
+    #[error("unknown signing key")]
+    UnknownKey,
+    /// A verify-only node could not refresh its key set for longer than `max_stale`: it fails
+    /// closed.
+    #[error("key set stale")]
+    KeySetStale,
     /// This node holds no private key.
     #[error("no signing key")]
     NoSigningKey,
@@ -171,14 +179,15 @@ impl TokenError {
     pub fn name(self) -> &'static str {
         match self {
             TokenError::Decode => "DecodeError",
-            TokenError::InvalidSignature => "InvalidSignatureError",
+            TokenError::InvalidSignature | TokenError::UnknownKey => "InvalidSignatureError",
             TokenError::Expired => "ExpiredSignatureError",
             TokenError::Immature => "ImmatureSignatureError",
             TokenError::InvalidIssuer => "InvalidIssuerError",
             TokenError::InvalidAudience => "InvalidAudienceError",
             TokenError::InvalidAlgorithm => "InvalidAlgorithmError",
             TokenError::WrongKind => "InvalidTokenError",
-            TokenError::NoSigningKey | TokenError::Signing => "ServiceUnavailable",
+            TokenError::NoSigningKey => "VerifyOnlyNode",
+            TokenError::Signing | TokenError::KeySetStale => "ServiceUnavailable",
         }
     }
 }
@@ -192,12 +201,46 @@ pub struct TokenPolicy {
     pub lifetime: Duration,
 }
 
-/// Mints and verifies user tokens against a swappable key set.
-pub struct TokenService {
-    keys: ArcSwap<KeySet>,
+/// The key set and policy in force; replaced as a whole on reload or key refresh.
+struct Verifier {
+    keys: Arc<KeySet>,
     policy: TokenPolicy,
     validation: Validation,
+}
+
+impl Verifier {
+    fn new(keys: Arc<KeySet>, policy: TokenPolicy) -> Verifier {
+        let mut validation = Validation::new(Algorithm::RS256);
+        // Time claims are checked by `check_times` with an explicit clock, for cache hits too.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "iss"]);
+        validation.set_issuer(&[policy.issuer.as_str()]);
+        match &policy.audience {
+            Some(aud) => validation.set_audience(&[aud.as_str()]),
+            None => validation.validate_aud = false,
+        }
+        Verifier {
+            keys,
+            policy,
+            validation,
+        }
+    }
+}
+
+/// Mints and verifies tokens against a swappable key set: local key files, or a remote key set
+/// (verify-only nodes) refreshed in the background and refetched when a token names an
+/// unknown `kid`.
+pub struct TokenService {
+    current: ArcSwap<Verifier>,
     verified: Cache<Arc<str>, Verified>,
+    remote: Option<RemoteKeySource>,
+    /// When the key set was last loaded or fetched successfully.
+    loaded_at: Mutex<Instant>,
+    /// When a remote fetch was last attempted (rate limit for unknown-`kid` refetches).
+    last_fetch: Mutex<Option<Instant>>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 /// Cached entries live until their token expires (plus leeway), never longer.
@@ -227,17 +270,6 @@ pub fn unix_now() -> i64 {
 
 impl TokenService {
     pub fn new(keys: KeySet, policy: TokenPolicy) -> TokenService {
-        let mut validation = Validation::new(Algorithm::RS256);
-        // Time claims are checked by `check_times` with an explicit clock, for cache hits too.
-        validation.validate_exp = false;
-        validation.validate_nbf = false;
-        validation.leeway = 0;
-        validation.set_required_spec_claims(&["exp", "iss"]);
-        validation.set_issuer(&[policy.issuer.as_str()]);
-        match &policy.audience {
-            Some(aud) => validation.set_audience(&[aud.as_str()]),
-            None => validation.validate_aud = false,
-        }
         let verified = Cache::builder()
             .max_capacity(100_000)
             .expire_after(UntilExpiry {
@@ -245,25 +277,142 @@ impl TokenService {
             })
             .build();
         TokenService {
-            keys: ArcSwap::from_pointee(keys),
-            policy,
-            validation,
+            current: ArcSwap::from_pointee(Verifier::new(Arc::new(keys), policy)),
             verified,
+            remote: None,
+            loaded_at: Mutex::new(Instant::now()),
+            last_fetch: Mutex::new(None),
+            metrics: None,
         }
     }
 
-    pub fn policy(&self) -> &TokenPolicy {
-        &self.policy
+    /// Counts cache hits and key set refreshes in `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> TokenService {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Takes the key set from `source` (a verify-only node); call [`TokenService::refresh`]
+    /// to fetch it.
+    pub fn with_remote(mut self, source: RemoteKeySource) -> TokenService {
+        self.remote = Some(source);
+        self
+    }
+
+    pub fn remote(&self) -> Option<&RemoteKeySource> {
+        self.remote.as_ref()
+    }
+
+    /// The policy in force.
+    pub fn policy(&self) -> TokenPolicy {
+        self.current.load().policy.clone()
     }
 
     /// The current key set.
     pub fn keys(&self) -> Arc<KeySet> {
-        self.keys.load_full()
+        self.current.load().keys.clone()
     }
 
     /// Whether this node can mint tokens.
     pub fn can_sign(&self) -> bool {
-        self.keys.load().signing.is_some()
+        self.current.load().keys.signing.is_some()
+    }
+
+    /// Replaces key set and policy at once (SIGHUP). Verified tokens are forgotten: they were
+    /// checked against the old set.
+    pub fn replace(&self, keys: KeySet, policy: TokenPolicy) {
+        self.current
+            .store(Arc::new(Verifier::new(Arc::new(keys), policy)));
+        self.verified.invalidate_all();
+        *lock(&self.loaded_at) = Instant::now();
+    }
+
+    /// Replaces the policy, keeping the key set (a verify-only node's reload).
+    pub fn replace_policy(&self, policy: TokenPolicy) {
+        let keys = self.current.load().keys.clone();
+        self.current.store(Arc::new(Verifier::new(keys, policy)));
+        self.verified.invalidate_all();
+    }
+
+    /// Replaces the key set, keeping the policy (a remote refresh).
+    fn set_keys(&self, keys: KeySet) {
+        let policy = self.current.load().policy.clone();
+        self.replace(keys, policy);
+    }
+
+    /// Time since a verify-only node last fetched its key set successfully; zero for local
+    /// key files, which are always as fresh as the disk.
+    pub fn key_set_age(&self) -> Duration {
+        if self.remote.is_some() {
+            lock(&self.loaded_at).elapsed()
+        } else {
+            Duration::ZERO
+        }
+    }
+
+    /// A verify-only node whose key set is older than `max_stale`: it fails closed.
+    pub fn is_stale(&self) -> bool {
+        self.remote
+            .as_ref()
+            .is_some_and(|r| self.key_set_age() > r.max_stale)
+    }
+
+    /// Whether tokens can be verified now: some keys, not stale.
+    pub fn is_ready(&self) -> bool {
+        !self.current.load().keys.verifying.is_empty() && !self.is_stale()
+    }
+
+    /// Fetches the remote key set and installs it; on failure the last good set stays.
+    pub async fn refresh(&self) -> Result<(), KeyError> {
+        let Some(remote) = &self.remote else {
+            return Ok(());
+        };
+        *lock(&self.last_fetch) = Some(Instant::now());
+        let result = remote.fetch().await;
+        if let Some(m) = &self.metrics {
+            let label = if result.is_ok() { "ok" } else { "error" };
+            m.key_set_refreshes.with_label_values(&[label]).inc();
+        }
+        match result {
+            Ok(keys) => {
+                self.set_keys(keys);
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, age = ?self.key_set_age(), "key set refresh failed; keeping the last good set");
+                Err(e)
+            }
+        }
+    }
+
+    /// A refetch for a token with an unknown `kid`, at most once per `refetch_min_interval`.
+    async fn refetch_for_unknown_key(&self) -> bool {
+        let Some(remote) = &self.remote else {
+            return false;
+        };
+        let due = lock(&self.last_fetch).is_none_or(|t| t.elapsed() >= remote.refetch_min_interval);
+        due && self.refresh().await.is_ok()
+    }
+
+    /// Verifies a user token now, refetching a remote key set for an unknown `kid`.
+    pub async fn verify(&self, token: &str) -> Result<Arc<Claims>, TokenError> {
+        match self.verify_any(token).await? {
+            Verified::User(c) => Ok(c),
+            Verified::Ticket(_) => Err(TokenError::WrongKind),
+        }
+    }
+
+    /// Verifies a token of either kind now, refetching a remote key set for an unknown `kid`.
+    pub async fn verify_any(&self, token: &str) -> Result<Verified, TokenError> {
+        if self.is_stale() {
+            return Err(TokenError::KeySetStale);
+        }
+        match self.verify_any_at(token, unix_now()) {
+            Err(TokenError::UnknownKey) if self.refetch_for_unknown_key().await => {
+                self.verify_any_at(token, unix_now())
+            }
+            other => other,
+        }
     }
 
     /// Mints a token for member `sub`, valid for `lifetime` (the policy's default when `None`).
@@ -273,19 +422,23 @@ impl TokenService {
         access_level: AccessLevel,
         lifetime: Option<Duration>,
     ) -> Result<(String, Claims), TokenError> {
-        let keys = self.keys.load();
-        let signing = keys.signing.as_ref().ok_or(TokenError::NoSigningKey)?;
+        let current = self.current.load();
+        let signing = current
+            .keys
+            .signing
+            .as_ref()
+            .ok_or(TokenError::NoSigningKey)?;
         let now = unix_now();
-        let lifetime = lifetime.unwrap_or(self.policy.lifetime);
+        let lifetime = lifetime.unwrap_or(current.policy.lifetime);
         let claims = Claims {
-            iss: self.policy.issuer.clone(),
+            iss: current.policy.issuer.clone(),
             sub,
             iat: now,
             exp: now + lifetime.as_secs() as i64,
             access_level,
             nbf: None,
             jti: Some(uuid::Uuid::new_v4().to_string()),
-            aud: self.policy.audience.clone(),
+            aud: current.policy.audience.clone(),
         };
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(signing.kid.clone());
@@ -301,11 +454,15 @@ impl TokenService {
         lifetime: Duration,
         binding: TicketBinding,
     ) -> Result<(String, TicketClaims), TokenError> {
-        let keys = self.keys.load();
-        let signing = keys.signing.as_ref().ok_or(TokenError::NoSigningKey)?;
+        let current = self.current.load();
+        let signing = current
+            .keys
+            .signing
+            .as_ref()
+            .ok_or(TokenError::NoSigningKey)?;
         let now = unix_now();
         let claims = TicketClaims {
-            iss: self.policy.issuer.clone(),
+            iss: current.policy.issuer.clone(),
             sub: event.to_string(),
             kind: TICKET_KIND.into(),
             iat: now,
@@ -315,18 +472,13 @@ impl TokenService {
             ip: binding.ip,
             referer: binding.referer,
             max_listeners: binding.max_listeners,
-            aud: self.policy.audience.clone(),
+            aud: current.policy.audience.clone(),
         };
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(signing.kid.clone());
         let token = jsonwebtoken::encode(&header, &claims, &signing.encoding)
             .map_err(|_| TokenError::Signing)?;
         Ok((token, claims))
-    }
-
-    /// Verifies a user token now; a ticket is refused.
-    pub fn verify(&self, token: &str) -> Result<Arc<Claims>, TokenError> {
-        self.verify_at(token, unix_now())
     }
 
     /// Verifies a user token as of `now` (Unix seconds).
@@ -337,50 +489,64 @@ impl TokenService {
         }
     }
 
-    /// Verifies a token of either kind now.
-    pub fn verify_any(&self, token: &str) -> Result<Verified, TokenError> {
-        self.verify_any_at(token, unix_now())
-    }
-
     /// Verifies a token of either kind as of `now` (Unix seconds).
     pub fn verify_any_at(&self, token: &str, now: i64) -> Result<Verified, TokenError> {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Decode);
         }
+        let current = self.current.load();
         if let Some(verified) = self.verified.get(token) {
-            self.check_times(&verified, now)?;
+            self.count_cache("hit");
+            check_times(&current.policy, &verified, now)?;
             return Ok(verified);
         }
+        self.count_cache("miss");
         let kid = header_kid(token)?;
-        let keys = self.keys.load();
-        let mut result = Err(TokenError::InvalidSignature);
-        for key in keys.candidates(kid.as_deref()) {
-            match jsonwebtoken::decode::<serde_json::Value>(token, &key.decoding, &self.validation)
-            {
+        let mut result = Err(TokenError::UnknownKey);
+        for key in current.keys.candidates(kid.as_deref()) {
+            match jsonwebtoken::decode::<serde_json::Value>(
+                token,
+                &key.decoding,
+                &current.validation,
+            ) {
                 Ok(data) => {
                     result = Ok(data.claims);
                     break;
                 }
-                Err(e) if *e.kind() == ErrorKind::InvalidSignature => continue,
+                Err(e) if *e.kind() == ErrorKind::InvalidSignature => {
+                    result = Err(TokenError::InvalidSignature);
+                    continue;
+                }
                 Err(e) => return Err(map_error(e.kind())),
             }
         }
         let verified = classify(result?)?;
-        self.check_times(&verified, now)?;
+        check_times(&current.policy, &verified, now)?;
         self.verified.insert(Arc::from(token), verified.clone());
         Ok(verified)
     }
 
-    fn check_times(&self, t: &Verified, now: i64) -> Result<(), TokenError> {
-        let leeway = self.policy.leeway.as_secs() as i64;
-        if t.exp() + leeway <= now {
-            return Err(TokenError::Expired);
+    fn count_cache(&self, result: &str) {
+        if let Some(m) = &self.metrics {
+            m.token_cache.with_label_values(&[result]).inc();
         }
-        if t.nbf().is_some_and(|nbf| nbf > now + leeway) {
-            return Err(TokenError::Immature);
-        }
-        Ok(())
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// `exp` and `nbf` against `now`, with the policy's leeway.
+fn check_times(policy: &TokenPolicy, t: &Verified, now: i64) -> Result<(), TokenError> {
+    let leeway = policy.leeway.as_secs() as i64;
+    if t.exp() + leeway <= now {
+        return Err(TokenError::Expired);
+    }
+    if t.nbf().is_some_and(|nbf| nbf > now + leeway) {
+        return Err(TokenError::Immature);
+    }
+    Ok(())
 }
 
 /// Reads the JOSE header, rejecting any algorithm but RS256 before a key is touched.
@@ -461,7 +627,9 @@ MQIDAQAB
     #[test]
     fn seed_token_is_expired_today() {
         assert_eq!(
-            seed_service().verify(SEED_TOKEN).unwrap_err(),
+            seed_service()
+                .verify_at(SEED_TOKEN, unix_now())
+                .unwrap_err(),
             TokenError::Expired
         );
     }
@@ -506,9 +674,13 @@ MQIDAQAB
             s.verify_at(&parts.join("."), 1522413292).unwrap_err(),
             TokenError::InvalidSignature
         );
-        assert_eq!(s.verify("not a token").unwrap_err(), TokenError::Decode);
         assert_eq!(
-            s.verify(&format!("{SEED_TOKEN}.extra")).unwrap_err(),
+            s.verify_at("not a token", unix_now()).unwrap_err(),
+            TokenError::Decode
+        );
+        assert_eq!(
+            s.verify_at(&format!("{SEED_TOKEN}.extra"), unix_now())
+                .unwrap_err(),
             TokenError::Decode
         );
     }
@@ -523,7 +695,7 @@ MQIDAQAB
             let head = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#));
             let token = format!("{head}.{payload}.c2ln");
             assert_eq!(
-                s.verify(&token).unwrap_err(),
+                s.verify_at(&token, unix_now()).unwrap_err(),
                 TokenError::InvalidAlgorithm,
                 "{alg}"
             );
@@ -537,13 +709,13 @@ MQIDAQAB
         let s = TokenService::new(keys, policy());
         let (token, claims) = s.issue(42, AccessLevel::Standard, None).unwrap();
         assert_eq!(claims.exp - claims.iat, 86400);
-        let verified = s.verify(&token).unwrap();
+        let verified = s.verify_at(&token, unix_now()).unwrap();
         assert_eq!(verified.sub, 42);
         assert_eq!(verified.access_level, AccessLevel::Standard);
         // The seed key set does not accept it.
         assert_eq!(
-            seed_service().verify(&token).unwrap_err(),
-            TokenError::InvalidSignature
+            seed_service().verify_at(&token, unix_now()).unwrap_err(),
+            TokenError::UnknownKey
         );
     }
 
@@ -564,7 +736,7 @@ MQIDAQAB
             )
             .unwrap();
         assert_eq!(claims.sub, event.to_string());
-        match s.verify_any(&ticket).unwrap() {
+        match s.verify_any_at(&ticket, unix_now()).unwrap() {
             Verified::Ticket(t) => {
                 assert_eq!(t.kind, "ticket");
                 assert_eq!(t.ip.as_deref(), Some("192.0.2.1"));
@@ -573,10 +745,19 @@ MQIDAQAB
             other => panic!("expected a ticket, got {other:?}"),
         }
         // A ticket is never a user token, cached or not.
-        assert_eq!(s.verify(&ticket).unwrap_err(), TokenError::WrongKind);
-        assert_eq!(s.verify(&ticket).unwrap_err(), TokenError::WrongKind);
+        assert_eq!(
+            s.verify_at(&ticket, unix_now()).unwrap_err(),
+            TokenError::WrongKind
+        );
+        assert_eq!(
+            s.verify_at(&ticket, unix_now()).unwrap_err(),
+            TokenError::WrongKind
+        );
         let (user, _) = s.issue(1, AccessLevel::Admin, None).unwrap();
-        assert!(matches!(s.verify_any(&user).unwrap(), Verified::User(_)));
+        assert!(matches!(
+            s.verify_any_at(&user, unix_now()).unwrap(),
+            Verified::User(_)
+        ));
     }
 
     #[test]
@@ -587,13 +768,13 @@ MQIDAQAB
         p.audience = Some("icecast".into());
         let with_aud = TokenService::new(keys, p);
         let (token, _) = with_aud.issue(1, AccessLevel::Standard, None).unwrap();
-        assert!(with_aud.verify(&token).is_ok());
+        assert!(with_aud.verify_at(&token, unix_now()).is_ok());
         let (keys, _) = KeySet::load(None, None, dir.path()).unwrap();
         let mut p = policy();
         p.audience = Some("elsewhere".into());
         let other = TokenService::new(keys, p);
         assert_eq!(
-            other.verify(&token).unwrap_err(),
+            other.verify_at(&token, unix_now()).unwrap_err(),
             TokenError::InvalidAudience
         );
     }

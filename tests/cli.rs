@@ -394,3 +394,28 @@ fn icecast_example_jars_config_is_valid() {
         "secret printed: {text}"
     );
 }
+
+#[test]
+fn shipped_example_config_matches_the_readme_reference() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let reference: Vec<&str> = readme
+        .split("## Configuration")
+        .nth(1)
+        .and_then(|s| s.split("```toml\n").nth(1))
+        .and_then(|s| s.split("\n```").next())
+        .expect("a toml block under ## Configuration")
+        .lines()
+        .filter(|l| !l.starts_with("data_dir"))
+        .collect();
+    let shipped = std::fs::read_to_string(format!("{root}/deploy/jars.toml")).unwrap();
+    let shipped: Vec<&str> = shipped
+        .lines()
+        .skip_while(|l| l.starts_with('#') || l.is_empty())
+        .filter(|l| !l.starts_with("data_dir"))
+        .collect();
+    assert_eq!(
+        shipped, reference,
+        "deploy/jars.toml is out of date: run scripts/sync-example-config"
+    );
+}

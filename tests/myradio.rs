@@ -127,6 +127,7 @@ async fn admin_member_gets_an_admin_token() {
         .state
         .tokens
         .verify(token["token"].as_str().unwrap())
+        .await
         .unwrap();
     assert_eq!(claims.sub, 123);
     assert_eq!(claims.access_level, AccessLevel::Admin);
@@ -153,6 +154,7 @@ async fn standard_member_gets_a_standard_token() {
         .state
         .tokens
         .verify(token["token"].as_str().unwrap())
+        .await
         .unwrap();
     assert_eq!(claims.access_level, AccessLevel::Standard);
 }

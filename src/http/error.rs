@@ -52,7 +52,8 @@ impl ApiError {
             ApiError::MissingArgument(_)
             | ApiError::InvalidArgument(_)
             | ApiError::InvalidIdentifier => StatusCode::BAD_REQUEST,
-            ApiError::Token(TokenError::NoSigningKey | TokenError::Signing) => {
+            ApiError::Token(TokenError::NoSigningKey) => StatusCode::NOT_IMPLEMENTED,
+            ApiError::Token(TokenError::Signing | TokenError::KeySetStale) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Token(_) | ApiError::NoUser => StatusCode::UNAUTHORIZED,
@@ -80,8 +81,12 @@ impl IntoResponse for ApiError {
 
 impl From<TokenError> for ApiError {
     fn from(e: TokenError) -> Self {
-        if matches!(e, TokenError::NoSigningKey | TokenError::Signing) {
-            tracing::error!(error = %e, "cannot mint tokens");
+        match e {
+            TokenError::Signing => tracing::error!(error = %e, "cannot mint tokens"),
+            TokenError::KeySetStale => {
+                tracing::error!("key set older than tokens.max_stale: refusing all tokens")
+            }
+            _ => {}
         }
         ApiError::Token(e)
     }

@@ -61,10 +61,8 @@ fn render(verdict: Verdict) -> Response {
 
 /// `POST /icecast/auth`.
 pub async fn callback(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let prefixes = [
-        state.hooks.settings.header_prefix.as_str(),
-        KH_HEADER_PREFIX,
-    ];
+    let settings = state.hooks.settings.load();
+    let prefixes = [settings.header_prefix.as_str(), KH_HEADER_PREFIX];
     let callback = match Callback::decode(&body, &prefixes) {
         Ok(c) => c,
         Err(e) => {
@@ -90,9 +88,21 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, body: B
             caller_user = basic.as_ref().map(|(u, _)| u.as_str()).unwrap_or("(none)"),
             "callback without the configured Icecast credentials: denied"
         );
+        state.metrics.decision(
+            callback.action(),
+            false,
+            DenyReason::CallerNotIcecast.label(),
+        );
         return render(Verdict::Deny(DenyReason::CallerNotIcecast));
     }
     let verdict = state.hooks.decide(&callback).await;
+    match verdict {
+        Verdict::Allow { .. } => state.metrics.decision(callback.action(), true, "ok"),
+        Verdict::Deny(reason) => state
+            .metrics
+            .decision(callback.action(), false, reason.label()),
+        Verdict::Noted => {}
+    }
     if let Verdict::Deny(reason) = verdict {
         let ip = match &callback {
             Callback::StreamAuth { ip, .. } | Callback::ListenerAdd { ip, .. } => ip.as_str(),

@@ -15,7 +15,7 @@ use super::{ApiError, AppState};
 use crate::auth::{self, ConnectDenial};
 use crate::live::Target;
 use crate::store::{Event, NewEvent};
-use crate::tokens::{Claims, TicketBinding};
+use crate::tokens::{Claims, TicketBinding, TokenError};
 
 /// The longest title or description the original schema holds (`VARCHAR(255)`).
 const MAX_TEXT_CHARS: usize = 255;
@@ -51,21 +51,39 @@ pub async fn token(
     .into_iter()
     .flatten()
     {
-        state.token_limiter.check(&key).map_err(|retry| {
-            tracing::warn!(client = ?client, "token requests over the rate limit");
-            ApiError::TooManyRequests(retry.as_secs_f64().ceil() as u64)
-        })?;
+        state
+            .api
+            .load()
+            .token_limiter
+            .check(&key)
+            .map_err(|retry| {
+                tracing::warn!(client = ?client, "token requests over the rate limit");
+                ApiError::TooManyRequests(retry.as_secs_f64().ceil() as u64)
+            })?;
     }
     if !state.tokens.can_sign() {
-        return Err(ApiError::ServiceUnavailable);
+        // A verify-only node: tokens come from the issuer named in tokens.jwks_url.
+        return Err(TokenError::NoSigningKey.into());
     }
-    let member = state.identity.authenticate(user, password).await?;
+    let member = match state.identity.authenticate(user, password).await {
+        Ok(m) => m,
+        Err(e) => {
+            let reason = match e {
+                crate::identity::IdentityError::NoUser => "bad_credentials",
+                crate::identity::IdentityError::NoPermission => "no_permission",
+                _ => "backend_error",
+            };
+            state.metrics.decision("token", false, reason);
+            return Err(e.into());
+        }
+    };
+    state.metrics.decision("token", true, "ok");
     let (token, _) = state.tokens.issue(member.id, member.access_level, None)?;
     Ok(Json(serde_json::json!({ "token": token })))
 }
 
-fn verified(state: &AppState, token: &str) -> Result<Arc<Claims>, ApiError> {
-    Ok(state.tokens.verify(token)?)
+async fn verified(state: &AppState, token: &str) -> Result<Arc<Claims>, ApiError> {
+    Ok(state.tokens.verify(token).await?)
 }
 
 /// An event id as the original accepted it: a v4 UUID, here with or without a leading `/`.
@@ -95,7 +113,7 @@ pub async fn create(
     let description = bounded_text(&args, "description")?;
     let private =
         parse_bool(args.require("private")?).ok_or(ApiError::InvalidArgument("private"))?;
-    let claims = verified(&state, token)?;
+    let claims = verified(&state, token).await?;
     let event = state
         .store
         .create(NewEvent {
@@ -103,7 +121,7 @@ pub async fn create(
             title,
             description,
             private,
-            lifetime: state.event_lifetime,
+            lifetime: state.api.load().event_lifetime,
         })
         .await?;
     tracing::info!(event = %event.id, by = claims.sub, private, "event created");
@@ -118,14 +136,20 @@ pub async fn create(
 pub async fn connect(State(state): State<AppState>, args: Args) -> Result<StatusCode, ApiError> {
     let token = args.require("auth")?;
     let id = parse_event_id(args.require("mount")?)?;
-    let claims = verified(&state, token)?;
+    let claims = verified(&state, token).await?;
     let event = state.store.get(id).await?;
     let now = Utc::now();
     auth::may_connect(&claims, event.as_ref(), now).map_err(|d| {
         tracing::info!(event = %id, member = claims.sub, reason = ?d, "connect denied");
         match d {
-            ConnectDenial::NoEvent => ApiError::NonExistentOrExpiredEvent,
-            ConnectDenial::NotOwnerOrAdmin => ApiError::UnauthorizedConnection,
+            ConnectDenial::NoEvent => {
+                state.metrics.decision("connect", false, "no_event");
+                ApiError::NonExistentOrExpiredEvent
+            }
+            ConnectDenial::NotOwnerOrAdmin => {
+                state.metrics.decision("connect", false, "not_owner");
+                ApiError::UnauthorizedConnection
+            }
         }
     })?;
     if !state
@@ -137,11 +161,15 @@ pub async fn connect(State(state): State<AppState>, args: Args) -> Result<Status
         return Err(ApiError::NonExistentOrExpiredEvent);
     }
     tracing::info!(event = %id, member = claims.sub, "connect approved");
+    state.metrics.decision("connect", true, "ok");
     Ok(StatusCode::ACCEPTED)
 }
 
-fn viewer(state: &AppState, args: &Args) -> Result<Option<Arc<Claims>>, ApiError> {
-    args.token().map(|t| verified(state, t)).transpose()
+async fn viewer(state: &AppState, args: &Args) -> Result<Option<Arc<Claims>>, ApiError> {
+    match args.token() {
+        Some(t) => Ok(Some(verified(state, t).await?)),
+        None => Ok(None),
+    }
 }
 
 /// An event as the API shows it: the row plus this node's live state.
@@ -171,7 +199,7 @@ pub async fn list_events(
     State(state): State<AppState>,
     args: Args,
 ) -> Result<impl IntoResponse, ApiError> {
-    let viewer = viewer(&state, &args)?;
+    let viewer = viewer(&state, &args).await?;
     let filter = auth::list_filter(viewer.as_deref(), args.flag("all")?);
     let events = state.store.list(filter).await?;
     Ok(Json(
@@ -189,7 +217,7 @@ pub async fn get_event(
     args: Args,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = parse_event_id(&id)?;
-    let viewer = viewer(&state, &args)?;
+    let viewer = viewer(&state, &args).await?;
     let all = args.flag("all")?;
     match state.store.get(id).await? {
         Some(e) if auth::may_see(viewer.as_deref(), &e, all, Utc::now()) => {
@@ -230,7 +258,7 @@ pub async fn ticket(
     if max_listeners == Some(0) {
         return Err(ApiError::InvalidArgument("max_listeners"));
     }
-    let claims = verified(&state, token)?;
+    let claims = verified(&state, token).await?;
     let event = state.store.get(id).await?;
     let now = Utc::now();
     auth::may_connect(&claims, event.as_ref(), now).map_err(|d| match d {
@@ -240,7 +268,7 @@ pub async fn ticket(
     let event = event.ok_or(ApiError::NonExistentOrExpiredEvent)?;
     // Never longer than the event lives.
     let remaining = (event.expires_time - now).num_seconds().max(1) as u64;
-    let wanted = lifetime.unwrap_or(state.hooks.settings.ticket_lifetime.as_secs());
+    let wanted = lifetime.unwrap_or(state.hooks.settings.load().ticket_lifetime.as_secs());
     let lifetime = std::time::Duration::from_secs(wanted.min(remaining));
     let (ticket, t) = state.tokens.issue_ticket(
         id,

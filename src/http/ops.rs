@@ -1,12 +1,66 @@
-//! Operational endpoints: liveness, and the JSON 404 for unknown paths.
+//! Operational endpoints: liveness, readiness, metrics, and the JSON 404 for unknown paths.
 
-use axum::http::StatusCode;
+use std::time::Duration;
 
-use super::ApiError;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+
+use super::{ApiError, AppState};
+
+/// How long `/readyz` waits for the store before calling it unready.
+const STORE_PING_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// `GET /healthz`: 200 while the process serves requests.
 pub async fn healthz() -> (StatusCode, &'static str) {
     (StatusCode::OK, "ok\n")
+}
+
+/// `GET /readyz`: 200 when keys are loaded (and, on a verify-only node, not stale) and the
+/// event store answers; 503 with the reason otherwise.
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let reason = if state.tokens.keys().verifying.is_empty() {
+        Some("no keys loaded")
+    } else if state.tokens.is_stale() {
+        Some("key set stale")
+    } else {
+        match tokio::time::timeout(STORE_PING_TIMEOUT, state.store.ping()).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "readiness: event store failed");
+                Some("event store unavailable")
+            }
+            Err(_) => Some("event store timed out"),
+        }
+    };
+    state.metrics.ready.set(i64::from(reason.is_none()));
+    match reason {
+        None => (StatusCode::OK, Json(serde_json::json!({ "ready": true }))),
+        Some(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "error": "ServiceUnavailable", "reason": reason })),
+        ),
+    }
+}
+
+/// `GET /metrics`: the Prometheus text exposition.
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    let m = &state.metrics;
+    let totals = state.hooks.live.totals();
+    m.live_mounts.set(totals.live_mounts as i64);
+    m.listeners.set(totals.listeners as i64);
+    m.key_set_age.set(state.tokens.key_set_age().as_secs_f64());
+    if state.tokens.is_stale() || state.tokens.keys().verifying.is_empty() {
+        m.ready.set(0);
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        m.render(),
+    )
 }
 
 /// Any path jars does not serve.

@@ -6,6 +6,7 @@
 //! either in `serve`.
 
 pub mod cache;
+pub mod metered;
 pub mod postgres;
 pub mod sqlite;
 

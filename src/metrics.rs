@@ -1,0 +1,163 @@
+//! The Prometheus registry and every metric jars exports. Labels come from small fixed sets
+//! (matched routes, actions, decisions, reasons): never a raw path, token or user.
+//!
+//! # Security
+//! `/metrics` reveals traffic volumes and deny reasons, no secrets. Serve it on loopback or on
+//! its own `metrics_listen` address that only Prometheus reaches.
+
+use prometheus::{
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+/// All of jars' metrics, registered in their own registry (no global state).
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub http_duration: HistogramVec,
+    pub auth_decisions: IntCounterVec,
+    pub token_cache: IntCounterVec,
+    pub key_set_refreshes: IntCounterVec,
+    pub key_set_age: Gauge,
+    pub live_mounts: IntGauge,
+    pub listeners: IntGauge,
+    pub store_errors: IntCounterVec,
+    pub ready: IntGauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let http_requests = counter(
+            "jars_http_requests_total",
+            "HTTP requests by matched route and status code.",
+            &["route", "status"],
+        );
+        let auth_decisions = counter(
+            "jars_auth_decisions_total",
+            "Decisions by action (stream_auth, listener_add, connect, ...), decision and reason.",
+            &["action", "decision", "reason"],
+        );
+        let token_cache = counter(
+            "jars_token_cache_requests_total",
+            "Token verifications answered from the verified-token cache (hit) or by RSA (miss).",
+            &["result"],
+        );
+        let key_set_refreshes = counter(
+            "jars_key_set_refreshes_total",
+            "Fetches of a remote key set by result (ok, error).",
+            &["result"],
+        );
+        let store_errors = counter(
+            "jars_store_errors_total",
+            "Failed event store operations by operation.",
+            &["op"],
+        );
+        let http_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "jars_http_request_duration_seconds",
+                "HTTP request latency by matched route.",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["route"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(http_duration.clone()))
+            .expect("unique metric");
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
+            g
+        };
+        let live_mounts = gauge(
+            "jars_live_mounts",
+            "Mounts with a live source on this node.",
+        );
+        let listeners = gauge(
+            "jars_listeners",
+            "Current listeners, all events, on this node.",
+        );
+        let ready = gauge(
+            "jars_ready",
+            "1 when keys are loaded and the store answers.",
+        );
+        let key_set_age = Gauge::new(
+            "jars_key_set_age_seconds",
+            "Seconds since the key set was last loaded or fetched successfully.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(key_set_age.clone()))
+            .expect("unique metric");
+        // Not available on every platform; jars runs on Linux where it is.
+        let _ = registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ));
+        Metrics {
+            registry,
+            http_requests,
+            http_duration,
+            auth_decisions,
+            token_cache,
+            key_set_refreshes,
+            key_set_age,
+            live_mounts,
+            listeners,
+            store_errors,
+            ready,
+        }
+    }
+
+    /// Counts one decision.
+    pub fn decision(&self, action: &str, allowed: bool, reason: &str) {
+        self.auth_decisions
+            .with_label_values(&[action, if allowed { "allow" } else { "deny" }, reason])
+            .inc();
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_named_families() {
+        let m = Metrics::new();
+        m.decision("listener_add", false, "ticket_required");
+        m.http_requests
+            .with_label_values(&["/healthz", "200"])
+            .inc();
+        let text = m.render();
+        assert!(text.contains(
+            r#"jars_auth_decisions_total{action="listener_add",decision="deny",reason="ticket_required"} 1"#
+        ));
+        assert!(text.contains(r#"jars_http_requests_total{route="/healthz",status="200"} 1"#));
+        assert!(text.contains("process_resident_memory_bytes"));
+    }
+}

@@ -123,8 +123,12 @@ pub enum UserCommand {
         #[command(flatten)]
         password: PasswordSource,
     },
-    /// Remove a user
+    /// Remove a user (their tokens stop working at once)
     Remove { name: String },
+    /// Give a user the admin access level
+    Promote { name: String },
+    /// Withdraw a user's admin access level (their tokens lose it at once)
+    Demote { name: String },
     /// List users
     List,
 }
@@ -373,6 +377,14 @@ fn user(config: &Config, cmd: UserCommand) -> Result<(), Failure> {
         UserCommand::Remove { name } => {
             let u = file.remove(&name)?;
             println!("removed {} (id {})", u.name, u.id);
+        }
+        UserCommand::Promote { name } => {
+            file.set_admin(&name, true)?;
+            println!("{name} is an admin");
+        }
+        UserCommand::Demote { name } => {
+            file.set_admin(&name, false)?;
+            println!("{name} is no longer an admin");
         }
         UserCommand::List => {
             println!("{:>6}  {:<24} ACCESS", "ID", "NAME");

@@ -181,11 +181,19 @@ impl Default for IcecastSettings {
     }
 }
 
-/// Rate limits of `/jars/token`, per client address and per user name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Rate limits of `/jars/token` (per client address and per user name), load shedding, and
+/// whose `X-Forwarded-For` to believe.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimitSettings {
     pub token_per_minute: u32,
     pub token_burst: u32,
+    /// Requests to the management API (everything but Icecast callbacks and health) in
+    /// progress at once; more are answered 503 at once instead of queueing.
+    pub max_concurrent_requests: usize,
+    /// Icecast callbacks in progress at once; kept apart so the API cannot starve them.
+    pub max_concurrent_callbacks: usize,
+    /// Peers whose `X-Forwarded-For` names the client (reverse proxies).
+    pub trusted_proxies: Vec<crate::limits::IpNet>,
 }
 
 /// Where a PEM key comes from: a file, or (in the original `config.json`) the PEM text itself.
@@ -381,6 +389,9 @@ struct FileIcecast {
 struct FileLimits {
     token_per_minute: Option<u32>,
     token_burst: Option<u32>,
+    max_concurrent_requests: Option<usize>,
+    max_concurrent_callbacks: Option<usize>,
+    trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -756,6 +767,18 @@ impl Config {
             self.limits.token_per_minute.to_string(),
         );
         line("limits.token_burst", self.limits.token_burst.to_string());
+        line(
+            "limits.max_concurrent_requests",
+            self.limits.max_concurrent_requests.to_string(),
+        );
+        line(
+            "limits.max_concurrent_callbacks",
+            self.limits.max_concurrent_callbacks.to_string(),
+        );
+        line(
+            "limits.trusted_proxies",
+            format!("{:?}", self.limits.trusted_proxies),
+        );
         let ic = &self.icecast;
         line(
             "icecast.username",
@@ -1037,7 +1060,23 @@ fn resolve(file: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
     let limits = LimitSettings {
         token_per_minute: file.limits.token_per_minute.unwrap_or(10),
         token_burst: file.limits.token_burst.unwrap_or(5),
+        max_concurrent_requests: file.limits.max_concurrent_requests.unwrap_or(256),
+        max_concurrent_callbacks: file.limits.max_concurrent_callbacks.unwrap_or(1024),
+        trusted_proxies: file
+            .limits
+            .trusted_proxies
+            .iter()
+            .map(|p| {
+                p.parse()
+                    .map_err(|e| err(format!("limits.trusted_proxies: {e}")))
+            })
+            .collect::<Result<_, _>>()?,
     };
+    if limits.max_concurrent_requests == 0 || limits.max_concurrent_callbacks == 0 {
+        return Err(err(
+            "limits.max_concurrent_requests, limits.max_concurrent_callbacks: must be at least 1",
+        ));
+    }
     if limits.token_per_minute == 0 || limits.token_burst == 0 {
         return Err(err(
             "limits.token_per_minute, limits.token_burst: must be at least 1",

@@ -12,9 +12,10 @@ use subtle::ConstantTimeEq;
 use crate::auth::{self, ConnectDenial};
 use crate::callback::{Callback, Credentials, Mount, Origin};
 use crate::config::{Access, IcecastSettings, OnStoreError};
+use crate::identity::Identity;
 use crate::live::{LiveState, Target};
 use crate::store::{Event, EventStore};
-use crate::tokens::{unix_now, TokenError, TokenService, Verified};
+use crate::tokens::{unix_now, Claims, TokenError, TokenService, Verified};
 
 /// Why a source or listener was turned away. The text goes to Icecast's error log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,6 +35,10 @@ pub enum DenyReason {
     MembersOnly,
     AdminsOnly,
     StoreUnavailable,
+    /// A valid token of a user who has since been removed.
+    UserRemoved,
+    /// The identity backend failed while checking a token's user.
+    IdentityUnavailable,
     /// The callback did not carry the configured Basic credentials.
     CallerNotIcecast,
 }
@@ -61,6 +66,8 @@ impl DenyReason {
             DenyReason::MembersOnly => "members only",
             DenyReason::AdminsOnly => "admins only",
             DenyReason::StoreUnavailable => "event store unavailable",
+            DenyReason::UserRemoved => "user no longer exists",
+            DenyReason::IdentityUnavailable => "users unavailable",
             DenyReason::CallerNotIcecast => "callback credentials wrong",
         }
     }
@@ -85,6 +92,8 @@ impl DenyReason {
             DenyReason::MembersOnly => "members_only",
             DenyReason::AdminsOnly => "admins_only",
             DenyReason::StoreUnavailable => "store_error",
+            DenyReason::UserRemoved => "user_removed",
+            DenyReason::IdentityUnavailable => "identity_error",
             DenyReason::CallerNotIcecast => "bad_caller",
         }
     }
@@ -106,6 +115,8 @@ pub enum Verdict {
 /// Decides callbacks.
 pub struct Hooks {
     pub tokens: Arc<TokenService>,
+    /// Whether a token's member still exists, and with what access level.
+    pub identity: Arc<Identity>,
     pub store: Arc<dyn EventStore>,
     pub live: Arc<LiveState>,
     /// Replaced as a whole on reload.
@@ -227,9 +238,13 @@ impl Hooks {
         let member = if relay {
             None
         } else {
-            match self.tokens.verify(&c.pass).await {
-                Ok(claims) => Some(claims),
+            let claims = match self.tokens.verify(&c.pass).await {
+                Ok(claims) => claims,
                 Err(e) => return Verdict::Deny(DenyReason::Token(e)),
+            };
+            match self.effective(claims) {
+                Ok(claims) => Some(claims),
+                Err(r) => return Verdict::Deny(r),
             }
         };
         match kind {
@@ -313,11 +328,24 @@ impl Hooks {
         found
     }
 
+    /// A user's claims as the identity backend stands now (removed: denied; demoted: standard).
+    fn effective(&self, claims: Arc<Claims>) -> Result<Arc<Claims>, DenyReason> {
+        match self.identity.effective(claims) {
+            Ok(Some(c)) => Ok(c),
+            Ok(None) => Err(DenyReason::UserRemoved),
+            Err(e) => {
+                tracing::error!(error = %e, "identity backend failed during a callback");
+                Err(DenyReason::IdentityUnavailable)
+            }
+        }
+    }
+
     /// The first presented token that verifies, or the first failure.
     async fn verify_presented(&self, presented: &[&str]) -> Result<Verified, DenyReason> {
         let mut first_error = None;
         for token in presented {
             match self.tokens.verify_any(token).await {
+                Ok(Verified::User(claims)) => return self.effective(claims).map(Verified::User),
                 Ok(v) => return Ok(v),
                 Err(e) => {
                     first_error.get_or_insert(DenyReason::Token(e));

@@ -87,7 +87,12 @@ pub fn token_service(config: &Config) -> Result<TokenService, SetupError> {
 fn api_settings(config: &Config, previous: Option<&ApiSettings>) -> ApiSettings {
     // Keep the rate limiter (and its counts) when its settings did not change.
     let token_limiter = match previous {
-        Some(p) if p.limits == config.limits => p.token_limiter.clone(),
+        Some(p)
+            if (p.limits.token_per_minute, p.limits.token_burst)
+                == (config.limits.token_per_minute, config.limits.token_burst) =>
+        {
+            p.token_limiter.clone()
+        }
         _ => Arc::new(RateLimiter::new(
             config.limits.token_per_minute,
             config.limits.token_burst,
@@ -95,7 +100,7 @@ fn api_settings(config: &Config, previous: Option<&ApiSettings>) -> ApiSettings 
     };
     ApiSettings {
         event_lifetime: config.events.lifetime,
-        limits: config.limits,
+        limits: config.limits.clone(),
         token_limiter,
     }
 }
@@ -126,8 +131,10 @@ pub async fn app_state(config: &Config) -> Result<AppState, SetupError> {
     if tokens.remote().is_some() {
         start_key_refresher(tokens.clone()).await;
     }
+    let identity = Arc::new(identity);
     let hooks = Arc::new(Hooks {
         tokens: tokens.clone(),
+        identity: identity.clone(),
         store: store.clone(),
         live: Arc::new(LiveState::new()),
         settings: ArcSwap::from_pointee(config.icecast.clone()),
@@ -135,7 +142,7 @@ pub async fn app_state(config: &Config) -> Result<AppState, SetupError> {
     Ok(AppState {
         hooks,
         tokens,
-        identity: Arc::new(identity),
+        identity,
         store,
         api: Arc::new(ArcSwap::from_pointee(api_settings(config, None))),
         metrics,

@@ -5,7 +5,7 @@ mod support;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -187,13 +187,12 @@ async fn malformed_answer_is_502() {
 
 #[tokio::test]
 async fn slow_myradio_is_502_after_the_timeout() {
-    let (server, _) = setup(Mode::Slow(Duration::from_secs(5))).await;
-    let started = Instant::now();
+    // The fake answers after a minute; the test client gives up after 20 s. Only jars' own
+    // 1 s timeout can produce this answer.
+    let (server, _) = setup(Mode::Slow(Duration::from_secs(60))).await;
     let (status, body) = login(&server, "tmctf501", "right").await;
     assert_eq!(status, 502);
     assert_eq!(error_name(&body), "MyRadioServiceFailureException");
-    // Functional bound only (the configured timeout is 1 s, the fake answers after 5 s).
-    assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 #[tokio::test]

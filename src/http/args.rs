@@ -13,6 +13,7 @@ use axum::http::header;
 use axum::http::request::Parts;
 
 use super::error::ApiError;
+use super::AppState;
 
 /// Decoded arguments, in order: query string first, then body. Lookups take the last value, as
 /// Tornado's `get_argument` did.
@@ -103,19 +104,36 @@ impl<S: Send + Sync> FromRequest<S> for Args {
     }
 }
 
-/// The peer address of the connection, when served over a socket (absent in `oneshot` tests).
+/// The client's address: the peer of the connection, or, behind a trusted reverse proxy
+/// (`[limits] trusted_proxies`), the address it forwarded. Absent in `oneshot` tests.
 pub struct ClientAddr(pub Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+impl FromRequestParts<AppState> for ClientAddr {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddr(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(peer) = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip())
+        else {
+            return Ok(ClientAddr(None));
+        };
+        let forwarded: Vec<&str> = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let api = state.api.load();
+        Ok(ClientAddr(Some(crate::limits::client_address(
+            peer,
+            &forwarded,
+            &api.limits.trusted_proxies,
+        ))))
     }
 }
 

@@ -23,6 +23,8 @@ pub enum ApiError {
     TooManyRequests(u64),
     MyRadioServiceFailure,
     ServiceUnavailable,
+    /// Too many requests in progress: shed at once.
+    Overloaded,
     PayloadTooLarge,
     NotFound,
 }
@@ -41,7 +43,7 @@ impl ApiError {
             ApiError::NonExistentOrExpiredEvent => "NonExistentOrExpiredEventException",
             ApiError::TooManyRequests(_) => "TooManyRequests",
             ApiError::MyRadioServiceFailure => "MyRadioServiceFailureException",
-            ApiError::ServiceUnavailable => "ServiceUnavailable",
+            ApiError::ServiceUnavailable | ApiError::Overloaded => "ServiceUnavailable",
             ApiError::PayloadTooLarge => "PayloadTooLarge",
             ApiError::NotFound => "NotFound",
         }
@@ -61,7 +63,7 @@ impl ApiError {
             ApiError::NonExistentOrExpiredEvent | ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::MyRadioServiceFailure => StatusCode::BAD_GATEWAY,
-            ApiError::ServiceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::ServiceUnavailable | ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
@@ -71,9 +73,16 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": self.name() });
         let mut resp = (self.status(), Json(body)).into_response();
-        if let ApiError::TooManyRequests(secs) = self {
-            resp.headers_mut()
-                .insert(axum::http::header::RETRY_AFTER, secs.max(1).into());
+        match self {
+            ApiError::TooManyRequests(secs) => {
+                resp.headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, secs.max(1).into());
+            }
+            ApiError::Overloaded => {
+                resp.headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, 1.into());
+            }
+            _ => {}
         }
         resp
     }

@@ -8,7 +8,6 @@ pub mod jars;
 pub mod ops;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -58,10 +57,15 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
 }
 
-/// All routes, with body limit, timeout and request metrics. `/metrics` is included unless it
-/// is served on its own address ([`metrics_router`]).
+/// All routes, with body limit, timeout, load shedding and request metrics. `/metrics` is
+/// included unless it is served on its own address ([`metrics_router`]).
+///
+/// The management API and the Icecast callbacks each have their own cap on requests in
+/// progress; beyond it a request is answered 503 at once (load shedding) rather than queued,
+/// and a flood of API requests cannot take the callbacks' share.
 pub fn router(state: AppState, with_metrics: bool) -> Router {
-    let mut app = Router::new()
+    let limits = state.api.load().limits.clone();
+    let api = Router::new()
         .route("/jars/pubkey", get(jars::pubkey))
         .route("/jars/jwks.json", get(jars::jwks))
         .route("/jars/token", post(jars::token))
@@ -69,14 +73,19 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route("/jars/connect", post(jars::connect))
         .route("/jars/ticket", post(jars::ticket))
         .route("/jars/events", get(jars::list_events))
-        .route("/jars/events/{id}", get(jars::get_event))
-        .route("/icecast/auth", post(icecast::callback))
+        .route("/jars/events/{id}", get(jars::get_event));
+    let api = shed_beyond(api, limits.max_concurrent_requests);
+    let callbacks = Router::new().route("/icecast/auth", post(icecast::callback));
+    let callbacks = shed_beyond(callbacks, limits.max_concurrent_callbacks);
+    let mut ops = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz));
     if with_metrics {
-        app = app.route("/metrics", get(ops::metrics));
+        ops = ops.route("/metrics", get(ops::metrics));
     }
-    app.fallback(ops::not_found)
+    api.merge(callbacks)
+        .merge(ops)
+        .fallback(ops::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
@@ -84,6 +93,21 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         ))
         .layer(middleware::from_fn_with_state(state.clone(), record))
         .with_state(state)
+}
+
+/// At most `max` of `routes`' requests in progress, all routes together; the next ones get
+/// 503 at once (load shedding) instead of waiting in a queue without bound.
+fn shed_beyond(routes: Router<AppState>, max: usize) -> Router<AppState> {
+    let slots = Arc::new(tokio::sync::Semaphore::new(max));
+    routes.route_layer(middleware::from_fn_with_state(
+        slots,
+        |State(slots): State<Arc<tokio::sync::Semaphore>>, req: Request, next: Next| async move {
+            match slots.try_acquire() {
+                Ok(_slot) => next.run(req).await,
+                Err(_) => axum::response::IntoResponse::into_response(ApiError::Overloaded),
+            }
+        },
+    ))
 }
 
 /// `/metrics` alone, for `metrics_listen`.
@@ -122,14 +146,66 @@ pub async fn run(
     serve(listener, router(state, true), shutdown).await
 }
 
-/// Serves any router with client addresses, until `shutdown`.
+/// A client must send its request head within this time, or the connection is closed
+/// (slow-header clients cannot hold connections open).
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest request head (request line and headers) accepted; larger ones are refused.
+pub const MAX_HEAD_BYTES: usize = 32 * 1024;
+
+/// Serves any router until `shutdown`, then waits for open connections to finish their
+/// requests. Each request carries the client address (`ConnectInfo`); sockets get
+/// `TCP_NODELAY` (Icecast waits for each small answer before it sends the next callback).
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = app.into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use tower::ServiceExt;
+
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .keep_alive(true);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // E.g. out of file descriptors: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service =
+            app.clone()
+                .map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(peer));
+                    req.map(axum::body::Body::new)
+                });
+        let service = hyper_util::service::TowerToHyperService::new(service);
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let conn = builder
+                .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                .into_owned();
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }

@@ -5,7 +5,9 @@ pub mod myradio;
 pub mod users_file;
 
 use crate::config::IdentitySettings;
-use crate::tokens::AccessLevel;
+use std::sync::Arc;
+
+use crate::tokens::{AccessLevel, Claims};
 
 pub use myradio::MyRadio;
 pub use users_file::UsersFile;
@@ -53,6 +55,36 @@ impl Identity {
             Identity::UsersFile(f) => f.authenticate(user, password).await,
             Identity::MyRadio(m) => m.authenticate(user, password).await,
         }
+    }
+
+    /// The access level a token's member has *now*, for tokens minted earlier: with the users
+    /// file, a removed user has none (`None`) and a demoted admin is a standard user at once;
+    /// the level is never raised above the token's. MyRadio is not asked again: its tokens keep
+    /// their level until they expire.
+    pub fn current_access(&self, claims: &Claims) -> Result<Option<AccessLevel>, IdentityError> {
+        match self {
+            Identity::UsersFile(f) => Ok(f.member_by_id(claims.sub)?.map(|m| {
+                if m.access_level == AccessLevel::Admin {
+                    claims.access_level
+                } else {
+                    AccessLevel::Standard
+                }
+            })),
+            Identity::MyRadio(_) => Ok(Some(claims.access_level)),
+        }
+    }
+
+    /// `claims` as the identity backend stands now (see [`Identity::current_access`]):
+    /// `None` if the member no longer exists.
+    pub fn effective(&self, claims: Arc<Claims>) -> Result<Option<Arc<Claims>>, IdentityError> {
+        Ok(match self.current_access(&claims)? {
+            None => None,
+            Some(level) if level == claims.access_level => Some(claims),
+            Some(level) => Some(Arc::new(Claims {
+                access_level: level,
+                ..(*claims).clone()
+            })),
+        })
     }
 
     /// Resolves a member for operator commands (`jars token NAME`, `jars event create --owner`):

@@ -206,6 +206,18 @@ impl UsersFile {
         Ok(self.write(&users)?)
     }
 
+    /// Grants or withdraws the admin access level. Tokens minted before lose admin rights at
+    /// once when withdrawn (see `Identity::current_access`).
+    pub fn set_admin(&self, name: &str, admin: bool) -> Result<(), UserEditError> {
+        let mut users = self.read()?;
+        let user = users
+            .iter_mut()
+            .find(|u| u.name == name)
+            .ok_or_else(|| UserEditError::NotFound(name.into()))?;
+        user.admin = admin;
+        Ok(self.write(&users)?)
+    }
+
     /// Removes a user.
     pub fn remove(&self, name: &str) -> Result<UserRecord, UserEditError> {
         let mut users = self.read()?;

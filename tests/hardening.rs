@@ -1,0 +1,661 @@
+//! Hardening: a corpus of forged and broken tokens sent to `/jars/connect`, `stream_auth` and
+//! `listener_add` (every one refused), tickets that never act as user tokens, removed and
+//! demoted users, rate limits behind trusted proxies, load shedding that keeps Icecast's share,
+//! and hostile input. Everything through a real server on 127.0.0.1:0.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{json, Value};
+use support::{client, error_name, post_form, TestServer};
+
+fn b64(v: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(v.to_string())
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Signs `header.payload` with the server's own private key, whatever the header says.
+fn sign_raw(server: &TestServer, header: &Value, claims: &Value) -> String {
+    let pem = std::fs::read(server.data_path("jwt-private.pem")).unwrap();
+    sign_raw_with(&pem, header, claims)
+}
+
+fn sign_raw_with(pem: &[u8], header: &Value, claims: &Value) -> String {
+    let message = format!("{}.{}", b64(header), b64(claims));
+    let key = EncodingKey::from_rsa_pem(pem).unwrap();
+    let sig = jsonwebtoken::crypto::sign(message.as_bytes(), &key, Algorithm::RS256).unwrap();
+    format!("{message}.{sig}")
+}
+
+struct Target {
+    server: TestServer,
+    owner: i64,
+    owner_token: String,
+    event: String,
+}
+
+async fn target(extra: &str) -> Target {
+    let server = TestServer::start(extra).await;
+    let owner = server.add_user("owner", "pw", true);
+    let owner_token = server.login("owner", "pw").await;
+    let event = server.create_event(&owner_token, "Private", true).await;
+    Target {
+        server,
+        owner,
+        owner_token,
+        event,
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02x}")
+            }
+        })
+        .collect()
+}
+
+/// Whether Icecast would let this through: `icecast-auth-user: 1`.
+async fn callback_allows(server: &TestServer, body: String) -> bool {
+    let resp = client()
+        .post(server.url("/icecast/auth"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    resp.headers().get("icecast-auth-user").is_some()
+}
+
+async fn stream_auth_allows(t: &Target, pass: &str) -> bool {
+    callback_allows(
+        &t.server,
+        format!(
+            "action=stream_auth&mount={}&ip=127%2e0%2e0%2e1&server=x&port=1&user=source&pass={}",
+            esc(&format!("/{}", t.event)),
+            esc(pass)
+        ),
+    )
+    .await
+}
+
+async fn listener_allows(t: &Target, token: &str) -> bool {
+    callback_allows(
+        &t.server,
+        format!(
+            "action=listener_add&server=x&port=1&client=1&mount={}&user=&pass=&ip=127%2e0%2e0%2e1",
+            esc(&format!("/{}?token={token}", t.event))
+        ),
+    )
+    .await
+}
+
+async fn connect_status(t: &Target, token: &str) -> u16 {
+    post_form(
+        &t.server.url("/jars/connect"),
+        &[("auth", token), ("mount", t.event.as_str())],
+    )
+    .await
+    .0
+}
+
+#[tokio::test]
+async fn forged_and_broken_tokens_are_refused_everywhere() {
+    let t = target("[tokens]\naudience = \"station\"\nleeway = \"30s\"").await;
+    let good = json!({"iss": "jars", "sub": t.owner, "iat": now(), "exp": now() + 600,
+                      "access_level": "ADMIN_USER", "aud": "station"});
+    let kid = t.server.state.tokens.keys().verifying[0].kid.clone();
+    let rs = json!({"alg": "RS256", "typ": "JWT", "kid": kid});
+    // The baseline must pass, or the corpus proves nothing.
+    let valid = sign_raw(&t.server, &rs, &good);
+    assert_eq!(connect_status(&t, &valid).await, 202);
+    assert!(stream_auth_allows(&t, &valid).await);
+    assert!(listener_allows(&t, &valid).await);
+
+    let public_pem = t.server.state.tokens.keys().public_pem().to_string();
+    let foreign = TestServer::start("").await;
+    let foreign_pem = std::fs::read(foreign.data_path("jwt-private.pem")).unwrap();
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut c = good.clone();
+        f(&mut c);
+        c
+    };
+    let parts: Vec<String> = valid.split('.').map(String::from).collect();
+    let mut corpus: Vec<(String, String)> = Vec::new();
+    for alg in ["none", "None", "NONE", "nOnE"] {
+        corpus.push((
+            format!("alg {alg}"),
+            format!(
+                "{}.{}.",
+                b64(&json!({"alg": alg, "typ": "JWT"})),
+                b64(&good)
+            ),
+        ));
+    }
+    corpus.push((
+        "HS256 keyed with the public key PEM".into(),
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &good,
+            &EncodingKey::from_secret(public_pem.as_bytes()).unwrap(),
+        )
+        .unwrap(),
+    ));
+    corpus.push((
+        "RS256 by a foreign key".into(),
+        sign_raw_with(&foreign_pem, &json!({"alg": "RS256"}), &good),
+    ));
+    corpus.push((
+        "foreign key named by jku".into(),
+        sign_raw_with(
+            &foreign_pem,
+            &json!({"alg": "RS256", "jku": "http://127.0.0.1:9/jwks.json"}),
+            &good,
+        ),
+    ));
+    corpus.push((
+        "foreign key named by x5u".into(),
+        sign_raw_with(
+            &foreign_pem,
+            &json!({"alg": "RS256", "x5u": "http://127.0.0.1:9/cert.pem"}),
+            &good,
+        ),
+    ));
+    corpus.push((
+        "foreign key embedded as jwk".into(),
+        sign_raw_with(
+            &foreign_pem,
+            &json!({"alg": "RS256", "jwk": foreign.state.tokens.keys().jwks()["keys"][0]}),
+            &good,
+        ),
+    ));
+    corpus.push((
+        "kid with path traversal".into(),
+        sign_raw(
+            &t.server,
+            &json!({"alg": "RS256", "kid": "../../../../etc/passwd"}),
+            &good,
+        ),
+    ));
+    corpus.push((
+        "unknown kid".into(),
+        sign_raw(&t.server, &json!({"alg": "RS256", "kid": "nope"}), &good),
+    ));
+    corpus.push((
+        "expired beyond leeway".into(),
+        sign_raw(&t.server, &rs, &with(&|c| c["exp"] = json!(now() - 60))),
+    ));
+    corpus.push((
+        "nbf beyond leeway".into(),
+        sign_raw(&t.server, &rs, &with(&|c| c["nbf"] = json!(now() + 120))),
+    ));
+    corpus.push((
+        "wrong iss".into(),
+        sign_raw(&t.server, &rs, &with(&|c| c["iss"] = json!("evil"))),
+    ));
+    corpus.push((
+        "wrong aud".into(),
+        sign_raw(&t.server, &rs, &with(&|c| c["aud"] = json!("elsewhere"))),
+    ));
+    corpus.push((
+        "no exp".into(),
+        sign_raw(
+            &t.server,
+            &rs,
+            &with(&|c| {
+                c.as_object_mut().unwrap().remove("exp");
+            }),
+        ),
+    ));
+    corpus.push((
+        "no iss".into(),
+        sign_raw(
+            &t.server,
+            &rs,
+            &with(&|c| {
+                c.as_object_mut().unwrap().remove("iss");
+            }),
+        ),
+    ));
+    corpus.push((
+        "signature stripped".into(),
+        format!("{}.{}.", parts[0], parts[1]),
+    ));
+    corpus.push(("two segments".into(), format!("{}.{}", parts[0], parts[1])));
+    corpus.push((
+        "tampered payload".into(),
+        format!(
+            "{}.{}.{}",
+            parts[0],
+            b64(&with(&|c| c["sub"] = json!(999))),
+            parts[2]
+        ),
+    ));
+    corpus.push(("extra segments".into(), format!("{valid}.{}", parts[2])));
+    corpus.push(("empty".into(), String::new()));
+    corpus.push(("1 MB".into(), format!("{valid}{}", "A".repeat(1 << 20))));
+
+    for (name, token) in &corpus {
+        let status = connect_status(&t, token).await;
+        assert!(
+            (400..500).contains(&status),
+            "{name}: /jars/connect answered {status}"
+        );
+        assert!(
+            !stream_auth_allows(&t, token).await,
+            "{name}: stream_auth allowed"
+        );
+        assert!(
+            !listener_allows(&t, token).await,
+            "{name}: listener_add allowed"
+        );
+    }
+    // And the server is still fine.
+    assert_eq!(connect_status(&t, &valid).await, 202);
+}
+
+#[tokio::test]
+async fn tickets_never_act_as_user_tokens_nor_open_other_events() {
+    let t = target("").await;
+    let other = t.server.create_event(&t.owner_token, "Other", true).await;
+    let (status, body) = post_form(
+        &t.server.url("/jars/ticket"),
+        &[
+            ("auth", t.owner_token.as_str()),
+            ("mount", t.event.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let ticket = serde_json::from_str::<Value>(&body).unwrap()["ticket"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        listener_allows(&t, &ticket).await,
+        "the ticket works where it belongs"
+    );
+
+    assert_eq!(connect_status(&t, &ticket).await, 401, "connect");
+    assert!(!stream_auth_allows(&t, &ticket).await, "source");
+    let (status, body) = post_form(
+        &t.server.url("/jars/create"),
+        &[
+            ("auth", ticket.as_str()),
+            ("title", "x"),
+            ("description", "x"),
+            ("private", "no"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, error_name(&body).as_str()),
+        (401, "InvalidTokenError"),
+        "create"
+    );
+    let (status, _) = post_form(
+        &t.server.url("/jars/ticket"),
+        &[("auth", ticket.as_str()), ("mount", t.event.as_str())],
+    )
+    .await;
+    assert_eq!(status, 401, "minting tickets with a ticket");
+    let resp = client()
+        .get(t.server.url("/jars/events"))
+        .bearer_auth(&ticket)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401, "listing with a ticket");
+    // Another event's mount, with or without an extension.
+    for mount in [format!("/{other}"), format!("/{other}.mp3")] {
+        let allowed = callback_allows(
+            &t.server,
+            format!(
+                "action=listener_add&server=x&port=1&client=9&mount={}&user=&pass=&ip=1%2e1%2e1%2e1",
+                esc(&format!("{mount}?token={ticket}"))
+            ),
+        )
+        .await;
+        assert!(!allowed, "ticket opened {mount}");
+    }
+}
+
+#[tokio::test]
+async fn removed_and_demoted_users_lose_rights_at_once() {
+    let t = target("").await;
+    let dj = t.server.add_user("dj", "pw", false);
+    let dj_token = t.server.login("dj", "pw").await;
+    let dj_event = t.server.create_event(&dj_token, "DJ show", false).await;
+    let admin_token = t.owner_token.clone();
+    // Before: the admin may connect to the DJ's event.
+    let (status, _) = post_form(
+        &t.server.url("/jars/connect"),
+        &[("auth", admin_token.as_str()), ("mount", dj_event.as_str())],
+    )
+    .await;
+    assert_eq!(status, 202);
+
+    // Demoted: the unexpired admin token is a standard user's now.
+    t.server.users().set_admin("owner", false).unwrap();
+    let (status, body) = post_form(
+        &t.server.url("/jars/connect"),
+        &[("auth", admin_token.as_str()), ("mount", dj_event.as_str())],
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    // Still the owner of their own event.
+    assert_eq!(connect_status(&t, &admin_token).await, 202);
+
+    // Removed: the DJ's unexpired token opens nothing.
+    assert!(stream_auth_allows_for(&t, &dj_event, &dj_token).await);
+    t.server.users().remove("dj").unwrap();
+    let (status, body) = post_form(
+        &t.server.url("/jars/connect"),
+        &[("auth", dj_token.as_str()), ("mount", dj_event.as_str())],
+    )
+    .await;
+    assert_eq!(
+        (status, error_name(&body).as_str()),
+        (401, "NoUserException")
+    );
+    assert!(!stream_auth_allows_for(&t, &dj_event, &dj_token).await);
+    let _ = dj;
+}
+
+async fn stream_auth_allows_for(t: &Target, event: &str, pass: &str) -> bool {
+    callback_allows(
+        &t.server,
+        format!(
+            "action=stream_auth&mount={}&ip=127%2e0%2e0%2e1&server=x&port=1&user=source&pass={}",
+            esc(&format!("/{event}")),
+            esc(pass)
+        ),
+    )
+    .await
+}
+
+async fn token_attempt(server: &TestServer, user: &str, forwarded: Option<&str>) -> u16 {
+    let mut req = client()
+        .post(server.url("/jars/token"))
+        .form(&[("user", user), ("password", "wrong")]);
+    if let Some(f) = forwarded {
+        req = req.header("x-forwarded-for", f);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn forwarded_for_counts_only_behind_trusted_proxies() {
+    let limits = "[limits]\ntoken_per_minute = 10\ntoken_burst = 2\n";
+    let direct = TestServer::start(limits).await;
+    // Not trusted: the header is ignored, every attempt is 127.0.0.1's.
+    assert_eq!(token_attempt(&direct, "a", Some("1.1.1.1")).await, 401);
+    assert_eq!(token_attempt(&direct, "b", Some("2.2.2.2")).await, 401);
+    assert_eq!(token_attempt(&direct, "c", Some("3.3.3.3")).await, 429);
+
+    let proxied =
+        TestServer::start(&format!("{limits}trusted_proxies = [\"127.0.0.0/8\"]\n")).await;
+    assert_eq!(token_attempt(&proxied, "a", Some("1.1.1.1")).await, 401);
+    assert_eq!(token_attempt(&proxied, "b", Some("1.1.1.1")).await, 401);
+    assert_eq!(
+        token_attempt(&proxied, "c", Some("1.1.1.1")).await,
+        429,
+        "per address"
+    );
+    assert_eq!(token_attempt(&proxied, "d", Some("2.2.2.2")).await, 401);
+    // Per user name, from any address.
+    assert_eq!(token_attempt(&proxied, "d", Some("4.4.4.4")).await, 401);
+    assert_eq!(
+        token_attempt(&proxied, "d", Some("5.5.5.5")).await,
+        429,
+        "per user"
+    );
+    // A client cannot pick its address through a trusted proxy by prepending entries.
+    assert_eq!(
+        token_attempt(&proxied, "e", Some("9.9.9.9, 1.1.1.1")).await,
+        429
+    );
+}
+
+/// A MyRadio whose credential check takes `delay`.
+async fn slow_myradio(delay: Duration) -> String {
+    use axum::routing::{get, post};
+    let app = axum::Router::new()
+        .route(
+            "/auth/testcredentials",
+            post(move || async move {
+                tokio::time::sleep(delay).await;
+                r#"{"status":"OK","payload":{"memberid":42}}"#
+            }),
+        )
+        .route(
+            "/user/{id}/permissions",
+            get(|| async { r#"{"status":"OK","payload":[-1]}"# }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn overload_is_shed_and_icecast_keeps_its_share() {
+    let api = slow_myradio(Duration::from_secs(3)).await;
+    let server = TestServer::start(&format!(
+        "[limits]\nmax_concurrent_requests = 2\ntoken_per_minute = 1000\ntoken_burst = 1000\n\
+         [identity]\nbackend = \"myradio\"\n[identity.myradio]\napi_url = \"{api}\"\napi_key = \"k\"\n"
+    ))
+    .await;
+    let token = server
+        .state
+        .tokens
+        .issue(42, jars::tokens::AccessLevel::Standard, None)
+        .unwrap()
+        .0;
+    let event = server.create_event(&token, "Public", false).await;
+    let mut slow = Vec::new();
+    for _ in 0..2 {
+        let url = server.url("/jars/token");
+        slow.push(tokio::spawn(async move {
+            post_form(&url, &[("user", "dj"), ("password", "pw")])
+                .await
+                .0
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let resp = client()
+        .get(server.url("/jars/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503, "the third API request is shed");
+    assert_eq!(resp.headers()["retry-after"], "1");
+    assert_eq!(
+        error_name(&resp.text().await.unwrap()),
+        "ServiceUnavailable"
+    );
+    // Shed at once, not queued: answered while the two slow requests are still running.
+    assert!(
+        slow.iter().all(|s| !s.is_finished()),
+        "the 503 waited for a slot"
+    );
+    // Icecast's callbacks and health checks are not affected.
+    let body = format!(
+        "action=listener_add&server=x&port=1&client=1&mount=%2f{event}&user=&pass=&ip=1%2e1%2e1%2e1"
+    );
+    assert!(callback_allows(&server, body).await);
+    assert_eq!(
+        client()
+            .get(server.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert!(
+        slow.iter().all(|s| !s.is_finished()),
+        "callbacks waited for the API"
+    );
+    for s in slow {
+        assert_eq!(s.await.unwrap(), 200, "the slow requests complete");
+    }
+}
+
+/// Sends raw bytes; returns the status (if any) and whether the server closed the connection
+/// (rather than our 30 s read timeout ending the wait).
+fn raw_exchange(addr: std::net::SocketAddr, request: &[u8]) -> (Option<u16>, bool) {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let _ = s.write_all(request);
+    let mut buf = Vec::new();
+    let closed = match s.read_to_end(&mut buf) {
+        Ok(_) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    };
+    let text = String::from_utf8_lossy(&buf);
+    let status = text.split(' ').nth(1).and_then(|c| c.parse().ok());
+    (status, closed)
+}
+
+#[tokio::test]
+async fn hostile_input_gets_a_clear_4xx_and_the_daemon_keeps_serving() {
+    let t = target("").await;
+    let url = t.server.url("/jars/create");
+    let form = |body: String| {
+        let req = client()
+            .post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.text().await.unwrap())
+        }
+    };
+    // Duplicate fields: the last one counts (as Tornado did); a bad last token is refused.
+    let (status, _) = form(format!(
+        "auth={}&auth=garbage&title=t&description=d&private=no",
+        t.owner_token
+    ))
+    .await;
+    assert_eq!(status, 401);
+    // Thousands of fields within the body limit.
+    let (status, body) = form("x=1&".repeat(3000)).await;
+    assert_eq!(
+        (status, error_name(&body).as_str()),
+        (400, "MissingArgumentError")
+    );
+    // Overlong values.
+    let (status, body) = form(format!(
+        "auth={}&title={}&description=d&private=no",
+        t.owner_token,
+        "t".repeat(256)
+    ))
+    .await;
+    assert_eq!(
+        (status, error_name(&body).as_str()),
+        (400, "InvalidArgumentError")
+    );
+    // Over the body limit.
+    let (status, _) = form("x".repeat(20_000)).await;
+    assert_eq!(status, 413);
+    // Broken percent-encoding and non-UTF-8.
+    let (status, _) = form("auth=%zz%&title=%ff".into()).await;
+    assert_eq!(status, 400);
+
+    let addr = t.server.addr;
+    let blocking = tokio::task::spawn_blocking(move || {
+        // Headers too large: refused, not buffered without end.
+        let big = format!(
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Junk: {}\r\n\r\n",
+            "a".repeat(64 * 1024)
+        );
+        let (status, closed) = raw_exchange(addr, big.as_bytes());
+        assert!(
+            closed && status.is_none_or(|s| s == 431 || s == 400),
+            "oversized headers answered {status:?}"
+        );
+        // A client that never finishes its headers is disconnected by the server.
+        let (status, closed) = raw_exchange(addr, b"POST /jars/token HTTP/1.1\r\nHost: x\r\n");
+        assert!(closed, "a slow client kept its connection");
+        assert!(
+            status.is_none_or(|s| s == 408),
+            "slow client got {status:?}"
+        );
+        // Garbage instead of HTTP.
+        let (status, closed) = raw_exchange(addr, b"\x16\x03\x01\x02\x00garbage\r\n\r\n");
+        assert!(
+            closed && status.is_none_or(|s| s == 400),
+            "garbage answered {status:?}"
+        );
+    });
+    blocking.await.unwrap();
+    assert_eq!(
+        client()
+            .get(t.server.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200,
+        "still serving"
+    );
+}
+
+#[tokio::test]
+async fn a_slow_identity_backend_starves_nothing_else() {
+    let api = slow_myradio(Duration::from_secs(2)).await;
+    let server = TestServer::start(&format!(
+        "[limits]\ntoken_per_minute = 1000\ntoken_burst = 1000\n\
+         [identity]\nbackend = \"myradio\"\n[identity.myradio]\napi_url = \"{api}\"\napi_key = \"k\"\n"
+    ))
+    .await;
+    let token = server
+        .state
+        .tokens
+        .issue(42, jars::tokens::AccessLevel::Standard, None)
+        .unwrap()
+        .0;
+    let event = server.create_event(&token, "Public", false).await;
+    let mut slow = Vec::new();
+    for i in 0..24 {
+        let url = server.url("/jars/token");
+        slow.push(tokio::spawn(async move {
+            post_form(&url, &[("user", &format!("dj{i}")), ("password", "pw")])
+                .await
+                .0
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let body = format!(
+        "action=listener_add&server=x&port=1&client=1&mount=%2f{event}&user=&pass=&ip=1%2e1%2e1%2e1"
+    );
+    assert!(callback_allows(&server, body).await);
+    let resp = client()
+        .get(server.url("/jars/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // Answered while all 24 slow logins are still waiting for MyRadio.
+    assert!(
+        slow.iter().all(|s| !s.is_finished()),
+        "other endpoints waited behind the slow backend"
+    );
+    for s in slow {
+        assert_eq!(s.await.unwrap(), 200);
+    }
+}

@@ -292,12 +292,14 @@ impl Hooks {
             return Verdict::Noted;
         };
         let target = Self::target(&kind);
-        let member = self.live.mount_added(&target);
+        // Persist first, then show it live: whoever sees `live` also sees `connected`.
         if let Kind::Event(id) = kind {
+            let member = self.live.mount(&target).allowed_source;
             if let Err(e) = self.store.mark_connected(id, member, Utc::now()).await {
                 tracing::error!(error = %e, event = %id, "could not record mount_add");
             }
         }
+        self.live.mount_added(&target);
         Verdict::Noted
     }
 
@@ -305,12 +307,13 @@ impl Hooks {
         let Some(kind) = self.kind(mount) else {
             return Verdict::Noted;
         };
-        self.live.mount_removed(&Self::target(&kind));
+        let target = Self::target(&kind);
         if let Kind::Event(id) = kind {
             if let Err(e) = self.store.mark_disconnected(id, Utc::now()).await {
                 tracing::error!(error = %e, event = %id, "could not record mount_remove");
             }
         }
+        self.live.mount_removed(&target);
         Verdict::Noted
     }
 

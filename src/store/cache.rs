@@ -39,6 +39,11 @@ const LAST_KNOWN_TTL: Duration = Duration::from_secs(24 * 3600);
 pub struct CachedStore {
     inner: Arc<dyn EventStore>,
     rows: Cache<Uuid, Row>,
+    /// Counts local writes. A read that raced a write (the count moved while it read) does
+    /// not cache what it read, so a row older than a local write is never cached after it;
+    /// `gate` makes "check the count, then insert" and "count, then invalidate" exclusive.
+    writes: std::sync::atomic::AtomicU64,
+    gate: tokio::sync::Mutex<()>,
     /// The last row read (or written here) of each event, however old.
     last: Cache<Uuid, Arc<Event>>,
 }
@@ -51,6 +56,8 @@ impl CachedStore {
                 .max_capacity(50_000)
                 .expire_after(RowExpiry { ttl, negative_ttl })
                 .build(),
+            writes: std::sync::atomic::AtomicU64::new(0),
+            gate: tokio::sync::Mutex::new(()),
             last: Cache::builder()
                 .max_capacity(50_000)
                 .time_to_live(LAST_KNOWN_TTL)
@@ -65,6 +72,15 @@ impl CachedStore {
             // Gone from the store: nothing to fall back on.
             None => last.invalidate(&id).await,
         }
+    }
+
+    /// After a local write to `id`: forget the cached row, and make any read in flight skip
+    /// caching its (possibly older) row.
+    async fn written(&self, id: Uuid) {
+        let _gate = self.gate.lock().await;
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.rows.invalidate(&id).await;
     }
 
     /// Applies a successful local write to the last known row.
@@ -82,23 +98,24 @@ impl EventStore for CachedStore {
     async fn create(&self, new: NewEvent) -> Result<Event, StoreError> {
         let event = self.inner.create(new).await?;
         // A negative entry for this id is impossible in practice (fresh v4 UUID), but cheap to rule out.
-        self.rows.invalidate(&event.id).await;
+        self.written(event.id).await;
         self.last.insert(event.id, Arc::new(event.clone())).await;
         Ok(event)
     }
 
     async fn get(&self, id: Uuid) -> Result<Option<Event>, StoreError> {
-        let inner = self.inner.clone();
-        let last = self.last.clone();
-        let row = self
-            .rows
-            .try_get_with(id, async move {
-                let row = inner.get(id).await?.map(Arc::new);
-                Self::remember(&last, id, row.as_ref()).await;
-                Ok::<_, StoreError>(row)
-            })
-            .await
-            .map_err(|e| (*e).clone())?;
+        if let Some(row) = self.rows.get(&id).await {
+            return Ok(row.map(|e| (*e).clone()));
+        }
+        let before = self.writes.load(std::sync::atomic::Ordering::SeqCst);
+        let row = self.inner.get(id).await?.map(Arc::new);
+        Self::remember(&self.last, id, row.as_ref()).await;
+        {
+            let _gate = self.gate.lock().await;
+            if self.writes.load(std::sync::atomic::Ordering::SeqCst) == before {
+                self.rows.insert(id, row.clone()).await;
+            }
+        }
         Ok(row.map(|e| (*e).clone()))
     }
 
@@ -125,7 +142,7 @@ impl EventStore for CachedStore {
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let result = self.inner.mark_connected(id, by, at).await;
-        self.rows.invalidate(&id).await;
+        self.written(id).await;
         if let Ok(true) = result {
             self.amend(id, |e| {
                 e.connected = true;
@@ -139,7 +156,7 @@ impl EventStore for CachedStore {
 
     async fn mark_disconnected(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {
         let result = self.inner.mark_disconnected(id, at).await;
-        self.rows.invalidate(&id).await;
+        self.written(id).await;
         if let Ok(true) = result {
             self.amend(id, |e| {
                 e.connected = false;

@@ -161,11 +161,14 @@ impl Icecast {
             match icecast.wait_until_listening() {
                 Ok(()) => return icecast,
                 Err(failure) => {
+                    // A port taken in the meantime, or a crash while starting, is worth
+                    // another try; anything else is a real problem.
+                    let crashed = failure.contains("signal: 11");
                     last_failure = failure;
-                    // Only a port taken in the meantime is worth another try.
-                    if !icecast
-                        .console_output()
-                        .contains("Could not create listener socket")
+                    if !crashed
+                        && !icecast
+                            .console_output()
+                            .contains("Could not create listener socket")
                     {
                         break;
                     }
@@ -187,6 +190,16 @@ impl Icecast {
                 ));
             }
             if StdTcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                // Icecast 2.4.4 accepts before it has finished starting its threads, and a
+                // request in that window can crash it (SIGSEGV, seen on a loaded machine):
+                // give it a moment, then make sure it is still there.
+                std::thread::sleep(Duration::from_millis(500));
+                if let Some(status) = self.child.try_wait().expect("try_wait icecast2") {
+                    return Err(format!(
+                        "icecast2 exited with {status} right after it started listening\n{}",
+                        self.diagnostics()
+                    ));
+                }
                 return Ok(());
             }
             if Instant::now() > deadline {

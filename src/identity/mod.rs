@@ -59,10 +59,13 @@ impl Identity {
 
     /// The access level a token's member has *now*, for tokens minted earlier: with the users
     /// file, a removed user has none (`None`) and a demoted admin is a standard user at once;
-    /// the level is never raised above the token's. MyRadio is not asked again: its tokens keep
-    /// their level until they expire.
+    /// the level is never raised above the token's. MyRadio is not asked again, nor is a users
+    /// file that does not exist: such tokens keep their level until they expire.
     pub fn current_access(&self, claims: &Claims) -> Result<Option<AccessLevel>, IdentityError> {
         match self {
+            // A node without a users file (e.g. a verify-only relay) has nobody to ask: it
+            // trusts tokens until they expire, as with MyRadio.
+            Identity::UsersFile(f) if !f.path().exists() => Ok(Some(claims.access_level)),
             Identity::UsersFile(f) => Ok(f.member_by_id(claims.sub)?.map(|m| {
                 if m.access_level == AccessLevel::Admin {
                     claims.access_level

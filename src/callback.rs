@@ -67,11 +67,7 @@ impl Mount {
 
     /// The last non-empty value of query parameter `name`.
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .rev()
-            .find(|(k, v)| k == name && !v.is_empty())
-            .map(|(_, v)| v.as_str())
+        crate::form::last(&self.query, name)
     }
 }
 

@@ -26,11 +26,7 @@ pub struct Args {
 impl Args {
     /// The last non-empty value of `name`.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .rev()
-            .find(|(k, v)| k == name && !v.is_empty())
-            .map(|(_, v)| v.as_str())
+        crate::form::last(&self.pairs, name)
     }
 
     /// The value of a required argument.

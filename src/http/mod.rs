@@ -74,7 +74,13 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route("/jars/ticket", post(jars::ticket))
         .route("/jars/events", get(jars::list_events))
         .route("/jars/events/{id}", get(jars::get_event));
-    let api = shed_beyond(api, limits.max_concurrent_requests);
+    // The API waits on MyRadio, argon2 and the store: bound each request. Callbacks are not
+    // wrapped: a per-request timer wakes a parked worker on every callback (measured, see
+    // BENCHMARKS.md), and everything a callback can wait on is bounded already (store
+    // operations, and slow clients by the header read timeout).
+    let api = shed_beyond(api, limits.max_concurrent_requests).layer(
+        TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT),
+    );
     let callbacks = Router::new().route("/icecast/auth", post(icecast::callback));
     let callbacks = shed_beyond(callbacks, limits.max_concurrent_callbacks);
     let mut ops = Router::new()
@@ -87,10 +93,6 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .merge(ops)
         .fallback(ops::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ))
         .layer(middleware::from_fn_with_state(state.clone(), record))
         .with_state(state)
 }

@@ -58,6 +58,16 @@ async def start_source(port, mount, password, stop):
     return asyncio.create_task(feed())
 
 
+def listen_overflows():
+    """The kernel's count of connections dropped because a listen queue was full (all sockets:
+    Icecast 2.4.4 listens with a backlog of 5, ICECAST_LISTEN_QUEUE)."""
+    try:
+        lines = [l.split() for l in open("/proc/net/netstat") if l.startswith("TcpExt:")]
+        return int(dict(zip(lines[0], lines[1]))["ListenOverflows"])
+    except (OSError, KeyError, IndexError, ValueError):
+        return -1
+
+
 async def listener(port, mount, ticket, results, open_conns):
     started = time.perf_counter()
     try:
@@ -65,7 +75,7 @@ async def listener(port, mount, ticket, results, open_conns):
             asyncio.open_connection("127.0.0.1", port), HEAD_TIMEOUT
         )
     except (OSError, asyncio.TimeoutError) as e:
-        results.append(("connect-error", 0.0, repr(e)))
+        results.append(("connect-error", 0.0, repr(e), time.perf_counter()))
         return
     try:
         writer.write(
@@ -82,9 +92,9 @@ async def listener(port, mount, ticket, results, open_conns):
                 detail = (await asyncio.wait_for(reader.read(2048), 2.0)).decode("latin-1")
             except asyncio.TimeoutError:
                 pass
-        results.append((status, took, detail))
+        results.append((status, took, detail, time.perf_counter()))
     except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as e:
-        results.append(("error", time.perf_counter() - started, repr(e)))
+        results.append(("error", time.perf_counter() - started, repr(e), time.perf_counter()))
         writer.close()
         return
     if status == 200:
@@ -125,9 +135,11 @@ async def main():
         async with gate:
             await listener(args.port, mount, ticket, results, open_conns)
 
+    overflows = listen_overflows()
     started = time.perf_counter()
     await asyncio.wait_for(asyncio.gather(*(one(t) for t in tickets)), 600)
     wall = time.perf_counter() - started
+    overflows = listen_overflows() - overflows
 
     stop.set()
     for w in open_conns:
@@ -141,6 +153,11 @@ async def main():
         if r[0] != 200 and r not in busy:
             other[str(r[0])] = other.get(str(r[0]), 0) + 1
     lat = [r[1] for r in joined]
+    # Time until 95% of all listeners were in: insensitive to the few whose connection the
+    # kernel dropped from Icecast's 5-deep accept queue and that retried after seconds.
+    done = sorted(r[3] - started for r in joined)
+    n95 = int(0.95 * len(results))
+    t95 = done[n95 - 1] if len(done) >= n95 > 0 else None
     failures = [f"{r[0]}: {r[2][:120]}" for r in results if r[0] != 200 and r not in busy][:3]
     print(
         json.dumps(
@@ -155,6 +172,8 @@ async def main():
                 "join_p99_ms": round(percentile(lat, 99) * 1000, 1),
                 "join_mean_ms": round(statistics.mean(lat) * 1000, 1) if lat else 0.0,
                 "failures_sample": failures,
+                "joins_per_s_first95": round(n95 / t95, 1) if t95 else 0.0,
+                "listen_overflows": overflows,
             }
         )
     )

@@ -1,12 +1,7 @@
 -- listener_add on a public event, each request a new listener (a new Icecast client id),
 -- until BENCH_SESSIONS sessions have been opened in all; then the thread stops. Thread k of n
 -- opens BENCH_SESSIONS / n of them. BENCH_EVENT is the event id. Escaped as Icecast does.
-local counter = 0
-
-function setup(thread)
-   counter = counter + 1
-   thread:set("id", counter)
-end
+dofile(os.getenv("BENCH_LUA_DIR") .. "/clock.lua")  -- setup(), done(), bench_now()
 
 local function esc(s)
    return (s:gsub("[^%w]", function(c) return string.format("%%%02x", c:byte()) end))
@@ -28,6 +23,7 @@ function init(args)
 end
 
 function request()
+   if not t_start then t_start = bench_now() end
    -- Past the quota, repeat the first client: an existing session, nothing new is opened.
    local client = base
    if sent < quota then
@@ -39,6 +35,7 @@ end
 
 function response(status, headers, body)
    answered = answered + 1
+   t_end = bench_now()
    if answered >= quota then
       wrk.thread:stop()
    end

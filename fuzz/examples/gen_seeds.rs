@@ -348,4 +348,6 @@ fn main() {
     write_all(&dir.join("seeds/callback"), &callback_seeds());
     write_all(&dir.join("seeds/token"), &token_seeds());
     write_all(&dir.join("corpus/token"), &minted_token_seeds());
+    // libFuzzer wants its output corpus directory to exist.
+    fs::create_dir_all(dir.join("corpus/callback")).unwrap();
 }

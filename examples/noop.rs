@@ -3,20 +3,18 @@
 //! stack costs and nothing else, so jars' numbers divided by its numbers, measured in the same
 //! run on the same machine, show what jars' own work adds.
 //!
-//! With `--like-jars` it does what any real handler behind jars' router must: it reads the body
-//! and runs under the same body limit and request timeout layers (and client address info) as
-//! `jars::http::router`. The gap between the two no-ops is the HTTP stack's share of jars'
-//! gap; what remains is jars' own work.
+//! With `--like-jars` it does what any real handler behind jars' router must: it reads the body,
+//! under the body limit `jars::http::router` puts on callbacks, and it is served by jars' own
+//! connection loop (`jars::http::serve`: header read timeout, `TCP_NODELAY`, client address).
+//! The gap between the two no-ops is the HTTP stack's share of jars' gap; what remains is
+//! jars' own work.
 //!
 //! `noop 127.0.0.1:PORT [--like-jars]`
-
-use std::net::SocketAddr;
 
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use tower_http::timeout::TimeoutLayer;
 
 const AUTH_USER: HeaderName = HeaderName::from_static("icecast-auth-user");
 
@@ -48,16 +46,8 @@ async fn main() -> std::io::Result<()> {
     if like_jars {
         let app = axum::Router::new()
             .fallback(allow_after_reading)
-            .layer(DefaultBodyLimit::max(jars::http::MAX_BODY_BYTES))
-            .layer(TimeoutLayer::with_status_code(
-                StatusCode::REQUEST_TIMEOUT,
-                jars::http::REQUEST_TIMEOUT,
-            ));
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
+            .layer(DefaultBodyLimit::max(jars::http::MAX_BODY_BYTES));
+        jars::http::serve(listener, app, std::future::pending()).await
     } else {
         axum::serve(listener, axum::Router::new().fallback(allow)).await
     }

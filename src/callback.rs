@@ -5,8 +5,16 @@
 //!
 //! Icecast escapes every byte but `[A-Za-z0-9]` (`mount=%2flive`); Icecast-KH escapes the
 //! `action` value too (`listener%5fadd`). A real form decoder handles both.
+//!
+//! This is the hot path of every listener join, so a [`Callback`] borrows from the body: a
+//! field is decoded only if its action reads it, and only a field with escapes in it is copied
+//! (in practice the mount, which carries a listener's ticket, once).
+
+use std::borrow::Cow;
 
 use uuid::Uuid;
+
+use crate::form;
 
 /// Audio extensions an event mount may carry: `/<uuid>.mp3`.
 pub const EVENT_EXTENSIONS: [&str; 4] = ["mp3", "ogg", "aac", "opus"];
@@ -24,33 +32,50 @@ pub enum DecodeError {
     Encoding,
 }
 
-/// The mount a callback is about. For listeners Icecast sends the raw request URI, so the
-/// query string (where a ticket travels) is split off here.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mount {
-    /// The path, e.g. `/5e0b9230-086c-406f-a26c-13ff3a8d3880.mp3`.
-    pub path: String,
-    /// Decoded query parameters of the listener's URL.
-    pub query: Vec<(String, String)>,
+impl From<form::NotUtf8> for DecodeError {
+    fn from(_: form::NotUtf8) -> Self {
+        DecodeError::Encoding
+    }
 }
 
-impl Mount {
-    pub fn parse(raw: &str) -> Result<Mount, DecodeError> {
-        let (path, query) = match raw.split_once('?') {
-            Some((p, q)) => (p, parse_form(q.as_bytes())?),
-            None => (raw, Vec::new()),
-        };
-        Ok(Mount {
-            path: path.to_string(),
-            query,
-        })
+/// The mount a callback is about. For listeners Icecast sends the raw request URI, so the
+/// query string (where a ticket travels) follows the path; its parameters are decoded only
+/// when asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount<'a> {
+    /// The decoded `mount` field: the path, then `?` and the query, if any.
+    uri: Cow<'a, str>,
+    /// Where the path ends in `uri`.
+    path_len: usize,
+}
+
+impl<'a> Mount<'a> {
+    /// Splits a decoded `mount` value at its first `?`.
+    pub fn new(uri: impl Into<Cow<'a, str>>) -> Mount<'a> {
+        let uri = uri.into();
+        let path_len = uri.find('?').unwrap_or(uri.len());
+        Mount { uri, path_len }
+    }
+
+    /// The path, e.g. `/5e0b9230-086c-406f-a26c-13ff3a8d3880.mp3`.
+    pub fn path(&self) -> &str {
+        &self.uri[..self.path_len]
+    }
+
+    /// The listener's query string, still encoded (empty when there is none).
+    pub fn query(&self) -> &str {
+        self.uri.get(self.path_len + 1..).unwrap_or_default()
     }
 
     /// The event id if this is an event mount: `/<uuid v4>` with an optional audio extension.
     pub fn event_id(&self) -> Option<Uuid> {
-        let name = self.path.strip_prefix('/')?;
+        let name = self.path().strip_prefix('/')?;
         let stem = match name.rsplit_once('.') {
-            Some((stem, ext)) if EVENT_EXTENSIONS.contains(&ext.to_ascii_lowercase().as_str()) => {
+            Some((stem, ext))
+                if EVENT_EXTENSIONS
+                    .iter()
+                    .any(|known| known.eq_ignore_ascii_case(ext)) =>
+            {
                 stem
             }
             Some(_) => return None,
@@ -65,27 +90,33 @@ impl Mount {
             .filter(|u| u.get_version_num() == 4)
     }
 
-    /// The last non-empty value of query parameter `name`.
-    pub fn param(&self, name: &str) -> Option<&str> {
-        crate::form::last(&self.query, name)
+    /// The last non-empty value of query parameter `name`. A value that is not UTF-8 once
+    /// decoded counts as absent: it cannot be a token.
+    pub fn param(&self, name: &str) -> Option<Cow<'_, str>> {
+        form::raw_pairs(self.query().as_bytes())
+            .filter(|(k, v)| {
+                !v.is_empty() && form::decode_component(k).is_ok_and(|k| k == name)
+            })
+            .last()
+            .and_then(|(_, v)| form::decode_component(v).ok())
     }
 }
 
 /// Where a callback came from: Icecast's `server` and `port` fields.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Origin {
-    pub server: String,
-    pub port: String,
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Origin<'a> {
+    pub server: Cow<'a, str>,
+    pub port: Cow<'a, str>,
 }
 
 /// Credentials a client gave Icecast (source password, or a listener's Basic auth).
 #[derive(Clone, PartialEq, Eq, Default)]
-pub struct Credentials {
-    pub user: String,
-    pub pass: String,
+pub struct Credentials<'a> {
+    pub user: Cow<'a, str>,
+    pub pass: Cow<'a, str>,
 }
 
-impl std::fmt::Debug for Credentials {
+impl std::fmt::Debug for Credentials<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Passwords are tokens here: never print them.
         f.debug_struct("Credentials")
@@ -95,41 +126,121 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
-/// A decoded callback.
+/// A decoded callback, borrowing from the body it was decoded from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Callback {
+pub enum Callback<'a> {
     /// A source wants to stream to `mount` (or, with `admin`, to update its metadata).
     StreamAuth {
-        mount: Mount,
-        origin: Origin,
-        ip: String,
-        credentials: Credentials,
+        mount: Mount<'a>,
+        origin: Origin<'a>,
+        ip: Cow<'a, str>,
+        credentials: Credentials<'a>,
         admin: bool,
     },
     /// A source is now streaming to `mount`.
-    MountAdd { mount: Mount, origin: Origin },
+    MountAdd { mount: Mount<'a>, origin: Origin<'a> },
     /// The source of `mount` has gone.
-    MountRemove { mount: Mount, origin: Origin },
+    MountRemove { mount: Mount<'a>, origin: Origin<'a> },
     /// A listener wants to listen.
     ListenerAdd {
-        mount: Mount,
-        origin: Origin,
-        client: String,
-        ip: String,
-        credentials: Credentials,
-        /// Forwarded request headers, lower-case names without the prefix.
-        headers: Vec<(String, String)>,
+        mount: Mount<'a>,
+        origin: Origin<'a>,
+        client: Cow<'a, str>,
+        ip: Cow<'a, str>,
+        credentials: Credentials<'a>,
+        /// Forwarded request headers: names without the prefix, as sent; see [`header`].
+        headers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     },
     /// A listener has gone after `duration` seconds.
     ListenerRemove {
-        mount: Mount,
-        origin: Origin,
-        client: String,
+        mount: Mount<'a>,
+        origin: Origin<'a>,
+        client: Cow<'a, str>,
         duration: Option<u64>,
     },
 }
 
-impl Callback {
+/// The value of forwarded header `name` (any case) among a `listener_add`'s `headers`.
+pub fn header<'h>(headers: &'h [(Cow<'_, str>, Cow<'_, str>)], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .rev()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_ref())
+}
+
+/// The still-encoded values of the fields jars reads, the last of each name.
+#[derive(Default)]
+struct RawFields<'a> {
+    action: Option<&'a [u8]>,
+    mount: Option<&'a [u8]>,
+    server: Option<&'a [u8]>,
+    port: Option<&'a [u8]>,
+    client: Option<&'a [u8]>,
+    ip: Option<&'a [u8]>,
+    user: Option<&'a [u8]>,
+    pass: Option<&'a [u8]>,
+    admin: Option<&'a [u8]>,
+    duration: Option<&'a [u8]>,
+    /// Forwarded headers: the name without its prefix, and the encoded value.
+    headers: Vec<(Cow<'a, str>, &'a [u8])>,
+}
+
+impl<'a> RawFields<'a> {
+    fn split(body: &'a [u8], header_prefixes: &[&str]) -> Result<RawFields<'a>, DecodeError> {
+        let mut f = RawFields::default();
+        for (key, value) in form::raw_pairs(body) {
+            let key = form::decode_component(key)?;
+            let slot = match &*key {
+                "action" => &mut f.action,
+                "mount" => &mut f.mount,
+                "server" => &mut f.server,
+                "port" => &mut f.port,
+                "client" => &mut f.client,
+                "ip" => &mut f.ip,
+                "user" => &mut f.user,
+                "pass" => &mut f.pass,
+                "admin" => &mut f.admin,
+                "duration" => &mut f.duration,
+                other => {
+                    let prefix = header_prefixes.iter().find(|p| {
+                        other.len() > p.len()
+                            && other.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())
+                    });
+                    if let Some(p) = prefix {
+                        f.headers.push((without_prefix(key, p.len()), value));
+                    }
+                    continue;
+                }
+            };
+            *slot = Some(value);
+        }
+        Ok(f)
+    }
+}
+
+/// `key` without its first `n` bytes (a prefix of ASCII bytes, so a char boundary).
+fn without_prefix(key: Cow<'_, str>, n: usize) -> Cow<'_, str> {
+    match key {
+        Cow::Borrowed(k) => Cow::Borrowed(&k[n..]),
+        Cow::Owned(mut k) => {
+            k.drain(..n);
+            Cow::Owned(k)
+        }
+    }
+}
+
+/// A decoded field, empty when absent.
+fn text(raw: Option<&[u8]>) -> Result<Cow<'_, str>, DecodeError> {
+    Ok(form::decode_component(raw.unwrap_or_default())?)
+}
+
+/// A decoded field that must be present.
+fn required<'a>(raw: Option<&'a [u8]>, name: &'static str) -> Result<Cow<'a, str>, DecodeError> {
+    text(Some(raw.ok_or(DecodeError::MissingField(name))?))
+}
+
+impl<'a> Callback<'a> {
     /// The action name, for logs and metrics.
     pub fn action(&self) -> &'static str {
         match self {
@@ -141,7 +252,7 @@ impl Callback {
         }
     }
 
-    pub fn mount(&self) -> &Mount {
+    pub fn mount(&self) -> &Mount<'a> {
         match self {
             Callback::StreamAuth { mount, .. }
             | Callback::MountAdd { mount, .. }
@@ -152,70 +263,62 @@ impl Callback {
     }
 
     /// Decodes a callback body. `header_prefixes` are the prefixes of forwarded-header fields
-    /// (Icecast's `header_prefix` option), compared case-insensitively.
-    pub fn decode(body: &[u8], header_prefixes: &[&str]) -> Result<Callback, DecodeError> {
-        let fields = parse_form(body)?;
-        let get = |name: &str| {
-            fields
-                .iter()
-                .rev()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
+    /// (Icecast's `header_prefix` option), compared case-insensitively. Every field name must
+    /// decode; of the values, those the action reads (an unknown field, such as `agent`, is
+    /// never decoded).
+    pub fn decode(body: &'a [u8], header_prefixes: &[&str]) -> Result<Callback<'a>, DecodeError> {
+        let f = RawFields::split(body, header_prefixes)?;
+        let action = text(Some(f.action.ok_or(DecodeError::MissingAction)?))?;
+        let mount = Mount::new(required(f.mount, "mount")?);
+        let origin = || -> Result<Origin<'a>, DecodeError> {
+            Ok(Origin {
+                server: text(f.server)?,
+                port: text(f.port)?,
+            })
         };
-        let need = |name: &'static str| get(name).ok_or(DecodeError::MissingField(name));
-        let text = |name: &str| get(name).unwrap_or_default().to_string();
-        let action = get("action").ok_or(DecodeError::MissingAction)?;
-        let mount = Mount::parse(need("mount")?)?;
-        let origin = Origin {
-            server: text("server"),
-            port: text("port"),
+        let credentials = || -> Result<Credentials<'a>, DecodeError> {
+            Ok(Credentials {
+                user: text(f.user)?,
+                pass: text(f.pass)?,
+            })
         };
-        let credentials = || Credentials {
-            user: text("user"),
-            pass: text("pass"),
-        };
-        Ok(match action {
+        Ok(match &*action {
             "stream_auth" => Callback::StreamAuth {
                 mount,
-                origin,
-                ip: text("ip"),
-                credentials: credentials(),
-                admin: get("admin").is_some_and(|v| v == "1"),
+                origin: origin()?,
+                ip: text(f.ip)?,
+                credentials: credentials()?,
+                admin: text(f.admin)? == "1",
             },
-            "mount_add" => Callback::MountAdd { mount, origin },
-            "mount_remove" => Callback::MountRemove { mount, origin },
+            "mount_add" => Callback::MountAdd {
+                mount,
+                origin: origin()?,
+            },
+            "mount_remove" => Callback::MountRemove {
+                mount,
+                origin: origin()?,
+            },
             "listener_add" => Callback::ListenerAdd {
                 mount,
-                origin,
-                client: need("client")?.to_string(),
-                ip: text("ip"),
-                credentials: credentials(),
-                headers: fields
-                    .iter()
-                    .filter_map(|(k, v)| {
-                        let lower = k.to_ascii_lowercase();
-                        header_prefixes.iter().find_map(|p| {
-                            lower
-                                .strip_prefix(&p.to_ascii_lowercase())
-                                .filter(|name| !name.is_empty())
-                                .map(|name| (name.to_string(), v.clone()))
-                        })
-                    })
-                    .collect(),
+                origin: origin()?,
+                client: required(f.client, "client")?,
+                ip: text(f.ip)?,
+                credentials: credentials()?,
+                headers: f
+                    .headers
+                    .into_iter()
+                    .map(|(name, value)| Ok((name, form::decode_component(value)?)))
+                    .collect::<Result<_, form::NotUtf8>>()?,
             },
             "listener_remove" => Callback::ListenerRemove {
                 mount,
-                origin,
-                client: need("client")?.to_string(),
-                duration: get("duration").and_then(|d| d.parse().ok()),
+                origin: origin()?,
+                client: required(f.client, "client")?,
+                duration: text(f.duration)?.parse().ok(),
             },
             _ => return Err(DecodeError::UnknownAction),
         })
     }
-}
-
-fn parse_form(input: &[u8]) -> Result<Vec<(String, String)>, DecodeError> {
-    crate::form::parse(input).map_err(|_| DecodeError::Encoding)
 }
 
 #[cfg(test)]
@@ -271,7 +374,7 @@ mod tests {
                 admin,
                 origin,
             } => {
-                assert_eq!(mount.path, "/live");
+                assert_eq!(mount.path(), "/live");
                 assert_eq!(ip, "127.0.0.1");
                 assert_eq!(credentials.user, "dj123");
                 assert_eq!(credentials.pass, "eyJfake.jwt.token");
@@ -287,12 +390,16 @@ mod tests {
                 headers,
                 ..
             } => {
-                assert_eq!(mount.path, "/live");
-                assert_eq!(mount.param("token"), Some("abc.def.ghi"));
-                assert_eq!(mount.param("x"), Some("1"));
+                assert_eq!(mount.path(), "/live");
+                assert_eq!(mount.param("token").as_deref(), Some("abc.def.ghi"));
+                assert_eq!(mount.param("x").as_deref(), Some("1"));
                 assert_eq!(client, "1");
-                assert!(headers.contains(&("referer".into(), "http://example.org/player".into())));
-                assert!(headers.contains(&("x-forwarded-for".into(), "1.2.3.4".into())));
+                assert_eq!(
+                    header(headers, "Referer"),
+                    Some("http://example.org/player")
+                );
+                assert_eq!(header(headers, "x-forwarded-for"), Some("1.2.3.4"));
+                assert_eq!(header(headers, "agent"), None);
             }
             other => panic!("{other:?}"),
         }
@@ -315,8 +422,8 @@ mod tests {
             } => {
                 assert_eq!(credentials.user, "bob");
                 assert_eq!(credentials.pass, "s3cr3t pw");
-                assert_eq!(mount.param("x"), Some("1 2"));
-                assert_eq!(mount.param("token"), Some("abc"));
+                assert_eq!(mount.param("x").as_deref(), Some("1 2"));
+                assert_eq!(mount.param("token").as_deref(), Some("abc"));
                 assert_eq!(origin.server, "ice.example-host.org");
             }
             other => panic!("{other:?}"),
@@ -363,6 +470,33 @@ mod tests {
     }
 
     #[test]
+    fn decodes_only_what_the_action_reads_and_borrows_what_is_unescaped() {
+        // `agent` is never read: junk in it does not matter. A forwarded header is read.
+        let body = b"action=listener_add&server=s&port=1&client=7&mount=%2fa%3fx%3d%25ff%26token%3dt%2e1&user=&pass=&ip=1&agent=%ff";
+        let cb = Callback::decode(body, &PREFIXES).unwrap();
+        let Callback::ListenerAdd { mount, client, .. } = &cb else {
+            panic!("{cb:?}")
+        };
+        assert!(matches!(client, Cow::Borrowed("7")));
+        assert_eq!(mount.path(), "/a");
+        assert_eq!(mount.query(), "x=%ff&token=t.1");
+        // A parameter that is not UTF-8 is absent; the others are still there.
+        assert_eq!(mount.param("x"), None);
+        assert_eq!(mount.param("token").as_deref(), Some("t.1"));
+        assert_eq!(mount.param("missing"), None);
+        let bad_header = b"action=listener_add&client=7&mount=%2fa&clientheader.referer=%ff";
+        assert_eq!(
+            Callback::decode(bad_header, &PREFIXES),
+            Err(DecodeError::Encoding)
+        );
+        // The last of repeated fields wins; empty parameters count as absent.
+        let m = Mount::new("/a?token=1&token=&token=2&jwt=");
+        assert_eq!(m.param("token").as_deref(), Some("2"));
+        assert_eq!(m.param("jwt"), None);
+        assert_eq!(Mount::new("/a").query(), "");
+    }
+
+    #[test]
     fn event_mounts() {
         let id = "5e0b9230-086c-406f-a26c-13ff3a8d3880";
         for path in [
@@ -371,7 +505,7 @@ mod tests {
             format!("/{id}.OGG"),
             format!("/{id}.opus"),
         ] {
-            let m = Mount::parse(&format!("{path}?token=x")).unwrap();
+            let m = Mount::new(format!("{path}?token=x"));
             assert_eq!(m.event_id().unwrap().to_string(), id, "{path}");
         }
         for path in [
@@ -383,7 +517,7 @@ mod tests {
             "/5e0b9230086c406fa26c13ff3a8d3880".to_string(),
             "/admin/stats".to_string(),
         ] {
-            assert_eq!(Mount::parse(&path).unwrap().event_id(), None, "{path}");
+            assert_eq!(Mount::new(path.as_str()).event_id(), None, "{path}");
         }
     }
 }

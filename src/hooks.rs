@@ -2,6 +2,7 @@
 //! event table and this node's live state. Knows nothing of HTTP; `http::icecast` renders the
 //! [`Verdict`] as Icecast's response headers.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -10,7 +11,7 @@ use chrono::Utc;
 use subtle::ConstantTimeEq;
 
 use crate::auth::{self, ConnectDenial};
-use crate::callback::{Callback, Credentials, Mount, Origin};
+use crate::callback::{self, Callback, Credentials, Mount, Origin};
 use crate::config::{Access, IcecastSettings, OnStoreError};
 use crate::identity::Identity;
 use crate::live::{LiveState, Target};
@@ -146,7 +147,7 @@ impl Hooks {
         }
     }
 
-    fn kind(&self, mount: &Mount) -> Option<Kind> {
+    fn kind(&self, mount: &Mount<'_>) -> Option<Kind> {
         if let Some(id) = mount.event_id() {
             return Some(Kind::Event(id));
         }
@@ -154,7 +155,7 @@ impl Hooks {
             .load()
             .mounts
             .iter()
-            .find(|m| m.name == mount.path)
+            .find(|m| m.name == mount.path())
             .map(|m| Kind::Static(m.name.clone(), m.access))
     }
 
@@ -166,7 +167,7 @@ impl Hooks {
     }
 
     /// Decides `callback`.
-    pub async fn decide(&self, callback: &Callback) -> Verdict {
+    pub async fn decide(&self, callback: &Callback<'_>) -> Verdict {
         match callback {
             Callback::StreamAuth {
                 mount, credentials, ..
@@ -193,11 +194,11 @@ impl Hooks {
 
     /// The event's row; when the store fails, with `on_store_error = "cached"`, the last row
     /// this node read of it (never an expired event's), else a denial.
-    async fn event(&self, id: uuid::Uuid, fresh: bool) -> Result<Option<Event>, DenyReason> {
+    async fn event(&self, id: uuid::Uuid, fresh: bool) -> Result<Option<Arc<Event>>, DenyReason> {
         let row = if fresh {
-            self.store.get_fresh(id).await
+            self.store.get_fresh(id).await.map(|e| e.map(Arc::new))
         } else {
-            self.store.get(id).await
+            self.store.get_shared(id).await
         };
         match row {
             Ok(row) => Ok(row),
@@ -206,7 +207,7 @@ impl Hooks {
                     if let Some(last) = self.store.last_known(id).await {
                         tracing::warn!(error = %e, event = %id,
                             "event store failed during a callback; deciding on the last known row");
-                        return Ok(Some(last));
+                        return Ok(Some(Arc::new(last)));
                     }
                 }
                 tracing::error!(error = %e, event = %id, "event store failed during a callback");
@@ -215,7 +216,7 @@ impl Hooks {
         }
     }
 
-    fn trusted_source(&self, c: &Credentials) -> bool {
+    fn trusted_source(&self, c: &Credentials<'_>) -> bool {
         // Check every entry so timing does not tell which user names exist.
         self.settings
             .load()
@@ -226,7 +227,7 @@ impl Hooks {
             })
     }
 
-    async fn stream_auth(&self, mount: &Mount, c: &Credentials) -> Verdict {
+    async fn stream_auth(&self, mount: &Mount<'_>, c: &Credentials<'_>) -> Verdict {
         let Some(kind) = self.kind(mount) else {
             return Verdict::Deny(DenyReason::UnknownMount);
         };
@@ -262,7 +263,7 @@ impl Hooks {
                 let now = Utc::now();
                 match &member {
                     Some(claims) => {
-                        if let Err(d) = auth::may_connect(claims, event.as_ref(), now) {
+                        if let Err(d) = auth::may_connect(claims, event.as_deref(), now) {
                             return Verdict::Deny(match d {
                                 ConnectDenial::NoEvent => DenyReason::NoSuchEvent,
                                 ConnectDenial::NotOwnerOrAdmin => DenyReason::NotOwnerOrAdmin,
@@ -287,7 +288,7 @@ impl Hooks {
         Verdict::Allow { timelimit: None }
     }
 
-    async fn mount_add(&self, mount: &Mount) -> Verdict {
+    async fn mount_add(&self, mount: &Mount<'_>) -> Verdict {
         let Some(kind) = self.kind(mount) else {
             return Verdict::Noted;
         };
@@ -303,7 +304,7 @@ impl Hooks {
         Verdict::Noted
     }
 
-    async fn mount_remove(&self, mount: &Mount) -> Verdict {
+    async fn mount_remove(&self, mount: &Mount<'_>) -> Verdict {
         let Some(kind) = self.kind(mount) else {
             return Verdict::Noted;
         };
@@ -318,15 +319,15 @@ impl Hooks {
     }
 
     /// Tokens a listener presented: the configured query parameters, then the Basic password.
-    fn presented<'a>(&self, mount: &'a Mount, c: &'a Credentials) -> Vec<&'a str> {
+    fn presented<'a>(&self, mount: &'a Mount<'_>, c: &'a Credentials<'_>) -> Vec<Cow<'a, str>> {
         let settings = self.settings.load();
-        let mut found: Vec<&str> = settings
+        let mut found: Vec<Cow<'a, str>> = settings
             .token_params
             .iter()
             .filter_map(|p| mount.param(p))
             .collect();
         if !c.pass.is_empty() {
-            found.push(&c.pass);
+            found.push(Cow::Borrowed(&c.pass));
         }
         found
     }
@@ -344,7 +345,7 @@ impl Hooks {
     }
 
     /// The first presented token that verifies, or the first failure.
-    async fn verify_presented(&self, presented: &[&str]) -> Result<Verified, DenyReason> {
+    async fn verify_presented(&self, presented: &[Cow<'_, str>]) -> Result<Verified, DenyReason> {
         let mut first_error = None;
         for token in presented {
             match self.tokens.verify_any(token).await {
@@ -360,12 +361,12 @@ impl Hooks {
 
     async fn listener_add(
         &self,
-        mount: &Mount,
-        origin: &Origin,
+        mount: &Mount<'_>,
+        origin: &Origin<'_>,
         client: &str,
         ip: &str,
-        credentials: &Credentials,
-        headers: &[(String, String)],
+        credentials: &Credentials<'_>,
+        headers: &[(Cow<'_, str>, Cow<'_, str>)],
     ) -> Verdict {
         let Some(kind) = self.kind(mount) else {
             return Verdict::Deny(DenyReason::UnknownMount);
@@ -402,17 +403,15 @@ impl Hooks {
                     match self.verify_presented(&presented).await {
                         Ok(Verified::User(claims)) => (Some(event_end.min(claims.exp)), None),
                         Ok(Verified::Ticket(t)) => {
-                            if t.sub != id.to_string() {
+                            let mut buf = uuid::Uuid::encode_buffer();
+                            if t.sub != *id.hyphenated().encode_lower(&mut buf) {
                                 return Verdict::Deny(DenyReason::TicketForAnotherEvent);
                             }
                             if t.ip.as_deref().is_some_and(|bound| bound != ip) {
                                 return Verdict::Deny(DenyReason::TicketBoundToAnotherAddress);
                             }
                             if let Some(prefix) = &t.referer {
-                                let referer = headers
-                                    .iter()
-                                    .find(|(k, _)| k == "referer")
-                                    .map(|(_, v)| v.as_str());
+                                let referer = callback::header(headers, "referer");
                                 if !referer.is_some_and(|r| r.starts_with(prefix.as_str())) {
                                     return Verdict::Deny(DenyReason::RefererNotAllowed);
                                 }

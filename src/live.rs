@@ -31,11 +31,23 @@ pub struct MountState {
     pub peak_listeners: u32,
 }
 
-/// A listener session is identified by the Icecast server that reported it and its client id.
+/// A listener session is identified by the Icecast server that reported it (`server`,
+/// `port`) and its client id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct SessionKey {
-    origin: Origin,
+    server: String,
+    port: String,
     client: String,
+}
+
+impl SessionKey {
+    fn new(origin: &Origin<'_>, client: &str) -> SessionKey {
+        SessionKey {
+            server: origin.server.to_string(),
+            port: origin.port.to_string(),
+            client: client.to_string(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -130,16 +142,13 @@ impl LiveState {
     pub fn add_listener(
         &self,
         target: &Target,
-        origin: &Origin,
+        origin: &Origin<'_>,
         client: &str,
         ticket: Option<&str>,
         cap: Option<u32>,
     ) -> Result<(), TicketFull> {
         let mut inner = self.lock();
-        let key = SessionKey {
-            origin: origin.clone(),
-            client: client.to_string(),
-        };
+        let key = SessionKey::new(origin, client);
         inner.end_session(&key);
         if let (Some(jti), Some(cap)) = (ticket, cap) {
             if inner.per_ticket.get(jti).copied().unwrap_or(0) >= cap {
@@ -163,11 +172,8 @@ impl LiveState {
     }
 
     /// Closes a listener session; unknown sessions (e.g. opened before a restart) are ignored.
-    pub fn remove_listener(&self, origin: &Origin, client: &str) -> Option<Target> {
-        self.lock().end_session(&SessionKey {
-            origin: origin.clone(),
-            client: client.to_string(),
-        })
+    pub fn remove_listener(&self, origin: &Origin<'_>, client: &str) -> Option<Target> {
+        self.lock().end_session(&SessionKey::new(origin, client))
     }
 
     /// The state of `target` (all zero if never seen).
@@ -188,7 +194,7 @@ impl LiveState {
 mod tests {
     use super::*;
 
-    fn origin(server: &str) -> Origin {
+    fn origin(server: &str) -> Origin<'_> {
         Origin {
             server: server.into(),
             port: "8000".into(),

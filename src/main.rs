@@ -18,6 +18,8 @@ use tracing_subscriber::{reload, EnvFilter};
 const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
+    // Before anything signs or verifies a token: RS256 verification by `ring`.
+    jars::crypto::install();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => {

@@ -14,11 +14,21 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, Header, Validation};
-use moka::sync::Cache;
 use serde::{Deserialize, Serialize};
 
+use crate::expiring_map::ExpiringMap;
 use crate::keys::{KeyError, KeySet, RemoteKeySource};
 use crate::metrics::Metrics;
+
+/// Verified tokens cached at most.
+const VERIFIED_CAPACITY: usize = 100_000;
+
+/// Whether a verification was answered from the cache; indexes `cache_counters`.
+#[derive(Clone, Copy)]
+enum CacheResult {
+    Hit = 0,
+    Miss = 1,
+}
 
 /// Tokens longer than this are rejected before any parsing.
 pub const MAX_TOKEN_LEN: usize = 8 * 1024;
@@ -234,30 +244,17 @@ impl Verifier {
 /// unknown `kid`.
 pub struct TokenService {
     current: ArcSwap<Verifier>,
-    verified: Cache<Arc<str>, Verified>,
+    /// Only tokens whose signature verified get in, so keys are never an attacker's choice:
+    /// a fast hasher is safe here.
+    verified: ExpiringMap<Arc<str>, Verified, foldhash::fast::RandomState>,
     remote: Option<RemoteKeySource>,
     /// When the key set was last loaded or fetched successfully.
     loaded_at: Mutex<Instant>,
     /// When a remote fetch was last attempted (rate limit for unknown-`kid` refetches).
     last_fetch: Mutex<Option<Instant>>,
     metrics: Option<Arc<Metrics>>,
-}
-
-/// Cached entries live until their token expires (plus leeway), never longer.
-struct UntilExpiry {
-    leeway: i64,
-}
-
-impl moka::Expiry<Arc<str>, Verified> for UntilExpiry {
-    fn expire_after_create(
-        &self,
-        _key: &Arc<str>,
-        token: &Verified,
-        _created_at: Instant,
-    ) -> Option<Duration> {
-        let left = token.exp() + self.leeway - unix_now();
-        Some(Duration::from_secs(left.max(0) as u64))
-    }
+    /// `jars_token_cache_requests_total{result="hit"}` and `{result="miss"}`, resolved once.
+    cache_counters: Option<[prometheus::IntCounter; 2]>,
 }
 
 /// Seconds since the Unix epoch.
@@ -270,24 +267,21 @@ pub fn unix_now() -> i64 {
 
 impl TokenService {
     pub fn new(keys: KeySet, policy: TokenPolicy) -> TokenService {
-        let verified = Cache::builder()
-            .max_capacity(100_000)
-            .expire_after(UntilExpiry {
-                leeway: policy.leeway.as_secs() as i64,
-            })
-            .build();
+        crate::crypto::install();
         TokenService {
             current: ArcSwap::from_pointee(Verifier::new(Arc::new(keys), policy)),
-            verified,
+            verified: ExpiringMap::new(VERIFIED_CAPACITY),
             remote: None,
             loaded_at: Mutex::new(Instant::now()),
             last_fetch: Mutex::new(None),
             metrics: None,
+            cache_counters: None,
         }
     }
 
     /// Counts cache hits and key set refreshes in `metrics`.
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> TokenService {
+        self.cache_counters = Some(["hit", "miss"].map(|r| metrics.token_cache.with_label_values(&[r])));
         self.metrics = Some(metrics);
         self
     }
@@ -323,7 +317,7 @@ impl TokenService {
     pub fn replace(&self, keys: KeySet, policy: TokenPolicy) {
         self.current
             .store(Arc::new(Verifier::new(Arc::new(keys), policy)));
-        self.verified.invalidate_all();
+        self.verified.clear();
         *lock(&self.loaded_at) = Instant::now();
     }
 
@@ -331,7 +325,7 @@ impl TokenService {
     pub fn replace_policy(&self, policy: TokenPolicy) {
         let keys = self.current.load().keys.clone();
         self.current.store(Arc::new(Verifier::new(keys, policy)));
-        self.verified.invalidate_all();
+        self.verified.clear();
     }
 
     /// Replaces the key set, keeping the policy (a remote refresh).
@@ -496,11 +490,11 @@ impl TokenService {
         }
         let current = self.current.load();
         if let Some(verified) = self.verified.get(token) {
-            self.count_cache("hit");
+            self.count_cache(CacheResult::Hit);
             check_times(&current.policy, &verified, now)?;
             return Ok(verified);
         }
-        self.count_cache("miss");
+        self.count_cache(CacheResult::Miss);
         let kid = header_kid(token)?;
         let mut result = Err(TokenError::UnknownKey);
         for key in current.keys.candidates(kid.as_deref()) {
@@ -522,13 +516,19 @@ impl TokenService {
         }
         let verified = classify(result?)?;
         check_times(&current.policy, &verified, now)?;
-        self.verified.insert(Arc::from(token), verified.clone());
+        // Cached until the token expires (plus leeway), never longer.
+        let left = verified.exp() + current.policy.leeway.as_secs() as i64 - now;
+        self.verified.insert(
+            Arc::from(token),
+            verified.clone(),
+            Duration::from_secs(left.max(0) as u64),
+        );
         Ok(verified)
     }
 
-    fn count_cache(&self, result: &str) {
-        if let Some(m) = &self.metrics {
-            m.token_cache.with_label_values(&[result]).inc();
+    fn count_cache(&self, result: CacheResult) {
+        if let Some(counters) = &self.cache_counters {
+            counters[result as usize].inc();
         }
     }
 }

@@ -7,9 +7,12 @@
 //! reach jars can replay callbacks (e.g. fake `mount_add`). Tokens in listener URLs are never
 //! logged: only the mount path is.
 
+use std::convert::Infallible;
+
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -25,18 +28,47 @@ const AUTH_TIMELIMIT: HeaderName = HeaderName::from_static("icecast-auth-timelim
 /// Icecast-KH's default prefix for forwarded headers, accepted besides the configured one.
 const KH_HEADER_PREFIX: &str = "ClientHeader-";
 
-/// The user and password of an `Authorization: Basic` header.
-fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
-    let value = headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let encoded = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))?;
-    let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
-    let (user, pass) = decoded.split_once(':')?;
-    Some((user.to_string(), pass.to_string()))
+/// The user and password of the callback's own `Authorization: Basic` header (how Icecast
+/// proves it is our Icecast), read from the request without copying its other headers.
+pub struct CallerCredentials(Option<Basic>);
+
+/// Decoded `user:password`.
+pub struct Basic {
+    decoded: String,
+    colon: usize,
+}
+
+impl Basic {
+    fn parse(value: &HeaderValue) -> Option<Basic> {
+        let value = value.to_str().ok()?;
+        let encoded = value
+            .strip_prefix("Basic ")
+            .or_else(|| value.strip_prefix("basic "))?;
+        let decoded = String::from_utf8(STANDARD.decode(encoded.trim()).ok()?).ok()?;
+        let colon = decoded.find(':')?;
+        Some(Basic { decoded, colon })
+    }
+
+    fn user(&self) -> &str {
+        &self.decoded[..self.colon]
+    }
+
+    fn pass(&self) -> &str {
+        &self.decoded[self.colon + 1..]
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for CallerCredentials {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(CallerCredentials(
+            parts
+                .headers
+                .get(axum::http::header::AUTHORIZATION)
+                .and_then(Basic::parse),
+        ))
+    }
 }
 
 fn render(verdict: Verdict) -> Response {
@@ -60,7 +92,11 @@ fn render(verdict: Verdict) -> Response {
 }
 
 /// `POST /icecast/auth`.
-pub async fn callback(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn callback(
+    State(state): State<AppState>,
+    CallerCredentials(basic): CallerCredentials,
+    body: Bytes,
+) -> Response {
     let settings = state.hooks.settings.load();
     let prefixes = [settings.header_prefix.as_str(), KH_HEADER_PREFIX];
     let callback = match Callback::decode(&body, &prefixes) {
@@ -77,15 +113,14 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, body: B
             return resp;
         }
     };
-    let basic = basic_credentials(&headers);
     if !state
         .hooks
-        .caller_is_icecast(basic.as_ref().map(|(u, p)| (u.as_str(), p.as_str())))
+        .caller_is_icecast(basic.as_ref().map(|b| (b.user(), b.pass())))
     {
         tracing::warn!(
             action = callback.action(),
-            mount = %callback.mount().path,
-            caller_user = basic.as_ref().map(|(u, _)| u.as_str()).unwrap_or("(none)"),
+            mount = %callback.mount().path(),
+            caller_user = basic.as_ref().map(Basic::user).unwrap_or("(none)"),
             "callback without the configured Icecast credentials: denied"
         );
         state.metrics.decision(
@@ -105,13 +140,13 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, body: B
     }
     if let Verdict::Deny(reason) = verdict {
         let ip = match &callback {
-            Callback::StreamAuth { ip, .. } | Callback::ListenerAdd { ip, .. } => ip.as_str(),
+            Callback::StreamAuth { ip, .. } | Callback::ListenerAdd { ip, .. } => ip,
             _ => "",
         };
         tracing::info!(
             action = callback.action(),
             reason = reason.label(),
-            mount = %callback.mount().path,
+            mount = %callback.mount().path(),
             client = ip,
             "denied"
         );

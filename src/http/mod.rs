@@ -121,19 +121,17 @@ pub fn metrics_router(state: AppState) -> Router {
 
 /// Counts every request by matched route (never the raw path) and status, and times it.
 async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
+    // The matched route is shared (an `Arc`), not copied.
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let started = Instant::now();
     let resp = next.run(req).await;
     let m = &state.metrics;
     m.http_duration
-        .with_label_values(&[route.as_str()])
+        .with_label_values(&[route])
         .observe(started.elapsed().as_secs_f64());
     m.http_requests
-        .with_label_values(&[route.as_str(), resp.status().as_str()])
+        .with_label_values(&[route, resp.status().as_str()])
         .inc();
     resp
 }

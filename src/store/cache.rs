@@ -7,44 +7,36 @@
 //! Icecast decisions fall back on while the store is unreachable ([`EventStore::last_known`]).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use moka::future::Cache;
 use uuid::Uuid;
 
 use super::{Event, EventStore, ListFilter, NewEvent, StoreError};
+use crate::expiring_map::ExpiringMap;
 
 type Row = Option<Arc<Event>>;
 
-struct RowExpiry {
-    ttl: Duration,
-    negative_ttl: Duration,
-}
-
-impl moka::Expiry<Uuid, Row> for RowExpiry {
-    fn expire_after_create(&self, _: &Uuid, row: &Row, _: Instant) -> Option<Duration> {
-        Some(if row.is_some() {
-            self.ttl
-        } else {
-            self.negative_ttl
-        })
-    }
-}
-
 /// How long the last known row of an event is kept for [`EventStore::last_known`].
 const LAST_KNOWN_TTL: Duration = Duration::from_secs(24 * 3600);
+/// Rows (and unknown ids) cached at most.
+const CAPACITY: u64 = 50_000;
 
 /// An [`EventStore`] that caches `get`.
 pub struct CachedStore {
     inner: Arc<dyn EventStore>,
-    rows: Cache<Uuid, Row>,
+    /// Read on every callback: a plain expiring map (see [`ExpiringMap`]).
+    rows: ExpiringMap<Uuid, Row>,
+    ttl: Duration,
+    negative_ttl: Duration,
     /// Counts local writes. A read that raced a write (the count moved while it read) does
     /// not cache what it read, so a row older than a local write is never cached after it;
     /// `gate` makes "check the count, then insert" and "count, then invalidate" exclusive.
     writes: std::sync::atomic::AtomicU64,
     gate: tokio::sync::Mutex<()>,
-    /// The last row read (or written here) of each event, however old.
+    /// The last row read (or written here) of each event, however old. Read only when the
+    /// store fails.
     last: Cache<Uuid, Arc<Event>>,
 }
 
@@ -52,17 +44,26 @@ impl CachedStore {
     pub fn new(inner: Arc<dyn EventStore>, ttl: Duration, negative_ttl: Duration) -> CachedStore {
         CachedStore {
             inner,
-            rows: Cache::builder()
-                .max_capacity(50_000)
-                .expire_after(RowExpiry { ttl, negative_ttl })
-                .build(),
+            rows: ExpiringMap::new(CAPACITY as usize),
+            ttl,
+            negative_ttl,
             writes: std::sync::atomic::AtomicU64::new(0),
             gate: tokio::sync::Mutex::new(()),
             last: Cache::builder()
-                .max_capacity(50_000)
+                .max_capacity(CAPACITY)
                 .time_to_live(LAST_KNOWN_TTL)
                 .build(),
         }
+    }
+
+    /// Caches what the store said about `id`.
+    fn cache(&self, id: Uuid, row: Row) {
+        let ttl = if row.is_some() {
+            self.ttl
+        } else {
+            self.negative_ttl
+        };
+        self.rows.insert(id, row, ttl);
     }
 
     /// Records what the store said about `id`.
@@ -80,7 +81,7 @@ impl CachedStore {
         let _gate = self.gate.lock().await;
         self.writes
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        self.rows.invalidate(&id).await;
+        self.rows.remove(&id);
     }
 
     /// Applies a successful local write to the last known row.
@@ -104,8 +105,12 @@ impl EventStore for CachedStore {
     }
 
     async fn get(&self, id: Uuid) -> Result<Option<Event>, StoreError> {
-        if let Some(row) = self.rows.get(&id).await {
-            return Ok(row.map(|e| (*e).clone()));
+        Ok(self.get_shared(id).await?.map(|e| (*e).clone()))
+    }
+
+    async fn get_shared(&self, id: Uuid) -> Result<Option<Arc<Event>>, StoreError> {
+        if let Some(row) = self.rows.get(&id) {
+            return Ok(row);
         }
         let before = self.writes.load(std::sync::atomic::Ordering::SeqCst);
         let row = self.inner.get(id).await?.map(Arc::new);
@@ -113,16 +118,16 @@ impl EventStore for CachedStore {
         {
             let _gate = self.gate.lock().await;
             if self.writes.load(std::sync::atomic::Ordering::SeqCst) == before {
-                self.rows.insert(id, row.clone()).await;
+                self.cache(id, row.clone());
             }
         }
-        Ok(row.map(|e| (*e).clone()))
+        Ok(row)
     }
 
     async fn get_fresh(&self, id: Uuid) -> Result<Option<Event>, StoreError> {
         let row = self.inner.get(id).await?.map(Arc::new);
         Self::remember(&self.last, id, row.as_ref()).await;
-        self.rows.insert(id, row.clone()).await;
+        self.cache(id, row.clone());
         Ok(row.map(|e| (*e).clone()))
     }
 

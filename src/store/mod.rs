@@ -103,6 +103,10 @@ pub trait EventStore: Send + Sync {
     async fn create(&self, new: NewEvent) -> Result<Event, StoreError>;
     /// One event by id, expired or not. May come from a cache (at most a few seconds old).
     async fn get(&self, id: Uuid) -> Result<Option<Event>, StoreError>;
+    /// [`EventStore::get`], shared: a cache answers without copying the row.
+    async fn get_shared(&self, id: Uuid) -> Result<Option<Arc<Event>>, StoreError> {
+        Ok(self.get(id).await?.map(Arc::new))
+    }
     /// One event by id, read from the store itself, for decisions that must not act on a stale
     /// row.
     async fn get_fresh(&self, id: Uuid) -> Result<Option<Event>, StoreError> {

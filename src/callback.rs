@@ -94,9 +94,7 @@ impl<'a> Mount<'a> {
     /// decoded counts as absent: it cannot be a token.
     pub fn param(&self, name: &str) -> Option<Cow<'_, str>> {
         form::raw_pairs(self.query().as_bytes())
-            .filter(|(k, v)| {
-                !v.is_empty() && form::decode_component(k).is_ok_and(|k| k == name)
-            })
+            .filter(|(k, v)| !v.is_empty() && form::decode_component(k).is_ok_and(|k| k == name))
             .last()
             .and_then(|(_, v)| form::decode_component(v).ok())
     }
@@ -138,9 +136,15 @@ pub enum Callback<'a> {
         admin: bool,
     },
     /// A source is now streaming to `mount`.
-    MountAdd { mount: Mount<'a>, origin: Origin<'a> },
+    MountAdd {
+        mount: Mount<'a>,
+        origin: Origin<'a>,
+    },
     /// The source of `mount` has gone.
-    MountRemove { mount: Mount<'a>, origin: Origin<'a> },
+    MountRemove {
+        mount: Mount<'a>,
+        origin: Origin<'a>,
+    },
     /// A listener wants to listen.
     ListenerAdd {
         mount: Mount<'a>,

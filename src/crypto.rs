@@ -65,8 +65,9 @@ impl Verifier<Vec<u8>> for RingRs256Verifier {
             DecodingKeyKind::SecretOrDer(der) => {
                 UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, der).verify(message, sig)
             }
-            DecodingKeyKind::RsaModulusExponent { n, e } => RsaPublicKeyComponents { n, e }
-                .verify(&RSA_PKCS1_2048_8192_SHA256, message, sig),
+            DecodingKeyKind::RsaModulusExponent { n, e } => {
+                RsaPublicKeyComponents { n, e }.verify(&RSA_PKCS1_2048_8192_SHA256, message, sig)
+            }
         };
         checked.map_err(|_| signature::Error::new())
     }
@@ -123,13 +124,10 @@ mod tests {
         let DecodingKeyKind::SecretOrDer(der) = decoding.kind() else {
             panic!("PEM keys are DER")
         };
-        let public = <rsa::PublicKey as rsa::pkcs1::DecodeRsaPublicKey>::from_pkcs1_der(der)
-            .unwrap();
+        let public =
+            <rsa::PublicKey as rsa::pkcs1::DecodeRsaPublicKey>::from_pkcs1_der(der).unwrap();
         use rsa::traits::PublicKeyParts;
-        let components = DecodingKey::from_rsa_raw_components(
-            &public.n_bytes(),
-            &public.e_bytes(),
-        );
+        let components = DecodingKey::from_rsa_raw_components(&public.n_bytes(), &public.e_bytes());
         assert!(verifies(&components, message, &sig));
         // Another key's signature.
         let (other, _) = pair(2048);

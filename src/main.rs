@@ -123,7 +123,7 @@ async fn serve(config: Config, overrides: Overrides, log: LogHandle) -> Result<(
     tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "jars serving");
 
     let (trigger, down) = shutdown::latch();
-    let app = jars::http::router(state.clone(), metrics_listener.is_none());
+    let app = jars::http::app(state.clone(), metrics_listener.is_none());
     let mut servers = tokio::task::JoinSet::new();
     servers.spawn(jars::http::serve(main_listener, app, down.clone().wait()));
     if let Some(l) = metrics_listener {

@@ -5,9 +5,11 @@
 //! `/metrics` reveals traffic volumes and deny reasons, no secrets. Serve it on loopback or on
 //! its own `metrics_listen` address that only Prometheus reaches.
 
+use std::time::Duration;
+
 use prometheus::{
-    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    Opts, Registry, TextEncoder,
 };
 
 /// All of jars' metrics, registered in their own registry (no global state).
@@ -134,11 +136,52 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts and times one HTTP request by matched route and status.
+    pub fn observe_request(&self, route: &str, status: &str, elapsed: Duration) {
+        self.http_duration
+            .with_label_values(&[route])
+            .observe(elapsed.as_secs_f64());
+        self.http_requests.with_label_values(&[route, status]).inc();
+    }
+
+    /// `route`'s request metrics with their label lookups done once, for a route on the
+    /// callback path.
+    pub fn route(&self, route: &'static str) -> RouteMetrics {
+        RouteMetrics {
+            route,
+            duration: self.http_duration.with_label_values(&[route]),
+            ok: self.http_requests.with_label_values(&[route, "200"]),
+            requests: self.http_requests.clone(),
+        }
+    }
+
     /// The text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// One route's request metrics, resolved once (see [`Metrics::route`]): recording a request
+/// with the usual status `200` costs no label lookup.
+#[derive(Clone)]
+pub struct RouteMetrics {
+    route: &'static str,
+    duration: Histogram,
+    ok: IntCounter,
+    requests: IntCounterVec,
+}
+
+impl RouteMetrics {
+    /// Counts and times one request, as [`Metrics::observe_request`] does.
+    pub fn observe(&self, status: &str, elapsed: Duration) {
+        self.duration.observe(elapsed.as_secs_f64());
+        if status == "200" {
+            self.ok.inc();
+        } else {
+            self.requests.with_label_values(&[self.route, status]).inc();
+        }
     }
 }
 
@@ -150,10 +193,17 @@ mod tests {
     fn renders_named_families() {
         let m = Metrics::new();
         m.decision("listener_add", false, "ticket_required");
-        m.http_requests
-            .with_label_values(&["/healthz", "200"])
-            .inc();
+        m.observe_request("/healthz", "200", Duration::from_millis(1));
+        let route = m.route("/icecast/auth");
+        route.observe("200", Duration::from_micros(50));
+        route.observe("200", Duration::from_micros(50));
+        route.observe("503", Duration::from_micros(5));
         let text = m.render();
+        assert!(text.contains(r#"jars_http_requests_total{route="/icecast/auth",status="200"} 2"#));
+        assert!(text.contains(r#"jars_http_requests_total{route="/icecast/auth",status="503"} 1"#));
+        assert!(
+            text.contains(r#"jars_http_request_duration_seconds_count{route="/icecast/auth"} 3"#)
+        );
         assert!(text.contains(
             r#"jars_auth_decisions_total{action="listener_add",decision="deny",reason="ticket_required"} 1"#
         ));

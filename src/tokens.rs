@@ -281,7 +281,8 @@ impl TokenService {
 
     /// Counts cache hits and key set refreshes in `metrics`.
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> TokenService {
-        self.cache_counters = Some(["hit", "miss"].map(|r| metrics.token_cache.with_label_values(&[r])));
+        self.cache_counters =
+            Some(["hit", "miss"].map(|r| metrics.token_cache.with_label_values(&[r])));
         self.metrics = Some(metrics);
         self
     }

@@ -2,24 +2,33 @@
 //! callback, checks that the caller is our Icecast, asks [`crate::hooks::Hooks`], and renders
 //! the verdict as Icecast's headers (`icecast-auth-user: 1` to allow).
 //!
+//! Every listener join passes here, so [`CallbackRoute`] is served ahead of the router
+//! ([`super::App`]) and does in line what the router's layers do for the other routes: load
+//! shedding, the body limit and the request metrics. Through the router, its three layers cost
+//! about twenty allocations per request (each layer clones a boxed service; callgrind, see
+//! BENCHMARKS.md), more than deciding the callback does.
+//!
 //! # Security
 //! Set `[icecast] username/password` so that only Icecast can ask; otherwise anybody who can
 //! reach jars can replay callbacks (e.g. fake `mount_add`). Tokens in listener URLs are never
 //! logged: only the mount path is.
 
-use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
 
-use axum::body::Bytes;
-use axum::extract::{FromRequestParts, State};
-use axum::http::request::Parts;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::extract::Request;
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use super::AppState;
+use super::{ApiError, AppState, MAX_BODY_BYTES};
 use crate::callback::Callback;
 use crate::hooks::{DenyReason, Verdict};
+use crate::metrics::RouteMetrics;
+
+/// The path Icecast's `<authentication type="url">` options point at.
+pub const PATH: &str = "/icecast/auth";
 
 const AUTH_USER: HeaderName = HeaderName::from_static("icecast-auth-user");
 const AUTH_MESSAGE: HeaderName = HeaderName::from_static("icecast-auth-message");
@@ -28,11 +37,8 @@ const AUTH_TIMELIMIT: HeaderName = HeaderName::from_static("icecast-auth-timelim
 /// Icecast-KH's default prefix for forwarded headers, accepted besides the configured one.
 const KH_HEADER_PREFIX: &str = "ClientHeader-";
 
-/// The user and password of the callback's own `Authorization: Basic` header (how Icecast
-/// proves it is our Icecast), read from the request without copying its other headers.
-pub struct CallerCredentials(Option<Basic>);
-
-/// Decoded `user:password`.
+/// The user and password of the callback's own `Authorization: Basic` header: how Icecast
+/// proves it is our Icecast.
 pub struct Basic {
     decoded: String,
     colon: usize,
@@ -58,19 +64,6 @@ impl Basic {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for CallerCredentials {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(CallerCredentials(
-            parts
-                .headers
-                .get(axum::http::header::AUTHORIZATION)
-                .and_then(Basic::parse),
-        ))
-    }
-}
-
 fn render(verdict: Verdict) -> Response {
     let mut resp = StatusCode::OK.into_response();
     let headers = resp.headers_mut();
@@ -91,15 +84,77 @@ fn render(verdict: Verdict) -> Response {
     resp
 }
 
-/// `POST /icecast/auth`.
-pub async fn callback(
-    State(state): State<AppState>,
-    CallerCredentials(basic): CallerCredentials,
-    body: Bytes,
-) -> Response {
+/// [`PATH`], served ahead of the router (see the module docs).
+#[derive(Clone)]
+pub struct CallbackRoute {
+    state: AppState,
+    /// At most `limits.max_concurrent_callbacks` callbacks in progress; beyond, 503 at once.
+    slots: Arc<tokio::sync::Semaphore>,
+    metrics: RouteMetrics,
+}
+
+impl CallbackRoute {
+    pub fn new(state: AppState) -> CallbackRoute {
+        let max = state.api.load().limits.max_concurrent_callbacks;
+        CallbackRoute {
+            slots: Arc::new(tokio::sync::Semaphore::new(max)),
+            metrics: state.metrics.route(PATH),
+            state,
+        }
+    }
+
+    /// Answers one request for [`PATH`].
+    pub async fn serve(self, req: Request) -> Response {
+        let started = Instant::now();
+        let resp = self.answer(req).await;
+        self.metrics
+            .observe(resp.status().as_str(), started.elapsed());
+        resp
+    }
+
+    async fn answer(&self, req: Request) -> Response {
+        if req.method() != Method::POST {
+            let mut resp = StatusCode::METHOD_NOT_ALLOWED.into_response();
+            resp.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return resp;
+        }
+        let Ok(_slot) = self.slots.try_acquire() else {
+            return ApiError::Overloaded.into_response();
+        };
+        let (parts, body) = req.into_parts();
+        let basic = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(Basic::parse);
+        match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+            Ok(body) => callback(&self.state, basic, &body).await,
+            Err(e) if is_length_limit(&e) => ApiError::PayloadTooLarge.into_response(),
+            Err(e) => {
+                tracing::debug!(error = %e, "callback body unreadable");
+                StatusCode::BAD_REQUEST.into_response()
+            }
+        }
+    }
+}
+
+/// Whether reading a body failed on the length limit (rather than on the connection).
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = err.source();
+    }
+    false
+}
+
+/// Decides a callback body from a caller that presented `basic`.
+async fn callback(state: &AppState, basic: Option<Basic>, body: &[u8]) -> Response {
     let settings = state.hooks.settings.load();
     let prefixes = [settings.header_prefix.as_str(), KH_HEADER_PREFIX];
-    let callback = match Callback::decode(&body, &prefixes) {
+    let callback = match Callback::decode(body, &prefixes) {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(error = %e, "malformed Icecast callback");

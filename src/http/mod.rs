@@ -1,5 +1,6 @@
-//! The HTTP edge: [`AppState`], [`router`] and [`run`]. Handlers parse arguments, call one
-//! decision or store operation, and render; they hold no rules of their own.
+//! The HTTP edge: [`AppState`], [`App`] (Icecast's callbacks, then the [`router`]) and
+//! [`run`]. Handlers parse arguments, call one decision or store operation, and render; they
+//! hold no rules of their own.
 
 pub mod args;
 pub mod error;
@@ -7,8 +8,11 @@ pub mod icecast;
 pub mod jars;
 pub mod ops;
 
+use std::convert::Infallible;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
@@ -57,12 +61,50 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
 }
 
-/// All routes, with body limit, timeout, load shedding and request metrics. `/metrics` is
-/// included unless it is served on its own address ([`metrics_router`]).
+/// Everything jars serves on its main address: Icecast's callbacks ([`icecast::PATH`]) go
+/// straight to [`icecast::CallbackRoute`], every other request to the [`router`].
 ///
 /// The management API and the Icecast callbacks each have their own cap on requests in
 /// progress; beyond it a request is answered 503 at once (load shedding) rather than queued,
 /// and a flood of API requests cannot take the callbacks' share.
+#[derive(Clone)]
+pub struct App {
+    callbacks: icecast::CallbackRoute,
+    router: Router,
+}
+
+/// The main application; `/metrics` is included unless it is served on its own address
+/// ([`metrics_router`]).
+pub fn app(state: AppState, with_metrics: bool) -> App {
+    App {
+        callbacks: icecast::CallbackRoute::new(state.clone()),
+        router: router(state, with_metrics),
+    }
+}
+
+impl tower::Service<Request> for App {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // Both parts are always ready (the router is).
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        if req.uri().path() == icecast::PATH {
+            let callbacks = self.callbacks.clone();
+            Box::pin(async move { Ok(callbacks.serve(req).await) })
+        } else {
+            Box::pin(tower::Service::call(&mut self.router, req))
+        }
+    }
+}
+
+/// Every route but the callbacks, with body limit, timeout, load shedding and request
+/// metrics. `/metrics` is included unless it is served on its own address
+/// ([`metrics_router`]).
 pub fn router(state: AppState, with_metrics: bool) -> Router {
     let limits = state.api.load().limits.clone();
     let api = Router::new()
@@ -74,23 +116,20 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route("/jars/ticket", post(jars::ticket))
         .route("/jars/events", get(jars::list_events))
         .route("/jars/events/{id}", get(jars::get_event));
-    // The API waits on MyRadio, argon2 and the store: bound each request. Callbacks are not
-    // wrapped: a per-request timer wakes a parked worker on every callback (measured, see
-    // BENCHMARKS.md), and everything a callback can wait on is bounded already (store
-    // operations, and slow clients by the header read timeout).
+    // The API waits on MyRadio, argon2 and the store: bound each request. Callbacks
+    // (`icecast::CallbackRoute`) have no such timer: a per-request timer wakes a parked worker
+    // on every callback (measured, see BENCHMARKS.md), and everything a callback can wait on is
+    // bounded already (store operations, and slow clients by the header read timeout).
     let api = shed_beyond(api, limits.max_concurrent_requests).layer(
         TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT),
     );
-    let callbacks = Router::new().route("/icecast/auth", post(icecast::callback));
-    let callbacks = shed_beyond(callbacks, limits.max_concurrent_callbacks);
     let mut ops = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz));
     if with_metrics {
         ops = ops.route("/metrics", get(ops::metrics));
     }
-    api.merge(callbacks)
-        .merge(ops)
+    api.merge(ops)
         .fallback(ops::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), record))
@@ -126,24 +165,20 @@ async fn record(State(state): State<AppState>, req: Request, next: Next) -> Resp
     let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let started = Instant::now();
     let resp = next.run(req).await;
-    let m = &state.metrics;
-    m.http_duration
-        .with_label_values(&[route])
-        .observe(started.elapsed().as_secs_f64());
-    m.http_requests
-        .with_label_values(&[route, resp.status().as_str()])
-        .inc();
+    state
+        .metrics
+        .observe_request(route, resp.status().as_str(), started.elapsed());
     resp
 }
 
-/// Serves `router(state)` on `listener` until `shutdown` completes, then lets in-flight
+/// Serves `app(state)` on `listener` until `shutdown` completes, then lets in-flight
 /// requests finish.
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve(listener, router(state, true), shutdown).await
+    serve(listener, app(state, true), shutdown).await
 }
 
 /// A client must send its request head within this time, or the connection is closed
@@ -152,14 +187,18 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest request head (request line and headers) accepted; larger ones are refused.
 pub const MAX_HEAD_BYTES: usize = 32 * 1024;
 
-/// Serves any router until `shutdown`, then waits for open connections to finish their
-/// requests. Each request carries the client address (`ConnectInfo`); sockets get
+/// Serves `app` ([`App`], or any router) until `shutdown`, then waits for open connections to
+/// finish their requests. Each request carries the client address (`ConnectInfo`); sockets get
 /// `TCP_NODELAY` (Icecast waits for each small answer before it sends the next callback).
-pub async fn serve(
+pub async fn serve<S>(
     listener: TcpListener,
-    app: Router,
+    app: S,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use tower::ServiceExt;
 

@@ -193,33 +193,58 @@ struct RawFields<'a> {
 impl<'a> RawFields<'a> {
     fn split(body: &'a [u8], header_prefixes: &[&str]) -> Result<RawFields<'a>, DecodeError> {
         let mut f = RawFields::default();
-        for (key, value) in form::raw_pairs(body) {
-            let key = form::decode_component(key)?;
-            let slot = match &*key {
-                "action" => &mut f.action,
-                "mount" => &mut f.mount,
-                "server" => &mut f.server,
-                "port" => &mut f.port,
-                "client" => &mut f.client,
-                "ip" => &mut f.ip,
-                "user" => &mut f.user,
-                "pass" => &mut f.pass,
-                "admin" => &mut f.admin,
-                "duration" => &mut f.duration,
-                other => {
-                    let prefix = header_prefixes.iter().find(|p| {
-                        other.len() > p.len()
-                            && other.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())
-                    });
-                    if let Some(p) = prefix {
-                        f.headers.push((without_prefix(key, p.len()), value));
+        for (raw_key, value) in form::raw_pairs(body) {
+            // Icecast sends its own field names unescaped: compare those as they are.
+            let slot = match raw_key {
+                b"action" => &mut f.action,
+                b"mount" => &mut f.mount,
+                b"server" => &mut f.server,
+                b"port" => &mut f.port,
+                b"client" => &mut f.client,
+                b"ip" => &mut f.ip,
+                b"user" => &mut f.user,
+                b"pass" => &mut f.pass,
+                b"admin" => &mut f.admin,
+                b"duration" => &mut f.duration,
+                _ => {
+                    let key = form::decode_component(raw_key)?;
+                    match Self::known(&key, &mut f) {
+                        Some(slot) => slot,
+                        None => {
+                            let prefix = header_prefixes.iter().find(|p| {
+                                key.len() > p.len()
+                                    && key.as_bytes()[..p.len()].eq_ignore_ascii_case(p.as_bytes())
+                            });
+                            if let Some(p) = prefix {
+                                f.headers.push((without_prefix(key, p.len()), value));
+                            }
+                            continue;
+                        }
                     }
-                    continue;
                 }
             };
             *slot = Some(value);
         }
         Ok(f)
+    }
+}
+
+impl RawFields<'_> {
+    /// The slot of an escaped name that decodes to a field name (`%61ction`).
+    fn known<'s, 'a>(key: &str, f: &'s mut RawFields<'a>) -> Option<&'s mut Option<&'a [u8]>> {
+        Some(match key {
+            "action" => &mut f.action,
+            "mount" => &mut f.mount,
+            "server" => &mut f.server,
+            "port" => &mut f.port,
+            "client" => &mut f.client,
+            "ip" => &mut f.ip,
+            "user" => &mut f.user,
+            "pass" => &mut f.pass,
+            "admin" => &mut f.admin,
+            "duration" => &mut f.duration,
+            _ => return None,
+        })
     }
 }
 
@@ -460,6 +485,14 @@ mod tests {
         assert_eq!(
             Callback::decode(b"action=mount_add&mount=%ff", &PREFIXES),
             Err(DecodeError::Encoding)
+        );
+        // A field name escaped is still that field.
+        assert_eq!(
+            Callback::decode(b"%61ction=mount%5fadd&m%6funt=%2fa", &PREFIXES)
+                .unwrap()
+                .mount()
+                .path(),
+            "/a"
         );
         let admin = b"action=stream_auth&mount=%2fa&ip=&server=x&port=1&user=&pass=&admin=1";
         match Callback::decode(admin, &PREFIXES).unwrap() {

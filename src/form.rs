@@ -14,40 +14,59 @@ pub struct NotUtf8;
 /// The still-encoded (key, value) pairs of a form, in order. Empty pairs are skipped; a key
 /// without `=` has an empty value.
 pub fn raw_pairs(input: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
-    input
-        .split(|&b| b == b'&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| match pair.iter().position(|&b| b == b'=') {
-            Some(i) => (&pair[..i], &pair[i + 1..]),
-            None => (pair, &[][..]),
-        })
+    let mut rest = Some(input);
+    std::iter::from_fn(move || loop {
+        let current = rest?;
+        let pair = match memchr::memchr(b'&', current) {
+            Some(i) => {
+                rest = Some(&current[i + 1..]);
+                &current[..i]
+            }
+            None => {
+                rest = None;
+                current
+            }
+        };
+        if !pair.is_empty() {
+            return Some(match memchr::memchr(b'=', pair) {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, &[][..]),
+            });
+        }
+    })
 }
 
 /// Decodes one key or value: `+` is a space, `%xx` a byte (a `%` not followed by two hex
 /// digits stays as it is). Borrows from `part` when nothing in it is escaped.
 pub fn decode_component(part: &[u8]) -> Result<Cow<'_, str>, NotUtf8> {
-    let Some(first) = part.iter().position(|&b| b == b'%' || b == b'+') else {
+    let Some(first) = memchr::memchr2(b'%', b'+', part) else {
         return std::str::from_utf8(part)
             .map(Cow::Borrowed)
             .map_err(|_| NotUtf8);
     };
     let mut out = Vec::with_capacity(part.len());
-    out.extend_from_slice(&part[..first]);
-    let mut rest = &part[first..];
-    while let Some((&b, tail)) = rest.split_first() {
-        rest = tail;
-        match b {
-            b'+' => out.push(b' '),
-            b'%' => match tail {
-                [hi, lo, after @ ..] if hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit() => {
-                    out.push(hex(*hi) << 4 | hex(*lo));
-                    rest = after;
-                }
-                _ => out.push(b'%'),
-            },
-            _ => out.push(b),
-        }
+    let mut rest = part;
+    let mut next = Some(first);
+    // Copy the plain runs whole; decode each `%xx` and `+` between them.
+    while let Some(i) = next {
+        out.extend_from_slice(&rest[..i]);
+        rest = match (rest[i], &rest[i + 1..]) {
+            (b'+', after) => {
+                out.push(b' ');
+                after
+            }
+            (_, [hi, lo, after @ ..]) if hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit() => {
+                out.push(hex(*hi) << 4 | hex(*lo));
+                after
+            }
+            (_, after) => {
+                out.push(b'%');
+                after
+            }
+        };
+        next = memchr::memchr2(b'%', b'+', rest);
     }
+    out.extend_from_slice(rest);
     String::from_utf8(out).map(Cow::Owned).map_err(|_| NotUtf8)
 }
 

@@ -56,12 +56,17 @@ struct Session {
     ticket: Option<String>,
 }
 
+/// The maps are keyed by what Icecast reports (server, client id) and by ticket ids that
+/// verified, never by a listener's own input, so a fast hasher is safe; a `listener_add`
+/// hashes a session key twice (a reused client id ends the old session first).
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 #[derive(Debug, Default)]
 struct Inner {
-    mounts: HashMap<Target, MountState>,
-    sessions: HashMap<SessionKey, Session>,
+    mounts: FastMap<Target, MountState>,
+    sessions: FastMap<SessionKey, Session>,
     /// Listeners currently holding each ticket (by `jti`).
-    per_ticket: HashMap<String, u32>,
+    per_ticket: FastMap<String, u32>,
 }
 
 impl Inner {

@@ -11,13 +11,15 @@
 
 #![no_main]
 
+use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use jars::callback::Callback;
+use jars::callback::{self, Callback};
 use jars::config::{Access, Config, IcecastSettings, Overrides};
 use jars::hooks::{DenyReason, Hooks, Verdict};
+use jars::identity::Identity;
 use jars::live::LiveState;
 use jars::store::{EventStore, NewEvent};
 use jars::tokens::{AccessLevel, TicketBinding, TokenService};
@@ -33,6 +35,7 @@ const MAX_CALLBACKS: usize = 8;
 struct World {
     rt: tokio::runtime::Runtime,
     tokens: Arc<TokenService>,
+    identity: Arc<Identity>,
     store: Arc<dyn EventStore>,
     settings: IcecastSettings,
     placeholders: Placeholders,
@@ -102,6 +105,7 @@ password = "{RELAY_PASS}"
             .block_on(jars::server::app_state(&config))
             .expect("app state");
         let tokens = state.tokens.clone();
+        let identity = state.identity.clone();
         let store = state.store.clone();
         let create = |private: bool, lifetime: Duration| {
             rt.block_on(store.create(NewEvent {
@@ -169,6 +173,7 @@ password = "{RELAY_PASS}"
             settings: config.icecast.clone(),
             rt,
             tokens,
+            identity,
             store,
             placeholders: p,
             public,
@@ -186,6 +191,7 @@ password = "{RELAY_PASS}"
     fn hooks(&self) -> Hooks {
         Hooks {
             tokens: self.tokens.clone(),
+            identity: self.identity.clone(),
             store: self.store.clone(),
             live: Arc::new(LiveState::new()),
             settings: ArcSwap::from_pointee(self.settings.clone()),
@@ -201,19 +207,19 @@ enum MountKind {
     Unknown,
 }
 
-fn classify(w: &World, cb: &Callback) -> MountKind {
+fn classify(w: &World, cb: &Callback<'_>) -> MountKind {
     let mount = cb.mount();
     if let Some(id) = mount.event_id() {
         return MountKind::Event(id);
     }
-    match w.settings.mounts.iter().find(|m| m.name == mount.path) {
+    match w.settings.mounts.iter().find(|m| m.name == mount.path()) {
         Some(m) => MountKind::Static(m.access),
         None => MountKind::Unknown,
     }
 }
 
 /// Checks `verdict` for `cb` against the rules; panics (a libFuzzer crash) on a violation.
-fn check(w: &World, cb: &Callback, verdict: Verdict) {
+fn check(w: &World, cb: &Callback<'_>, verdict: Verdict) {
     let kind = classify(w, cb);
     let allowed = matches!(verdict, Verdict::Allow { .. });
     match cb {
@@ -270,20 +276,18 @@ fn check(w: &World, cb: &Callback, verdict: Verdict) {
             let Verdict::Allow { timelimit } = verdict else {
                 return;
             };
-            let mut presented: Vec<&str> = w
+            let mut presented: Vec<Cow<'_, str>> = w
                 .settings
                 .token_params
                 .iter()
                 .filter_map(|p| mount.param(p))
                 .collect();
             if !credentials.pass.is_empty() {
-                presented.push(&credentials.pass);
+                presented.push(Cow::Borrowed(credentials.pass.as_ref()));
             }
-            let referer = headers
-                .iter()
-                .find(|(k, _)| k == "referer")
-                .map(|(_, v)| v.as_str());
+            let referer = callback::header(headers, "referer");
             let any = |set: &[String]| presented.iter().any(|p| set.iter().any(|t| t == p));
+            let has = |token: &str| presented.iter().any(|p| p == token);
             match kind {
                 MountKind::Event(id) => {
                     assert!(
@@ -292,9 +296,9 @@ fn check(w: &World, cb: &Callback, verdict: Verdict) {
                     );
                     if id == w.private {
                         let ip_ticket =
-                            ip == TICKET_IP && presented.contains(&w.ticket_ip.as_str());
+                            ip == TICKET_IP && has(&w.ticket_ip);
                         let referer_ticket = referer.is_some_and(|r| r.starts_with(TICKET_REFERER))
-                            && presented.contains(&w.ticket_referer.as_str());
+                            && has(&w.ticket_referer);
                         assert!(
                             any(&w.listener_tokens) || ip_ticket || referer_ticket,
                             "private event opened without a valid token or ticket: {cb:?}"
@@ -312,7 +316,7 @@ fn check(w: &World, cb: &Callback, verdict: Verdict) {
                     "members mount opened without a user token: {cb:?}"
                 ),
                 MountKind::Static(Access::Admins) => assert!(
-                    presented.contains(&w.admin.as_str()),
+                    has(&w.admin),
                     "admins mount opened without an admin token: {cb:?}"
                 ),
                 MountKind::Unknown => unreachable!(),
@@ -326,19 +330,22 @@ fn decode_raw(data: &[u8]) {
     let Ok(cb) = Callback::decode(data, &HEADER_PREFIXES) else {
         return;
     };
-    let fields = jars::form::parse(data).expect("decoded, so the form parses");
-    let action = fields
-        .iter()
-        .rev()
-        .find(|(k, _)| k == "action")
-        .map(|(_, v)| v.as_str());
-    assert_eq!(action, Some(cb.action()), "action is the last action field");
+    // Only the fields an action reads are decoded, so the whole form need not parse.
+    let action = jars::form::raw_pairs(data)
+        .filter(|(k, _)| jars::form::decode_component(k).is_ok_and(|k| k == "action"))
+        .last()
+        .map(|(_, v)| jars::form::decode_component(v).expect("the action decoded"));
+    assert_eq!(
+        action.as_deref(),
+        Some(cb.action()),
+        "action is the last action field"
+    );
     let mount = cb.mount();
-    assert!(!mount.path.contains('?'), "query split off the path");
+    assert!(!mount.path().contains('?'), "query split off the path");
     if let Some(id) = mount.event_id() {
         assert_eq!(id.get_version_num(), 4);
         let name = mount
-            .path
+            .path()
             .strip_prefix('/')
             .expect("event mounts start with /");
         assert!(
@@ -365,7 +372,7 @@ fuzz_target!(|data: &[u8]| {
         };
         let verdict = w.rt.block_on(hooks.decide(&cb));
         if w.debug {
-            eprintln!("{} {} -> {verdict:?}", cb.action(), cb.mount().path);
+            eprintln!("{} {} -> {verdict:?}", cb.action(), cb.mount().path());
         }
         check(w, &cb, verdict);
     }

@@ -39,34 +39,26 @@ pub fn raw_pairs(input: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
 /// Decodes one key or value: `+` is a space, `%xx` a byte (a `%` not followed by two hex
 /// digits stays as it is). Borrows from `part` when nothing in it is escaped.
 pub fn decode_component(part: &[u8]) -> Result<Cow<'_, str>, NotUtf8> {
-    let Some(first) = memchr::memchr2(b'%', b'+', part) else {
+    let Some(first) = part.iter().position(|&b| b == b'%' || b == b'+') else {
         return std::str::from_utf8(part)
             .map(Cow::Borrowed)
             .map_err(|_| NotUtf8);
     };
     let mut out = Vec::with_capacity(part.len());
-    let mut rest = part;
-    let mut next = Some(first);
-    // Copy the plain runs whole; decode each `%xx` and `+` between them.
-    while let Some(i) = next {
-        out.extend_from_slice(&rest[..i]);
-        rest = match (rest[i], &rest[i + 1..]) {
-            (b'+', after) => {
-                out.push(b' ');
-                after
-            }
-            (_, [hi, lo, after @ ..]) if hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit() => {
+    out.extend_from_slice(&part[..first]);
+    // Icecast escapes every byte but `[A-Za-z0-9]`: escapes are dense, a byte loop it is.
+    let mut rest = &part[first..];
+    while let Some((&b, tail)) = rest.split_first() {
+        rest = tail;
+        match (b, tail) {
+            (b'+', _) => out.push(b' '),
+            (b'%', [hi, lo, after @ ..]) if hi.is_ascii_hexdigit() && lo.is_ascii_hexdigit() => {
                 out.push(hex(*hi) << 4 | hex(*lo));
-                after
+                rest = after;
             }
-            (_, after) => {
-                out.push(b'%');
-                after
-            }
-        };
-        next = memchr::memchr2(b'%', b'+', rest);
+            _ => out.push(b),
+        }
     }
-    out.extend_from_slice(rest);
     String::from_utf8(out).map(Cow::Owned).map_err(|_| NotUtf8)
 }
 

@@ -14,6 +14,12 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{reload, EnvFilter};
 
+/// mimalloc: a callback allocates a few dozen small blocks (hyper, axum, the decoded fields),
+/// and glibc's malloc and free were ~15% of a callback's instructions (callgrind, see
+/// BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Exit code when a second signal cuts the graceful shutdown short (128 + SIGINT).
 const EXIT_INTERRUPTED: u8 = 130;
 

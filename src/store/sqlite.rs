@@ -29,7 +29,12 @@ fn from_text(s: &str) -> Result<DateTime<Utc>, StoreError> {
 }
 
 pub struct SqliteStore {
+    /// Readers: WAL lets them run beside the writer.
     pool: SqlitePool,
+    /// The one writer. SQLite takes one write at a time anyway; with writes spread over the
+    /// readers' pool, concurrent writers waited in SQLite's busy handler, which sleeps
+    /// (~1 ms each time, `strace`), while here they queue for the connection and go in turn.
+    writer: SqlitePool,
 }
 
 const COLUMNS: &str = "event_uuid, created_time, created_by, connected, connected_by, \
@@ -51,16 +56,22 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options.clone())
+            .await?;
+        // Migrated before any reader opens, so readers see the final schema.
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&writer)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("migrating {}: {e}", path.display())))?;
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations/sqlite")
-            .run(&pool)
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("migrating {}: {e}", path.display())))?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, writer })
     }
 }
 
@@ -119,7 +130,7 @@ impl EventStore for SqliteStore {
         .bind(&event.title)
         .bind(&event.description)
         .bind(event.private)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(event)
     }
@@ -163,7 +174,7 @@ impl EventStore for SqliteStore {
         .bind(by)
         .bind(to_text(at))
         .bind(id.to_string())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -174,7 +185,7 @@ impl EventStore for SqliteStore {
         )
         .bind(to_text(at))
         .bind(id.to_string())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -19,7 +19,8 @@
 //! - [`live`]: this node's live state: live mounts, listener sessions, counts.
 //! - [`hooks`]: Icecast callbacks decided into a [`hooks::Verdict`].
 //! - [`metrics`]: the Prometheus registry and named metrics.
-//! - [`http`]: [`http::router`], [`http::run`], [`http::AppState`], [`http::ApiError`].
+//! - [`http`]: [`http::App`] (Icecast's callbacks ahead of [`http::router`]), [`http::run`],
+//!   [`http::AppState`], [`http::ApiError`].
 //! - [`server`]: wires a [`config::Config`] into a running server.
 //! - [`shutdown`]: the signals that stop it.
 //! - [`cli`]: the `jars` command line.

@@ -138,10 +138,8 @@ impl Hooks {
     /// Whether a callback's HTTP Basic credentials are the configured ones (or none are
     /// configured). Compared in constant time.
     pub fn caller_is_icecast(&self, basic: Option<(&str, &str)>) -> bool {
-        match (
-            &self.settings.load().username,
-            &self.settings.load().password,
-        ) {
+        let settings = self.settings.load();
+        match (&settings.username, &settings.password) {
             (Some(u), Some(p)) => basic.is_some_and(|(bu, bp)| equal(bu, u) & equal(bp, p)),
             _ => true,
         }

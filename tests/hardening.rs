@@ -12,6 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
+use support::icecast_escape as esc;
 use support::{client, error_name, post_form, TestServer};
 
 fn b64(v: &Value) -> String {
@@ -53,18 +54,6 @@ async fn target(extra: &str) -> Target {
         owner_token,
         event,
     }
-}
-
-fn esc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02x}")
-            }
-        })
-        .collect()
 }
 
 /// Whether Icecast would let this through: `icecast-auth-user: 1`.
@@ -450,11 +439,12 @@ async fn slow_myradio(delay: Duration) -> String {
     format!("http://{addr}")
 }
 
-#[tokio::test]
-async fn overload_is_shed_and_icecast_keeps_its_share() {
-    let api = slow_myradio(Duration::from_secs(3)).await;
+/// A server whose identity backend is a MyRadio answering after `delay`, with `limits` added
+/// to its `[limits]`, and a public event (made with a token minted directly, not via MyRadio).
+async fn behind_slow_myradio(delay: Duration, limits: &str) -> (TestServer, String) {
+    let api = slow_myradio(delay).await;
     let server = TestServer::start(&format!(
-        "[limits]\nmax_concurrent_requests = 2\ntoken_per_minute = 1000\ntoken_burst = 1000\n\
+        "[limits]\n{limits}token_per_minute = 1000\ntoken_burst = 1000\n\
          [identity]\nbackend = \"myradio\"\n[identity.myradio]\napi_url = \"{api}\"\napi_key = \"k\"\n"
     ))
     .await;
@@ -465,6 +455,13 @@ async fn overload_is_shed_and_icecast_keeps_its_share() {
         .unwrap()
         .0;
     let event = server.create_event(&token, "Public", false).await;
+    (server, event)
+}
+
+#[tokio::test]
+async fn overload_is_shed_and_icecast_keeps_its_share() {
+    let (server, event) =
+        behind_slow_myradio(Duration::from_secs(3), "max_concurrent_requests = 2\n").await;
     let mut slow = Vec::new();
     for _ in 0..2 {
         let url = server.url("/jars/token");
@@ -700,19 +697,7 @@ async fn hostile_input_gets_a_clear_4xx_and_the_daemon_keeps_serving() {
 
 #[tokio::test]
 async fn a_slow_identity_backend_starves_nothing_else() {
-    let api = slow_myradio(Duration::from_secs(2)).await;
-    let server = TestServer::start(&format!(
-        "[limits]\ntoken_per_minute = 1000\ntoken_burst = 1000\n\
-         [identity]\nbackend = \"myradio\"\n[identity.myradio]\napi_url = \"{api}\"\napi_key = \"k\"\n"
-    ))
-    .await;
-    let token = server
-        .state
-        .tokens
-        .issue(42, jars::tokens::AccessLevel::Standard, None)
-        .unwrap()
-        .0;
-    let event = server.create_event(&token, "Public", false).await;
+    let (server, event) = behind_slow_myradio(Duration::from_secs(2), "").await;
     let mut slow = Vec::new();
     for i in 0..24 {
         let url = server.url("/jars/token");

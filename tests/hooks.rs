@@ -7,6 +7,7 @@ mod support;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use serde_json::Value;
+use support::icecast_escape as esc;
 use support::{client, error_name, post_form, TestServer};
 
 const CALLBACK_USER: &str = "icecast";
@@ -33,19 +34,6 @@ access = "admins"
 user = "relay"
 password = "relay-password"
 "#;
-
-/// Escapes like Icecast: every byte but [A-Za-z0-9] as lowercase %xx.
-fn esc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02x}")
-            }
-        })
-        .collect()
-}
 
 fn body(fields: &[(&str, &str)]) -> String {
     fields

@@ -363,3 +363,20 @@ async fn a_stale_key_set_fails_closed() {
     let text = metrics(&relay).await;
     assert!(sample(&text, "jars_key_set_age_seconds ").unwrap() >= 1.0);
 }
+
+/// A running server verifies RS256 with `ring` (`jars::crypto`), not RustCrypto: the provider
+/// is installed before anything in the process signs or verifies. (This test binary never
+/// calls `jsonwebtoken` itself, which could fix the default provider first.)
+#[tokio::test]
+async fn rs256_is_verified_by_ring() {
+    let server = TestServer::start("").await;
+    server.add_user("dj", "pw", false);
+    let token = server.login("dj", "pw").await;
+    let resp = client()
+        .get(server.url(&format!("/jars/events?auth={token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(jars::crypto::ring_verifies_rs256());
+}

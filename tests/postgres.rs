@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use sqlx::Row;
+use support::icecast_escape as esc;
 use support::pg::{admin_url, server_addr, via, Link, TcpProxy, TempDb};
 use support::{client, error_name, post_form, TestServer};
 use uuid::Uuid;
@@ -46,19 +47,6 @@ fn statements(sql: &str) -> Vec<String> {
     text.split(';')
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
-        .collect()
-}
-
-/// Escapes like Icecast: every byte but [A-Za-z0-9] as lowercase %xx.
-fn esc(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02x}")
-            }
-        })
         .collect()
 }
 

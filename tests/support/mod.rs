@@ -116,6 +116,20 @@ impl TestServer {
     }
 }
 
+/// Escapes like Icecast 2.4.4 escapes callback fields: every byte but `[A-Za-z0-9]` as
+/// lowercase `%xx`.
+pub fn icecast_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02x}")
+            }
+        })
+        .collect()
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(20))

@@ -12,9 +12,9 @@ use std::time::Instant;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use jars::callback::Callback;
 use jars::config::{Config, Overrides};
-use jars::hooks::Verdict;
+use jars::icecast::decide::Verdict;
+use jars::icecast::decode::Callback;
 use jars::tokens::unix_now;
 use ring::signature::{KeyPair, RsaKeyPair, UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256};
 
@@ -74,7 +74,7 @@ async fn main() {
         ..Default::default()
     })
     .expect("config");
-    let state = jars::server::app_state(&config).await.expect("app state");
+    let state = jars::setup::app_state(&config).await.expect("app state");
     let prefixes = [config.icecast.header_prefix.as_str(), "ClientHeader-"];
     const N: usize = 20_000;
 

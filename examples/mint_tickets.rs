@@ -43,7 +43,7 @@ fn main() {
         ..Default::default()
     })
     .unwrap_or_else(|e| usage(&format!("config: {e}")));
-    let tokens = jars::server::token_service(&config).expect("token service");
+    let tokens = jars::setup::token_service(&config).expect("token service");
     let (template, _) = tokens
         .issue_ticket(
             event,

@@ -10,7 +10,7 @@ use clap::{Args as ClapArgs, Parser, Subcommand};
 use crate::config::{parse_duration, Config, ConfigError, Overrides, EXIT_CONFIG};
 use crate::identity::users_file::UserEditError;
 use crate::identity::{Identity, IdentityError, UsersFile};
-use crate::server::{self, SetupError};
+use crate::setup::{self, SetupError};
 use crate::store::{ListFilter, NewEvent};
 use crate::tokens::TicketBinding;
 
@@ -263,7 +263,7 @@ fn check_config(config: &Config) -> Result<(), Failure> {
     print!("{}", config.describe());
     // Configured key files must load; the generated pair is created on first `serve`.
     if config.tokens.private_key.is_some() || config.tokens.public_key.is_some() {
-        server::token_service(config)?;
+        setup::token_service(config)?;
         println!("{:<28} loaded", "keys");
     }
     println!("configuration OK");
@@ -411,7 +411,7 @@ async fn token(config: &Config, name: &str, lifetime: Option<&str>) -> Result<()
         IdentityError::NoUser => Failure::Runtime(format!("no user named \"{name}\"")),
         other => other.into(),
     })?;
-    let tokens = server::token_service(config)?;
+    let tokens = setup::token_service(config)?;
     let (token, _) = tokens
         .issue(member.id, member.access_level, lifetime)
         .map_err(|e| Failure::Runtime(format!("cannot mint a token: {e}")))?;
@@ -451,7 +451,7 @@ async fn ticket(
         .num_seconds()
         .max(1) as u64;
     let lifetime = Duration::from_secs(lifetime.as_secs().min(remaining));
-    let tokens = server::token_service(config)?;
+    let tokens = setup::token_service(config)?;
     let (ticket, _) = tokens
         .issue_ticket(id, lifetime, binding)
         .map_err(|e| Failure::Runtime(format!("cannot mint a ticket: {e}")))?;

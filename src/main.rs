@@ -113,7 +113,7 @@ async fn listener(addr: std::net::SocketAddr) -> Result<TcpListener, Failure> {
 async fn serve(config: Config, overrides: Overrides, log: LogHandle) -> Result<(), Failure> {
     let mut signals = Signals::install()
         .map_err(|e| Failure::Runtime(format!("cannot install signal handlers: {e}")))?;
-    let state = jars::server::app_state(&config).await?;
+    let state = jars::setup::app_state(&config).await?;
     let main_listener = listener(config.listen).await?;
     let metrics_listener = match config.metrics_listen {
         Some(addr) => Some(
@@ -148,7 +148,7 @@ async fn serve(config: Config, overrides: Overrides, log: LogHandle) -> Result<(
     };
     // Serve until the first SIGTERM/SIGINT, reloading on SIGHUP.
     while let Request::Reload = signals.next().await {
-        match jars::server::reload(&state, &running, &overrides, &set_level) {
+        match jars::setup::reload(&state, &running, &overrides, &set_level) {
             Ok(new) => running = new,
             Err(e) => tracing::error!(
                 error = %e,

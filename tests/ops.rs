@@ -178,7 +178,7 @@ async fn reload_with_a_rotated_key_while_requests_are_in_flight() {
         listen: Some("127.0.0.1:0".into()),
         ..Default::default()
     };
-    jars::server::reload(&server.state, &server.config, &overrides, &no_log_level).unwrap();
+    jars::setup::reload(&server.state, &server.config, &overrides, &no_log_level).unwrap();
     for t in load {
         t.await.unwrap();
     }
@@ -240,7 +240,7 @@ async fn a_broken_config_on_reload_keeps_the_old_one() {
         ..Default::default()
     };
     let err =
-        jars::server::reload(&server.state, &server.config, &overrides, &no_log_level).unwrap_err();
+        jars::setup::reload(&server.state, &server.config, &overrides, &no_log_level).unwrap_err();
     assert!(
         err.contains("tokens.lifetime") || err.contains("line 2"),
         "{err}"
@@ -252,7 +252,7 @@ async fn a_broken_config_on_reload_keeps_the_old_one() {
 
     // A valid change takes effect.
     std::fs::write(&path, "[tokens]\nlifetime = \"1h\"\n").unwrap();
-    jars::server::reload(&server.state, &server.config, &overrides, &no_log_level).unwrap();
+    jars::setup::reload(&server.state, &server.config, &overrides, &no_log_level).unwrap();
     server.add_user("dj", "pw", false);
     let token = server.login("dj", "pw").await;
     let claims = server.state.tokens.verify(&token).await.unwrap();
@@ -291,7 +291,7 @@ async fn verify_only_node_follows_the_issuer() {
         listen: Some("127.0.0.1:0".into()),
         ..Default::default()
     };
-    jars::server::reload(&issuer.state, &issuer.config, &overrides, &no_log_level).unwrap();
+    jars::setup::reload(&issuer.state, &issuer.config, &overrides, &no_log_level).unwrap();
     let rotated = issuer.login("dj", "pw").await;
     tokio::time::sleep(Duration::from_millis(150)).await;
     let (status, body) = post_form(

@@ -16,11 +16,11 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use jars::callback::{self, Callback};
+use jars::icecast::decode::{self, Callback};
 use jars::config::{Access, Config, IcecastSettings, Overrides};
-use jars::hooks::{DenyReason, Hooks, Verdict};
+use jars::icecast::decide::{DenyReason, Hooks, Verdict};
 use jars::identity::Identity;
-use jars::live::LiveState;
+use jars::icecast::live::LiveState;
 use jars::store::{EventStore, NewEvent};
 use jars::tokens::{AccessLevel, TicketBinding, TokenService};
 use jars_fuzz::{Placeholders, HEADER_PREFIXES, TICKET_IP, TICKET_REFERER};
@@ -102,7 +102,7 @@ password = "{RELAY_PASS}"
             .build()
             .expect("runtime");
         let state = rt
-            .block_on(jars::server::app_state(&config))
+            .block_on(jars::setup::app_state(&config))
             .expect("app state");
         let tokens = state.tokens.clone();
         let identity = state.identity.clone();

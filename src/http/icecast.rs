@@ -1,5 +1,5 @@
 //! `POST /icecast/auth`: the one URL Icecast calls for all five URL-auth actions. Decodes the
-//! callback, checks that the caller is our Icecast, asks [`crate::hooks::Hooks`], and renders
+//! callback, checks that the caller is our Icecast, asks [`crate::icecast::decide::Hooks`], and renders
 //! the verdict as Icecast's headers (`icecast-auth-user: 1` to allow).
 //!
 //! Every listener join passes here, so [`CallbackRoute`] is served ahead of the router
@@ -23,8 +23,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 use super::{ApiError, AppState, MAX_BODY_BYTES};
-use crate::callback::Callback;
-use crate::hooks::{DenyReason, Verdict};
+use crate::icecast::decide::{DenyReason, Verdict};
+use crate::icecast::decode::Callback;
 use crate::metrics::RouteMetrics;
 
 /// The path Icecast's `<authentication type="url">` options point at.

@@ -2,10 +2,10 @@
 //! [`run`]. Handlers parse arguments, call one decision or store operation, and render; they
 //! hold no rules of their own.
 
+pub mod api;
 pub mod args;
 pub mod error;
 pub mod icecast;
-pub mod jars;
 pub mod ops;
 
 use std::convert::Infallible;
@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::config::LimitSettings;
-use crate::hooks::Hooks;
+use crate::icecast::decide::Hooks;
 use crate::identity::Identity;
 use crate::limits::RateLimiter;
 use crate::metrics::Metrics;
@@ -108,14 +108,14 @@ impl tower::Service<Request> for App {
 pub fn router(state: AppState, with_metrics: bool) -> Router {
     let limits = state.api.load().limits.clone();
     let api = Router::new()
-        .route("/jars/pubkey", get(jars::pubkey))
-        .route("/jars/jwks.json", get(jars::jwks))
-        .route("/jars/token", post(jars::token))
-        .route("/jars/create", post(jars::create))
-        .route("/jars/connect", post(jars::connect))
-        .route("/jars/ticket", post(jars::ticket))
-        .route("/jars/events", get(jars::list_events))
-        .route("/jars/events/{id}", get(jars::get_event));
+        .route("/jars/pubkey", get(api::pubkey))
+        .route("/jars/jwks.json", get(api::jwks))
+        .route("/jars/token", post(api::token))
+        .route("/jars/create", post(api::create))
+        .route("/jars/connect", post(api::connect))
+        .route("/jars/ticket", post(api::ticket))
+        .route("/jars/events", get(api::list_events))
+        .route("/jars/events/{id}", get(api::get_event));
     // The API waits on MyRadio, argon2 and the store: bound each request. Callbacks
     // (`icecast::CallbackRoute`) have no such timer: a per-request timer wakes a parked worker
     // on every callback (measured, see BENCHMARKS.md), and everything a callback can wait on is

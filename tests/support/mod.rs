@@ -39,7 +39,7 @@ impl TestServer {
             database_url: None,
         };
         let config = Config::from_toml_str(toml, &overrides).expect("test config");
-        let state = jars::server::app_state(&config).await.expect("app state");
+        let state = jars::setup::app_state(&config).await.expect("app state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();

@@ -12,8 +12,8 @@ use uuid::Uuid;
 
 use super::args::{parse_bool, Args, ClientAddr};
 use super::{ApiError, AppState};
-use crate::auth::{self, ConnectDenial};
-use crate::live::Target;
+use crate::icecast::live::Target;
+use crate::rules::{self, ConnectDenial};
 use crate::store::{Event, NewEvent};
 use crate::tokens::{Claims, TicketBinding, TokenError};
 
@@ -142,7 +142,7 @@ pub async fn connect(State(state): State<AppState>, args: Args) -> Result<Status
     let claims = verified(&state, token).await?;
     let event = state.store.get(id).await?;
     let now = Utc::now();
-    auth::may_connect(&claims, event.as_ref(), now).map_err(|d| {
+    rules::may_connect(&claims, event.as_ref(), now).map_err(|d| {
         tracing::info!(event = %id, member = claims.sub, reason = ?d, "connect denied");
         match d {
             ConnectDenial::NoEvent => {
@@ -203,7 +203,7 @@ pub async fn list_events(
     args: Args,
 ) -> Result<impl IntoResponse, ApiError> {
     let viewer = viewer(&state, &args).await?;
-    let filter = auth::list_filter(viewer.as_deref(), args.flag("all")?);
+    let filter = rules::list_filter(viewer.as_deref(), args.flag("all")?);
     let events = state.store.list(filter).await?;
     Ok(Json(
         events
@@ -223,7 +223,7 @@ pub async fn get_event(
     let viewer = viewer(&state, &args).await?;
     let all = args.flag("all")?;
     match state.store.get(id).await? {
-        Some(e) if auth::may_see(viewer.as_deref(), &e, all, Utc::now()) => {
+        Some(e) if rules::may_see(viewer.as_deref(), &e, all, Utc::now()) => {
             Ok(Json(view(&state, e)))
         }
         _ => Err(ApiError::NonExistentOrExpiredEvent),
@@ -264,7 +264,7 @@ pub async fn ticket(
     let claims = verified(&state, token).await?;
     let event = state.store.get(id).await?;
     let now = Utc::now();
-    auth::may_connect(&claims, event.as_ref(), now).map_err(|d| match d {
+    rules::may_connect(&claims, event.as_ref(), now).map_err(|d| match d {
         ConnectDenial::NoEvent => ApiError::NonExistentOrExpiredEvent,
         ConnectDenial::NotOwnerOrAdmin => ApiError::UnauthorizedConnection,
     })?;

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use uuid::Uuid;
 
-use crate::callback::Origin;
+use crate::icecast::decode::Origin;
 
 /// What a mount is, as far as live state is concerned.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -7,12 +7,12 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 
 use crate::config::{Config, Overrides};
-use crate::hooks::Hooks;
 use crate::http::{ApiSettings, AppState};
+use crate::icecast::decide::Hooks;
+use crate::icecast::live::LiveState;
 use crate::identity::Identity;
 use crate::keys::{KeyOrigin, KeySet, RemoteFormat, RemoteKeySource};
 use crate::limits::RateLimiter;
-use crate::live::LiveState;
 use crate::metrics::Metrics;
 use crate::store::cache::CachedStore;
 use crate::store::metered::MeteredStore;

@@ -10,11 +10,11 @@ use arc_swap::ArcSwap;
 use chrono::Utc;
 use subtle::ConstantTimeEq;
 
-use crate::auth::{self, ConnectDenial};
-use crate::callback::{self, Callback, Credentials, Mount, Origin};
 use crate::config::{Access, IcecastSettings, OnStoreError};
+use crate::icecast::decode::{self, Callback, Credentials, Mount, Origin};
+use crate::icecast::live::{LiveState, Target};
 use crate::identity::Identity;
-use crate::live::{LiveState, Target};
+use crate::rules::{self, ConnectDenial};
 use crate::store::{Event, EventStore};
 use crate::tokens::{unix_now, Claims, TokenError, TokenService, Verified};
 
@@ -261,7 +261,7 @@ impl Hooks {
                 let now = Utc::now();
                 match &member {
                     Some(claims) => {
-                        if let Err(d) = auth::may_connect(claims, event.as_deref(), now) {
+                        if let Err(d) = rules::may_connect(claims, event.as_deref(), now) {
                             return Verdict::Deny(match d {
                                 ConnectDenial::NoEvent => DenyReason::NoSuchEvent,
                                 ConnectDenial::NotOwnerOrAdmin => DenyReason::NotOwnerOrAdmin,
@@ -409,7 +409,7 @@ impl Hooks {
                                 return Verdict::Deny(DenyReason::TicketBoundToAnotherAddress);
                             }
                             if let Some(prefix) = &t.referer {
-                                let referer = callback::header(headers, "referer");
+                                let referer = decode::header(headers, "referer");
                                 if !referer.is_some_and(|r| r.starts_with(prefix.as_str())) {
                                     return Verdict::Deny(DenyReason::RefererNotAllowed);
                                 }

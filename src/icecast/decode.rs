@@ -358,7 +358,7 @@ mod tests {
 
     /// The bodies of every request in the captured fixture file.
     fn fixture_bodies() -> Vec<String> {
-        let text = include_str!("../tests/fixtures/icecast-2.4.4-callbacks.txt");
+        let text = include_str!("../../tests/fixtures/icecast-2.4.4-callbacks.txt");
         text.split("\n---\n")
             .filter_map(|req| {
                 let request = &req[req.find("POST ")?..];

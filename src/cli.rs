@@ -10,6 +10,7 @@ use clap::{Args as ClapArgs, Parser, Subcommand};
 use crate::config::{parse_duration, Config, ConfigError, Overrides, EXIT_CONFIG};
 use crate::identity::users_file::UserEditError;
 use crate::identity::{Identity, IdentityError, UsersFile};
+use crate::rules;
 use crate::setup::{self, SetupError};
 use crate::store::{ListFilter, NewEvent};
 use crate::tokens::TicketBinding;
@@ -429,28 +430,21 @@ async fn ticket(
         .ok()
         .filter(|u| u.get_version_num() == 4)
         .ok_or_else(|| Failure::Usage(format!("\"{event_id}\" is not an event id (a v4 UUID)")))?;
-    let lifetime = match lifetime {
-        Some(l) => parse_duration("--lifetime", l)?,
-        None => config.icecast.ticket_lifetime,
-    };
-    if lifetime.is_zero() {
-        return Err(Failure::Usage(
-            "--lifetime: must be longer than zero".into(),
-        ));
-    }
+    let requested = lifetime
+        .map(|l| parse_duration("--lifetime", l))
+        .transpose()?;
     let store = crate::store::open(&config.store)
         .await
         .map_err(|e| Failure::Runtime(e.to_string()))?;
+    let now = chrono::Utc::now();
     let event = store
         .get(id)
         .await
         .map_err(|e| Failure::Runtime(e.to_string()))?
-        .filter(|e| !e.is_expired(chrono::Utc::now()))
+        .filter(|e| !e.is_expired(now))
         .ok_or_else(|| Failure::Runtime(format!("no unexpired event {id}")))?;
-    let remaining = (event.expires_time - chrono::Utc::now())
-        .num_seconds()
-        .max(1) as u64;
-    let lifetime = Duration::from_secs(lifetime.as_secs().min(remaining));
+    let lifetime = rules::ticket_lifetime(requested, config.icecast.ticket_lifetime, &event, now)
+        .map_err(|_| Failure::Usage("--lifetime: must be longer than zero".into()))?;
     let tokens = setup::token_service(config)?;
     let (ticket, _) = tokens
         .issue_ticket(id, lifetime, binding)
@@ -470,13 +464,14 @@ async fn event(config: &Config, cmd: EventCommand) -> Result<(), Failure> {
             description,
             private,
         } => {
-            if title.trim().is_empty() || title.chars().count() > 255 {
-                return Err(Failure::Usage("--title: 1 to 255 characters".into()));
+            let most = rules::MAX_TEXT_CHARS;
+            if title.trim().is_empty() || !rules::text_fits(&title) {
+                return Err(Failure::Usage(format!("--title: 1 to {most} characters")));
             }
-            if description.chars().count() > 255 {
-                return Err(Failure::Usage(
-                    "--description: at most 255 characters".into(),
-                ));
+            if !rules::text_fits(&description) {
+                return Err(Failure::Usage(format!(
+                    "--description: at most {most} characters"
+                )));
             }
             let identity = Identity::from_settings(&config.identity)?;
             let member = identity.member(&owner).await.map_err(|e| match e {
@@ -490,6 +485,7 @@ async fn event(config: &Config, cmd: EventCommand) -> Result<(), Failure> {
                     description,
                     private,
                     lifetime: config.events.lifetime,
+                    now: chrono::Utc::now(),
                 })
                 .await
                 .map_err(|e| Failure::Runtime(e.to_string()))?;
@@ -501,6 +497,7 @@ async fn event(config: &Config, cmd: EventCommand) -> Result<(), Failure> {
                     private_of: None,
                     all_private: true,
                     include_expired: all,
+                    now: chrono::Utc::now(),
                 })
                 .await
                 .map_err(|e| Failure::Runtime(e.to_string()))?;

@@ -12,6 +12,8 @@
 //!   the JARS API handlers ([`http::api`]), [`http::ApiError`].
 //! - [`icecast`]: the URL-auth pipeline: [`icecast::decode`] → [`icecast::decide`] →
 //!   [`icecast::live`].
+//! - [`clock`]: where `now` comes from ([`clock::SystemClock`]; tests hand in a
+//!   [`clock::ManualClock`]).
 //! - [`rules`]: **every access rule**, pure, with an explicit `now`: who may connect, broadcast,
 //!   listen, see an event, mint a ticket, and for how long.
 //! - [`tokens`]: mint and verify user tokens and listener tickets, with a verified-token cache.
@@ -31,6 +33,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod crypto;
 pub mod expiring_map;

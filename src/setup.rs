@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
+use crate::clock::SharedClock;
 use crate::config::{Config, Overrides};
 use crate::http::{ApiSettings, AppState};
 use crate::icecast::decide::Hooks;
@@ -105,10 +106,19 @@ fn api_settings(config: &Config, previous: Option<&ApiSettings>) -> ApiSettings 
     }
 }
 
-/// Builds the shared state for `config`.
+/// Builds the shared state for `config`, on the system clock.
 pub async fn app_state(config: &Config) -> Result<AppState, SetupError> {
+    app_state_on(config, crate::clock::system()).await
+}
+
+/// Builds the shared state for `config`; every decision reads `now` from `clock`.
+pub async fn app_state_on(config: &Config, clock: SharedClock) -> Result<AppState, SetupError> {
     let metrics = Arc::new(Metrics::new());
-    let tokens = Arc::new(token_service(config)?.with_metrics(metrics.clone()));
+    let tokens = Arc::new(
+        token_service(config)?
+            .with_clock(clock.clone())
+            .with_metrics(metrics.clone()),
+    );
     let identity = Identity::from_settings(&config.identity)
         .map_err(|e| SetupError::Config(format!("identity: {e}")))?;
     // PostgreSQL being down at start-up is not fatal: the store recovers by itself, and Icecast
@@ -138,6 +148,7 @@ pub async fn app_state(config: &Config) -> Result<AppState, SetupError> {
         store: store.clone(),
         live: Arc::new(LiveState::new()),
         settings: ArcSwap::from_pointee(config.icecast.clone()),
+        clock: clock.clone(),
     });
     Ok(AppState {
         hooks,
@@ -146,6 +157,7 @@ pub async fn app_state(config: &Config) -> Result<AppState, SetupError> {
         store,
         api: Arc::new(ArcSwap::from_pointee(api_settings(config, None))),
         metrics,
+        clock,
     })
 }
 

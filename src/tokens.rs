@@ -7,7 +7,11 @@
 //! time checks (with the configured leeway) run on every use, cached or not.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chrono::{DateTime, Utc};
+
+use crate::clock::SharedClock;
 
 use arc_swap::ArcSwap;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -248,10 +252,12 @@ pub struct TokenService {
     /// a fast hasher is safe here.
     verified: ExpiringMap<Arc<str>, Verified, foldhash::fast::RandomState>,
     remote: Option<RemoteKeySource>,
-    /// When the key set was last loaded or fetched successfully.
-    loaded_at: Mutex<Instant>,
+    /// When the key set was last loaded or fetched successfully, by [`TokenService::clock`].
+    loaded_at: Mutex<DateTime<Utc>>,
+    /// Where `now` comes from for expiry, issue times and the key set's age.
+    clock: SharedClock,
     /// When a remote fetch was last attempted (rate limit for unknown-`kid` refetches).
-    last_fetch: Mutex<Option<Instant>>,
+    last_fetch: Mutex<Option<DateTime<Utc>>>,
     metrics: Option<Arc<Metrics>>,
     /// `jars_token_cache_requests_total{result="hit"}` and `{result="miss"}`, resolved once.
     cache_counters: Option<[prometheus::IntCounter; 2]>,
@@ -268,15 +274,29 @@ pub fn unix_now() -> i64 {
 impl TokenService {
     pub fn new(keys: KeySet, policy: TokenPolicy) -> TokenService {
         crate::crypto::install();
+        let clock = crate::clock::system();
         TokenService {
             current: ArcSwap::from_pointee(Verifier::new(Arc::new(keys), policy)),
             verified: ExpiringMap::new(VERIFIED_CAPACITY),
             remote: None,
-            loaded_at: Mutex::new(Instant::now()),
+            loaded_at: Mutex::new(clock.now()),
+            clock,
             last_fetch: Mutex::new(None),
             metrics: None,
             cache_counters: None,
         }
+    }
+
+    /// Reads `now` from `clock` instead of the system clock.
+    pub fn with_clock(mut self, clock: SharedClock) -> TokenService {
+        *lock(&self.loaded_at) = clock.now();
+        self.clock = clock;
+        self
+    }
+
+    /// The clock this service reads `now` from.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
     }
 
     /// Counts cache hits and key set refreshes in `metrics`.
@@ -319,7 +339,7 @@ impl TokenService {
         self.current
             .store(Arc::new(Verifier::new(Arc::new(keys), policy)));
         self.verified.clear();
-        *lock(&self.loaded_at) = Instant::now();
+        *lock(&self.loaded_at) = self.clock.now();
     }
 
     /// Replaces the policy, keeping the key set (a verify-only node's reload).
@@ -339,7 +359,10 @@ impl TokenService {
     /// key files, which are always as fresh as the disk.
     pub fn key_set_age(&self) -> Duration {
         if self.remote.is_some() {
-            lock(&self.loaded_at).elapsed()
+            let loaded_at = *lock(&self.loaded_at);
+            (self.clock.now() - loaded_at)
+                .to_std()
+                .unwrap_or(Duration::ZERO)
         } else {
             Duration::ZERO
         }
@@ -362,7 +385,7 @@ impl TokenService {
         let Some(remote) = &self.remote else {
             return Ok(());
         };
-        *lock(&self.last_fetch) = Some(Instant::now());
+        *lock(&self.last_fetch) = Some(self.clock.now());
         let result = remote.fetch().await;
         if let Some(m) = &self.metrics {
             let label = if result.is_ok() { "ok" } else { "error" };
@@ -385,7 +408,10 @@ impl TokenService {
         let Some(remote) = &self.remote else {
             return false;
         };
-        let due = lock(&self.last_fetch).is_none_or(|t| t.elapsed() >= remote.refetch_min_interval);
+        let now = self.clock.now();
+        let due = lock(&self.last_fetch).is_none_or(|t| {
+            (now - t).to_std().unwrap_or(Duration::ZERO) >= remote.refetch_min_interval
+        });
         due && self.refresh().await.is_ok()
     }
 
@@ -402,9 +428,9 @@ impl TokenService {
         if self.is_stale() {
             return Err(TokenError::KeySetStale);
         }
-        match self.verify_any_at(token, unix_now()) {
+        match self.verify_any_at(token, self.clock.unix_now()) {
             Err(TokenError::UnknownKey) if self.refetch_for_unknown_key().await => {
-                self.verify_any_at(token, unix_now())
+                self.verify_any_at(token, self.clock.unix_now())
             }
             other => other,
         }
@@ -423,7 +449,7 @@ impl TokenService {
             .signing
             .as_ref()
             .ok_or(TokenError::NoSigningKey)?;
-        let now = unix_now();
+        let now = self.clock.unix_now();
         let lifetime = lifetime.unwrap_or(current.policy.lifetime);
         let claims = Claims {
             iss: current.policy.issuer.clone(),
@@ -455,7 +481,7 @@ impl TokenService {
             .signing
             .as_ref()
             .ok_or(TokenError::NoSigningKey)?;
-        let now = unix_now();
+        let now = self.clock.unix_now();
         let claims = TicketClaims {
             iss: current.policy.issuer.clone(),
             sub: event.to_string(),

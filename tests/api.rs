@@ -455,7 +455,7 @@ async fn expired_events_only_for_admins_asking_for_all() {
     let t_owner = server.login("owner", "pw").await;
     let t_admin = server.login("admin", "pw").await;
     let event = server.create_event(&t_owner, "short", false).await;
-    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    server.clock.advance(std::time::Duration::from_secs(1));
     let (status, body) = connect(&server, &t_owner, &event).await;
     assert_eq!(status, 404);
     assert_eq!(error_name(&body), "NonExistentOrExpiredEventException");

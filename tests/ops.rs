@@ -293,7 +293,7 @@ async fn verify_only_node_follows_the_issuer() {
     };
     jars::setup::reload(&issuer.state, &issuer.config, &overrides, &no_log_level).unwrap();
     let rotated = issuer.login("dj", "pw").await;
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    relay.clock.advance(Duration::from_millis(150));
     let (status, body) = post_form(
         &relay.url("/jars/connect"),
         &[("auth", rotated.as_str()), ("mount", event.as_str())],
@@ -326,7 +326,7 @@ async fn verify_only_node_follows_the_issuer() {
     let stranger = TestServer::start("").await;
     stranger.add_user("x", "pw", false);
     let foreign = stranger.login("x", "pw").await;
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    relay.clock.advance(Duration::from_millis(150));
     let (status, body) = post_form(
         &relay.url("/jars/connect"),
         &[("auth", foreign.as_str()), ("mount", event.as_str())],
@@ -350,7 +350,7 @@ async fn a_stale_key_set_fails_closed() {
     .await;
     let event = relay.create_event(&token, "Show", false).await;
     issuer.stop().await;
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    relay.clock.advance(Duration::from_millis(1001));
     let (status, body) = post_form(
         &relay.url("/jars/connect"),
         &[("auth", token.as_str()), ("mount", event.as_str())],

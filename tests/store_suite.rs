@@ -22,6 +22,7 @@ fn new_event(by: i64, title: &str, private: bool, lifetime: Duration) -> NewEven
         description: title.chars().rev().collect(),
         private,
         lifetime,
+        now: Utc::now(),
     }
 }
 
@@ -34,11 +35,15 @@ fn ids(events: &[Event]) -> Vec<Uuid> {
     events.iter().map(|e| e.id).collect()
 }
 
-const ANON: ListFilter = ListFilter {
-    private_of: None,
-    all_private: false,
-    include_expired: false,
-};
+/// What anybody sees, now.
+fn anon() -> ListFilter {
+    ListFilter {
+        private_of: None,
+        all_private: false,
+        include_expired: false,
+        now: Utc::now(),
+    }
+}
 
 /// What every store must do. `store` is empty.
 async fn suite(store: Arc<dyn EventStore>) {
@@ -142,12 +147,12 @@ async fn suite(store: Arc<dyn EventStore>) {
         .is_expired(Utc::now()));
 
     assert_eq!(
-        ids(&store.list(ANON).await.unwrap()),
+        ids(&store.list(anon()).await.unwrap()),
         vec![newest.id, public.id]
     );
     let owner = ListFilter {
         private_of: Some(2),
-        ..ANON
+        ..anon()
     };
     assert_eq!(
         ids(&store.list(owner).await.unwrap()),
@@ -155,7 +160,7 @@ async fn suite(store: Arc<dyn EventStore>) {
     );
     let stranger = ListFilter {
         private_of: Some(3),
-        ..ANON
+        ..anon()
     };
     assert_eq!(
         ids(&store.list(stranger).await.unwrap()),
@@ -163,7 +168,7 @@ async fn suite(store: Arc<dyn EventStore>) {
     );
     let admin = ListFilter {
         all_private: true,
-        ..ANON
+        ..anon()
     };
     assert_eq!(
         ids(&store.list(admin).await.unwrap()),
@@ -172,7 +177,7 @@ async fn suite(store: Arc<dyn EventStore>) {
     let everything = ListFilter {
         all_private: true,
         include_expired: true,
-        ..ANON
+        ..anon()
     };
     assert_eq!(
         ids(&store.list(everything).await.unwrap()),
@@ -180,14 +185,14 @@ async fn suite(store: Arc<dyn EventStore>) {
     );
     let expired_public = ListFilter {
         include_expired: true,
-        ..ANON
+        ..anon()
     };
     assert_eq!(
         ids(&store.list(expired_public).await.unwrap()),
         vec![newest.id, expired.id, public.id]
     );
     // A listed row is the stored row.
-    let listed = store.list(ANON).await.unwrap();
+    let listed = store.list(anon()).await.unwrap();
     let row = listed.iter().find(|e| e.id == public.id).unwrap();
     assert_eq!(row.connected_by, Some(9));
     assert!(row.last_disconnected_at.is_some());
@@ -200,6 +205,7 @@ async fn suite(store: Arc<dyn EventStore>) {
             description: String::new(),
             private: false,
             lifetime: Duration::from_secs(60),
+            now: Utc::now(),
         })
         .await
         .unwrap();

@@ -7,18 +7,15 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
-use chrono::Utc;
 use uuid::Uuid;
 
 use super::args::{parse_bool, Args, ClientAddr};
 use super::{ApiError, AppState};
-use crate::icecast::live::Target;
-use crate::rules::{self, ConnectDenial};
+use crate::icecast::Target;
+use crate::identity::MemberError;
+use crate::rules;
 use crate::store::{Event, NewEvent};
 use crate::tokens::{Claims, TicketBinding, TokenError};
-
-/// The longest title or description the original schema holds (`VARCHAR(255)`).
-const MAX_TEXT_CHARS: usize = 255;
 
 /// `GET /jars/pubkey`: the PEM public key tokens are signed with.
 pub async fn pubkey(State(state): State<AppState>) -> impl IntoResponse {
@@ -82,11 +79,18 @@ pub async fn token(
     Ok(Json(serde_json::json!({ "token": token })))
 }
 
-/// A verified user token, as the identity backend stands now: a removed user's token is
-/// refused and a demoted admin's counts as a standard user's.
+/// A verified user token, with the member's current rights
+/// ([`crate::identity::Identity::verify_member`]).
 async fn verified(state: &AppState, token: &str) -> Result<Arc<Claims>, ApiError> {
-    let claims = state.tokens.verify(token).await?;
-    state.identity.effective(claims)?.ok_or(ApiError::NoUser)
+    state
+        .identity
+        .verify_member(&state.tokens, token)
+        .await
+        .map_err(|e| match e {
+            MemberError::Token(e) => ApiError::Token(e),
+            MemberError::Removed => ApiError::NoUser,
+            MemberError::Identity(e) => e.into(),
+        })
 }
 
 /// An event id as the original accepted it: a v4 UUID, here with or without a leading `/`.
@@ -100,7 +104,7 @@ pub fn parse_event_id(text: &str) -> Result<Uuid, ApiError> {
 
 fn bounded_text(args: &Args, name: &'static str) -> Result<String, ApiError> {
     let v = args.require(name)?;
-    if v.chars().count() > MAX_TEXT_CHARS {
+    if !rules::text_fits(v) {
         return Err(ApiError::InvalidArgument(name));
     }
     Ok(v.to_string())
@@ -125,6 +129,7 @@ pub async fn create(
             description,
             private,
             lifetime: state.api.load().event_lifetime,
+            now: state.clock.now(),
         })
         .await?;
     tracing::info!(event = %event.id, by = claims.sub, private, "event created");
@@ -141,19 +146,11 @@ pub async fn connect(State(state): State<AppState>, args: Args) -> Result<Status
     let id = parse_event_id(args.require("mount")?)?;
     let claims = verified(&state, token).await?;
     let event = state.store.get(id).await?;
-    let now = Utc::now();
+    let now = state.clock.now();
     rules::may_connect(&claims, event.as_ref(), now).map_err(|d| {
-        tracing::info!(event = %id, member = claims.sub, reason = ?d, "connect denied");
-        match d {
-            ConnectDenial::NoEvent => {
-                state.metrics.decision("connect", false, "no_event");
-                ApiError::NonExistentOrExpiredEvent
-            }
-            ConnectDenial::NotOwnerOrAdmin => {
-                state.metrics.decision("connect", false, "not_owner");
-                ApiError::UnauthorizedConnection
-            }
-        }
+        tracing::info!(event = %id, member = claims.sub, reason = d.label(), "connect denied");
+        state.metrics.decision("connect", false, d.label());
+        ApiError::from(d)
     })?;
     if !state
         .store
@@ -203,7 +200,7 @@ pub async fn list_events(
     args: Args,
 ) -> Result<impl IntoResponse, ApiError> {
     let viewer = viewer(&state, &args).await?;
-    let filter = rules::list_filter(viewer.as_deref(), args.flag("all")?);
+    let filter = rules::list_filter(viewer.as_deref(), args.flag("all")?, state.clock.now());
     let events = state.store.list(filter).await?;
     Ok(Json(
         events
@@ -223,7 +220,7 @@ pub async fn get_event(
     let viewer = viewer(&state, &args).await?;
     let all = args.flag("all")?;
     match state.store.get(id).await? {
-        Some(e) if rules::may_see(viewer.as_deref(), &e, all, Utc::now()) => {
+        Some(e) if rules::may_see(viewer.as_deref(), &e, all, state.clock.now()) => {
             Ok(Json(view(&state, e)))
         }
         _ => Err(ApiError::NonExistentOrExpiredEvent),
@@ -249,9 +246,6 @@ pub async fn ticket(
     let token = args.require("auth")?;
     let id = parse_event_id(args.require("mount")?)?;
     let lifetime: Option<u64> = optional(&args, "lifetime")?;
-    if lifetime == Some(0) {
-        return Err(ApiError::InvalidArgument("lifetime"));
-    }
     let ip: Option<std::net::IpAddr> = optional(&args, "ip")?;
     let referer = args.get("referer").map(str::to_string);
     if referer.as_ref().is_some_and(|r| r.len() > 2048) {
@@ -263,16 +257,16 @@ pub async fn ticket(
     }
     let claims = verified(&state, token).await?;
     let event = state.store.get(id).await?;
-    let now = Utc::now();
-    rules::may_connect(&claims, event.as_ref(), now).map_err(|d| match d {
-        ConnectDenial::NoEvent => ApiError::NonExistentOrExpiredEvent,
-        ConnectDenial::NotOwnerOrAdmin => ApiError::UnauthorizedConnection,
-    })?;
+    let now = state.clock.now();
+    rules::may_mint_ticket(&claims, event.as_ref(), now)?;
     let event = event.ok_or(ApiError::NonExistentOrExpiredEvent)?;
-    // Never longer than the event lives.
-    let remaining = (event.expires_time - now).num_seconds().max(1) as u64;
-    let wanted = lifetime.unwrap_or(state.hooks.settings.load().ticket_lifetime.as_secs());
-    let lifetime = std::time::Duration::from_secs(wanted.min(remaining));
+    let lifetime = rules::ticket_lifetime(
+        lifetime.map(std::time::Duration::from_secs),
+        state.hooks.settings.load().ticket_lifetime,
+        &event,
+        now,
+    )
+    .map_err(|_| ApiError::InvalidArgument("lifetime"))?;
     let (ticket, t) = state.tokens.issue_ticket(
         id,
         lifetime,

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::identity::IdentityError;
+use crate::rules::ConnectDenial;
 use crate::store::StoreError;
 use crate::tokens::TokenError;
 
@@ -105,6 +106,15 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         tracing::error!(error = %e, "event store failed");
         ApiError::ServiceUnavailable
+    }
+}
+
+impl From<ConnectDenial> for ApiError {
+    fn from(d: ConnectDenial) -> Self {
+        match d {
+            ConnectDenial::NoEvent => ApiError::NonExistentOrExpiredEvent,
+            ConnectDenial::NotOwnerOrAdmin => ApiError::UnauthorizedConnection,
+        }
     }
 }
 

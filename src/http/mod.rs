@@ -24,6 +24,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 
+use crate::clock::SharedClock;
 use crate::config::LimitSettings;
 use crate::icecast::decide::Hooks;
 use crate::identity::Identity;
@@ -59,6 +60,8 @@ pub struct AppState {
     /// Replaced as a whole on reload.
     pub api: Arc<ArcSwap<ApiSettings>>,
     pub metrics: Arc<Metrics>,
+    /// Where every decision reads `now` from (tests hand in a manual clock).
+    pub clock: SharedClock,
 }
 
 /// Everything jars serves on its main address: Icecast's callbacks ([`icecast::PATH`]) go

@@ -1,104 +1,24 @@
-//! The Icecast hooks: each decoded [`Callback`] decided against tokens, listener tickets, the
-//! event table and this node's live state. Knows nothing of HTTP; `http::icecast` renders the
-//! [`Verdict`] as Icecast's response headers.
+//! The Icecast hooks: each decoded [`Callback`] decided. This module gathers the inputs
+//! (the event row, verified tokens, live state, the clock's `now`), asks [`crate::rules`],
+//! and records what Icecast reports into [`LiveState`] and the store. Knows nothing of HTTP;
+//! `http::icecast` renders the [`Verdict`] as Icecast's response headers.
 
 use std::borrow::Cow;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-
-use chrono::Utc;
 use subtle::ConstantTimeEq;
 
+use crate::clock::SharedClock;
 use crate::config::{Access, IcecastSettings, OnStoreError};
 use crate::icecast::decode::{self, Callback, Credentials, Mount, Origin};
 use crate::icecast::live::{LiveState, Target};
-use crate::identity::Identity;
-use crate::rules::{self, ConnectDenial};
+use crate::identity::{Identity, MemberError};
+use crate::rules::{self, ListenTo, Listener, Presented};
 use crate::store::{Event, EventStore};
-use crate::tokens::{unix_now, Claims, TokenError, TokenService, Verified};
+use crate::tokens::{Claims, TokenService, Verified};
 
-/// Why a source or listener was turned away. The text goes to Icecast's error log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DenyReason {
-    UnknownMount,
-    NoCredentials,
-    Token(TokenError),
-    NoSuchEvent,
-    EventExpired,
-    NotOwnerOrAdmin,
-    RelayNotApproved,
-    TicketRequired,
-    TicketForAnotherEvent,
-    TicketBoundToAnotherAddress,
-    RefererNotAllowed,
-    TicketFull,
-    MembersOnly,
-    AdminsOnly,
-    StoreUnavailable,
-    /// A valid token of a user who has since been removed.
-    UserRemoved,
-    /// The identity backend failed while checking a token's user.
-    IdentityUnavailable,
-    /// The callback did not carry the configured Basic credentials.
-    CallerNotIcecast,
-}
-
-impl DenyReason {
-    /// A short, useful line for Icecast's error log; never contains a secret.
-    pub fn message(self) -> &'static str {
-        match self {
-            DenyReason::UnknownMount => "not an event mount",
-            DenyReason::NoCredentials => "no credentials",
-            DenyReason::Token(TokenError::Expired) => "ticket or token expired",
-            DenyReason::Token(TokenError::Immature) => "ticket or token not yet valid",
-            DenyReason::Token(TokenError::WrongKind) => "a listener ticket cannot do this",
-            DenyReason::Token(TokenError::InvalidSignature) => "bad signature",
-            DenyReason::Token(_) => "invalid token",
-            DenyReason::NoSuchEvent => "no such event",
-            DenyReason::EventExpired => "event expired",
-            DenyReason::NotOwnerOrAdmin => "not the event's owner or an admin",
-            DenyReason::RelayNotApproved => "relay not approved by /jars/connect",
-            DenyReason::TicketRequired => "private event: ticket required",
-            DenyReason::TicketForAnotherEvent => "ticket for another event",
-            DenyReason::TicketBoundToAnotherAddress => "ticket bound to another address",
-            DenyReason::RefererNotAllowed => "referer not allowed for this ticket",
-            DenyReason::TicketFull => "ticket already has its maximum listeners",
-            DenyReason::MembersOnly => "members only",
-            DenyReason::AdminsOnly => "admins only",
-            DenyReason::StoreUnavailable => "event store unavailable",
-            DenyReason::UserRemoved => "user no longer exists",
-            DenyReason::IdentityUnavailable => "users unavailable",
-            DenyReason::CallerNotIcecast => "callback credentials wrong",
-        }
-    }
-
-    /// A stable label for logs and metrics.
-    pub fn label(self) -> &'static str {
-        match self {
-            DenyReason::UnknownMount => "unknown_mount",
-            DenyReason::NoCredentials => "no_credentials",
-            DenyReason::Token(TokenError::Expired) => "expired",
-            DenyReason::Token(TokenError::WrongKind) => "wrong_token_kind",
-            DenyReason::Token(_) => "invalid_token",
-            DenyReason::NoSuchEvent => "no_event",
-            DenyReason::EventExpired => "event_expired",
-            DenyReason::NotOwnerOrAdmin => "not_owner",
-            DenyReason::RelayNotApproved => "relay_not_approved",
-            DenyReason::TicketRequired => "ticket_required",
-            DenyReason::TicketForAnotherEvent => "wrong_event",
-            DenyReason::TicketBoundToAnotherAddress => "wrong_ip",
-            DenyReason::RefererNotAllowed => "wrong_referer",
-            DenyReason::TicketFull => "ticket_full",
-            DenyReason::MembersOnly => "members_only",
-            DenyReason::AdminsOnly => "admins_only",
-            DenyReason::StoreUnavailable => "store_error",
-            DenyReason::UserRemoved => "user_removed",
-            DenyReason::IdentityUnavailable => "identity_error",
-            DenyReason::CallerNotIcecast => "bad_caller",
-        }
-    }
-}
+pub use crate::rules::DenyReason;
 
 /// The answer to a callback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,12 +42,8 @@ pub struct Hooks {
     pub live: Arc<LiveState>,
     /// Replaced as a whole on reload.
     pub settings: ArcSwap<IcecastSettings>,
-}
-
-/// A mount, classified.
-enum Kind {
-    Event(uuid::Uuid),
-    Static(String, Access),
+    /// Where `now` comes from.
+    pub clock: SharedClock,
 }
 
 fn equal(a: &str, b: &str) -> bool {
@@ -145,23 +61,18 @@ impl Hooks {
         }
     }
 
-    fn kind(&self, mount: &Mount<'_>) -> Option<Kind> {
+    /// What `mount` is: an event's mount, or a static one with its configured access.
+    fn classify(&self, mount: &Mount<'_>) -> Option<(Target, Access)> {
         if let Some(id) = mount.event_id() {
-            return Some(Kind::Event(id));
+            // Events decide their own access (public or private); this one is never read.
+            return Some((Target::Event(id), Access::Public));
         }
         self.settings
             .load()
             .mounts
             .iter()
             .find(|m| m.name == mount.path())
-            .map(|m| Kind::Static(m.name.clone(), m.access))
-    }
-
-    fn target(kind: &Kind) -> Target {
-        match kind {
-            Kind::Event(id) => Target::Event(*id),
-            Kind::Static(name, _) => Target::Static(name.to_string()),
-        }
+            .map(|m| (Target::Static(m.name.clone()), m.access))
     }
 
     /// Decides `callback`.
@@ -226,75 +137,62 @@ impl Hooks {
     }
 
     async fn stream_auth(&self, mount: &Mount<'_>, c: &Credentials<'_>) -> Verdict {
-        let Some(kind) = self.kind(mount) else {
+        let Some((target, _)) = self.classify(mount) else {
             return Verdict::Deny(DenyReason::UnknownMount);
         };
         if c.pass.is_empty() {
             return Verdict::Deny(DenyReason::NoCredentials);
         }
-        let target = Self::target(&kind);
-        let relay = self.trusted_source(c);
-        let member = if relay {
+        // A trusted relay, or else the password is a member's token.
+        let member = if self.trusted_source(c) {
             None
         } else {
-            let claims = match self.tokens.verify(&c.pass).await {
-                Ok(claims) => claims,
-                Err(e) => return Verdict::Deny(DenyReason::Token(e)),
-            };
-            match self.effective(claims) {
+            match self.member(&c.pass).await {
                 Ok(claims) => Some(claims),
                 Err(r) => return Verdict::Deny(r),
             }
         };
-        match kind {
-            Kind::Static(..) => match &member {
-                None => {}
-                Some(claims) if claims.is_admin() => {}
-                Some(_) => return Verdict::Deny(DenyReason::AdminsOnly),
-            },
-            Kind::Event(id) => {
+        let decision = match &target {
+            Target::Static(_) => rules::may_source_static(member.as_deref()),
+            Target::Event(id) => {
                 // A source decision must not act on a row cached before a /jars/connect.
-                let event = match self.event(id, true).await {
+                let event = match self.event(*id, true).await {
                     Ok(e) => e,
                     Err(r) => return Verdict::Deny(r),
                 };
-                let now = Utc::now();
+                let now = self.clock.now();
                 match &member {
                     Some(claims) => {
-                        if let Err(d) = rules::may_connect(claims, event.as_deref(), now) {
-                            return Verdict::Deny(match d {
-                                ConnectDenial::NoEvent => DenyReason::NoSuchEvent,
-                                ConnectDenial::NotOwnerOrAdmin => DenyReason::NotOwnerOrAdmin,
-                            });
-                        }
+                        rules::may_connect(claims, event.as_deref(), now).map_err(DenyReason::from)
                     }
-                    None => {
-                        let Some(event) = event.filter(|e| !e.is_expired(now)) else {
-                            return Verdict::Deny(DenyReason::NoSuchEvent);
-                        };
-                        let window = chrono::Duration::from_std(self.settings.load().relay_window)
-                            .unwrap_or(chrono::Duration::MAX);
-                        let approved = event.last_connected_at.is_some_and(|t| now - t <= window);
-                        if !approved && !self.live.is_live(&target) {
-                            return Verdict::Deny(DenyReason::RelayNotApproved);
-                        }
-                    }
+                    None => rules::relay_may_source(
+                        event.as_deref(),
+                        self.live.is_live(&target),
+                        self.settings.load().relay_window,
+                        now,
+                    ),
                 }
             }
+        };
+        if let Err(r) = decision {
+            return Verdict::Deny(r);
         }
         self.live.source_allowed(&target, member.map(|c| c.sub));
         Verdict::Allow { timelimit: None }
     }
 
     async fn mount_add(&self, mount: &Mount<'_>) -> Verdict {
-        let Some(kind) = self.kind(mount) else {
+        let Some((target, _)) = self.classify(mount) else {
             return Verdict::Noted;
         };
-        let target = Self::target(&kind);
         // Persist first, then show it live: whoever sees `live` also sees `connected`.
-        if let Kind::Event(id) = kind {
+        if let Target::Event(id) = target {
             let member = self.live.mount(&target).allowed_source;
-            if let Err(e) = self.store.mark_connected(id, member, Utc::now()).await {
+            if let Err(e) = self
+                .store
+                .mark_connected(id, member, self.clock.now())
+                .await
+            {
                 tracing::error!(error = %e, event = %id, "could not record mount_add");
             }
         }
@@ -303,12 +201,11 @@ impl Hooks {
     }
 
     async fn mount_remove(&self, mount: &Mount<'_>) -> Verdict {
-        let Some(kind) = self.kind(mount) else {
+        let Some((target, _)) = self.classify(mount) else {
             return Verdict::Noted;
         };
-        let target = Self::target(&kind);
-        if let Kind::Event(id) = kind {
-            if let Err(e) = self.store.mark_disconnected(id, Utc::now()).await {
+        if let Target::Event(id) = target {
+            if let Err(e) = self.store.mark_disconnected(id, self.clock.now()).await {
                 tracing::error!(error = %e, event = %id, "could not record mount_remove");
             }
         }
@@ -330,31 +227,44 @@ impl Hooks {
         found
     }
 
-    /// A user's claims as the identity backend stands now (removed: denied; demoted: standard).
-    fn effective(&self, claims: Arc<Claims>) -> Result<Arc<Claims>, DenyReason> {
-        match self.identity.effective(claims) {
-            Ok(Some(c)) => Ok(c),
-            Ok(None) => Err(DenyReason::UserRemoved),
-            Err(e) => {
+    /// A member's token, verified, with the member's current rights.
+    async fn member(&self, token: &str) -> Result<Arc<Claims>, DenyReason> {
+        self.identity
+            .verify_member(&self.tokens, token)
+            .await
+            .map_err(Self::member_denial)
+    }
+
+    fn member_denial(e: MemberError) -> DenyReason {
+        match e {
+            MemberError::Token(e) => DenyReason::Token(e),
+            MemberError::Removed => DenyReason::UserRemoved,
+            MemberError::Identity(e) => {
                 tracing::error!(error = %e, "identity backend failed during a callback");
-                Err(DenyReason::IdentityUnavailable)
+                DenyReason::IdentityUnavailable
             }
         }
     }
 
-    /// The first presented token that verifies, or the first failure.
-    async fn verify_presented(&self, presented: &[Cow<'_, str>]) -> Result<Verified, DenyReason> {
+    /// The first presented token that verifies (a member's, with current rights, or a
+    /// ticket), or the first refusal.
+    async fn verify_presented(&self, presented: &[Cow<'_, str>]) -> Presented {
         let mut first_error = None;
         for token in presented {
             match self.tokens.verify_any(token).await {
-                Ok(Verified::User(claims)) => return self.effective(claims).map(Verified::User),
-                Ok(v) => return Ok(v),
+                Ok(Verified::User(claims)) => {
+                    return match self.identity.current(claims) {
+                        Ok(c) => Presented::Member(c),
+                        Err(e) => Presented::Refused(Self::member_denial(e)),
+                    }
+                }
+                Ok(Verified::Ticket(t)) => return Presented::Ticket(t),
                 Err(e) => {
                     first_error.get_or_insert(DenyReason::Token(e));
                 }
             }
         }
-        Err(first_error.unwrap_or(DenyReason::NoCredentials))
+        first_error.map_or(Presented::Nothing, Presented::Refused)
     }
 
     async fn listener_add(
@@ -366,81 +276,52 @@ impl Hooks {
         credentials: &Credentials<'_>,
         headers: &[(Cow<'_, str>, Cow<'_, str>)],
     ) -> Verdict {
-        let Some(kind) = self.kind(mount) else {
+        let Some((target, access)) = self.classify(mount) else {
             return Verdict::Deny(DenyReason::UnknownMount);
         };
-        let target = Self::target(&kind);
-        let now = unix_now();
-        let presented = self.presented(mount, credentials);
-        let (deadline, ticket) = match kind {
-            Kind::Static(_, Access::Public) => (None, None),
-            Kind::Static(_, access) => match self.verify_presented(&presented).await {
-                Ok(Verified::User(claims)) => {
-                    if access == Access::Admins && !claims.is_admin() {
-                        return Verdict::Deny(DenyReason::AdminsOnly);
-                    }
-                    (Some(claims.exp), None)
-                }
-                Ok(Verified::Ticket(_)) => return Verdict::Deny(DenyReason::MembersOnly),
-                Err(DenyReason::NoCredentials) => return Verdict::Deny(DenyReason::MembersOnly),
+        let event = match &target {
+            Target::Event(id) => match self.event(*id, false).await {
+                Ok(e) => e,
                 Err(r) => return Verdict::Deny(r),
             },
-            Kind::Event(id) => {
-                let event = match self.event(id, false).await {
-                    Ok(Some(e)) => e,
-                    Ok(None) => return Verdict::Deny(DenyReason::NoSuchEvent),
-                    Err(r) => return Verdict::Deny(r),
-                };
-                let event_end = event.expires_time.timestamp();
-                if event_end <= now {
-                    return Verdict::Deny(DenyReason::EventExpired);
-                }
-                if !event.private {
-                    (Some(event_end), None)
-                } else {
-                    match self.verify_presented(&presented).await {
-                        Ok(Verified::User(claims)) => (Some(event_end.min(claims.exp)), None),
-                        Ok(Verified::Ticket(t)) => {
-                            let mut buf = uuid::Uuid::encode_buffer();
-                            if t.sub != *id.hyphenated().encode_lower(&mut buf) {
-                                return Verdict::Deny(DenyReason::TicketForAnotherEvent);
-                            }
-                            if t.ip.as_deref().is_some_and(|bound| bound != ip) {
-                                return Verdict::Deny(DenyReason::TicketBoundToAnotherAddress);
-                            }
-                            if let Some(prefix) = &t.referer {
-                                let referer = decode::header(headers, "referer");
-                                if !referer.is_some_and(|r| r.starts_with(prefix.as_str())) {
-                                    return Verdict::Deny(DenyReason::RefererNotAllowed);
-                                }
-                            }
-                            (Some(event_end.min(t.exp)), Some(t))
-                        }
-                        Err(DenyReason::NoCredentials) => {
-                            return Verdict::Deny(DenyReason::TicketRequired)
-                        }
-                        Err(r) => return Verdict::Deny(r),
-                    }
-                }
-            }
+            Target::Static(_) => None,
         };
-        let cap = match (
-            ticket.as_ref().and_then(|t| t.max_listeners),
-            self.settings.load().max_listeners_per_ticket,
-        ) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
+        let to = match &target {
+            Target::Event(_) => ListenTo::Event(event.as_deref()),
+            Target::Static(_) => ListenTo::Static(access),
         };
-        let jti = ticket.as_ref().map(|t| t.jti.as_str());
+        // Public mounts and events cost no token check.
+        let presented = if rules::listener_needs_credential(to) {
+            self.verify_presented(&self.presented(mount, credentials))
+                .await
+        } else {
+            Presented::Nothing
+        };
+        let listener = Listener {
+            ip,
+            referer: decode::header(headers, "referer"),
+        };
+        let now = self.clock.now();
+        let max_per_ticket = self.settings.load().max_listeners_per_ticket;
+        let admission = match rules::may_listen(to, &presented, &listener, max_per_ticket, now) {
+            Ok(a) => a,
+            Err(r) => return Verdict::Deny(r),
+        };
         if self
             .live
-            .add_listener(&target, origin, client, jti, cap)
+            .add_listener(
+                &target,
+                origin,
+                client,
+                admission.ticket.as_deref(),
+                admission.cap,
+            )
             .is_err()
         {
             return Verdict::Deny(DenyReason::TicketFull);
         }
         Verdict::Allow {
-            timelimit: deadline.map(|d| (d - now).max(1) as u64),
+            timelimit: admission.until.map(|until| rules::timelimit(until, now)),
         }
     }
 }

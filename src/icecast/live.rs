@@ -8,17 +8,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use uuid::Uuid;
-
 use crate::icecast::decode::Origin;
-
-/// What a mount is, as far as live state is concerned.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Target {
-    Event(Uuid),
-    /// A mount from `[[icecast.mounts]]`, by name.
-    Static(String),
-}
+pub use crate::icecast::Target;
 
 /// The state of one mount.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -198,6 +189,7 @@ impl LiveState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use uuid::Uuid;
 
     fn origin(server: &str) -> Origin<'_> {
         Origin {

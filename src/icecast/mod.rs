@@ -7,3 +7,15 @@
 pub mod decide;
 pub mod decode;
 pub mod live;
+
+use uuid::Uuid;
+
+/// What a callback's mount is: an event's, or one declared in `[[icecast.mounts]]`. The key of
+/// this node's live state, and what [`decide`] classifies every mount into.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// An event mount (`/<event id>`, with an optional extension).
+    Event(Uuid),
+    /// A mount from `[[icecast.mounts]]`, by name.
+    Static(String),
+}

@@ -7,7 +7,8 @@ pub mod users_file;
 use crate::config::IdentitySettings;
 use std::sync::Arc;
 
-use crate::tokens::{AccessLevel, Claims};
+use crate::rules;
+use crate::tokens::{AccessLevel, Claims, TokenError, TokenService};
 
 pub use myradio::MyRadio;
 pub use users_file::UsersFile;
@@ -35,6 +36,20 @@ pub enum IdentityError {
     UsersFile(String),
 }
 
+/// Why a member's token is not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum MemberError {
+    /// The token itself was refused.
+    #[error("token refused: {0}")]
+    Token(TokenError),
+    /// A valid token of a member who has since been removed.
+    #[error("member removed")]
+    Removed,
+    /// The identity backend could not say whether the member still exists.
+    #[error(transparent)]
+    Identity(IdentityError),
+}
+
 /// The configured identity backend.
 pub enum Identity {
     UsersFile(UsersFile),
@@ -57,37 +72,37 @@ impl Identity {
         }
     }
 
-    /// The access level a token's member has *now*, for tokens minted earlier: with the users
-    /// file, a removed user has none (`None`) and a demoted admin is a standard user at once;
-    /// the level is never raised above the token's. MyRadio is not asked again, nor is a users
-    /// file that does not exist: such tokens keep their level until they expire.
+    /// The access level a token's member has *now*, for tokens minted earlier (`None`: the
+    /// member was removed). With the users file, the file is asked; MyRadio is not asked
+    /// again, nor is a users file that does not exist: such tokens keep their level until
+    /// they expire.
     pub fn current_access(&self, claims: &Claims) -> Result<Option<AccessLevel>, IdentityError> {
         match self {
             // A node without a users file (e.g. a verify-only relay) has nobody to ask: it
             // trusts tokens until they expire, as with MyRadio.
             Identity::UsersFile(f) if !f.path().exists() => Ok(Some(claims.access_level)),
-            Identity::UsersFile(f) => Ok(f.member_by_id(claims.sub)?.map(|m| {
-                if m.access_level == AccessLevel::Admin {
-                    claims.access_level
-                } else {
-                    AccessLevel::Standard
-                }
-            })),
+            Identity::UsersFile(f) => Ok(f.member_by_id(claims.sub)?.map(|m| m.access_level)),
             Identity::MyRadio(_) => Ok(Some(claims.access_level)),
         }
     }
 
-    /// `claims` as the identity backend stands now (see [`Identity::current_access`]):
-    /// `None` if the member no longer exists.
-    pub fn effective(&self, claims: Arc<Claims>) -> Result<Option<Arc<Claims>>, IdentityError> {
-        Ok(match self.current_access(&claims)? {
-            None => None,
-            Some(level) if level == claims.access_level => Some(claims),
-            Some(level) => Some(Arc::new(Claims {
-                access_level: level,
-                ..(*claims).clone()
-            })),
-        })
+    /// `claims` with the member's current rights ([`rules::current_claims`]).
+    pub fn current(&self, claims: Arc<Claims>) -> Result<Arc<Claims>, MemberError> {
+        let level = self
+            .current_access(&claims)
+            .map_err(MemberError::Identity)?;
+        rules::current_claims(claims, level).ok_or(MemberError::Removed)
+    }
+
+    /// Verifies a member's user token and applies the member's current rights: the one way
+    /// every caller (API, Icecast hooks) turns a token into a member.
+    pub async fn verify_member(
+        &self,
+        tokens: &TokenService,
+        token: &str,
+    ) -> Result<Arc<Claims>, MemberError> {
+        let claims = tokens.verify(token).await.map_err(MemberError::Token)?;
+        self.current(claims)
     }
 
     /// Resolves a member for operator commands (`jars token NAME`, `jars event create --owner`):

@@ -133,7 +133,7 @@ impl EventStore for CachedStore {
 
     async fn list(&self, filter: ListFilter) -> Result<Vec<Event>, StoreError> {
         let events = self.inner.list(filter).await?;
-        let now = Utc::now();
+        let now = filter.now;
         for e in events.iter().filter(|e| !e.is_expired(now)) {
             self.last.insert(e.id, Arc::new(e.clone())).await;
         }
@@ -207,6 +207,7 @@ mod tests {
                 description: "d".into(),
                 private: false,
                 lifetime: Duration::from_secs(60),
+                now: Utc::now(),
             })
             .await
             .unwrap();
@@ -297,6 +298,7 @@ mod tests {
             description: "d".into(),
             private: false,
             lifetime,
+            now: Utc::now(),
         };
         let long = cached.create(new(Duration::from_secs(60))).await.unwrap();
         let short = cached

@@ -70,6 +70,8 @@ pub struct NewEvent {
     pub description: String,
     pub private: bool,
     pub lifetime: Duration,
+    /// The creation time; the event expires `lifetime` after it.
+    pub now: DateTime<Utc>,
 }
 
 /// Which events a listing includes.
@@ -81,6 +83,8 @@ pub struct ListFilter {
     pub all_private: bool,
     /// Include expired events.
     pub include_expired: bool,
+    /// What "expired" is measured against.
+    pub now: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

@@ -374,7 +374,7 @@ impl EventStore for PostgresStore {
     async fn create(&self, new: NewEvent) -> Result<Event, StoreError> {
         let lifetime = chrono::Duration::from_std(new.lifetime)
             .map_err(|e| StoreError::Unavailable(format!("event lifetime: {e}")))?;
-        let now = Utc::now();
+        let now = new.now;
         let id = Uuid::new_v4();
         self.run(|pool| async move {
             let created_by = member(new.created_by)?;
@@ -420,7 +420,7 @@ impl EventStore for PostgresStore {
                  ORDER BY created_time DESC"
             ))
             .bind(f.include_expired)
-            .bind(to_db(Utc::now()))
+            .bind(to_db(f.now))
             .bind(f.all_private)
             .bind(private_of)
             .fetch_all(&pool)

@@ -102,7 +102,7 @@ fn row_to_event(row: &SqliteRow) -> Result<Event, StoreError> {
 #[async_trait::async_trait]
 impl EventStore for SqliteStore {
     async fn create(&self, new: NewEvent) -> Result<Event, StoreError> {
-        let now = Utc::now();
+        let now = new.now;
         let lifetime = chrono::Duration::from_std(new.lifetime)
             .map_err(|e| StoreError::Unavailable(format!("event lifetime: {e}")))?;
         let event = Event {
@@ -152,7 +152,7 @@ impl EventStore for SqliteStore {
              ORDER BY created_time DESC"
         ))
         .bind(f.include_expired)
-        .bind(to_text(Utc::now()))
+        .bind(to_text(f.now))
         .bind(f.all_private)
         .bind(f.private_of)
         .fetch_all(&self.pool)
@@ -207,6 +207,7 @@ mod tests {
             description: "d".into(),
             private,
             lifetime,
+            now: Utc::now(),
         }
     }
 
@@ -260,12 +261,14 @@ mod tests {
             .create(new_event(1, false, Duration::from_millis(1)))
             .await
             .unwrap();
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // A second later the 1 ms event has expired; the others have not.
+        let later = Utc::now() + chrono::Duration::seconds(1);
         let ids = |v: Vec<Event>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
         let anon = ListFilter {
             private_of: None,
             all_private: false,
             include_expired: false,
+            now: later,
         };
         assert_eq!(ids(store.list(anon).await.unwrap()), vec![public.id]);
         let owner = ListFilter {
@@ -278,6 +281,7 @@ mod tests {
             private_of: None,
             all_private: true,
             include_expired: true,
+            now: later,
         };
         let got = ids(store.list(admin_all).await.unwrap());
         assert_eq!(got.len(), 3);

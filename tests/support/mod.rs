@@ -6,7 +6,9 @@ pub mod pg;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use jars::clock::ManualClock;
 use jars::config::{Config, Overrides};
 use jars::http::AppState;
 use jars::identity::UsersFile;
@@ -16,6 +18,8 @@ use tokio::sync::oneshot;
 /// A jars server running in this test process on a free loopback port.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The clock every decision of this server reads: it stands still until a test moves it.
+    pub clock: Arc<ManualClock>,
     pub state: AppState,
     pub config: Config,
     pub dir: TempDir,
@@ -39,7 +43,10 @@ impl TestServer {
             database_url: None,
         };
         let config = Config::from_toml_str(toml, &overrides).expect("test config");
-        let state = jars::setup::app_state(&config).await.expect("app state");
+        let clock = ManualClock::starting_now();
+        let state = jars::setup::app_state_on(&config, clock.clone())
+            .await
+            .expect("app state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -48,6 +55,7 @@ impl TestServer {
         }));
         TestServer {
             addr,
+            clock,
             state,
             config,
             dir,

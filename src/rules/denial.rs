@@ -1,0 +1,112 @@
+//! Why a request or callback was refused: [`DenyReason`] (every reason a rule or a hook can
+//! give, with its Icecast log text and metric label) and [`ConnectDenial`] (the connect rule's
+//! two answers).
+
+use crate::tokens::TokenError;
+
+/// Why a connect (or a ticket mint) was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectDenial {
+    /// No such event, or it has expired.
+    NoEvent,
+    /// The event exists, but the member neither owns it nor is an admin.
+    NotOwnerOrAdmin,
+}
+
+impl ConnectDenial {
+    /// A stable label for logs and metrics.
+    pub fn label(self) -> &'static str {
+        DenyReason::from(self).label()
+    }
+}
+
+impl From<ConnectDenial> for DenyReason {
+    fn from(d: ConnectDenial) -> DenyReason {
+        match d {
+            ConnectDenial::NoEvent => DenyReason::NoSuchEvent,
+            ConnectDenial::NotOwnerOrAdmin => DenyReason::NotOwnerOrAdmin,
+        }
+    }
+}
+
+/// Why a source or listener was turned away. The text goes to Icecast's error log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenyReason {
+    UnknownMount,
+    NoCredentials,
+    Token(TokenError),
+    NoSuchEvent,
+    EventExpired,
+    NotOwnerOrAdmin,
+    RelayNotApproved,
+    TicketRequired,
+    TicketForAnotherEvent,
+    TicketBoundToAnotherAddress,
+    RefererNotAllowed,
+    TicketFull,
+    MembersOnly,
+    AdminsOnly,
+    StoreUnavailable,
+    /// A valid token of a user who has since been removed.
+    UserRemoved,
+    /// The identity backend failed while checking a token's user.
+    IdentityUnavailable,
+    /// The callback did not carry the configured Basic credentials.
+    CallerNotIcecast,
+}
+
+impl DenyReason {
+    /// A short, useful line for Icecast's error log; never contains a secret.
+    pub fn message(self) -> &'static str {
+        match self {
+            DenyReason::UnknownMount => "not an event mount",
+            DenyReason::NoCredentials => "no credentials",
+            DenyReason::Token(TokenError::Expired) => "ticket or token expired",
+            DenyReason::Token(TokenError::Immature) => "ticket or token not yet valid",
+            DenyReason::Token(TokenError::WrongKind) => "a listener ticket cannot do this",
+            DenyReason::Token(TokenError::InvalidSignature) => "bad signature",
+            DenyReason::Token(_) => "invalid token",
+            DenyReason::NoSuchEvent => "no such event",
+            DenyReason::EventExpired => "event expired",
+            DenyReason::NotOwnerOrAdmin => "not the event's owner or an admin",
+            DenyReason::RelayNotApproved => "relay not approved by /jars/connect",
+            DenyReason::TicketRequired => "private event: ticket required",
+            DenyReason::TicketForAnotherEvent => "ticket for another event",
+            DenyReason::TicketBoundToAnotherAddress => "ticket bound to another address",
+            DenyReason::RefererNotAllowed => "referer not allowed for this ticket",
+            DenyReason::TicketFull => "ticket already has its maximum listeners",
+            DenyReason::MembersOnly => "members only",
+            DenyReason::AdminsOnly => "admins only",
+            DenyReason::StoreUnavailable => "event store unavailable",
+            DenyReason::UserRemoved => "user no longer exists",
+            DenyReason::IdentityUnavailable => "users unavailable",
+            DenyReason::CallerNotIcecast => "callback credentials wrong",
+        }
+    }
+
+    /// A stable label for logs and metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            DenyReason::UnknownMount => "unknown_mount",
+            DenyReason::NoCredentials => "no_credentials",
+            DenyReason::Token(TokenError::Expired) => "expired",
+            DenyReason::Token(TokenError::WrongKind) => "wrong_token_kind",
+            DenyReason::Token(_) => "invalid_token",
+            DenyReason::NoSuchEvent => "no_event",
+            DenyReason::EventExpired => "event_expired",
+            DenyReason::NotOwnerOrAdmin => "not_owner",
+            DenyReason::RelayNotApproved => "relay_not_approved",
+            DenyReason::TicketRequired => "ticket_required",
+            DenyReason::TicketForAnotherEvent => "wrong_event",
+            DenyReason::TicketBoundToAnotherAddress => "wrong_ip",
+            DenyReason::RefererNotAllowed => "wrong_referer",
+            DenyReason::TicketFull => "ticket_full",
+            DenyReason::MembersOnly => "members_only",
+            DenyReason::AdminsOnly => "admins_only",
+            DenyReason::StoreUnavailable => "store_error",
+            DenyReason::UserRemoved => "user_removed",
+            DenyReason::IdentityUnavailable => "identity_error",
+            DenyReason::CallerNotIcecast => "bad_caller",
+        }
+    }
+}

@@ -1,5 +1,4 @@
 //! Shared test support: a real jars server on 127.0.0.1:0 with a temporary data directory.
-#![allow(dead_code)]
 
 pub mod icecast;
 pub mod pg;

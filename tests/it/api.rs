@@ -2,7 +2,7 @@
 //! create/connect flow, event visibility, and token compatibility checked by an independent
 //! RS256 implementation (openssl).
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 

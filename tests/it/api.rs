@@ -276,7 +276,7 @@ async fn token_endpoint_is_rate_limited() {
 }
 
 /// A store that is down: every call fails.
-struct DownStore;
+pub(crate) struct DownStore;
 
 #[async_trait::async_trait]
 impl EventStore for DownStore {

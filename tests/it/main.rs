@@ -14,5 +14,6 @@ mod icecast_harness;
 mod myradio;
 mod ops;
 mod postgres;
+mod router;
 mod signals;
 mod store_suite;

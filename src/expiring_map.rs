@@ -82,6 +82,15 @@ impl<K: Hash + Eq, V: Clone, S: BuildHasher + Default> ExpiringMap<K, V, S> {
         self.len() == 0
     }
 
+    /// Moves every deadline `by` earlier, as if that much time had passed: lets tests cross
+    /// a ttl without sleeping.
+    #[cfg(test)]
+    pub(crate) fn age(&self, by: Duration) {
+        for e in self.write().values_mut() {
+            e.until = e.until.checked_sub(by).expect("deadline after boot");
+        }
+    }
+
     // A panic while holding the lock cannot leave a half-written entry behind (HashMap
     // operations do not unwind midway), so a poisoned lock is still usable.
     fn read(&self) -> RwLockReadGuard<'_, HashMap<K, Entry<V>, S>> {

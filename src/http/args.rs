@@ -101,7 +101,8 @@ impl<S: Send + Sync> FromRequest<S> for Args {
 }
 
 /// The client's address: the peer of the connection, or, behind a trusted reverse proxy
-/// (`[limits] trusted_proxies`), the address it forwarded. Absent in `oneshot` tests.
+/// (`[limits] trusted_proxies`), the address it forwarded. Absent without a connection, as in
+/// the in-process router tests (`tests/it/router.rs`).
 pub struct ClientAddr(pub Option<IpAddr>);
 
 impl FromRequestParts<AppState> for ClientAddr {

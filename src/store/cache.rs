@@ -222,19 +222,30 @@ mod tests {
         assert!(cached.get_fresh(e.id).await.unwrap().unwrap().connected);
         cached.mark_disconnected(e.id, Utc::now()).await.unwrap();
         assert!(!cached.get(e.id).await.unwrap().unwrap().connected);
-
-        // Unknown ids are remembered briefly.
-        let unknown = Uuid::new_v4();
-        assert!(cached.get(unknown).await.unwrap().is_none());
     }
 
-    /// A store whose `get` can be switched off, standing in for an unreachable database.
+    /// A store that can be switched off, standing in for an unreachable database, and counts
+    /// the `get`s that reach it.
     struct Flaky {
         inner: Arc<dyn EventStore>,
         down: std::sync::atomic::AtomicBool,
+        gets: std::sync::atomic::AtomicUsize,
     }
 
     impl Flaky {
+        /// Up, on a new SQLite database in `dir`.
+        async fn open(dir: &tempfile::TempDir) -> Arc<Flaky> {
+            Arc::new(Flaky {
+                inner: Arc::new(
+                    SqliteStore::open(&dir.path().join("e.sqlite3"))
+                        .await
+                        .unwrap(),
+                ),
+                down: Default::default(),
+                gets: Default::default(),
+            })
+        }
+
         fn check(&self) -> Result<(), StoreError> {
             if self.down.load(std::sync::atomic::Ordering::SeqCst) {
                 Err(StoreError::Unavailable("down".into()))
@@ -251,6 +262,7 @@ mod tests {
             self.inner.create(new).await
         }
         async fn get(&self, id: Uuid) -> Result<Option<Event>, StoreError> {
+            self.gets.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             self.check()?;
             self.inner.get(id).await
         }
@@ -277,16 +289,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn unknown_ids_are_remembered_for_the_negative_ttl() {
+        let dir = tempfile::tempdir().unwrap();
+        let flaky = Flaky::open(&dir).await;
+        let negative_ttl = Duration::from_secs(60);
+        let cached = CachedStore::new(flaky.clone(), Duration::from_secs(3600), negative_ttl);
+        let known = cached
+            .create(NewEvent {
+                created_by: 1,
+                title: "t".into(),
+                description: "d".into(),
+                private: false,
+                lifetime: Duration::from_secs(3600),
+                now: Utc::now(),
+            })
+            .await
+            .unwrap();
+        let unknown = Uuid::new_v4();
+        let gets = || flaky.gets.load(std::sync::atomic::Ordering::SeqCst);
+        let lookup = |id| {
+            let cached = &cached;
+            async move { cached.get(id).await.unwrap().map(|e| e.id) }
+        };
+
+        assert_eq!((lookup(unknown).await, gets()), (None, 1));
+        assert_eq!((lookup(known.id).await, gets()), (Some(known.id), 2));
+        // Within the negative ttl the unknown id is answered from the cache.
+        cached.rows.age(negative_ttl / 2);
+        assert_eq!((lookup(unknown).await, gets()), (None, 2));
+        // Past it the store is asked again; the known row, on the longer ttl, is still cached.
+        cached.rows.age(negative_ttl / 2);
+        assert_eq!((lookup(unknown).await, gets()), (None, 3));
+        assert_eq!((lookup(known.id).await, gets()), (Some(known.id), 3));
+    }
+
+    #[tokio::test]
     async fn last_known_rows_outlive_the_ttl_but_not_the_event() {
         let dir = tempfile::tempdir().unwrap();
-        let flaky = Arc::new(Flaky {
-            inner: Arc::new(
-                SqliteStore::open(&dir.path().join("e.sqlite3"))
-                    .await
-                    .unwrap(),
-            ),
-            down: Default::default(),
-        });
+        let flaky = Flaky::open(&dir).await;
         let cached = CachedStore::new(
             flaky.clone(),
             Duration::from_millis(50),

@@ -2,7 +2,7 @@
 //! create/connect flow, event visibility, and token compatibility checked by an independent
 //! RS256 implementation (openssl).
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 
@@ -276,7 +276,7 @@ async fn token_endpoint_is_rate_limited() {
 }
 
 /// A store that is down: every call fails.
-struct DownStore;
+pub(crate) struct DownStore;
 
 #[async_trait::async_trait]
 impl EventStore for DownStore {

@@ -2,7 +2,7 @@
 //! them (every byte but [A-Za-z0-9] escaped), every decision, and `/jars/ticket`. The same
 //! decisions are proven against a real Icecast in tests/icecast_e2e.rs.
 
-mod support;
+use crate::support;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;

@@ -1,4 +1,4 @@
-//! Self-test of the real-Icecast harness (`tests/support/icecast.rs`) and proof that the
+//! Self-test of the real-Icecast harness (`tests/it/support/icecast.rs`) and proof that the
 //! example configuration (`icecast-examples/icecast.xml`) sends Icecast 2.4.4's URL-auth
 //! callbacks for event mounts, and only for them.
 //!
@@ -6,7 +6,7 @@
 //! everything, except a listener or source whose password is "deny"; a listener with
 //! password "timelimit" is allowed with `icecast-auth-timelimit: 3`.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::MetadataExt;
 use std::sync::{Arc, Mutex};

@@ -227,15 +227,6 @@ impl Icecast {
         self.child.id()
     }
 
-    pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// The configuration Icecast runs with.
-    pub fn config_path(&self) -> PathBuf {
-        self.dir.path().join("icecast.xml")
-    }
-
     pub fn error_log(&self) -> String {
         fs::read_to_string(self.dir.path().join("log/error.log")).unwrap_or_default()
     }
@@ -326,7 +317,7 @@ fn replace_exact(text: &str, from: &str, to: &str, count: usize) -> String {
     assert_eq!(
         found, count,
         "icecast-examples/icecast.xml: expected {count} occurrence(s) of {from:?}, found {found}; \
-         the example config and tests/support/icecast.rs have drifted apart"
+         the example config and tests/it/support/icecast.rs have drifted apart"
     );
     text.replace(from, to)
 }
@@ -521,7 +512,6 @@ pub struct SourceHandle {
     pub got_continue: bool,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
-    bytes_sent: Arc<AtomicUsize>,
 }
 
 impl SourceHandle {
@@ -532,14 +522,6 @@ impl SourceHandle {
 
     pub fn status_line(&self) -> &str {
         &self.head.status_line
-    }
-
-    pub fn head(&self) -> &ResponseHead {
-        &self.head
-    }
-
-    pub fn bytes_sent(&self) -> usize {
-        self.bytes_sent.load(Ordering::Relaxed)
     }
 
     /// Still streaming (Icecast has not closed the connection).
@@ -592,18 +574,15 @@ pub async fn start_source(port: u16, mount: &str, user: &str, password: &str) ->
         }
         break head;
     };
-    let bytes_sent = Arc::new(AtomicUsize::new(0));
     if head.status != 200 {
         return SourceHandle {
             head,
             got_continue,
             stop: None,
             task: None,
-            bytes_sent,
         };
     }
     let (stop_tx, mut stop_rx) = oneshot::channel::<()>();
-    let sent = bytes_sent.clone();
     let task = tokio::spawn(async move {
         let frame = mp3_frame();
         let mut tick = tokio::time::interval(Duration::from_millis(20));
@@ -614,7 +593,6 @@ pub async fn start_source(port: u16, mount: &str, user: &str, password: &str) ->
                     if stream.write_all(&frame).await.is_err() {
                         break;
                     }
-                    sent.fetch_add(frame.len(), Ordering::Relaxed);
                 }
             }
         }
@@ -625,7 +603,6 @@ pub async fn start_source(port: u16, mount: &str, user: &str, password: &str) ->
         got_continue,
         stop: Some(stop_tx),
         task: Some(task),
-        bytes_sent,
     }
 }
 
@@ -635,8 +612,6 @@ pub struct ListenResult {
     pub status: u16,
     /// Body bytes read (audio, or the error text).
     pub bytes: usize,
-    /// From connecting until done: `read_bytes` read, end of stream, or timeout.
-    pub stayed_for: Duration,
     pub head: ResponseHead,
 }
 
@@ -680,7 +655,6 @@ pub async fn listen_with_headers(
     read_bytes: usize,
     timeout: Duration,
 ) -> ListenResult {
-    let started = Instant::now();
     let deadline = tokio::time::Instant::now() + timeout;
     let mut stream = connect(port).await;
     stream
@@ -703,7 +677,6 @@ pub async fn listen_with_headers(
     ListenResult {
         status: head.status,
         bytes,
-        stayed_for: started.elapsed(),
         head,
     }
 }
@@ -747,15 +720,6 @@ impl ListenerHandle {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-
-    /// Waits up to `timeout` until at least `n` body bytes arrived.
-    pub async fn wait_bytes(&self, n: usize, timeout: Duration) -> usize {
-        let deadline = Instant::now() + timeout;
-        while self.bytes() < n && Instant::now() < deadline && self.closed_after().is_none() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        self.bytes()
     }
 
     /// Disconnects (Icecast then sends `listener_remove`).

@@ -2,7 +2,7 @@
 //! readiness, reload with a rotated key while requests are in flight, and a verify-only node
 //! fed by another jars' `/jars/jwks.json` (unknown-`kid` refetch, issuer down, fail closed).
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! demoted users, rate limits behind trusted proxies, load shedding that keeps Icecast's share,
 //! and hostile input. Everything through a real server on 127.0.0.1:0.
 
-mod support;
+use crate::support;
 
 use std::io::{Read, Write};
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The MyRadio backend against a real HTTP server on 127.0.0.1:0 that serves the recorded
 //! MyRadio response bodies (tests/fixtures/myradio). MyRadio itself cannot run here.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -3,7 +3,7 @@
 //! listeners, tickets (wrong event, wrong address, expired, time-limited), listener counts,
 //! mount_remove, wrong callback credentials and metadata updates without credentials.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

@@ -2,7 +2,7 @@
 //! SQLite behind the cache, and on the real PostgreSQL server when `DATABASE_URL` is set (in a
 //! database of its own, dropped afterwards). In CI (`CI` set) the PostgreSQL run is mandatory.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,5 +1,4 @@
 //! Shared test support: a real jars server on 127.0.0.1:0 with a temporary data directory.
-#![allow(dead_code)]
 
 pub mod icecast;
 pub mod pg;
@@ -36,13 +35,7 @@ impl TestServer {
 
     /// Starts a server whose data directory is `dir`.
     pub async fn start_in(dir: TempDir, toml: &str) -> TestServer {
-        let overrides = Overrides {
-            data_dir: Some(dir.path().to_path_buf()),
-            listen: Some("127.0.0.1:0".into()),
-            config: None,
-            database_url: None,
-        };
-        let config = Config::from_toml_str(toml, &overrides).expect("test config");
+        let config = config_in(&dir, toml);
         let clock = ManualClock::starting_now();
         let state = jars::setup::app_state_on(&config, clock.clone())
             .await
@@ -122,6 +115,17 @@ impl TestServer {
             t.await.unwrap().unwrap();
         }
     }
+}
+
+/// The embedded defaults plus `toml` (which may be empty), with `dir` as the data directory.
+pub fn config_in(dir: &TempDir, toml: &str) -> Config {
+    let overrides = Overrides {
+        data_dir: Some(dir.path().to_path_buf()),
+        listen: Some("127.0.0.1:0".into()),
+        config: None,
+        database_url: None,
+    };
+    Config::from_toml_str(toml, &overrides).expect("test config")
 }
 
 /// Escapes like Icecast 2.4.4 escapes callback fields: every byte but `[A-Za-z0-9]` as

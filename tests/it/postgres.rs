@@ -5,7 +5,7 @@
 //!
 //! Every test works in a database of its own, dropped afterwards.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ use support::pg::{admin_url, server_addr, via, Link, TcpProxy, TempDb};
 use support::{client, error_name, post_form, TestServer};
 use uuid::Uuid;
 
-const ORIGINAL_SCHEMA: &str = include_str!("fixtures/jars-original-schema.sql");
+const ORIGINAL_SCHEMA: &str = include_str!("../fixtures/jars-original-schema.sql");
 
 /// The original service's columns, in its table's order.
 const ORIGINAL_COLUMNS: [&str; 10] = [

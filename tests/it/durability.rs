@@ -2,7 +2,7 @@
 //! `jars serve` process, SIGKILL in the middle, restart; every request that got its 201/202 is
 //! in the store. On SQLite and on the real PostgreSQL.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Child, Command, Stdio};

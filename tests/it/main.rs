@@ -1,0 +1,19 @@
+//! The integration tests, one binary: each module below was once its own `tests/*.rs` binary,
+//! each recompiling `support` and linking separately. Run one module with a filter, e.g.
+//! `cargo test --test it hooks::`.
+
+mod support;
+
+mod api;
+mod cli;
+mod durability;
+mod hardening;
+mod hooks;
+mod icecast_e2e;
+mod icecast_harness;
+mod myradio;
+mod ops;
+mod postgres;
+mod router;
+mod signals;
+mod store_suite;

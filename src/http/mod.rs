@@ -7,6 +7,7 @@ pub mod args;
 pub mod error;
 pub mod icecast;
 pub mod ops;
+pub mod shed;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -119,10 +120,20 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
     // The API waits on MyRadio, argon2 and the store: bound each request. Callbacks
     // (`icecast::CallbackRoute`) have no such timer: a per-request timer wakes a parked worker
     // on every callback (measured, see BENCHMARKS.md), and everything a callback can wait on is
-    // bounded already (store operations, and slow clients by the header read timeout).
-    let api = shed_beyond(api, limits.max_concurrent_requests).layer(
-        TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT),
-    );
+    // bounded already (store operations; slow clients by the header read timeout and
+    // `icecast::CALLBACK_BODY_TIMEOUT`).
+    // Per-client cap and body deadline first (`shed::guard_api`), so that slow or greedy
+    // clients never hold one of the shared slots.
+    let peers = shed::PeerSlots::new(shed::API_MAX_PER_CLIENT);
+    let api = shed_beyond(api, limits.max_concurrent_requests)
+        .route_layer(middleware::from_fn_with_state(
+            (state.clone(), peers),
+            shed::guard_api,
+        ))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ));
     let mut ops = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz));

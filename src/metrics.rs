@@ -32,6 +32,10 @@ pub struct Metrics {
     pub callbacks_shed: IntCounterVec,
     /// API requests refused before their handler ran, by reason (`peer_busy`, `slow_body`).
     pub api_shed: IntCounterVec,
+    /// Open client connections on the main address.
+    pub connections_open: IntGauge,
+    /// Connections closed by jars before a request, by reason (`over_limit`, `no_request`).
+    pub connections_dropped: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -85,6 +89,11 @@ impl Metrics {
             "API requests refused before their handler, by reason (peer_busy, slow_body).",
             &["reason"],
         );
+        let connections_dropped = counter(
+            "jars_connections_dropped_total",
+            "Connections closed before a request, by reason (over_limit, no_request).",
+            &["reason"],
+        );
         let http_duration = HistogramVec::new(
             HistogramOpts::new(
                 "jars_http_request_duration_seconds",
@@ -123,6 +132,10 @@ impl Metrics {
             "jars_callbacks_in_progress",
             "Icecast callbacks being decided now (at most limits.max_concurrent_callbacks).",
         );
+        let connections_open = gauge(
+            "jars_connections_open",
+            "Open client connections on the main address.",
+        );
         let key_set_age = Gauge::new(
             "jars_key_set_age_seconds",
             "Seconds since the key set was last loaded or fetched successfully.",
@@ -150,6 +163,8 @@ impl Metrics {
             callbacks_in_progress,
             callbacks_shed,
             api_shed,
+            connections_open,
+            connections_dropped,
         }
     }
 

@@ -1,5 +1,6 @@
 //! Hardening at the HTTP edge (SECURITY.md, "Slow and idle clients"): slow callback and API
-//! bodies hold no shared slot, and callbacks are shed per peer and in all. Each attack at a
+//! bodies hold no shared slot, callbacks are shed per peer and in all, connections that send
+//! no request are closed, and the connection bound keeps a place for Icecast. Each attack at a
 //! small scale against 127.0.0.1 (attackers connect from 127.0.0.2, another loopback address).
 
 mod support;
@@ -7,6 +8,7 @@ mod support;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use jars::http::edge::Edge;
 use jars::http::icecast::CALLBACK_BODY_TIMEOUT;
 use jars::http::shed::{API_BODY_TIMEOUT, API_MAX_PER_CLIENT};
 use serde_json::Value;
@@ -266,6 +268,77 @@ async fn callbacks_are_shed_limited_and_counted_like_routed_requests() {
         assert!(count >= at_least, "{line}{count}");
     }
     assert!(metrics.contains("jars_callbacks_shed_total{reason=\"busy\"} 1"));
+}
+
+/// Item 2: connections that never send a request stayed open for ever and, past the open
+/// file limit, stopped jars from accepting anybody, Icecast included.
+#[tokio::test]
+async fn silent_connections_are_closed_and_icecast_keeps_a_place() {
+    let server = TestServer::start("").await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let timeout = Duration::from_secs(2);
+    let edge = Edge {
+        header_read_timeout: timeout,
+        max_connections: 4,
+        reserved_connections: 1,
+        reserved_for: |ip| ip == ICECAST,
+        metrics: Some(server.state.metrics.clone()),
+    };
+    let app = jars::http::app(server.state.clone(), true);
+    tokio::spawn(jars::http::edge::serve_with(
+        listener,
+        app,
+        std::future::pending(),
+        edge,
+    ));
+    let m = server.state.metrics.clone();
+    let started = Instant::now();
+    // Four connections fill the bound: two silent, two stuck in the first bytes (which
+    // hyper reads to tell HTTP/1 from HTTP/2, outside its own header timeout).
+    let mut silent = Vec::new();
+    for first in ["", "", "P", "PRI * HTTP/2.0"] {
+        let mut s = connect_from(ATTACKER, addr).await;
+        s.write_all(first.as_bytes()).await.unwrap();
+        silent.push(s);
+    }
+    wait_for(&m.connections_open, 4, "the server never accepted the four").await;
+    // A fifth is closed at once...
+    let mut fifth = connect_from(ATTACKER, addr).await;
+    let answer = answer_within(&mut fifth, Duration::from_millis(500)).await;
+    assert_eq!(
+        answer.as_deref(),
+        Some(""),
+        "the fifth connection stayed open"
+    );
+    assert_eq!(count(&m.connections_dropped, "over_limit"), 1);
+    // ...but Icecast's address still gets in.
+    let health = client_from(ICECAST)
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert!(started.elapsed() < timeout, "too slow to prove anything");
+    // The silent ones are closed after the header timeout, not before.
+    for s in &mut silent {
+        let answer = answer_within(s, Duration::from_secs(4)).await;
+        let answer = answer.expect("a silent connection was never closed");
+        assert!(
+            answer.is_empty() || answer.starts_with("http/1.1 408"),
+            "{answer}"
+        );
+    }
+    let elapsed = started.elapsed();
+    assert!(elapsed >= timeout && elapsed < timeout * 2, "{elapsed:?}");
+    assert_eq!(count(&m.connections_dropped, "no_request"), 4);
+    // With room again, anybody gets in.
+    let health = client_from(ATTACKER)
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
 }
 
 /// Item 5: slow API bodies, reopened as the request timeout closed them, kept every API slot

@@ -131,7 +131,13 @@ async fn serve(config: Config, overrides: Overrides, log: LogHandle) -> Result<(
     let (trigger, down) = shutdown::latch();
     let app = jars::http::app(state.clone(), metrics_listener.is_none());
     let mut servers = tokio::task::JoinSet::new();
-    servers.spawn(jars::http::serve(main_listener, app, down.clone().wait()));
+    let edge = jars::http::edge::Edge::with_metrics(state.metrics.clone());
+    servers.spawn(jars::http::edge::serve_with(
+        main_listener,
+        app,
+        down.clone().wait(),
+        edge,
+    ));
     if let Some(l) = metrics_listener {
         let metrics_app = jars::http::metrics_router(state.clone());
         tracing::info!(addr = ?l.local_addr().ok(), "serving /metrics");

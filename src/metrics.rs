@@ -25,6 +25,17 @@ pub struct Metrics {
     pub listeners: IntGauge,
     pub store_errors: IntCounterVec,
     pub ready: IntGauge,
+    /// Callbacks being decided (holding one of `max_concurrent_callbacks` slots).
+    pub callbacks_in_progress: IntGauge,
+    /// Callbacks refused before they were decided, by reason (`busy`, `peer_busy`,
+    /// `slow_body`).
+    pub callbacks_shed: IntCounterVec,
+    /// API requests refused before their handler ran, by reason (`peer_busy`, `slow_body`).
+    pub api_shed: IntCounterVec,
+    /// Open client connections on the main address.
+    pub connections_open: IntGauge,
+    /// Connections closed by jars before a request, by reason (`over_limit`, `no_request`).
+    pub connections_dropped: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -68,6 +79,21 @@ impl Metrics {
             "Failed event store operations by operation.",
             &["op"],
         );
+        let callbacks_shed = counter(
+            "jars_callbacks_shed_total",
+            "Icecast callbacks refused before a decision, by reason (busy, peer_busy, slow_body).",
+            &["reason"],
+        );
+        let api_shed = counter(
+            "jars_api_shed_total",
+            "API requests refused before their handler, by reason (peer_busy, slow_body).",
+            &["reason"],
+        );
+        let connections_dropped = counter(
+            "jars_connections_dropped_total",
+            "Connections closed before a request, by reason (over_limit, no_request).",
+            &["reason"],
+        );
         let http_duration = HistogramVec::new(
             HistogramOpts::new(
                 "jars_http_request_duration_seconds",
@@ -102,6 +128,14 @@ impl Metrics {
             "jars_ready",
             "1 when keys are loaded and the store answers.",
         );
+        let callbacks_in_progress = gauge(
+            "jars_callbacks_in_progress",
+            "Icecast callbacks being decided now (at most limits.max_concurrent_callbacks).",
+        );
+        let connections_open = gauge(
+            "jars_connections_open",
+            "Open client connections on the main address.",
+        );
         let key_set_age = Gauge::new(
             "jars_key_set_age_seconds",
             "Seconds since the key set was last loaded or fetched successfully.",
@@ -126,6 +160,11 @@ impl Metrics {
             listeners,
             store_errors,
             ready,
+            callbacks_in_progress,
+            callbacks_shed,
+            api_shed,
+            connections_open,
+            connections_dropped,
         }
     }
 

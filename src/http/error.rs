@@ -27,6 +27,8 @@ pub enum ApiError {
     /// Too many requests in progress: shed at once.
     Overloaded,
     PayloadTooLarge,
+    /// The request body did not arrive in time.
+    RequestTimeout,
     NotFound,
 }
 
@@ -46,6 +48,7 @@ impl ApiError {
             ApiError::MyRadioServiceFailure => "MyRadioServiceFailureException",
             ApiError::ServiceUnavailable | ApiError::Overloaded => "ServiceUnavailable",
             ApiError::PayloadTooLarge => "PayloadTooLarge",
+            ApiError::RequestTimeout => "RequestTimeout",
             ApiError::NotFound => "NotFound",
         }
     }
@@ -66,6 +69,7 @@ impl ApiError {
             ApiError::MyRadioServiceFailure => StatusCode::BAD_GATEWAY,
             ApiError::ServiceUnavailable | ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
 }

@@ -14,15 +14,16 @@
 //! logged: only the mount path is.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::Request;
-use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode, Version};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
-use super::{ApiError, AppState, MAX_BODY_BYTES};
+use super::shed::{peer_ip, read_body, BodyError, PeerSlots};
+use super::{ApiError, AppState};
 use crate::icecast::decide::{DenyReason, Verdict};
 use crate::icecast::decode::Callback;
 use crate::metrics::RouteMetrics;
@@ -84,12 +85,24 @@ fn render(verdict: Verdict) -> Response {
     resp
 }
 
+/// The whole body of a callback must arrive within this time, before the callback may take a
+/// slot; otherwise 408. Icecast sends its small form at once, with the headers.
+pub const CALLBACK_BODY_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// [`PATH`], served ahead of the router (see the module docs).
+///
+/// In order, each step cheap before the next: POST over HTTP/1 only (Icecast never speaks
+/// h2; an h2 connection could carry hundreds of callbacks), the Basic credentials from the
+/// headers, the body within [`CALLBACK_BODY_TIMEOUT`], then a slot of the peer address (at
+/// most half of all) and one of `max_concurrent_callbacks`. A slow or unauthenticated caller
+/// thus never holds a slot.
 #[derive(Clone)]
 pub struct CallbackRoute {
     state: AppState,
     /// At most `limits.max_concurrent_callbacks` callbacks in progress; beyond, 503 at once.
     slots: Arc<tokio::sync::Semaphore>,
+    /// At most half of those from one address.
+    peers: Arc<PeerSlots>,
     metrics: RouteMetrics,
 }
 
@@ -98,6 +111,7 @@ impl CallbackRoute {
         let max = state.api.load().limits.max_concurrent_callbacks;
         CallbackRoute {
             slots: Arc::new(tokio::sync::Semaphore::new(max)),
+            peers: PeerSlots::new(max / 2),
             metrics: state.metrics.route(PATH),
             state,
         }
@@ -119,39 +133,80 @@ impl CallbackRoute {
                 .insert(header::ALLOW, HeaderValue::from_static("POST"));
             return resp;
         }
-        let Ok(_slot) = self.slots.try_acquire() else {
-            return ApiError::Overloaded.into_response();
-        };
+        if req.version() >= Version::HTTP_2 {
+            return StatusCode::HTTP_VERSION_NOT_SUPPORTED.into_response();
+        }
+        let peer = peer_ip(&req);
         let (parts, body) = req.into_parts();
         let basic = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(Basic::parse);
-        match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-            Ok(body) => callback(&self.state, basic, &body).await,
-            Err(e) if is_length_limit(&e) => ApiError::PayloadTooLarge.into_response(),
-            Err(e) => {
-                tracing::debug!(error = %e, "callback body unreadable");
-                StatusCode::BAD_REQUEST.into_response()
+        // Before the body: a caller without our credentials gets nothing of ours to hold.
+        if !self
+            .state
+            .hooks
+            .caller_is_icecast(basic.as_ref().map(|b| (b.user(), b.pass())))
+        {
+            tracing::warn!(
+                caller_user = basic.as_ref().map(Basic::user).unwrap_or("(none)"),
+                "callback without the configured Icecast credentials: denied"
+            );
+            self.state
+                .metrics
+                .decision("unknown", false, DenyReason::CallerNotIcecast.label());
+            return render(Verdict::Deny(DenyReason::CallerNotIcecast));
+        }
+        let shed = |reason: &str| {
+            self.state
+                .metrics
+                .callbacks_shed
+                .with_label_values(&[reason])
+                .inc();
+        };
+        let body = match read_body(body, CALLBACK_BODY_TIMEOUT).await {
+            Ok(body) => body,
+            Err(BodyError::TimedOut) => {
+                shed("slow_body");
+                return ApiError::RequestTimeout.into_response();
             }
-        }
+            Err(BodyError::TooLarge) => return ApiError::PayloadTooLarge.into_response(),
+            Err(BodyError::Unreadable) => return StatusCode::BAD_REQUEST.into_response(),
+        };
+        let _peer_slot = match peer.map(|ip| self.peers.try_take(ip)) {
+            Some(None) => {
+                shed("peer_busy");
+                return ApiError::Overloaded.into_response();
+            }
+            slot => slot,
+        };
+        let Ok(_slot) = self.slots.try_acquire() else {
+            shed("busy");
+            return ApiError::Overloaded.into_response();
+        };
+        let _in_progress = InProgress::enter(&self.state.metrics.callbacks_in_progress);
+        callback(&self.state, &body).await
     }
 }
 
-/// Whether reading a body failed on the length limit (rather than on the connection).
-fn is_length_limit(e: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = source {
-        if err.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        source = err.source();
+/// Counts one callback in progress until dropped (also when the caller goes away mid-way).
+struct InProgress<'a>(&'a prometheus::IntGauge);
+
+impl<'a> InProgress<'a> {
+    fn enter(gauge: &'a prometheus::IntGauge) -> InProgress<'a> {
+        gauge.inc();
+        InProgress(gauge)
     }
-    false
 }
 
-/// Decides a callback body from a caller that presented `basic`.
-async fn callback(state: &AppState, basic: Option<Basic>, body: &[u8]) -> Response {
+impl Drop for InProgress<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// Decides a callback body from our Icecast.
+async fn callback(state: &AppState, body: &[u8]) -> Response {
     let settings = state.hooks.settings.load();
     let prefixes = [settings.header_prefix.as_str(), KH_HEADER_PREFIX];
     let callback = match Callback::decode(body, &prefixes) {
@@ -168,23 +223,6 @@ async fn callback(state: &AppState, basic: Option<Basic>, body: &[u8]) -> Respon
             return resp;
         }
     };
-    if !state
-        .hooks
-        .caller_is_icecast(basic.as_ref().map(|b| (b.user(), b.pass())))
-    {
-        tracing::warn!(
-            action = callback.action(),
-            mount = %callback.mount().path(),
-            caller_user = basic.as_ref().map(Basic::user).unwrap_or("(none)"),
-            "callback without the configured Icecast credentials: denied"
-        );
-        state.metrics.decision(
-            callback.action(),
-            false,
-            DenyReason::CallerNotIcecast.label(),
-        );
-        return render(Verdict::Deny(DenyReason::CallerNotIcecast));
-    }
     let verdict = state.hooks.decide(&callback).await;
     match verdict {
         Verdict::Allow { .. } => state.metrics.decision(callback.action(), true, "ok"),

@@ -4,9 +4,11 @@
 
 pub mod api;
 pub mod args;
+pub mod edge;
 pub mod error;
 pub mod icecast;
 pub mod ops;
+pub mod shed;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -122,10 +124,20 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
     // The API waits on MyRadio, argon2 and the store: bound each request. Callbacks
     // (`icecast::CallbackRoute`) have no such timer: a per-request timer wakes a parked worker
     // on every callback (measured, see BENCHMARKS.md), and everything a callback can wait on is
-    // bounded already (store operations, and slow clients by the header read timeout).
-    let api = shed_beyond(api, limits.max_concurrent_requests).layer(
-        TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, REQUEST_TIMEOUT),
-    );
+    // bounded already (store operations; slow clients by the header read timeout and
+    // `icecast::CALLBACK_BODY_TIMEOUT`).
+    // Per-client cap and body deadline first (`shed::guard_api`), so that slow or greedy
+    // clients never hold one of the shared slots.
+    let peers = shed::PeerSlots::new(shed::API_MAX_PER_CLIENT);
+    let api = shed_beyond(api, limits.max_concurrent_requests)
+        .route_layer(middleware::from_fn_with_state(
+            (state.clone(), peers),
+            shed::guard_api,
+        ))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ));
     let mut ops = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz));
@@ -181,7 +193,8 @@ pub async fn run(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve(listener, app(state, true), shutdown).await
+    let edge = edge::Edge::with_metrics(state.metrics.clone());
+    edge::serve_with(listener, app(state, true), shutdown, edge).await
 }
 
 /// A client must send its request head within this time, or the connection is closed
@@ -193,6 +206,8 @@ pub const MAX_HEAD_BYTES: usize = 32 * 1024;
 /// Serves `app` ([`App`], or any router) until `shutdown`, then waits for open connections to
 /// finish their requests. Each request carries the client address (`ConnectInfo`); sockets get
 /// `TCP_NODELAY` (Icecast waits for each small answer before it sends the next callback).
+/// Connections are bounded and must send a request head in time: [`edge::Edge::default`]
+/// (without connection metrics; [`edge::serve_with`] takes them).
 pub async fn serve<S>(
     listener: TcpListener,
     app: S,
@@ -202,52 +217,5 @@ where
     S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    use tower::ServiceExt;
-
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(MAX_HEAD_BYTES)
-        .keep_alive(true);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                Err(e) => {
-                    // E.g. out of file descriptors: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let service =
-            app.clone()
-                .map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
-                    req.extensions_mut()
-                        .insert(axum::extract::ConnectInfo(peer));
-                    req.map(axum::body::Body::new)
-                });
-        let service = hyper_util::service::TowerToHyperService::new(service);
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let conn = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .into_owned();
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    graceful.shutdown().await;
-    Ok(())
+    edge::serve_with(listener, app, shutdown, edge::Edge::default()).await
 }

@@ -18,7 +18,8 @@ pub async fn healthz() -> (StatusCode, &'static str) {
 }
 
 /// `GET /readyz`: 200 when keys are loaded (and, on a verify-only node, not stale) and the
-/// event store answers; 503 with the reason otherwise.
+/// event store answers; 503 with the reason otherwise. Either way, `callbacks` tells how full
+/// the callback path is ([`callbacks`]); a full path is load, not unreadiness.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let reason = if state.tokens.keys().verifying.is_empty() {
         Some("no keys loaded")
@@ -35,13 +36,39 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         }
     };
     state.metrics.ready.set(i64::from(reason.is_none()));
+    let callbacks = callbacks(&state);
     match reason {
-        None => (StatusCode::OK, Json(serde_json::json!({ "ready": true }))),
+        None => (
+            StatusCode::OK,
+            Json(serde_json::json!({ "ready": true, "callbacks": callbacks })),
+        ),
         Some(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({ "error": "ServiceUnavailable", "reason": reason })),
+            Json(serde_json::json!({
+                "error": "ServiceUnavailable",
+                "reason": reason,
+                "callbacks": callbacks,
+            })),
         ),
     }
+}
+
+/// The callback path's load: callbacks being decided, the cap, whether it is reached, and how
+/// many callbacks were refused for want of a slot since start (`busy`, `peer_busy`).
+fn callbacks(state: &AppState) -> serde_json::Value {
+    let m = &state.metrics;
+    let in_progress = m.callbacks_in_progress.get().max(0) as u64;
+    let capacity = state.api.load().limits.max_concurrent_callbacks as u64;
+    let shed: u64 = ["busy", "peer_busy"]
+        .iter()
+        .map(|r| m.callbacks_shed.with_label_values(&[r]).get())
+        .sum();
+    serde_json::json!({
+        "in_progress": in_progress,
+        "capacity": capacity,
+        "saturated": in_progress >= capacity,
+        "shed": shed,
+    })
 }
 
 /// `GET /metrics`: the Prometheus text exposition.

@@ -7,6 +7,7 @@ mod support;
 mod api;
 mod cli;
 mod durability;
+mod edge;
 mod hardening;
 mod hooks;
 mod icecast_e2e;

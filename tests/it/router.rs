@@ -6,13 +6,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::{Body, Bytes, HttpBody};
+use axum::body::Body;
 use axum::http::{header, Request, StatusCode};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::Utc;
 use jars::http::{App, AppState};
 use jars::identity::UsersFile;
+use jars::store::{Event, EventStore, ListFilter, NewEvent, StoreError};
 use jars::tokens::{AccessLevel, TicketBinding};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
@@ -52,18 +53,38 @@ fn connect(token: &str, mount: &str) -> Request<Body> {
     post("/jars/connect", &format!("auth={token}&mount={mount}"))
 }
 
-/// A body that never arrives: its request stays in progress for as long as it is polled.
-struct NeverArrives;
+/// A store that never answers: a request that reaches it stays in progress for as long as it
+/// is polled. (A slow *body* no longer holds a slot: bodies are read before one is taken.)
+struct StalledStore;
 
-impl HttpBody for NeverArrives {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        self: std::pin::Pin<&mut Self>,
-        _: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
-        std::task::Poll::Pending
+#[async_trait::async_trait]
+impl EventStore for StalledStore {
+    async fn create(&self, _: NewEvent) -> Result<Event, StoreError> {
+        std::future::pending().await
+    }
+    async fn get(&self, _: Uuid) -> Result<Option<Event>, StoreError> {
+        std::future::pending().await
+    }
+    async fn list(&self, _: ListFilter) -> Result<Vec<Event>, StoreError> {
+        std::future::pending().await
+    }
+    async fn mark_connected(
+        &self,
+        _: Uuid,
+        _: Option<i64>,
+        _: chrono::DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        std::future::pending().await
+    }
+    async fn mark_disconnected(
+        &self,
+        _: Uuid,
+        _: chrono::DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        std::future::pending().await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        std::future::pending().await
     }
 }
 
@@ -111,7 +132,8 @@ async fn every_error_reaches_the_client_with_its_status_and_name() {
     )
     .await;
     let myradio_down = jars::http::app(myradio_state, true);
-    let (busy_state, _busy_dir) = state("[limits]\nmax_concurrent_requests = 1").await;
+    let (mut busy_state, _busy_dir) = state("[limits]\nmax_concurrent_requests = 1").await;
+    busy_state.store = Arc::new(StalledStore);
     let busy = jars::http::app(busy_state, true);
     let app = |node: Node| -> App {
         match node {
@@ -176,13 +198,8 @@ async fn every_error_reaches_the_client_with_its_status_and_name() {
             .unwrap();
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     }
-    // The busy node's one slot is taken by a request whose body never arrives.
-    let mut in_progress = std::pin::pin!(app(Node::Busy).oneshot(
-        Request::post("/jars/token")
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::new(NeverArrives))
-            .unwrap()
-    ));
+    // The busy node's one slot is taken by a request waiting on a store that never answers.
+    let mut in_progress = std::pin::pin!(app(Node::Busy).oneshot(get("/jars/events")));
     assert!(
         tokio::time::timeout(Duration::ZERO, &mut in_progress)
             .await

@@ -27,8 +27,8 @@ use tower_http::timeout::TimeoutLayer;
 use crate::config::LimitSettings;
 use crate::icecast::decide::Hooks;
 use crate::identity::Identity;
-use crate::limits::RateLimiter;
 use crate::metrics::Metrics;
+use crate::rate_limit::RateLimiter;
 use crate::store::EventStore;
 use crate::tokens::TokenService;
 

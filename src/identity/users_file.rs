@@ -139,7 +139,7 @@ impl UsersFile {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| self.backend_error(e))?;
         }
-        crate::keys::write_atomically(&self.path, text.as_bytes(), 0o600)
+        crate::atomic_file::write_atomically(&self.path, text.as_bytes(), 0o600)
             .map_err(|e| self.backend_error(e))
     }
 

@@ -1,5 +1,5 @@
 //! The HTTP edge: [`AppState`], [`App`] (Icecast's callbacks, then the [`router`]) and
-//! [`run`]. Handlers parse arguments, call one decision or store operation, and render; they
+//! [`server`] (how both are served). Handlers parse arguments, call one decision or store operation, and render; they
 //! hold no rules of their own.
 
 pub mod api;
@@ -7,6 +7,7 @@ pub mod args;
 pub mod error;
 pub mod icecast;
 pub mod ops;
+pub mod server;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -21,7 +22,6 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::config::LimitSettings;
@@ -33,6 +33,7 @@ use crate::store::EventStore;
 use crate::tokens::TokenService;
 
 pub use error::ApiError;
+pub use server::{run, serve, Listeners, HEADER_READ_TIMEOUT, MAX_HEAD_BYTES};
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -169,82 +170,4 @@ async fn record(State(state): State<AppState>, req: Request, next: Next) -> Resp
         .metrics
         .observe_request(route, resp.status().as_str(), started.elapsed());
     resp
-}
-
-/// Serves `app(state)` on `listener` until `shutdown` completes, then lets in-flight
-/// requests finish.
-pub async fn run(
-    listener: TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    serve(listener, app(state, true), shutdown).await
-}
-
-/// A client must send its request head within this time, or the connection is closed
-/// (slow-header clients cannot hold connections open).
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// The largest request head (request line and headers) accepted; larger ones are refused.
-pub const MAX_HEAD_BYTES: usize = 32 * 1024;
-
-/// Serves `app` ([`App`], or any router) until `shutdown`, then waits for open connections to
-/// finish their requests. Each request carries the client address (`ConnectInfo`); sockets get
-/// `TCP_NODELAY` (Icecast waits for each small answer before it sends the next callback).
-pub async fn serve<S>(
-    listener: TcpListener,
-    app: S,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()>
-where
-    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-    use tower::ServiceExt;
-
-    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(MAX_HEAD_BYTES)
-        .keep_alive(true);
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                Err(e) => {
-                    // E.g. out of file descriptors: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let service =
-            app.clone()
-                .map_request(move |mut req: axum::http::Request<hyper::body::Incoming>| {
-                    req.extensions_mut()
-                        .insert(axum::extract::ConnectInfo(peer));
-                    req.map(axum::body::Body::new)
-                });
-        let service = hyper_util::service::TowerToHyperService::new(service);
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
-        tokio::spawn(async move {
-            let conn = builder
-                .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                .into_owned();
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(error = %e, "connection ended with an error");
-            }
-        });
-    }
-    drop(listener);
-    graceful.shutdown().await;
-    Ok(())
 }

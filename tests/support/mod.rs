@@ -16,6 +16,8 @@ use tokio::sync::oneshot;
 /// A jars server running in this test process on a free loopback port.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// Where `/metrics` is served alone, when started with [`TestServer::start_with_metrics_listener`].
+    pub metrics_addr: Option<SocketAddr>,
     pub state: AppState,
     pub config: Config,
     pub dir: TempDir,
@@ -32,6 +34,16 @@ impl TestServer {
 
     /// Starts a server whose data directory is `dir`.
     pub async fn start_in(dir: TempDir, toml: &str) -> TestServer {
+        Self::start_with(dir, toml, false).await
+    }
+
+    /// Starts a server that serves `/metrics` on a second address, as `metrics_listen` does.
+    pub async fn start_with_metrics_listener(toml: &str) -> TestServer {
+        Self::start_with(tempfile::tempdir().unwrap(), toml, true).await
+    }
+
+    /// Starts a server through `jars::http::run`, as `jars serve` does.
+    async fn start_with(dir: TempDir, toml: &str, metrics_listener: bool) -> TestServer {
         let overrides = Overrides {
             data_dir: Some(dir.path().to_path_buf()),
             listen: Some("127.0.0.1:0".into()),
@@ -42,12 +54,22 @@ impl TestServer {
         let state = jars::setup::app_state(&config).await.expect("app state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let metrics = match metrics_listener {
+            true => Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()),
+            false => None,
+        };
+        let metrics_addr = metrics.as_ref().map(|l| l.local_addr().unwrap());
+        let listeners = jars::http::Listeners {
+            main: listener,
+            metrics,
+        };
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(jars::http::run(listener, state.clone(), async {
+        let task = tokio::spawn(jars::http::run(listeners, state.clone(), async {
             let _ = stopped.await;
         }));
         TestServer {
             addr,
+            metrics_addr,
             state,
             config,
             dir,

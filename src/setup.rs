@@ -45,7 +45,7 @@ fn local_keys(config: &Config) -> Result<Option<KeySet>, SetupError> {
         return Ok(None);
     }
     if config.tokens.private_key.is_none() && config.tokens.public_key.is_none() {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        crate::atomic_file::create_private_dir(&config.data_dir).map_err(|e| {
             SetupError::Runtime(format!("data_dir {}: {e}", config.data_dir.display()))
         })?;
     }

@@ -11,6 +11,8 @@ use jsonwebtoken::EncodingKey;
 use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey, LineEnding};
 
+use crate::atomic_file::create_private_dir;
+
 use super::{invalid, thumbprint, KeyError, KeySet, SigningKey, VerifyingKey};
 use crate::config::KeyRef;
 
@@ -163,7 +165,7 @@ pub fn rotate_pair(dir: &Path) -> Result<(String, String), KeyError> {
     let pem = fs::read_to_string(&public_path).map_err(io_at(&public_path))?;
     let old = VerifyingKey::from_pem(&pem, &public_path.display().to_string())?;
     let retired_dir = dir.join(RETIRED_KEYS_DIR);
-    fs::create_dir_all(&retired_dir).map_err(io_at(&retired_dir))?;
+    create_private_dir(&retired_dir).map_err(io_at(&retired_dir))?;
     write_key(
         &retired_dir.join(format!("{}.pem", old.kid)),
         &old.public_pem,
@@ -181,7 +183,7 @@ pub fn generate_pair(dir: &Path, force: bool) -> Result<String, KeyError> {
     if !force && private_path.exists() {
         return Err(KeyError::Exists(private_path));
     }
-    fs::create_dir_all(dir).map_err(io_at(dir))?;
+    create_private_dir(dir).map_err(io_at(dir))?;
     let private = rsa::PrivateKey::new(&mut getrandom::SysRng, GENERATED_BITS)
         .map_err(|e| KeyError::Generate(e.to_string()))?;
     let private_pem = private

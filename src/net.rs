@@ -78,6 +78,19 @@ pub fn client_address(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpNet]) -
         .unwrap_or(peer)
 }
 
+/// The block of addresses one client is taken to hold, for per-address limits: an IPv4
+/// address alone (IPv4-mapped IPv6 counts as IPv4), but an IPv6 address's whole /64, since
+/// one host is commonly given a /64 and may use any address in it.
+pub fn client_network(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !(u128::MAX >> 64)).into()),
+        },
+        v4 => v4,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,6 +111,20 @@ mod tests {
         assert!(all.contains(ip("203.0.113.9")));
         assert!("10.0.0.0/33".parse::<IpNet>().is_err());
         assert!("proxy".parse::<IpNet>().is_err());
+    }
+
+    #[test]
+    fn a_client_network_is_an_ipv4_address_or_an_ipv6_slash_64() {
+        assert_eq!(client_network(ip("192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(client_network(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(
+            client_network(ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd")),
+            ip("2001:db8:1:2::")
+        );
+        assert_ne!(
+            client_network(ip("2001:db8:1:2::1")),
+            client_network(ip("2001:db8:1:3::1"))
+        );
     }
 
     #[test]

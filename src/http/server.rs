@@ -1,5 +1,5 @@
-//! Serving: [`run`] puts the [`App`] (and, when it has its own address, `/metrics`) on the
-//! listeners and stops them gracefully. `jars serve` and the tests both start jars through
+//! Serving: [`run`] puts the [`App`](super::App) (and, when it has its own address,
+//! `/metrics`) on the listeners and stops them gracefully. `jars serve` and the tests both start jars through
 //! [`run`], so the tests exercise what production runs.
 
 use std::convert::Infallible;
@@ -71,7 +71,7 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest request head (request line and headers) accepted; larger ones are refused.
 pub const MAX_HEAD_BYTES: usize = 32 * 1024;
 
-/// Serves `app` ([`App`], or any router) until `shutdown`, then waits for open connections to
+/// Serves `app` ([`App`](super::App), or any router) until `shutdown`, then waits for open connections to
 /// finish their requests. Each request carries the client address (`ConnectInfo`); sockets get
 /// `TCP_NODELAY` (Icecast waits for each small answer before it sends the next callback).
 pub async fn serve<S>(

@@ -18,12 +18,15 @@
 //!   listen, see an event, mint a ticket, and for how long.
 //! - [`tokens`]: mint and verify user tokens and listener tickets, with a verified-token cache.
 //! - [`crypto`]: `jsonwebtoken`'s crypto provider, with RS256 verified by `ring`.
-//! - [`keys`]: the RS256 signing key and verification key set; PEM and JWKS.
+//! - [`keys`]: the RS256 signing key and verification key set; PEM and JWKS. Loaded from
+//!   [`keys::files`] (generated, rotated in the data directory) or [`keys::remote`] (fetched).
+//! - [`atomic_file`]: whole-file replacement (write beside, rename over) for keys and users.
 //! - [`identity`]: credentials → member (users file or MyRadio).
 //! - [`store`]: the [`store::EventStore`] trait, SQLite (embedded) and PostgreSQL (shared)
 //!   implementations, and the short-lived row cache in front of them.
 //! - [`form`]: strict form-encoded decoding, shared by the API and the callback decoder.
-//! - [`limits`]: rate limits (GCRA per key).
+//! - [`rate_limit`]: [`rate_limit::RateLimiter`], a GCRA per key (client network, user name).
+//! - [`net`]: client addresses: CIDR ranges and `X-Forwarded-For` from trusted proxies.
 //! - [`expiring_map`]: the bounded, expiring map behind the token and event-row caches.
 //! - [`metrics`]: the Prometheus registry and named metrics.
 //! - [`shutdown`]: the signals that stop it.
@@ -32,6 +35,7 @@
 //! Domain modules (`rules`, `tokens`, `store`, `identity`) know nothing of HTTP.
 #![forbid(unsafe_code)]
 
+pub mod atomic_file;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -42,10 +46,17 @@ pub mod http;
 pub mod icecast;
 pub mod identity;
 pub mod keys;
-pub mod limits;
 pub mod metrics;
+pub mod net;
+pub mod rate_limit;
 pub mod rules;
 pub mod setup;
 pub mod shutdown;
 pub mod store;
 pub mod tokens;
+
+#[doc(hidden)]
+pub mod limits {
+    //! The former path of [`crate::net::IpNet`], kept until `config` names the new one.
+    pub use crate::net::IpNet;
+}

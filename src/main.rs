@@ -129,20 +129,11 @@ async fn serve(config: Config, overrides: Overrides, log: LogHandle) -> Result<(
     tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "jars serving");
 
     let (trigger, down) = shutdown::latch();
-    let app = jars::http::app(state.clone(), metrics_listener.is_none());
-    let mut servers = tokio::task::JoinSet::new();
-    let edge = jars::http::edge::Edge::with_metrics(state.metrics.clone());
-    servers.spawn(jars::http::edge::serve_with(
-        main_listener,
-        app,
-        down.clone().wait(),
-        edge,
-    ));
-    if let Some(l) = metrics_listener {
-        let metrics_app = jars::http::metrics_router(state.clone());
-        tracing::info!(addr = ?l.local_addr().ok(), "serving /metrics");
-        servers.spawn(jars::http::serve(l, metrics_app, down.clone().wait()));
-    }
+    let listeners = jars::http::Listeners {
+        main: main_listener,
+        metrics: metrics_listener,
+    };
+    let server = tokio::spawn(jars::http::run(listeners, state.clone(), down.wait()));
 
     let mut running = config;
     let set_level = |level: &str| -> Result<(), String> {
@@ -167,15 +158,9 @@ async fn serve(config: Config, overrides: Overrides, log: LogHandle) -> Result<(
         "shutting down: no new connections, finishing in-flight requests"
     );
     trigger.trip();
-    let drained = async {
-        while let Some(done) = servers.join_next().await {
-            if let Ok(Err(e)) = done {
-                tracing::error!(error = %e, "server failed");
-            }
-        }
-    };
     tokio::select! {
-        _ = drained => tracing::info!("stopped"),
+        // `run` has logged a server's failure.
+        _ = server => tracing::info!("stopped"),
         _ = tokio::time::sleep(running.shutdown_grace) => {
             tracing::warn!("grace period over: closing the remaining connections");
         }

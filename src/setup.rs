@@ -13,8 +13,8 @@ use crate::icecast::decide::Hooks;
 use crate::icecast::live::LiveState;
 use crate::identity::Identity;
 use crate::keys::{KeyOrigin, KeySet, RemoteFormat, RemoteKeySource};
-use crate::limits::RateLimiter;
 use crate::metrics::Metrics;
+use crate::rate_limit::RateLimiter;
 use crate::store::cache::CachedStore;
 use crate::store::metered::MeteredStore;
 use crate::tokens::{TokenPolicy, TokenService};
@@ -46,7 +46,7 @@ fn local_keys(config: &Config) -> Result<Option<KeySet>, SetupError> {
         return Ok(None);
     }
     if config.tokens.private_key.is_none() && config.tokens.public_key.is_none() {
-        std::fs::create_dir_all(&config.data_dir).map_err(|e| {
+        crate::atomic_file::create_private_dir(&config.data_dir).map_err(|e| {
             SetupError::Runtime(format!("data_dir {}: {e}", config.data_dir.display()))
         })?;
     }

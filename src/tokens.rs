@@ -455,7 +455,7 @@ impl TokenService {
             iss: current.policy.issuer.clone(),
             sub,
             iat: now,
-            exp: now + lifetime.as_secs() as i64,
+            exp: seconds_after(now, lifetime),
             access_level,
             nbf: None,
             jti: Some(uuid::Uuid::new_v4().to_string()),
@@ -487,7 +487,7 @@ impl TokenService {
             sub: event.to_string(),
             kind: TICKET_KIND.into(),
             iat: now,
-            exp: now + lifetime.as_secs().max(1) as i64,
+            exp: seconds_after(now, lifetime.max(Duration::from_secs(1))),
             jti: uuid::Uuid::new_v4().to_string(),
             nbf: None,
             ip: binding.ip,
@@ -544,7 +544,7 @@ impl TokenService {
         let verified = classify(result?)?;
         check_times(&current.policy, &verified, now)?;
         // Cached until the token expires (plus leeway), never longer.
-        let left = verified.exp() + current.policy.leeway.as_secs() as i64 - now;
+        let left = seconds_after(verified.exp(), current.policy.leeway).saturating_sub(now);
         self.verified.insert(
             Arc::from(token),
             verified.clone(),
@@ -564,13 +564,20 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// `time` plus `d` in Unix seconds, stopping at the end of time rather than wrapping (a token
+/// may carry an `exp` near `i64::MAX`).
+fn seconds_after(time: i64, d: Duration) -> i64 {
+    time.saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 /// `exp` and `nbf` against `now`, with the policy's leeway.
 fn check_times(policy: &TokenPolicy, t: &Verified, now: i64) -> Result<(), TokenError> {
-    let leeway = policy.leeway.as_secs() as i64;
-    if t.exp() + leeway <= now {
+    if seconds_after(t.exp(), policy.leeway) <= now {
         return Err(TokenError::Expired);
     }
-    if t.nbf().is_some_and(|nbf| nbf > now + leeway) {
+    if t.nbf()
+        .is_some_and(|nbf| nbf > seconds_after(now, policy.leeway))
+    {
         return Err(TokenError::Immature);
     }
     Ok(())
@@ -804,5 +811,43 @@ MQIDAQAB
             other.verify_at(&token, unix_now()).unwrap_err(),
             TokenError::InvalidAudience
         );
+    }
+
+    #[test]
+    fn an_exp_at_the_end_of_time_neither_wraps_nor_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        let (keys, _) = KeySet::load(None, None, dir.path()).unwrap();
+        let signing = keys.signing.as_ref().unwrap();
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(signing.kid.clone());
+        let now = unix_now();
+        let claims = Claims {
+            iss: "jars".into(),
+            sub: 7,
+            iat: now,
+            exp: i64::MAX - 1,
+            access_level: AccessLevel::Standard,
+            nbf: None,
+            jti: None,
+            aud: None,
+        };
+        let token = jsonwebtoken::encode(&header, &claims, &signing.encoding).unwrap();
+        let s = TokenService::new(keys, policy());
+        // exp + leeway used to overflow: a panic in debug builds, "expired" in release.
+        assert_eq!(s.verify_at(&token, now).unwrap().exp, i64::MAX - 1);
+        assert!(
+            s.verify_at(&token, now).is_ok(),
+            "and again, from the cache"
+        );
+        // Minting with an endless lifetime stops at the end of time too.
+        let (_, claims) = s
+            .issue(7, AccessLevel::Standard, Some(Duration::MAX))
+            .unwrap();
+        assert_eq!(claims.exp, i64::MAX);
+        let ticket = TicketBinding::default();
+        let (_, t) = s
+            .issue_ticket(uuid::Uuid::nil(), Duration::MAX, ticket)
+            .unwrap();
+        assert_eq!(t.exp, i64::MAX);
     }
 }

@@ -126,7 +126,7 @@ impl FromRequestParts<AppState> for ClientAddr {
             .filter_map(|v| v.to_str().ok())
             .collect();
         let api = state.api.load();
-        Ok(ClientAddr(Some(crate::limits::client_address(
+        Ok(ClientAddr(Some(crate::net::client_address(
             peer,
             &forwarded,
             &api.limits.trusted_proxies,

@@ -1,5 +1,5 @@
 //! The HTTP edge: [`AppState`], [`App`] (Icecast's callbacks, then the [`router`]) and
-//! [`run`]. Handlers parse arguments, call one decision or store operation, and render; they
+//! [`server`] (how both are served). Handlers parse arguments, call one decision or store operation, and render; they
 //! hold no rules of their own.
 
 pub mod api;
@@ -8,6 +8,7 @@ pub mod edge;
 pub mod error;
 pub mod icecast;
 pub mod ops;
+pub mod server;
 pub mod shed;
 
 use std::convert::Infallible;
@@ -23,19 +24,19 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
-use tokio::net::TcpListener;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::clock::SharedClock;
 use crate::config::LimitSettings;
 use crate::icecast::decide::Hooks;
 use crate::identity::Identity;
-use crate::limits::RateLimiter;
 use crate::metrics::Metrics;
+use crate::rate_limit::RateLimiter;
 use crate::store::EventStore;
 use crate::tokens::TokenService;
 
 pub use error::ApiError;
+pub use server::{run, serve, Listeners, HEADER_READ_TIMEOUT, MAX_HEAD_BYTES};
 
 /// Request bodies larger than this are refused with 413.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -184,38 +185,4 @@ async fn record(State(state): State<AppState>, req: Request, next: Next) -> Resp
         .metrics
         .observe_request(route, resp.status().as_str(), started.elapsed());
     resp
-}
-
-/// Serves `app(state)` on `listener` until `shutdown` completes, then lets in-flight
-/// requests finish.
-pub async fn run(
-    listener: TcpListener,
-    state: AppState,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let edge = edge::Edge::with_metrics(state.metrics.clone());
-    edge::serve_with(listener, app(state, true), shutdown, edge).await
-}
-
-/// A client must send its request head within this time, or the connection is closed
-/// (slow-header clients cannot hold connections open).
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// The largest request head (request line and headers) accepted; larger ones are refused.
-pub const MAX_HEAD_BYTES: usize = 32 * 1024;
-
-/// Serves `app` ([`App`], or any router) until `shutdown`, then waits for open connections to
-/// finish their requests. Each request carries the client address (`ConnectInfo`); sockets get
-/// `TCP_NODELAY` (Icecast waits for each small answer before it sends the next callback).
-/// Connections are bounded and must send a request head in time: [`edge::Edge::default`]
-/// (without connection metrics; [`edge::serve_with`] takes them).
-pub async fn serve<S>(
-    listener: TcpListener,
-    app: S,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()>
-where
-    S: tower::Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    edge::serve_with(listener, app, shutdown, edge::Edge::default()).await
 }

@@ -128,7 +128,7 @@ pub async fn guard_api(
             .iter()
             .filter_map(|v| v.to_str().ok())
             .collect();
-        crate::limits::client_address(peer, &forwarded, &state.api.load().limits.trusted_proxies)
+        crate::net::client_address(peer, &forwarded, &state.api.load().limits.trusted_proxies)
     });
     let shed = |reason: &str| state.metrics.api_shed.with_label_values(&[reason]).inc();
     let _slot = match client {

@@ -137,9 +137,9 @@ impl UsersFile {
              without a restart.\n# Passwords are argon2id hashes; `id` is the member id in tokens.\n\n{body}"
         );
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| self.backend_error(e))?;
+            crate::atomic_file::create_private_dir(dir).map_err(|e| self.backend_error(e))?;
         }
-        crate::keys::write_atomically(&self.path, text.as_bytes(), 0o600)
+        crate::atomic_file::write_atomically(&self.path, text.as_bytes(), 0o600)
             .map_err(|e| self.backend_error(e))
     }
 

@@ -315,13 +315,11 @@ fn get_status(port: u16, path: &str) -> Option<u16> {
     buf.split(' ').nth(1)?.parse().ok()
 }
 
-#[test]
-fn serve_starts_on_embedded_defaults_and_stops_on_sigterm() {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let mut child = Command::new(JARS)
-        .current_dir(dir.path())
+/// Starts `jars serve` on `port` in `dir` through `cmd` (the binary, or a shell that runs it)
+/// and waits until it answers `/healthz`.
+fn serve_until_healthy(mut cmd: Command, dir: &Path, port: u16) -> std::process::Child {
+    let child = cmd
+        .current_dir(dir)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .env_remove("JARS_CONFIG")
         .env_remove("JARS_DATA_DIR")
@@ -338,6 +336,46 @@ fn serve_starts_on_embedded_defaults_and_stops_on_sigterm() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    child
+}
+
+#[test]
+fn data_dir_and_its_files_are_owner_only_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // umask 000: everything SQLite or a plain create makes would be world-writable.
+    let mut shell = Command::new("sh");
+    shell.args(["-c", "umask 000 && exec \"$0\" \"$@\"", JARS]);
+    let mut child = serve_until_healthy(shell, dir.path(), port);
+    let data = dir.path().join("jars-data");
+    let mode = |name: &str| {
+        std::fs::metadata(data.join(name))
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(""), 0o700, "data_dir");
+    for file in [
+        "jars.sqlite3",
+        "jars.sqlite3-wal",
+        "jars.sqlite3-shm",
+        "jwt-private.pem",
+    ] {
+        assert_eq!(mode(file), 0o600, "{file}");
+    }
+    assert_eq!(mode("jwt-public.pem"), 0o644);
+    let _ = child.kill();
+    child.wait().unwrap();
+}
+
+#[test]
+fn serve_starts_on_embedded_defaults_and_stops_on_sigterm() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = serve_until_healthy(Command::new(JARS), dir.path(), port);
     let data = dir.path().join("jars-data");
     let mode = std::fs::metadata(data.join("jwt-private.pem"))
         .unwrap()

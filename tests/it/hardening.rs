@@ -418,6 +418,21 @@ async fn forwarded_for_counts_only_behind_trusted_proxies() {
     );
 }
 
+#[tokio::test]
+async fn an_ipv6_client_cannot_escape_its_limit_by_walking_its_slash_64() {
+    let server = TestServer::start(
+        "[limits]\ntoken_per_minute = 10\ntoken_burst = 2\ntrusted_proxies = [\"127.0.0.0/8\"]\n",
+    )
+    .await;
+    assert_eq!(token_attempt(&server, "a", Some("2001:db8::1")).await, 401);
+    assert_eq!(token_attempt(&server, "b", Some("2001:db8::2")).await, 401);
+    assert_eq!(token_attempt(&server, "c", Some("2001:db8::3")).await, 429);
+    assert_eq!(
+        token_attempt(&server, "d", Some("2001:db8:0:1::1")).await,
+        401
+    );
+}
+
 /// A MyRadio whose credential check takes `delay`.
 async fn slow_myradio(delay: Duration) -> String {
     use axum::routing::{get, post};

@@ -122,6 +122,31 @@ async fn metric_families_are_present_and_move_with_traffic() {
 }
 
 #[tokio::test]
+async fn metrics_listen_serves_metrics_alone_on_its_own_address() {
+    let server = TestServer::start_with_metrics_listener("").await;
+    let metrics_addr = server.metrics_addr.expect("a metrics listener");
+    let on_main = client().get(server.url("/metrics")).send().await.unwrap();
+    assert_eq!(on_main.status(), 404, "/metrics moved off the main address");
+    let alone = format!("http://{metrics_addr}");
+    let resp = client()
+        .get(format!("{alone}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.text().await.unwrap().contains("jars_ready "));
+    let api = client()
+        .get(format!("{alone}/jars/pubkey"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 404, "only /metrics on the metrics address");
+    // Both listeners stop on shutdown.
+    server.stop().await;
+    assert!(tokio::net::TcpStream::connect(metrics_addr).await.is_err());
+}
+
+#[tokio::test]
 async fn readiness() {
     let server = TestServer::start("").await;
     let resp = client().get(server.url("/readyz")).send().await.unwrap();

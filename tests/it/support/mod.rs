@@ -19,6 +19,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// The clock every decision of this server reads: it stands still until a test moves it.
     pub clock: Arc<ManualClock>,
+    /// Where `/metrics` is served alone, when started with [`TestServer::start_with_metrics_listener`].
+    pub metrics_addr: Option<SocketAddr>,
     pub state: AppState,
     pub config: Config,
     pub dir: TempDir,
@@ -35,6 +37,16 @@ impl TestServer {
 
     /// Starts a server whose data directory is `dir`.
     pub async fn start_in(dir: TempDir, toml: &str) -> TestServer {
+        Self::start_with(dir, toml, false).await
+    }
+
+    /// Starts a server that serves `/metrics` on a second address, as `metrics_listen` does.
+    pub async fn start_with_metrics_listener(toml: &str) -> TestServer {
+        Self::start_with(tempfile::tempdir().unwrap(), toml, true).await
+    }
+
+    /// Starts a server through `jars::http::run`, as `jars serve` does.
+    async fn start_with(dir: TempDir, toml: &str, metrics_listener: bool) -> TestServer {
         let config = config_in(&dir, toml);
         let clock = ManualClock::starting_now();
         let state = jars::setup::app_state_on(&config, clock.clone())
@@ -42,13 +54,23 @@ impl TestServer {
             .expect("app state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let metrics = match metrics_listener {
+            true => Some(tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap()),
+            false => None,
+        };
+        let metrics_addr = metrics.as_ref().map(|l| l.local_addr().unwrap());
+        let listeners = jars::http::Listeners {
+            main: listener,
+            metrics,
+        };
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(jars::http::run(listener, state.clone(), async {
+        let task = tokio::spawn(jars::http::run(listeners, state.clone(), async {
             let _ = stopped.await;
         }));
         TestServer {
             addr,
             clock,
+            metrics_addr,
             state,
             config,
             dir,

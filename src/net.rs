@@ -1,75 +1,12 @@
-//! Rate limits: a GCRA (leaky bucket as a meter) per key, e.g. per client address and per user
-//! name on `/jars/token`, so passwords cannot be guessed at line speed.
+//! Client addresses: CIDR ranges ([`IpNet`]) and the client's address behind trusted reverse
+//! proxies (`X-Forwarded-For`).
 
-use std::time::{Duration, Instant};
-
-use moka::ops::compute::Op;
-use moka::sync::Cache;
-
-/// Allows `per_minute` requests per key on average, with bursts of up to `burst`.
-pub struct RateLimiter {
-    interval: Duration,
-    tolerance: Duration,
-    /// Per key: the theoretical arrival time of the next conforming request.
-    next: Cache<String, Instant>,
-}
-
-impl RateLimiter {
-    pub fn new(per_minute: u32, burst: u32) -> RateLimiter {
-        let interval = Duration::from_secs(60) / per_minute.max(1);
-        RateLimiter {
-            interval,
-            tolerance: interval * burst.max(1),
-            next: Cache::builder()
-                .max_capacity(100_000)
-                // An idle key has refilled its whole burst long before this.
-                .time_to_idle(interval * burst.max(1) + Duration::from_secs(60))
-                .build(),
-        }
-    }
-
-    /// Counts one request for `key`; `Err(retry_after)` when it is over the limit.
-    pub fn check(&self, key: &str) -> Result<(), Duration> {
-        let now = Instant::now();
-        let mut verdict = Ok(());
-        self.next.entry_by_ref(key).and_compute_with(|entry| {
-            let tat = entry.map(|e| *e.value()).unwrap_or(now).max(now);
-            let new_tat = tat + self.interval;
-            if new_tat - now > self.tolerance {
-                verdict = Err(new_tat - now - self.tolerance);
-                Op::Nop
-            } else {
-                Op::Put(new_tat)
-            }
-        });
-        verdict
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn allows_the_burst_then_refuses_with_a_retry_time() {
-        let limiter = RateLimiter::new(10, 3);
-        for _ in 0..3 {
-            assert!(limiter.check("a").is_ok());
-        }
-        let retry = limiter.check("a").unwrap_err();
-        assert!(
-            retry > Duration::ZERO && retry <= Duration::from_secs(6),
-            "{retry:?}"
-        );
-        // Other keys are unaffected.
-        assert!(limiter.check("b").is_ok());
-    }
-}
+use std::net::IpAddr;
 
 /// An address range in CIDR notation (`10.0.0.0/8`, `::1/128`, or a bare address).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IpNet {
-    addr: std::net::IpAddr,
+    addr: IpAddr,
     prefix: u8,
 }
 
@@ -81,7 +18,7 @@ impl std::str::FromStr for IpNet {
             Some((a, p)) => (a, Some(p)),
             None => (s, None),
         };
-        let addr: std::net::IpAddr = addr
+        let addr: IpAddr = addr
             .trim()
             .parse()
             .map_err(|_| format!("\"{s}\" is not an address or CIDR range"))?;
@@ -100,8 +37,8 @@ impl std::str::FromStr for IpNet {
 }
 
 impl IpNet {
-    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
-        use std::net::IpAddr;
+    /// Whether `ip` is in the range; IPv4-mapped IPv6 addresses count as IPv4.
+    pub fn contains(&self, ip: IpAddr) -> bool {
         // Compare IPv4-mapped IPv6 peers (::ffff:a.b.c.d) as IPv4.
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
@@ -128,11 +65,7 @@ impl IpNet {
 /// The client's address: the peer, unless the peer is a trusted proxy, in which case the
 /// rightmost address of `X-Forwarded-For` that is not itself a trusted proxy. A client cannot
 /// choose its address by sending the header: only trusted peers' headers are read.
-pub fn client_address(
-    peer: std::net::IpAddr,
-    forwarded_for: &[&str],
-    trusted: &[IpNet],
-) -> std::net::IpAddr {
+pub fn client_address(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpNet]) -> IpAddr {
     if !trusted.iter().any(|n| n.contains(peer)) {
         return peer;
     }
@@ -140,15 +73,27 @@ pub fn client_address(
         .iter()
         .flat_map(|h| h.split(','))
         .rev()
-        .filter_map(|a| a.trim().parse::<std::net::IpAddr>().ok())
+        .filter_map(|a| a.trim().parse::<IpAddr>().ok())
         .find(|ip| !trusted.iter().any(|n| n.contains(*ip)))
         .unwrap_or(peer)
 }
 
+/// The block of addresses one client is taken to hold, for per-address limits: an IPv4
+/// address alone (IPv4-mapped IPv6 counts as IPv4), but an IPv6 address's whole /64, since
+/// one host is commonly given a /64 and may use any address in it.
+pub fn client_network(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !(u128::MAX >> 64)).into()),
+        },
+        v4 => v4,
+    }
+}
+
 #[cfg(test)]
-mod forwarded_tests {
+mod tests {
     use super::*;
-    use std::net::IpAddr;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
@@ -166,6 +111,20 @@ mod forwarded_tests {
         assert!(all.contains(ip("203.0.113.9")));
         assert!("10.0.0.0/33".parse::<IpNet>().is_err());
         assert!("proxy".parse::<IpNet>().is_err());
+    }
+
+    #[test]
+    fn a_client_network_is_an_ipv4_address_or_an_ipv6_slash_64() {
+        assert_eq!(client_network(ip("192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(client_network(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(
+            client_network(ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd")),
+            ip("2001:db8:1:2::")
+        );
+        assert_ne!(
+            client_network(ip("2001:db8:1:2::1")),
+            client_network(ip("2001:db8:1:3::1"))
+        );
     }
 
     #[test]

@@ -1,0 +1,137 @@
+//! Rate limits: a GCRA (leaky bucket as a meter) per key, e.g. per client network and per user
+//! name on `/jars/token`, so passwords cannot be guessed at line speed.
+//!
+//! # Security
+//! A key is kept as a 16-byte digest, so a client's 16 KiB user name costs 16 bytes per entry
+//! and cannot balloon the table. Address keys (`ip:<address>`) count per client network
+//! ([`client_network`]): an IPv6 client cannot escape its limit by walking its /64.
+
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+use moka::ops::compute::Op;
+use moka::sync::Cache;
+use sha2::{Digest, Sha256};
+
+use crate::net::client_network;
+
+/// The prefix of keys that name a client address (`ip:203.0.113.5`).
+pub const ADDRESS_PREFIX: &str = "ip:";
+
+/// What a key is counted under: SHA-256 of the key, truncated; an attacker cannot make two
+/// keys share a count.
+type Bucket = [u8; 16];
+
+fn bucket(key: &str) -> Bucket {
+    let address = key
+        .strip_prefix(ADDRESS_PREFIX)
+        .and_then(|a| a.parse::<IpAddr>().ok());
+    let digest = match address {
+        Some(ip) => Sha256::new()
+            .chain_update(ADDRESS_PREFIX)
+            .chain_update(client_network(ip).to_string())
+            .finalize(),
+        None => Sha256::digest(key),
+    };
+    Bucket::try_from(&digest[..size_of::<Bucket>()]).expect("SHA-256 is longer than a bucket")
+}
+
+/// Allows `per_minute` requests per key on average, with bursts of up to `burst`.
+pub struct RateLimiter {
+    interval: Duration,
+    tolerance: Duration,
+    /// Per key: the theoretical arrival time of the next conforming request.
+    next: Cache<Bucket, Instant>,
+}
+
+impl RateLimiter {
+    pub fn new(per_minute: u32, burst: u32) -> RateLimiter {
+        let interval = Duration::from_secs(60) / per_minute.max(1);
+        RateLimiter {
+            interval,
+            tolerance: interval * burst.max(1),
+            next: Cache::builder()
+                .max_capacity(100_000)
+                // An idle key has refilled its whole burst long before this.
+                .time_to_idle(interval * burst.max(1) + Duration::from_secs(60))
+                .build(),
+        }
+    }
+
+    /// Counts one request for `key` (`ip:<address>` for a client, counted per its network;
+    /// any other text as it is); `Err(retry_after)` when it is over the limit.
+    pub fn check(&self, key: &str) -> Result<(), Duration> {
+        let now = Instant::now();
+        let mut verdict = Ok(());
+        self.next.entry(bucket(key)).and_compute_with(|entry| {
+            let tat = entry.map(|e| *e.value()).unwrap_or(now).max(now);
+            let new_tat = tat + self.interval;
+            if new_tat - now > self.tolerance {
+                verdict = Err(new_tat - now - self.tolerance);
+                Op::Nop
+            } else {
+                Op::Put(new_tat)
+            }
+        });
+        verdict
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allows_the_burst_then_refuses_with_a_retry_time() {
+        let limiter = RateLimiter::new(10, 3);
+        for _ in 0..3 {
+            assert!(limiter.check("a").is_ok());
+        }
+        let retry = limiter.check("a").unwrap_err();
+        assert!(
+            retry > Duration::ZERO && retry <= Duration::from_secs(6),
+            "{retry:?}"
+        );
+        // Other keys are unaffected.
+        assert!(limiter.check("b").is_ok());
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_per_slash_64_and_mapped_ipv4_as_ipv4() {
+        let limiter = RateLimiter::new(10, 2);
+        // Every request from a fresh address of one /64: the second address is already over.
+        assert!(limiter.check("ip:2001:db8:0:1::1").is_ok());
+        assert!(limiter.check("ip:2001:db8:0:1::2").is_ok());
+        assert!(limiter
+            .check("ip:2001:db8:0:1:ffff:ffff:ffff:ffff")
+            .is_err());
+        assert!(limiter.check("ip:2001:db8:0:2::1").is_ok(), "another /64");
+        assert!(limiter.check("ip:192.0.2.1").is_ok());
+        assert!(limiter.check("ip:::ffff:192.0.2.1").is_ok());
+        assert!(
+            limiter.check("ip:192.0.2.1").is_err(),
+            "mapped IPv4 is IPv4"
+        );
+        assert!(
+            limiter.check("ip:192.0.2.2").is_ok(),
+            "IPv4 stays per address"
+        );
+    }
+
+    #[test]
+    fn long_names_are_kept_as_fixed_size_keys_and_still_counted_apart() {
+        let limiter = RateLimiter::new(10, 1);
+        let long = "n".repeat(16 * 1024);
+        let other = format!("{}m", &long[1..]);
+        assert!(limiter.check(&format!("user:{long}")).is_ok());
+        assert!(limiter.check(&format!("user:{other}")).is_ok(), "own count");
+        assert!(limiter.check(&format!("user:{long}")).is_err());
+        limiter.next.run_pending_tasks();
+        assert_eq!(limiter.next.entry_count(), 2);
+        // What the table holds per name: 16 bytes, not the 16 KiB the client sent.
+        assert!(limiter
+            .next
+            .iter()
+            .all(|(k, _)| std::mem::size_of_val(&*k) == 16));
+    }
+}

@@ -99,6 +99,12 @@ impl std::str::FromStr for IpNet {
     }
 }
 
+impl std::fmt::Display for IpNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
 impl IpNet {
     pub fn contains(&self, ip: std::net::IpAddr) -> bool {
         use std::net::IpAddr;

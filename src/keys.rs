@@ -17,7 +17,6 @@ use rsa::pkcs8::{
     DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
 };
 use rsa::traits::PublicKeyParts;
-use sha2::{Digest, Sha256};
 
 use crate::config::KeyRef;
 
@@ -364,7 +363,10 @@ fn thumbprint(public: &rsa::PublicKey) -> String {
         URL_SAFE_NO_PAD.encode(public.e_bytes()),
         URL_SAFE_NO_PAD.encode(public.n_bytes())
     );
-    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+    URL_SAFE_NO_PAD.encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        canonical.as_bytes(),
+    ))
 }
 
 fn read_ref(r: &KeyRef) -> Result<String, KeyError> {

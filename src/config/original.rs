@@ -33,8 +33,8 @@ struct OriginalJwt {
 struct OriginalMyRadio {
     api_url: Option<String>,
     api_key: Option<String>,
-    standard_user_permission: Option<i64>,
-    super_user_permission: Option<i64>,
+    standard_user_permission: Option<Number<i64>>,
+    super_user_permission: Option<Number<i64>>,
     timeout: Option<Seconds>,
 }
 
@@ -48,7 +48,7 @@ struct OriginalEvents {
 #[serde(default)]
 struct OriginalDb {
     host: Option<String>,
-    port: Option<u16>,
+    port: Option<Number<u16>>,
     #[serde(alias = "username")]
     user: Option<String>,
     password: Option<String>,
@@ -56,12 +56,33 @@ struct OriginalDb {
     database: Option<String>,
 }
 
-/// A duration in the original file: a number of seconds, or a string such as `"24h"`.
+/// A duration in the original file: a number of seconds (`86400` or `"86400"`), or a string
+/// such as `"24h"`.
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 enum Seconds {
     Number(f64),
     Text(String),
+}
+
+/// A number the original (Python) also took as a string: `5432` or `"5432"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Number<T> {
+    Number(T),
+    Text(String),
+}
+
+impl<T: std::str::FromStr> Number<T> {
+    fn get(self, key: &str) -> Result<T, ConfigError> {
+        match self {
+            Number::Number(n) => Ok(n),
+            Number::Text(s) => s
+                .trim()
+                .parse()
+                .map_err(|_| err(format!("{key}: \"{s}\" is not a number in range"))),
+        }
+    }
 }
 
 impl Seconds {
@@ -71,7 +92,11 @@ impl Seconds {
             Seconds::Number(n) => Err(err(format!(
                 "{key}: {n} is not a positive number of seconds"
             ))),
-            Seconds::Text(s) => parse_duration(key, s),
+            // "86400" is seconds, as the original read it; "24h" is accepted too.
+            Seconds::Text(s) => match s.trim().parse::<f64>() {
+                Ok(n) => Seconds::Number(n).to_duration(key),
+                Err(_) => parse_duration(key, s),
+            },
         }
     }
 }
@@ -123,8 +148,14 @@ impl OriginalConfig {
             file.identity.myradio = FileMyRadio {
                 api_url: m.api_url,
                 api_key: m.api_key,
-                standard_user_permission: m.standard_user_permission,
-                super_user_permission: m.super_user_permission,
+                standard_user_permission: m
+                    .standard_user_permission
+                    .map(|p| p.get("myradio.standard_user_permission"))
+                    .transpose()?,
+                super_user_permission: m
+                    .super_user_permission
+                    .map(|p| p.get("myradio.super_user_permission"))
+                    .transpose()?,
                 timeout: m
                     .timeout
                     .map(|t| t.to_duration("myradio.timeout"))
@@ -132,14 +163,14 @@ impl OriginalConfig {
             };
         }
         if let Some(db) = self.db {
-            file.store.url = Some(db.to_url());
+            file.store.url = Some(db.into_url()?);
         }
         Ok(file)
     }
 }
 
 impl OriginalDb {
-    fn to_url(&self) -> String {
+    fn into_url(self) -> Result<String, ConfigError> {
         let enc = |s: &str| {
             percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
         };
@@ -154,11 +185,11 @@ impl OriginalDb {
         }
         url.push_str(self.host.as_deref().unwrap_or("localhost"));
         if let Some(port) = self.port {
-            url.push_str(&format!(":{port}"));
+            url.push_str(&format!(":{}", port.get("db.port")?));
         }
         url.push('/');
         url.push_str(&enc(self.database.as_deref().unwrap_or("jars")));
-        url
+        Ok(url)
     }
 }
 
@@ -226,5 +257,65 @@ mod tests {
         assert!(e.starts_with("jwt.token_lifetime"), "{e}");
         let e = parse("{\n\"db\": 3}").unwrap_err().0;
         assert!(e.starts_with("line 2:"), "{e}");
+    }
+
+    #[test]
+    fn the_original_sample_config_is_accepted_as_shipped() {
+        // Numbers as strings ("port": "5432") included, as the original tolerated them.
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/jars-original-config.sample.json"
+        );
+        let c = resolve(
+            parse(&std::fs::read_to_string(path).unwrap()).unwrap(),
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.store,
+            StoreSettings::Postgres(PostgresSettings::new(
+                "postgres://jars:jars@localhost:5432/jars"
+            ))
+        );
+        let IdentitySettings::MyRadio(m) = &c.identity else {
+            panic!("expected myradio, got {:?}", c.identity)
+        };
+        assert_eq!(
+            (m.standard_user_permission, m.super_user_permission),
+            (-1, -2)
+        );
+        assert_eq!(m.api_key, "q1w2e3r4t5");
+        assert_eq!(c.tokens.lifetime, Duration::from_secs(86400));
+        assert_eq!(c.events.lifetime, Duration::from_secs(864000));
+        assert_eq!(
+            c.tokens.public_key,
+            Some(KeyRef::File("/etc/jars/sample_service.pem".into()))
+        );
+    }
+
+    #[test]
+    fn numbers_as_strings() {
+        let json = r#"{"db": {"port": " 6543 "},
+            "myradio": {"api_url": "https://m/api", "api_key": "k",
+                        "standard_user_permission": "7", "super_user_permission": 8,
+                        "timeout": "2.5"}}"#;
+        let c = resolve(parse(json).unwrap(), &Overrides::default()).unwrap();
+        let StoreSettings::Postgres(pg) = &c.store else {
+            panic!("expected postgres")
+        };
+        assert_eq!(pg.url, "postgres://localhost:6543/jars");
+        let IdentitySettings::MyRadio(m) = &c.identity else {
+            panic!("expected myradio")
+        };
+        assert_eq!(
+            (m.standard_user_permission, m.super_user_permission),
+            (7, 8)
+        );
+        let e = parse(r#"{"db": {"port": "99999"}}"#).unwrap_err().0;
+        assert!(e.starts_with("db.port"), "{e}");
+        let e = parse(r#"{"jwt": {"token_lifetime": "soon"}}"#)
+            .unwrap_err()
+            .0;
+        assert!(e.starts_with("jwt.token_lifetime"), "{e}");
     }
 }

@@ -54,9 +54,3 @@ pub mod setup;
 pub mod shutdown;
 pub mod store;
 pub mod tokens;
-
-#[doc(hidden)]
-pub mod limits {
-    //! The former path of [`crate::net::IpNet`], kept until `config` names the new one.
-    pub use crate::net::IpNet;
-}

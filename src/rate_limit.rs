@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use moka::ops::compute::Op;
 use moka::sync::Cache;
-use sha2::{Digest, Sha256};
+use ring::digest::{digest, SHA256};
 
 use crate::net::client_network;
 
@@ -27,13 +27,14 @@ fn bucket(key: &str) -> Bucket {
         .strip_prefix(ADDRESS_PREFIX)
         .and_then(|a| a.parse::<IpAddr>().ok());
     let digest = match address {
-        Some(ip) => Sha256::new()
-            .chain_update(ADDRESS_PREFIX)
-            .chain_update(client_network(ip).to_string())
-            .finalize(),
-        None => Sha256::digest(key),
+        Some(ip) => digest(
+            &SHA256,
+            format!("{ADDRESS_PREFIX}{}", client_network(ip)).as_bytes(),
+        ),
+        None => digest(&SHA256, key.as_bytes()),
     };
-    Bucket::try_from(&digest[..size_of::<Bucket>()]).expect("SHA-256 is longer than a bucket")
+    Bucket::try_from(&digest.as_ref()[..size_of::<Bucket>()])
+        .expect("SHA-256 is longer than a bucket")
 }
 
 /// Allows `per_minute` requests per key on average, with bursts of up to `burst`.

@@ -195,6 +195,28 @@ async fn start_key_refresher(tokens: Arc<TokenService>) {
     });
 }
 
+/// The settings that differ between `running` and `new` but only take effect on a restart.
+/// Compared by value: secrets (the MyRadio API key, the store URL's password) count too.
+fn needs_restart(new: &Config, running: &Config) -> Vec<&'static str> {
+    [
+        ("listen", new.listen != running.listen),
+        (
+            "metrics_listen",
+            new.metrics_listen != running.metrics_listen,
+        ),
+        ("data_dir", new.data_dir != running.data_dir),
+        ("store", new.store != running.store),
+        ("identity", new.identity != running.identity),
+        (
+            "tokens.jwks_url/public_key_url",
+            new.tokens.remote != running.tokens.remote,
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(name, changed)| changed.then_some(name))
+    .collect()
+}
+
 /// Re-reads the config file and applies it: token policy and key set, Icecast settings
 /// (static mounts, trusted sources, callback credentials), limits, event lifetime and the log
 /// level. Everything is built first and swapped in only if all of it is valid, so a broken
@@ -208,26 +230,7 @@ pub fn reload(
 ) -> Result<Config, String> {
     let new = Config::load(overrides).map_err(|e| format!("config: {e}"))?;
     let keys = local_keys(&new).map_err(|e| e.to_string())?;
-    let restart_needed: Vec<&str> = [
-        ("listen", new.listen != running.listen),
-        (
-            "metrics_listen",
-            new.metrics_listen != running.metrics_listen,
-        ),
-        ("data_dir", new.data_dir != running.data_dir),
-        ("store", new.store != running.store),
-        (
-            "identity",
-            format!("{:?}", new.identity) != format!("{:?}", running.identity),
-        ),
-        (
-            "tokens.jwks_url/public_key_url",
-            new.tokens.remote != running.tokens.remote,
-        ),
-    ]
-    .into_iter()
-    .filter_map(|(name, changed)| changed.then_some(name))
-    .collect();
+    let restart_needed = needs_restart(&new, running);
     if !restart_needed.is_empty() {
         tracing::warn!(
             settings = restart_needed.join(", "),
@@ -256,4 +259,30 @@ pub fn reload(
         "configuration reloaded"
     );
     Ok(new)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(text: &str) -> Config {
+        Config::from_toml_str(text, &Overrides::default()).unwrap()
+    }
+
+    #[test]
+    fn a_changed_myradio_api_key_needs_a_restart() {
+        let myradio = "[identity]\nbackend = \"myradio\"\n[identity.myradio]\n\
+                       api_url = \"https://myradio.example/api\"\n";
+        let running = config(&format!("{myradio}api_key = \"old-key\""));
+        let new = config(&format!("{myradio}api_key = \"new-key\""));
+        assert_eq!(needs_restart(&new, &running), ["identity"]);
+        assert!(needs_restart(&running, &running).is_empty());
+    }
+
+    #[test]
+    fn a_changed_store_password_needs_a_restart() {
+        let running = config("[store]\nurl = \"postgres://jars:old@db/jars\"");
+        let new = config("[store]\nurl = \"postgres://jars:new@db/jars\"");
+        assert_eq!(needs_restart(&new, &running), ["store"]);
+    }
 }

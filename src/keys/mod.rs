@@ -13,7 +13,6 @@ use base64::Engine;
 use jsonwebtoken::{DecodingKey, EncodingKey};
 use rsa::pkcs8::{DecodePublicKey, EncodePublicKey, LineEnding};
 use rsa::traits::PublicKeyParts;
-use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 
 pub use files::{
@@ -204,7 +203,10 @@ pub(crate) fn thumbprint(public: &rsa::PublicKey) -> String {
         URL_SAFE_NO_PAD.encode(public.e_bytes()),
         URL_SAFE_NO_PAD.encode(public.n_bytes())
     );
-    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+    URL_SAFE_NO_PAD.encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        canonical.as_bytes(),
+    ))
 }
 
 #[cfg(test)]

@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use moka::future::Cache;
 use uuid::Uuid;
 
 use super::{Event, EventStore, ListFilter, NewEvent, StoreError};
@@ -21,7 +20,7 @@ type Row = Option<Arc<Event>>;
 /// How long the last known row of an event is kept for [`EventStore::last_known`].
 const LAST_KNOWN_TTL: Duration = Duration::from_secs(24 * 3600);
 /// Rows (and unknown ids) cached at most.
-const CAPACITY: u64 = 50_000;
+const CAPACITY: usize = 50_000;
 
 /// An [`EventStore`] that caches `get`.
 pub struct CachedStore {
@@ -37,22 +36,19 @@ pub struct CachedStore {
     gate: tokio::sync::Mutex<()>,
     /// The last row read (or written here) of each event, however old. Read only when the
     /// store fails.
-    last: Cache<Uuid, Arc<Event>>,
+    last: ExpiringMap<Uuid, Arc<Event>>,
 }
 
 impl CachedStore {
     pub fn new(inner: Arc<dyn EventStore>, ttl: Duration, negative_ttl: Duration) -> CachedStore {
         CachedStore {
             inner,
-            rows: ExpiringMap::new(CAPACITY as usize),
+            rows: ExpiringMap::new(CAPACITY),
             ttl,
             negative_ttl,
             writes: std::sync::atomic::AtomicU64::new(0),
             gate: tokio::sync::Mutex::new(()),
-            last: Cache::builder()
-                .max_capacity(CAPACITY)
-                .time_to_live(LAST_KNOWN_TTL)
-                .build(),
+            last: ExpiringMap::new(CAPACITY),
         }
     }
 
@@ -67,11 +63,11 @@ impl CachedStore {
     }
 
     /// Records what the store said about `id`.
-    async fn remember(last: &Cache<Uuid, Arc<Event>>, id: Uuid, row: Option<&Arc<Event>>) {
+    fn remember(&self, id: Uuid, row: Option<&Arc<Event>>) {
         match row {
-            Some(e) => last.insert(id, e.clone()).await,
+            Some(e) => self.last.insert(id, e.clone(), LAST_KNOWN_TTL),
             // Gone from the store: nothing to fall back on.
-            None => last.invalidate(&id).await,
+            None => self.last.remove(&id),
         }
     }
 
@@ -85,11 +81,11 @@ impl CachedStore {
     }
 
     /// Applies a successful local write to the last known row.
-    async fn amend(&self, id: Uuid, change: impl FnOnce(&mut Event)) {
-        if let Some(row) = self.last.get(&id).await {
+    fn amend(&self, id: Uuid, change: impl FnOnce(&mut Event)) {
+        if let Some(row) = self.last.get(&id) {
             let mut row = (*row).clone();
             change(&mut row);
-            self.last.insert(id, Arc::new(row)).await;
+            self.last.insert(id, Arc::new(row), LAST_KNOWN_TTL);
         }
     }
 }
@@ -100,7 +96,8 @@ impl EventStore for CachedStore {
         let event = self.inner.create(new).await?;
         // A negative entry for this id is impossible in practice (fresh v4 UUID), but cheap to rule out.
         self.written(event.id).await;
-        self.last.insert(event.id, Arc::new(event.clone())).await;
+        self.last
+            .insert(event.id, Arc::new(event.clone()), LAST_KNOWN_TTL);
         Ok(event)
     }
 
@@ -114,7 +111,7 @@ impl EventStore for CachedStore {
         }
         let before = self.writes.load(std::sync::atomic::Ordering::SeqCst);
         let row = self.inner.get(id).await?.map(Arc::new);
-        Self::remember(&self.last, id, row.as_ref()).await;
+        self.remember(id, row.as_ref());
         {
             let _gate = self.gate.lock().await;
             if self.writes.load(std::sync::atomic::Ordering::SeqCst) == before {
@@ -126,7 +123,7 @@ impl EventStore for CachedStore {
 
     async fn get_fresh(&self, id: Uuid) -> Result<Option<Event>, StoreError> {
         let row = self.inner.get(id).await?.map(Arc::new);
-        Self::remember(&self.last, id, row.as_ref()).await;
+        self.remember(id, row.as_ref());
         self.cache(id, row.clone());
         Ok(row.map(|e| (*e).clone()))
     }
@@ -135,7 +132,7 @@ impl EventStore for CachedStore {
         let events = self.inner.list(filter).await?;
         let now = filter.now;
         for e in events.iter().filter(|e| !e.is_expired(now)) {
-            self.last.insert(e.id, Arc::new(e.clone())).await;
+            self.last.insert(e.id, Arc::new(e.clone()), LAST_KNOWN_TTL);
         }
         Ok(events)
     }
@@ -153,8 +150,7 @@ impl EventStore for CachedStore {
                 e.connected = true;
                 e.connected_by = by.or(e.connected_by);
                 e.last_connected_at = Some(at);
-            })
-            .await;
+            });
         }
         result
     }
@@ -166,8 +162,7 @@ impl EventStore for CachedStore {
             self.amend(id, |e| {
                 e.connected = false;
                 e.last_disconnected_at = Some(at);
-            })
-            .await;
+            });
         }
         result
     }
@@ -177,7 +172,7 @@ impl EventStore for CachedStore {
     }
 
     async fn last_known(&self, id: Uuid) -> Option<Event> {
-        let row = self.last.get(&id).await?;
+        let row = self.last.get(&id)?;
         (!row.is_expired(Utc::now())).then(|| (*row).clone())
     }
 }

@@ -1,0 +1,249 @@
+//! `[icecast]`: how Icecast callbacks are authenticated, which mounts are not events, which
+//! relays are trusted, and what decisions do while the event store is down.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::describe::{duration, secret, secret_opt};
+use super::{err, positive, ConfigError};
+
+/// Who may reach a mount that is not an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    /// Anybody.
+    Public,
+    /// Anybody with a valid user token.
+    Members,
+    /// Admins only.
+    Admins,
+}
+
+/// A mount declared in `[[icecast.mounts]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StaticMount {
+    pub name: String,
+    pub access: Access,
+}
+
+/// Source credentials of a relay (`[[icecast.trusted_sources]]`).
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedSource {
+    pub user: String,
+    #[serde(serialize_with = "secret")]
+    pub password: String,
+}
+
+impl fmt::Debug for TrustedSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TrustedSource({}, ***)", self.user)
+    }
+}
+
+/// The `[icecast]` section: how callbacks are authenticated and decided.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct IcecastSettings {
+    /// HTTP Basic credentials every callback must carry, when set.
+    pub username: Option<String>,
+    #[serde(serialize_with = "secret_opt")]
+    pub password: Option<String>,
+    pub token_params: Vec<String>,
+    pub header_prefix: String,
+    pub mounts: Vec<StaticMount>,
+    pub trusted_sources: Vec<TrustedSource>,
+    #[serde(serialize_with = "duration")]
+    pub relay_window: Duration,
+    #[serde(serialize_with = "duration")]
+    pub ticket_lifetime: Duration,
+    /// `None`: unlimited.
+    pub max_listeners_per_ticket: Option<u32>,
+    /// What an event decision does when the event store fails.
+    pub on_store_error: OnStoreError,
+}
+
+/// `[icecast] on_store_error`: how Icecast decisions behave while the event store is down.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnStoreError {
+    /// Decide on the last row this node read for the event (never for an expired event); deny
+    /// events it never saw.
+    #[default]
+    Cached,
+    /// Deny every decision that needs the store.
+    Deny,
+}
+
+impl fmt::Display for OnStoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            OnStoreError::Cached => "cached",
+            OnStoreError::Deny => "deny",
+        })
+    }
+}
+
+impl fmt::Debug for IcecastSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IcecastSettings")
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("token_params", &self.token_params)
+            .field("header_prefix", &self.header_prefix)
+            .field("mounts", &self.mounts)
+            .field("trusted_sources", &self.trusted_sources)
+            .field("relay_window", &self.relay_window)
+            .field("ticket_lifetime", &self.ticket_lifetime)
+            .field("max_listeners_per_ticket", &self.max_listeners_per_ticket)
+            .field("on_store_error", &self.on_store_error)
+            .finish()
+    }
+}
+
+impl Default for IcecastSettings {
+    fn default() -> Self {
+        IcecastSettings {
+            username: None,
+            password: None,
+            token_params: vec!["token".into(), "jwt".into()],
+            header_prefix: "ClientHeader.".into(),
+            mounts: Vec::new(),
+            trusted_sources: Vec::new(),
+            relay_window: Duration::from_secs(60),
+            ticket_lifetime: Duration::from_secs(6 * 3600),
+            max_listeners_per_ticket: None,
+            on_store_error: OnStoreError::Cached,
+        }
+    }
+}
+
+/// `[icecast]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct FileIcecast {
+    username: Option<String>,
+    password: Option<String>,
+    token_params: Option<Vec<String>>,
+    header_prefix: Option<String>,
+    mounts: Vec<StaticMount>,
+    trusted_sources: Vec<TrustedSource>,
+    #[serde(with = "humantime_serde")]
+    relay_window: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    ticket_lifetime: Option<Duration>,
+    max_listeners_per_ticket: Option<u32>,
+    on_store_error: Option<OnStoreError>,
+}
+
+/// Validates `[icecast]` and fills in its defaults.
+pub(super) fn resolve(f: FileIcecast) -> Result<IcecastSettings, ConfigError> {
+    let d = IcecastSettings::default();
+    match (&f.username, &f.password) {
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(err(
+                "icecast.username, icecast.password: set both (callbacks must carry them) or neither",
+            ))
+        }
+        (Some(u), Some(p)) if u.is_empty() || p.is_empty() || u.contains(':') => {
+            return Err(err(
+                "icecast.username, icecast.password: must not be empty; the user name must not contain ':'",
+            ))
+        }
+        _ => {}
+    }
+    let token_params = f.token_params.unwrap_or(d.token_params);
+    if token_params.iter().any(|p| p.is_empty()) {
+        return Err(err("icecast.token_params: names must not be empty"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    for m in &f.mounts {
+        if !m.name.starts_with('/') || m.name.contains('?') || m.name.len() < 2 {
+            return Err(err(format!(
+                "icecast.mounts: \"{}\" is not a mount name like \"/studio\"",
+                m.name
+            )));
+        }
+        if !seen.insert(m.name.as_str()) {
+            return Err(err(format!(
+                "icecast.mounts: \"{}\" is declared twice",
+                m.name
+            )));
+        }
+    }
+    for t in &f.trusted_sources {
+        if t.user.is_empty() || t.password.len() < 8 {
+            return Err(err(format!(
+                "icecast.trusted_sources: \"{}\" needs a user name and a password of at least 8 characters",
+                t.user
+            )));
+        }
+    }
+    if f.max_listeners_per_ticket == Some(0) {
+        return Err(err(
+            "icecast.max_listeners_per_ticket: at least 1 (leave unset for no limit)",
+        ));
+    }
+    Ok(IcecastSettings {
+        username: f.username,
+        password: f.password,
+        token_params,
+        header_prefix: f.header_prefix.unwrap_or(d.header_prefix),
+        mounts: f.mounts,
+        trusted_sources: f.trusted_sources,
+        relay_window: positive("icecast.relay_window", f.relay_window, d.relay_window)?,
+        ticket_lifetime: positive(
+            "icecast.ticket_lifetime",
+            f.ticket_lifetime,
+            d.ticket_lifetime,
+        )?,
+        max_listeners_per_ticket: f.max_listeners_per_ticket,
+        on_store_error: f.on_store_error.unwrap_or_default(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::toml_for_test as toml;
+    use super::*;
+
+    #[test]
+    fn icecast_section() {
+        let c = toml(
+            r#"
+            [icecast]
+            username = "icecast"
+            password = "cb-secret"
+            ticket_lifetime = "1h"
+            max_listeners_per_ticket = 3
+            [[icecast.mounts]]
+            name = "/studio"
+            access = "members"
+            [[icecast.trusted_sources]]
+            user = "relay"
+            password = "relay-secret"
+        "#,
+        )
+        .unwrap();
+        assert_eq!(c.icecast.token_params, ["token", "jwt"]);
+        assert_eq!(c.icecast.relay_window, Duration::from_secs(60));
+        assert_eq!(c.icecast.ticket_lifetime, Duration::from_secs(3600));
+        assert_eq!(c.icecast.mounts[0].access, Access::Members);
+        assert!(!format!("{:?}", c.icecast).contains("relay-secret"));
+        let described = c.describe();
+        assert!(!described.contains("cb-secret"), "{described}");
+        assert!(!described.contains("relay-secret"), "{described}");
+        let e = toml("[icecast]\nusername = \"x\"").unwrap_err().0;
+        assert!(e.contains("set both"), "{e}");
+        let e = toml("[[icecast.mounts]]\nname = \"studio\"\naccess = \"public\"")
+            .unwrap_err()
+            .0;
+        assert!(e.contains("/studio"), "{e}");
+        let e = toml("[[icecast.mounts]]\nname = \"/s\"\naccess = \"everyone\"")
+            .unwrap_err()
+            .0;
+        assert!(e.contains("line"), "{e}");
+    }
+}

@@ -57,6 +57,10 @@ pub struct IcecastSettings {
     pub trusted_sources: Vec<TrustedSource>,
     #[serde(serialize_with = "duration")]
     pub relay_window: Duration,
+    /// How long after Icecast dropped a trusted relay's source that relay may reconnect to
+    /// the same event without a new `/jars/connect` (zero: never).
+    #[serde(serialize_with = "duration")]
+    pub relay_reconnect: Duration,
     #[serde(serialize_with = "duration")]
     pub ticket_lifetime: Duration,
     /// `None`: unlimited.
@@ -96,6 +100,7 @@ impl fmt::Debug for IcecastSettings {
             .field("mounts", &self.mounts)
             .field("trusted_sources", &self.trusted_sources)
             .field("relay_window", &self.relay_window)
+            .field("relay_reconnect", &self.relay_reconnect)
             .field("ticket_lifetime", &self.ticket_lifetime)
             .field("max_listeners_per_ticket", &self.max_listeners_per_ticket)
             .field("on_store_error", &self.on_store_error)
@@ -113,6 +118,7 @@ impl Default for IcecastSettings {
             mounts: Vec::new(),
             trusted_sources: Vec::new(),
             relay_window: Duration::from_secs(60),
+            relay_reconnect: Duration::from_secs(600),
             ticket_lifetime: Duration::from_secs(6 * 3600),
             max_listeners_per_ticket: None,
             on_store_error: OnStoreError::Cached,
@@ -132,6 +138,8 @@ pub(super) struct FileIcecast {
     trusted_sources: Vec<TrustedSource>,
     #[serde(with = "humantime_serde")]
     relay_window: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    relay_reconnect: Option<Duration>,
     #[serde(with = "humantime_serde")]
     ticket_lifetime: Option<Duration>,
     max_listeners_per_ticket: Option<u32>,
@@ -194,6 +202,7 @@ pub(super) fn resolve(f: FileIcecast) -> Result<IcecastSettings, ConfigError> {
         mounts: f.mounts,
         trusted_sources: f.trusted_sources,
         relay_window: positive("icecast.relay_window", f.relay_window, d.relay_window)?,
+        relay_reconnect: f.relay_reconnect.unwrap_or(d.relay_reconnect),
         ticket_lifetime: positive(
             "icecast.ticket_lifetime",
             f.ticket_lifetime,

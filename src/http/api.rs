@@ -93,9 +93,13 @@ async fn verified(state: &AppState, token: &str) -> Result<Arc<Claims>, ApiError
         })
 }
 
-/// An event id as the original accepted it: a v4 UUID, here with or without a leading `/`.
+/// An event id as the original accepted it (a v4 UUID), and as the Icecast side spells its
+/// mount: with or without a leading `/` and an audio extension (`<id>.mp3`: what
+/// webcaster-relay sends for a DJ on `wss://relay/<id>.mp3`).
 pub fn parse_event_id(text: &str) -> Result<Uuid, ApiError> {
     let text = text.strip_prefix('/').unwrap_or(text);
+    let text =
+        crate::icecast::decode::without_extension(text).ok_or(ApiError::InvalidIdentifier)?;
     Uuid::try_parse(text)
         .ok()
         .filter(|u| u.get_version_num() == 4)

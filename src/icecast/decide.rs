@@ -12,9 +12,9 @@ use subtle::ConstantTimeEq;
 use crate::clock::SharedClock;
 use crate::config::{Access, IcecastSettings, OnStoreError};
 use crate::icecast::decode::{self, Callback, Credentials, Mount, Origin};
-use crate::icecast::live::{LiveState, Target};
+use crate::icecast::live::{LiveState, Source, Target};
 use crate::identity::{Identity, MemberError};
-use crate::rules::{self, ListenTo, Listener, Presented};
+use crate::rules::{self, ListenTo, Listener, Presented, RelayHistory, RelayWindows};
 use crate::store::{Event, EventStore};
 use crate::tokens::{Claims, TokenService, Verified};
 
@@ -125,6 +125,7 @@ impl Hooks {
         }
     }
 
+    /// Whether `c` are a trusted relay's credentials.
     fn trusted_source(&self, c: &Credentials<'_>) -> bool {
         // Check every entry so timing does not tell which user names exist.
         self.settings
@@ -165,19 +166,33 @@ impl Hooks {
                     Some(claims) => {
                         rules::may_connect(claims, event.as_deref(), now).map_err(DenyReason::from)
                     }
-                    None => rules::relay_may_source(
-                        event.as_deref(),
-                        self.live.is_live(&target),
-                        self.settings.load().relay_window,
-                        now,
-                    ),
+                    None => {
+                        let settings = self.settings.load();
+                        let mount = self.live.mount(&target);
+                        let history = RelayHistory {
+                            live: mount.live,
+                            dropped: mount
+                                .relay_dropped
+                                .as_ref()
+                                .map(|(r, at)| (r.as_str(), *at)),
+                        };
+                        let windows = RelayWindows {
+                            approval: settings.relay_window,
+                            reconnect: settings.relay_reconnect,
+                        };
+                        rules::relay_may_source(event.as_deref(), &c.user, history, windows, now)
+                    }
                 }
             }
         };
         if let Err(r) = decision {
             return Verdict::Deny(r);
         }
-        self.live.source_allowed(&target, member.map(|c| c.sub));
+        let source = match &member {
+            Some(claims) => Source::Member(claims.sub),
+            None => Source::Relay(&c.user),
+        };
+        self.live.source_allowed(&target, source);
         Verdict::Allow { timelimit: None }
     }
 
@@ -209,7 +224,7 @@ impl Hooks {
                 tracing::error!(error = %e, event = %id, "could not record mount_remove");
             }
         }
-        self.live.mount_removed(&target);
+        self.live.mount_removed(&target, self.clock.now());
         Verdict::Noted
     }
 

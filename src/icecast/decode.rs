@@ -19,6 +19,22 @@ use crate::form;
 /// Audio extensions an event mount may carry: `/<uuid>.mp3`.
 pub const EVENT_EXTENSIONS: [&str; 4] = ["mp3", "ogg", "aac", "opus"];
 
+/// A mount name without its audio extension (`<id>.mp3` → `<id>`, any case of
+/// [`EVENT_EXTENSIONS`]); the name itself when it has no extension; `None` for another one.
+pub fn without_extension(name: &str) -> Option<&str> {
+    match name.rsplit_once('.') {
+        Some((stem, ext))
+            if EVENT_EXTENSIONS
+                .iter()
+                .any(|known| known.eq_ignore_ascii_case(ext)) =>
+        {
+            Some(stem)
+        }
+        Some(_) => None,
+        None => Some(name),
+    }
+}
+
 /// Why a callback body is not a callback.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
@@ -69,18 +85,7 @@ impl<'a> Mount<'a> {
 
     /// The event id if this is an event mount: `/<uuid v4>` with an optional audio extension.
     pub fn event_id(&self) -> Option<Uuid> {
-        let name = self.path().strip_prefix('/')?;
-        let stem = match name.rsplit_once('.') {
-            Some((stem, ext))
-                if EVENT_EXTENSIONS
-                    .iter()
-                    .any(|known| known.eq_ignore_ascii_case(ext)) =>
-            {
-                stem
-            }
-            Some(_) => return None,
-            None => name,
-        };
+        let stem = without_extension(self.path().strip_prefix('/')?)?;
         // Only the canonical hyphenated form: Icecast mount names are compared literally.
         if stem.len() != 36 {
             return None;

@@ -8,8 +8,19 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use chrono::{DateTime, Utc};
+
 use crate::icecast::decode::Origin;
 pub use crate::icecast::Target;
+
+/// Who `stream_auth` allowed to source a mount.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source<'a> {
+    /// A member, by id (their token, or a source ticket they minted).
+    Member(i64),
+    /// A trusted relay (`[[icecast.trusted_sources]]`), by user name.
+    Relay(&'a str),
+}
 
 /// The state of one mount.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -18,6 +29,10 @@ pub struct MountState {
     pub live: bool,
     /// The member the last successful `stream_auth` allowed (`None`: a trusted relay).
     pub allowed_source: Option<i64>,
+    /// The trusted relay the last successful `stream_auth` allowed, if it was one.
+    pub relay: Option<String>,
+    /// The relay whose source Icecast last removed from this mount, and when.
+    pub relay_dropped: Option<(String, DateTime<Utc>)>,
     pub listeners: u32,
     pub peak_listeners: u32,
 }
@@ -105,13 +120,14 @@ impl LiveState {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Remembers that `stream_auth` allowed `member` (or a relay, `None`) to source `target`.
-    pub fn source_allowed(&self, target: &Target, member: Option<i64>) {
-        self.lock()
-            .mounts
-            .entry(target.clone())
-            .or_default()
-            .allowed_source = member;
+    /// Remembers that `stream_auth` allowed `source` to source `target`.
+    pub fn source_allowed(&self, target: &Target, source: Source<'_>) {
+        let mut inner = self.lock();
+        let m = inner.mounts.entry(target.clone()).or_default();
+        (m.allowed_source, m.relay) = match source {
+            Source::Member(id) => (Some(id), None),
+            Source::Relay(user) => (None, Some(user.to_string())),
+        };
     }
 
     /// The source of `target` is streaming; returns the member `stream_auth` allowed.
@@ -122,10 +138,14 @@ impl LiveState {
         m.allowed_source
     }
 
-    /// The source of `target` has gone.
-    pub fn mount_removed(&self, target: &Target) {
+    /// The source of `target` has gone, at `now`; a relay's source is remembered as dropped
+    /// (see `rules::relay_may_source`).
+    pub fn mount_removed(&self, target: &Target, now: DateTime<Utc>) {
         if let Some(m) = self.lock().mounts.get_mut(target) {
             m.live = false;
+            if let Some(relay) = m.relay.take() {
+                m.relay_dropped = Some((relay, now));
+            }
         }
     }
 
@@ -243,12 +263,31 @@ mod tests {
     fn source_bookkeeping() {
         let live = LiveState::new();
         let t = Target::Event(Uuid::new_v4());
-        live.source_allowed(&t, Some(7));
+        let now = Utc::now();
+        live.source_allowed(&t, Source::Member(7));
         assert!(!live.is_live(&t));
         assert_eq!(live.mount_added(&t), Some(7));
         assert!(live.is_live(&t));
         assert_eq!(live.totals().live_mounts, 1);
-        live.mount_removed(&t);
+        live.mount_removed(&t, now);
         assert!(!live.is_live(&t));
+        assert_eq!(
+            live.mount(&t).relay_dropped,
+            None,
+            "a member's source is no relay"
+        );
+
+        live.source_allowed(&t, Source::Relay("relay"));
+        assert_eq!(live.mount_added(&t), None);
+        live.mount_removed(&t, now);
+        assert_eq!(live.mount(&t).relay_dropped, Some(("relay".into(), now)));
+        live.source_allowed(&t, Source::Member(7));
+        live.mount_added(&t);
+        live.mount_removed(&t, now + chrono::Duration::seconds(5));
+        assert_eq!(
+            live.mount(&t).relay_dropped,
+            Some(("relay".into(), now)),
+            "a member's later source does not move the relay's drop"
+        );
     }
 }

@@ -77,21 +77,51 @@ pub fn may_mint_ticket(
     may_connect(member, event, now)
 }
 
-/// A trusted relay (webcaster-relay) may source an unexpired event when `/jars/connect`
-/// approved it within `window`, or when the event is already live (the relay reconnecting
-/// to its own stream).
+/// How long a trusted relay's permission lasts (`[icecast] relay_window`, `relay_reconnect`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelayWindows {
+    /// After a `/jars/connect` approval for the event.
+    pub approval: Duration,
+    /// After Icecast dropped that relay's source of the event (a blip, a restart, a kick).
+    pub reconnect: Duration,
+}
+
+/// What this node knows of a trusted relay and an event's mount.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RelayHistory<'a> {
+    /// A source is streaming to the mount now.
+    pub live: bool,
+    /// The relay whose source Icecast last dropped from the mount, and when.
+    pub dropped: Option<(&'a str, DateTime<Utc>)>,
+}
+
+/// A trusted relay (webcaster-relay) `relay` may source an unexpired event when
+/// `/jars/connect` approved it within `windows.approval`, when the event is already live (the
+/// relay reconnecting to its own stream), or when Icecast dropped this same relay's source of
+/// the event within `windows.reconnect` (so a network blip or an Icecast restart does not end
+/// a show that was approved once).
 pub fn relay_may_source(
     event: Option<&Event>,
-    live: bool,
-    window: Duration,
+    relay: &str,
+    history: RelayHistory<'_>,
+    windows: RelayWindows,
     now: DateTime<Utc>,
 ) -> Result<(), DenyReason> {
     let event = event
         .filter(|e| !e.is_expired(now))
         .ok_or(DenyReason::NoSuchEvent)?;
-    let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
-    let approved = event.last_connected_at.is_some_and(|t| now - t <= window);
-    if approved || live {
+    let within = |since: DateTime<Utc>, window: Duration| {
+        let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
+        now - since <= window
+    };
+    let approved = event
+        .last_connected_at
+        .is_some_and(|t| within(t, windows.approval));
+    let reconnecting = !windows.reconnect.is_zero()
+        && history
+            .dropped
+            .is_some_and(|(by, at)| by == relay && within(at, windows.reconnect));
+    if approved || history.live || reconnecting {
         Ok(())
     } else {
         Err(DenyReason::RelayNotApproved)

@@ -117,53 +117,104 @@ fn connect_rule() {
 
 #[test]
 fn relay_window() {
-    let window = Duration::from_secs(60);
+    let windows = RelayWindows {
+        approval: Duration::from_secs(60),
+        reconnect: Duration::from_secs(600),
+    };
     let mut approved = event(false, 3600);
     approved.last_connected_at = Some(t0());
     let never = event(false, 3600);
     let mut ended = event(false, 10);
     ended.last_connected_at = Some(t0());
+    let live = RelayHistory {
+        live: true,
+        dropped: None,
+    };
+    let idle = RelayHistory::default();
+    let dropped = |by, at| RelayHistory {
+        live: false,
+        dropped: Some((by, t0() + secs(at))),
+    };
+    let refused = Err(DenyReason::RelayNotApproved);
     let cases = [
-        ("just approved", Some(&approved), false, 0, Ok(())),
-        ("at the window's edge", Some(&approved), false, 60, Ok(())),
-        (
-            "past the window",
-            Some(&approved),
-            false,
-            61,
-            Err(DenyReason::RelayNotApproved),
-        ),
+        ("just approved", Some(&approved), idle, 0, Ok(())),
+        ("at the window's edge", Some(&approved), idle, 60, Ok(())),
+        ("past the window", Some(&approved), idle, 61, refused),
         (
             "past the window, already live",
             Some(&approved),
-            true,
+            live,
             61,
             Ok(()),
         ),
+        ("never approved", Some(&never), idle, 0, refused),
+        ("never approved, live", Some(&never), live, 0, Ok(())),
         (
-            "never approved",
-            Some(&never),
-            false,
-            0,
-            Err(DenyReason::RelayNotApproved),
+            "dropped, back at once",
+            Some(&approved),
+            dropped("relay", 120),
+            121,
+            Ok(()),
         ),
-        ("never approved, live", Some(&never), true, 0, Ok(())),
+        (
+            "dropped, back at the edge",
+            Some(&approved),
+            dropped("relay", 120),
+            720,
+            Ok(()),
+        ),
+        (
+            "dropped too long ago",
+            Some(&approved),
+            dropped("relay", 120),
+            721,
+            refused,
+        ),
+        (
+            "another relay was dropped",
+            Some(&approved),
+            dropped("other", 120),
+            121,
+            refused,
+        ),
         (
             "event ended",
             Some(&ended),
-            true,
+            live,
             10,
             Err(DenyReason::NoSuchEvent),
         ),
-        ("no event", None, true, 0, Err(DenyReason::NoSuchEvent)),
+        (
+            "event ended while dropped",
+            Some(&ended),
+            dropped("relay", 5),
+            10,
+            Err(DenyReason::NoSuchEvent),
+        ),
+        ("no event", None, live, 0, Err(DenyReason::NoSuchEvent)),
     ];
-    for (name, event, live, at, expected) in cases {
+    for (name, event, history, at, expected) in cases {
         assert_eq!(
-            relay_may_source(event, live, window, t0() + secs(at)),
+            relay_may_source(event, "relay", history, windows, t0() + secs(at)),
             expected,
             "{name}"
         );
     }
+    let never_reconnect = RelayWindows {
+        reconnect: Duration::ZERO,
+        ..windows
+    };
+    assert_eq!(
+        relay_may_source(
+            Some(&approved),
+            "relay",
+            dropped("relay", 120),
+            never_reconnect,
+            t0() + secs(121)
+        ),
+        refused,
+        "relay_reconnect = 0 turns reconnecting off"
+    );
 }
 
 #[test]

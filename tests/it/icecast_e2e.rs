@@ -11,18 +11,18 @@ use serde_json::Value;
 use support::icecast::{self, Icecast};
 use support::{client, post_form, TestServer};
 
-const CB_USER: &str = "icecast";
-const CB_PASS: &str = "e2e-callback-secret";
-const RELAY_USER: &str = "relay";
-const RELAY_PASS: &str = "relay-e2e-password";
-const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const CB_USER: &str = "icecast";
+pub(crate) const CB_PASS: &str = "e2e-callback-secret";
+pub(crate) const RELAY_USER: &str = "relay";
+pub(crate) const RELAY_PASS: &str = "relay-e2e-password";
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
-struct Rig {
-    jars: TestServer,
-    icecast: Icecast,
-    owner: String,
-    other: String,
-    owner_id: i64,
+pub(crate) struct Rig {
+    pub(crate) jars: TestServer,
+    pub(crate) icecast: Icecast,
+    pub(crate) owner: String,
+    pub(crate) other: String,
+    pub(crate) owner_id: i64,
 }
 
 /// Starts jars (with `extra` config) and an Icecast calling it. `icecast_password` is what
@@ -56,7 +56,7 @@ async fn rig_with(extra: &str, icecast_password: &str) -> Option<Rig> {
     })
 }
 
-async fn rig(extra: &str) -> Option<Rig> {
+pub(crate) async fn rig(extra: &str) -> Option<Rig> {
     rig_with(extra, CB_PASS).await
 }
 
@@ -74,7 +74,12 @@ impl Rig {
     }
 
     /// Polls the event until `pred` holds (Icecast's notifications are asynchronous).
-    async fn wait_event(&self, id: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+    pub(crate) async fn wait_event(
+        &self,
+        id: &str,
+        what: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
         let started = Instant::now();
         loop {
             let e = self.event(id).await;
@@ -101,7 +106,12 @@ impl Rig {
             .to_string()
     }
 
-    async fn source(&self, mount: &str, user: &str, pass: &str) -> icecast::SourceHandle {
+    pub(crate) async fn source(
+        &self,
+        mount: &str,
+        user: &str,
+        pass: &str,
+    ) -> icecast::SourceHandle {
         icecast::start_source(self.icecast.port, mount, user, pass).await
     }
 

@@ -15,6 +15,7 @@ mod icecast_harness;
 mod myradio;
 mod ops;
 mod postgres;
+mod relay;
 mod router;
 mod signals;
 mod store_suite;

@@ -7,10 +7,25 @@
 
 use std::time::Duration;
 
+use crate::rules::DenyReason;
+
 use prometheus::{
     Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     Opts, Registry, TextEncoder,
 };
+
+/// The store operations `jars_store_errors_total{op}` counts (`store::metered`).
+pub const STORE_OPS: [&str; 6] = [
+    "create",
+    "get",
+    "list",
+    "mark_connected",
+    "mark_disconnected",
+    "ping",
+];
+
+/// The Icecast actions that are decided (the notifications are not).
+const CALLBACK_ACTIONS: [&str; 2] = ["stream_auth", "listener_add"];
 
 /// All of jars' metrics, registered in their own registry (no global state).
 pub struct Metrics {
@@ -148,6 +163,30 @@ impl Metrics {
         let _ = registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
         ));
+        // Every series whose labels are known exists from the start, at zero, so alert rules and
+        // dashboards see a healthy node's zeros instead of nothing ("avoid missing metrics").
+        let zero = |c: &IntCounterVec, values: &[&str]| {
+            for v in values {
+                c.with_label_values(&[v]);
+            }
+        };
+        zero(&token_cache, &["hit", "miss"]);
+        zero(&key_set_refreshes, &["ok", "error"]);
+        zero(&store_errors, &STORE_OPS);
+        zero(&callbacks_shed, &["busy", "peer_busy", "slow_body"]);
+        zero(&api_shed, &["peer_busy", "slow_body"]);
+        zero(&connections_dropped, &["over_limit", "no_request"]);
+        for action in CALLBACK_ACTIONS {
+            auth_decisions.with_label_values(&[action, "allow", "ok"]);
+            for reason in DenyReason::EACH_LABEL {
+                auth_decisions.with_label_values(&[action, "deny", reason.label()]);
+            }
+        }
+        auth_decisions.with_label_values(&[
+            "unknown",
+            "deny",
+            DenyReason::CallerNotIcecast.label(),
+        ]);
         Metrics {
             registry,
             http_requests,
@@ -248,5 +287,23 @@ mod tests {
         ));
         assert!(text.contains(r#"jars_http_requests_total{route="/healthz",status="200"} 1"#));
         assert!(text.contains("process_resident_memory_bytes"));
+    }
+
+    #[test]
+    fn known_series_start_at_zero() {
+        let text = Metrics::new().render();
+        for series in [
+            r#"jars_store_errors_total{op="create"} 0"#,
+            r#"jars_store_errors_total{op="ping"} 0"#,
+            r#"jars_token_cache_requests_total{result="miss"} 0"#,
+            r#"jars_key_set_refreshes_total{result="error"} 0"#,
+            r#"jars_callbacks_shed_total{reason="busy"} 0"#,
+            r#"jars_connections_dropped_total{reason="no_request"} 0"#,
+            r#"jars_auth_decisions_total{action="stream_auth",decision="allow",reason="ok"} 0"#,
+            r#"jars_auth_decisions_total{action="listener_add",decision="deny",reason="wrong_ip"} 0"#,
+            r#"jars_auth_decisions_total{action="unknown",decision="deny",reason="bad_caller"} 0"#,
+        ] {
+            assert!(text.contains(series), "{series} missing");
+        }
     }
 }

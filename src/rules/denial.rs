@@ -84,6 +84,30 @@ impl DenyReason {
         }
     }
 
+    /// One reason of each label, so every label can be listed (metrics start at zero).
+    pub const EACH_LABEL: [DenyReason; 20] = [
+        DenyReason::UnknownMount,
+        DenyReason::NoCredentials,
+        DenyReason::Token(TokenError::Expired),
+        DenyReason::Token(TokenError::WrongKind),
+        DenyReason::Token(TokenError::Decode),
+        DenyReason::NoSuchEvent,
+        DenyReason::EventExpired,
+        DenyReason::NotOwnerOrAdmin,
+        DenyReason::RelayNotApproved,
+        DenyReason::TicketRequired,
+        DenyReason::TicketForAnotherEvent,
+        DenyReason::TicketBoundToAnotherAddress,
+        DenyReason::RefererNotAllowed,
+        DenyReason::TicketFull,
+        DenyReason::MembersOnly,
+        DenyReason::AdminsOnly,
+        DenyReason::StoreUnavailable,
+        DenyReason::UserRemoved,
+        DenyReason::IdentityUnavailable,
+        DenyReason::CallerNotIcecast,
+    ];
+
     /// A stable label for logs and metrics.
     pub fn label(self) -> &'static str {
         match self {
@@ -108,5 +132,22 @@ impl DenyReason {
             DenyReason::IdentityUnavailable => "identity_error",
             DenyReason::CallerNotIcecast => "bad_caller",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_label_once() {
+        let mut labels: Vec<&str> = DenyReason::EACH_LABEL.iter().map(|r| r.label()).collect();
+        labels.sort_unstable();
+        labels.dedup();
+        assert_eq!(
+            labels.len(),
+            DenyReason::EACH_LABEL.len(),
+            "a label listed twice"
+        );
     }
 }

@@ -12,6 +12,7 @@ mod hardening;
 mod hooks;
 mod icecast_e2e;
 mod icecast_harness;
+mod logs;
 mod members;
 mod myradio;
 mod ops;

@@ -149,6 +149,12 @@ async fn a_deleted_users_file_fails_closed_and_old_tokens_stay_refused_after() {
         stream_auth(&server, &event, &alice_token).await,
         Err("users unavailable".into())
     );
+    let (status, body) = post_form(
+        &server.url("/jars/token"),
+        &[("user", "alice"), ("password", "pw-a")],
+    )
+    .await;
+    assert_eq!(outcome(status, &body), (503, "ServiceUnavailable".into()));
     let (status, body) = readyz(&server).await;
     assert_eq!(
         (status, body["reason"].as_str()),

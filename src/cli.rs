@@ -362,7 +362,8 @@ fn user(config: &Config, cmd: UserCommand) -> Result<(), Failure> {
             password,
         } => {
             let pw = read_password(&password)?;
-            let u = file.add(&name, &pw, admin)?;
+            // Tokens are stamped on the system clock too; older ones cannot be this user's.
+            let u = file.add(&name, &pw, admin, chrono::Utc::now().timestamp())?;
             println!(
                 "added {} (id {}{})",
                 u.name,

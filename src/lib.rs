@@ -29,6 +29,7 @@
 //! - [`net`]: client addresses: CIDR ranges and `X-Forwarded-For` from trusted proxies.
 //! - [`expiring_map`]: the bounded, expiring map behind the token and event-row caches.
 //! - [`metrics`]: the Prometheus registry and named metrics.
+//! - [`log_input`]: request input written to the log escaped, and warnings throttled.
 //! - [`shutdown`]: the signals that stop it.
 //! - [`cli`]: the `jars` command line.
 //!
@@ -46,6 +47,7 @@ pub mod http;
 pub mod icecast;
 pub mod identity;
 pub mod keys;
+pub mod log_input;
 pub mod metrics;
 pub mod net;
 pub mod rate_limit;

@@ -121,6 +121,11 @@ pub async fn app_state_on(config: &Config, clock: SharedClock) -> Result<AppStat
     );
     let identity = Identity::from_settings(&config.identity)
         .map_err(|e| SetupError::Config(format!("identity: {e}")))?;
+    // A node that issues tokens must be able to tell who still has rights; only a verify-only
+    // node trusts tokens without a users file.
+    identity
+        .serve(tokens.can_sign())
+        .map_err(|e| SetupError::Runtime(format!("identity: {e}")))?;
     // PostgreSQL being down at start-up is not fatal: the store recovers by itself, and Icecast
     // decisions it cannot make are denied meanwhile.
     let store = crate::store::open_for_serve(&config.store)
@@ -242,6 +247,9 @@ pub fn reload(
     match keys {
         Some(keys) => state.tokens.replace(keys, policy(&new)),
         None => state.tokens.replace_policy(policy(&new)),
+    }
+    if let Err(e) = state.identity.serve(state.tokens.can_sign()) {
+        tracing::error!(error = %e, "cannot create the users file: tokens are refused until it exists");
     }
     state.hooks.settings.store(Arc::new(new.icecast.clone()));
     let api = api_settings(&new, Some(&state.api.load()));

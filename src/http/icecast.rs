@@ -11,7 +11,9 @@
 //! # Security
 //! Set `[icecast] username/password` so that only Icecast can ask; otherwise anybody who can
 //! reach jars can replay callbacks (e.g. fake `mount_add`). Tokens in listener URLs are never
-//! logged: only the mount path is.
+//! logged: only the mount path is, escaped ([`Escaped`]) like every field a caller chose, so a
+//! mount cannot forge a log line. Callers without the credentials are warned of at most once
+//! per [`BAD_CALLER_LOG_PERIOD`] (the `bad_caller` metric counts each).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,6 +28,7 @@ use super::shed::{peer_ip, read_body, BodyError, PeerSlots};
 use super::{ApiError, AppState};
 use crate::icecast::decide::{DenyReason, Verdict};
 use crate::icecast::decode::Callback;
+use crate::log_input::{Escaped, Throttle};
 use crate::metrics::RouteMetrics;
 
 /// The path Icecast's `<authentication type="url">` options point at.
@@ -85,6 +88,10 @@ fn render(verdict: Verdict) -> Response {
     resp
 }
 
+/// At most one warning per this period about callbacks without the configured credentials:
+/// anybody who can reach jars can send them.
+pub const BAD_CALLER_LOG_PERIOD: Duration = Duration::from_secs(10);
+
 /// The whole body of a callback must arrive within this time, before the callback may take a
 /// slot; otherwise 408. Icecast sends its small form at once, with the headers.
 pub const CALLBACK_BODY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -104,6 +111,8 @@ pub struct CallbackRoute {
     /// At most half of those from one address.
     peers: Arc<PeerSlots>,
     metrics: RouteMetrics,
+    /// Warnings about callers without the credentials, at most one per period.
+    bad_callers: Arc<Throttle>,
 }
 
 impl CallbackRoute {
@@ -113,6 +122,7 @@ impl CallbackRoute {
             slots: Arc::new(tokio::sync::Semaphore::new(max)),
             peers: PeerSlots::new(max / 2),
             metrics: state.metrics.route(PATH),
+            bad_callers: Arc::new(Throttle::new(BAD_CALLER_LOG_PERIOD)),
             state,
         }
     }
@@ -148,10 +158,14 @@ impl CallbackRoute {
             .hooks
             .caller_is_icecast(basic.as_ref().map(|b| (b.user(), b.pass())))
         {
-            tracing::warn!(
-                caller_user = basic.as_ref().map(Basic::user).unwrap_or("(none)"),
-                "callback without the configured Icecast credentials: denied"
-            );
+            if let Some(suppressed) = self.bad_callers.admit(self.state.clock.now()) {
+                tracing::warn!(
+                    caller_user = %Escaped(basic.as_ref().map(Basic::user).unwrap_or("(none)")),
+                    suppressed,
+                    "callback without the configured Icecast credentials: denied \
+                     (`suppressed`: more since the last such line, not logged)"
+                );
+            }
             self.state
                 .metrics
                 .decision("unknown", false, DenyReason::CallerNotIcecast.label());
@@ -239,8 +253,8 @@ async fn callback(state: &AppState, body: &[u8]) -> Response {
         tracing::info!(
             action = callback.action(),
             reason = reason.label(),
-            mount = %callback.mount().path(),
-            client = ip,
+            mount = %Escaped(callback.mount().path()),
+            client = %Escaped(ip),
             "denied"
         );
     }

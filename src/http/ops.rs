@@ -17,14 +17,18 @@ pub async fn healthz() -> (StatusCode, &'static str) {
     (StatusCode::OK, "ok\n")
 }
 
-/// `GET /readyz`: 200 when keys are loaded (and, on a verify-only node, not stale) and the
-/// event store answers; 503 with the reason otherwise. Either way, `callbacks` tells how full
+/// `GET /readyz`: 200 when keys are loaded (and, on a verify-only node, not stale), the users
+/// file (required on a node that issues tokens) is readable and the event store answers; 503
+/// with the reason otherwise. Either way, `callbacks` tells how full
 /// the callback path is ([`callbacks`]); a full path is load, not unreadiness.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let reason = if state.tokens.keys().verifying.is_empty() {
         Some("no keys loaded")
     } else if state.tokens.is_stale() {
         Some("key set stale")
+    } else if let Err(e) = state.identity.check() {
+        tracing::warn!(error = %e, "readiness: identity backend failed");
+        Some("users file unavailable")
     } else {
         match tokio::time::timeout(STORE_PING_TIMEOUT, state.store.ping()).await {
             Ok(Ok(())) => None,

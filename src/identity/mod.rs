@@ -42,7 +42,8 @@ pub enum MemberError {
     /// The token itself was refused.
     #[error("token refused: {0}")]
     Token(TokenError),
-    /// A valid token of a member who has since been removed.
+    /// A valid token of a member who has since been removed, or issued before the member's
+    /// record was created.
     #[error("member removed")]
     Removed,
     /// The identity backend could not say whether the member still exists.
@@ -72,26 +73,47 @@ impl Identity {
         }
     }
 
-    /// The access level a token's member has *now*, for tokens minted earlier (`None`: the
-    /// member was removed). With the users file, the file is asked; MyRadio is not asked
-    /// again, nor is a users file that does not exist: such tokens keep their level until
-    /// they expire.
-    pub fn current_access(&self, claims: &Claims) -> Result<Option<AccessLevel>, IdentityError> {
+    /// Prepares the backend to serve on a node that issues tokens (`issuing`) or only verifies
+    /// them. An issuing node's users file is the record of who still has rights: it is created
+    /// empty if it does not exist yet and required from then on ([`UsersFile::require`]).
+    pub fn serve(&self, issuing: bool) -> Result<(), IdentityError> {
         match self {
-            // A node without a users file (e.g. a verify-only relay) has nobody to ask: it
-            // trusts tokens until they expire, as with MyRadio.
-            Identity::UsersFile(f) if !f.path().exists() => Ok(Some(claims.access_level)),
-            Identity::UsersFile(f) => Ok(f.member_by_id(claims.sub)?.map(|m| m.access_level)),
-            Identity::MyRadio(_) => Ok(Some(claims.access_level)),
+            Identity::UsersFile(f) if issuing => f.require(),
+            _ => Ok(()),
+        }
+    }
+
+    /// What the backend says now of member `id` ([`rules::Standing`]), for tokens minted
+    /// earlier. The users file is asked; MyRadio is not asked again, nor is an optional users
+    /// file that does not exist (a verify-only relay has nobody to ask): such tokens keep
+    /// their level until they expire. A required file that is gone is an error.
+    pub fn standing(&self, id: i64) -> Result<rules::Standing, IdentityError> {
+        match self {
+            Identity::UsersFile(f) if f.is_absent_and_optional() => Ok(rules::Standing::Unasked),
+            Identity::UsersFile(f) => Ok(f.user_by_id(id)?.map_or(rules::Standing::Removed, |u| {
+                rules::Standing::Present {
+                    access_level: u.member().access_level,
+                    created: u.created,
+                }
+            })),
+            Identity::MyRadio(_) => Ok(rules::Standing::Unasked),
+        }
+    }
+
+    /// Whether the backend can answer [`Identity::standing`]: the users file, when it is
+    /// required or exists, must be readable. MyRadio is not asked (it is asked per login).
+    pub fn check(&self) -> Result<(), IdentityError> {
+        match self {
+            Identity::UsersFile(f) if f.is_absent_and_optional() => Ok(()),
+            Identity::UsersFile(f) => f.users().map(drop),
+            Identity::MyRadio(_) => Ok(()),
         }
     }
 
     /// `claims` with the member's current rights ([`rules::current_claims`]).
     pub fn current(&self, claims: Arc<Claims>) -> Result<Arc<Claims>, MemberError> {
-        let level = self
-            .current_access(&claims)
-            .map_err(MemberError::Identity)?;
-        rules::current_claims(claims, level).ok_or(MemberError::Removed)
+        let standing = self.standing(claims.sub).map_err(MemberError::Identity)?;
+        rules::current_claims(claims, standing).ok_or(MemberError::Removed)
     }
 
     /// Verifies a member's user token and applies the member's current rights: the one way

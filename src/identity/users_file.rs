@@ -6,8 +6,16 @@
 //! The file holds password hashes: it is written with mode 0600, atomically (write + rename).
 //! Unknown users cost the same argon2 verification as known ones, so timing does not tell
 //! whether a name exists.
+//!
+//! Member ids are never reused: the file keeps `next_id`, which only grows, so a new member
+//! never inherits a removed one's tokens or events. Each record also says when it was
+//! `created`, and tokens issued before that are refused ([`crate::rules::current_claims`]).
+//! On a node that issues tokens the file is required: once [`UsersFile::require`] is called,
+//! a missing file is an error, not an empty list, so deleting it cannot restore the rights of
+//! removed or demoted members.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
@@ -29,6 +37,10 @@ pub struct UserRecord {
     pub admin: bool,
     /// PHC string of an argon2id hash.
     pub password: String,
+    /// The Unix second the record was created; tokens issued before it are refused. Records
+    /// written before jars kept it read as 0: created before any token.
+    #[serde(default)]
+    pub created: i64,
 }
 
 impl UserRecord {
@@ -46,8 +58,20 @@ impl UserRecord {
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Document {
+    /// The id the next added member gets; never decreased. Files written before jars kept it
+    /// start at one more than the highest id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next_id: Option<i64>,
     #[serde(default, rename = "user")]
     users: Vec<UserRecord>,
+}
+
+impl Document {
+    /// The id the next member gets: never one in the file, nor one handed out before.
+    fn next_id(&self) -> i64 {
+        let above_all = self.users.iter().map(|u| u.id).max().unwrap_or(0) + 1;
+        self.next_id.unwrap_or(0).max(above_all)
+    }
 }
 
 /// Identifies a version of the file on disk; a change in any part means "read it again".
@@ -72,6 +96,8 @@ fn stamp(path: &Path) -> std::io::Result<Stamp> {
 pub struct UsersFile {
     path: PathBuf,
     loaded: Mutex<Option<(Stamp, Arc<Vec<UserRecord>>)>>,
+    /// Whether a missing file is an error ([`UsersFile::require`]) rather than no users.
+    required: AtomicBool,
     /// Password checks running at once. Each argon2id check holds 19 MiB: unbounded, a burst of
     /// logins would take memory in proportion (measured by the soak: ~700 MiB at 32
     /// connections); bounded, the burst waits its turn.
@@ -84,6 +110,7 @@ impl UsersFile {
         UsersFile {
             path: path.to_path_buf(),
             loaded: Mutex::new(None),
+            required: AtomicBool::new(false),
             checks: tokio::sync::Semaphore::new(cores),
         }
     }
@@ -92,12 +119,36 @@ impl UsersFile {
         &self.path
     }
 
+    /// Makes the file required, for a node that issues tokens: it is created empty (0600) if
+    /// it does not exist yet, and from now on its absence is an error rather than "no users".
+    /// The flag is set first, so a file that cannot be created fails closed.
+    pub fn require(&self) -> Result<(), IdentityError> {
+        self.required.store(true, Ordering::Relaxed);
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::atomic_file::create_private_dir(dir).map_err(|e| self.backend_error(e))?;
+        }
+        // Never replaces a file another writer (`jars user add`) created meanwhile.
+        crate::atomic_file::create_private_file(&self.path).map_err(|e| self.backend_error(e))
+    }
+
+    /// Whether the file must exist ([`UsersFile::require`]).
+    pub fn is_required(&self) -> bool {
+        self.required.load(Ordering::Relaxed)
+    }
+
+    /// Whether there is nobody to ask: the file is not required and does not exist.
+    pub fn is_absent_and_optional(&self) -> bool {
+        !self.is_required() && !self.path.exists()
+    }
+
     /// The current users, re-read if the file changed since the last call. A missing file is an
-    /// empty list.
+    /// empty list, unless it is required.
     pub fn users(&self) -> Result<Arc<Vec<UserRecord>>, IdentityError> {
         let current = match stamp(&self.path) {
             Ok(s) => s,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Arc::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !self.is_required() => {
+                return Ok(Arc::default())
+            }
             Err(e) => return Err(self.backend_error(e)),
         };
         let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
@@ -106,35 +157,37 @@ impl UsersFile {
                 return Ok(users.clone());
             }
         }
-        let users = Arc::new(self.read()?);
+        let users = Arc::new(self.read()?.users);
         *loaded = Some((current, users.clone()));
         Ok(users)
     }
 
-    fn read(&self) -> Result<Vec<UserRecord>, IdentityError> {
+    /// The file as it is on disk, with `next_id` filled in; a missing file is an empty one
+    /// (`jars user add` on a fresh data directory creates it).
+    fn read(&self) -> Result<Document, IdentityError> {
         let text = match std::fs::read_to_string(&self.path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(self.backend_error(e)),
         };
-        let doc: Document = toml::from_str(&text).map_err(|e| {
+        let mut doc: Document = toml::from_str(&text).map_err(|e| {
             IdentityError::UsersFile(format!("{}: {}", self.path.display(), e.message()))
         })?;
-        Ok(doc.users)
+        // Written back on the next change, so removing the highest id cannot lower it.
+        doc.next_id = Some(doc.next_id());
+        Ok(doc)
     }
 
     fn backend_error(&self, e: impl std::fmt::Display) -> IdentityError {
         IdentityError::UsersFile(format!("{}: {e}", self.path.display()))
     }
 
-    fn write(&self, users: &[UserRecord]) -> Result<(), IdentityError> {
-        let doc = Document {
-            users: users.to_vec(),
-        };
-        let body = toml::to_string(&doc).map_err(|e| self.backend_error(e))?;
+    fn write(&self, doc: &Document) -> Result<(), IdentityError> {
+        let body = toml::to_string(doc).map_err(|e| self.backend_error(e))?;
         let text = format!(
             "# jars users. Managed by `jars user add|passwd|remove`; hand edits are picked up \
-             without a restart.\n# Passwords are argon2id hashes; `id` is the member id in tokens.\n\n{body}"
+             without a restart.\n# Passwords are argon2id hashes; `id` is the member id in tokens, never \
+             reused:\n# `next_id` only grows. `created` is a Unix time: older tokens are refused.\n\n{body}"
         );
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             crate::atomic_file::create_private_dir(dir).map_err(|e| self.backend_error(e))?;
@@ -153,12 +206,8 @@ impl UsersFile {
     }
 
     /// The user with member id `id`, as the file says now.
-    pub fn member_by_id(&self, id: i64) -> Result<Option<Member>, IdentityError> {
-        Ok(self
-            .users()?
-            .iter()
-            .find(|u| u.id == id)
-            .map(UserRecord::member))
+    pub fn user_by_id(&self, id: i64) -> Result<Option<UserRecord>, IdentityError> {
+        Ok(self.users()?.iter().find(|u| u.id == id).cloned())
     }
 
     /// Checks a password; the argon2 work runs off the async runtime.
@@ -183,61 +232,69 @@ impl UsersFile {
         }
     }
 
-    /// Adds a user with the next free id.
+    /// Adds a user with an id no member ever had, created at Unix second `created` (now, on
+    /// the clock that stamps tokens' `iat`).
     pub fn add(
         &self,
         name: &str,
         password: &str,
         admin: bool,
+        created: i64,
     ) -> Result<UserRecord, UserEditError> {
         validate_name(name)?;
-        let mut users = self.read()?;
-        if users.iter().any(|u| u.name == name) {
+        let mut doc = self.read()?;
+        if doc.users.iter().any(|u| u.name == name) {
             return Err(UserEditError::Exists(name.into()));
         }
+        let id = doc.next_id();
         let record = UserRecord {
-            id: users.iter().map(|u| u.id).max().unwrap_or(0) + 1,
+            id,
             name: name.into(),
             admin,
             password: hash_password(password)?,
+            created,
         };
-        users.push(record.clone());
-        self.write(&users)?;
+        doc.users.push(record.clone());
+        doc.next_id = Some(id + 1);
+        self.write(&doc)?;
         Ok(record)
     }
 
     /// Replaces a user's password.
     pub fn set_password(&self, name: &str, password: &str) -> Result<(), UserEditError> {
-        let mut users = self.read()?;
-        let user = users
+        let mut doc = self.read()?;
+        let user = doc
+            .users
             .iter_mut()
             .find(|u| u.name == name)
             .ok_or_else(|| UserEditError::NotFound(name.into()))?;
         user.password = hash_password(password)?;
-        Ok(self.write(&users)?)
+        Ok(self.write(&doc)?)
     }
 
     /// Grants or withdraws the admin access level. Tokens minted before lose admin rights at
     /// once when withdrawn (see `Identity::current_access`).
     pub fn set_admin(&self, name: &str, admin: bool) -> Result<(), UserEditError> {
-        let mut users = self.read()?;
-        let user = users
+        let mut doc = self.read()?;
+        let user = doc
+            .users
             .iter_mut()
             .find(|u| u.name == name)
             .ok_or_else(|| UserEditError::NotFound(name.into()))?;
         user.admin = admin;
-        Ok(self.write(&users)?)
+        Ok(self.write(&doc)?)
     }
 
     /// Removes a user.
     pub fn remove(&self, name: &str) -> Result<UserRecord, UserEditError> {
-        let mut users = self.read()?;
-        let pos = users
+        let mut doc = self.read()?;
+        let pos = doc
+            .users
             .iter()
             .position(|u| u.name == name)
             .ok_or_else(|| UserEditError::NotFound(name.into()))?;
-        let removed = users.remove(pos);
-        self.write(&users)?;
+        let removed = doc.users.remove(pos);
+        self.write(&doc)?;
         Ok(removed)
     }
 }
@@ -309,11 +366,11 @@ mod tests {
     async fn add_authenticate_edit_remove() {
         let dir = tempfile::tempdir().unwrap();
         let file = UsersFile::new(&dir.path().join("users.toml"));
-        let alice = file.add("alice", "pw-a", false).unwrap();
-        let bob = file.add("bob", "pw-b", true).unwrap();
+        let alice = file.add("alice", "pw-a", false, 0).unwrap();
+        let bob = file.add("bob", "pw-b", true, 0).unwrap();
         assert_eq!((alice.id, bob.id), (1, 2));
         assert!(matches!(
-            file.add("alice", "x", false),
+            file.add("alice", "x", false, 0),
             Err(UserEditError::Exists(_))
         ));
         let m = file.authenticate("bob", "pw-b").await.unwrap();
@@ -331,7 +388,10 @@ mod tests {
         file.remove("alice").unwrap();
         assert!(file.authenticate("alice", "new").await.is_err());
         // Ids are never reused while a higher one exists.
-        assert_eq!(file.add("carol", "c", false).unwrap().id, 3);
+        assert_eq!(file.add("carol", "c", false, 0).unwrap().id, 3);
+        // Nor once the highest is gone.
+        file.remove("carol").unwrap();
+        assert_eq!(file.add("dave", "d", false, 0).unwrap().id, 4);
         let text = std::fs::read_to_string(file.path()).unwrap();
         assert!(text.contains("$argon2id$"));
         assert!(!text.contains("pw-b"));
@@ -344,7 +404,7 @@ mod tests {
         let server = UsersFile::new(&path);
         assert!(server.authenticate("dave", "d").await.is_err());
         // Another process (the CLI) adds a user.
-        UsersFile::new(&path).add("dave", "d", false).unwrap();
+        UsersFile::new(&path).add("dave", "d", false, 0).unwrap();
         assert!(server.authenticate("dave", "d").await.is_ok());
     }
 
@@ -353,12 +413,55 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = UsersFile::new(&dir.path().join("users.toml"));
         assert!(matches!(
-            file.add("a b", "x", false),
+            file.add("a b", "x", false, 0),
             Err(UserEditError::Invalid(_))
         ));
         assert!(matches!(
-            file.add("", "x", false),
+            file.add("", "x", false, 0),
             Err(UserEditError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn a_file_without_next_id_continues_above_its_highest_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = UsersFile::new(&dir.path().join("users.toml"));
+        let hash = hash_password("pw").unwrap();
+        let legacy = format!(
+            "[[user]]\nid = 3\nname = \"a\"\npassword = \"{hash}\"\n\n\
+             [[user]]\nid = 7\nname = \"b\"\npassword = \"{hash}\"\n"
+        );
+        std::fs::write(file.path(), legacy).unwrap();
+        assert_eq!(file.user_by_id(7).unwrap().unwrap().created, 0);
+        // Removing the highest id writes the counter, so 7 is not handed out again.
+        file.remove("b").unwrap();
+        assert!(std::fs::read_to_string(file.path())
+            .unwrap()
+            .contains("next_id = 8"));
+        let c = file.add("c", "pw", false, 1234).unwrap();
+        assert_eq!((c.id, c.created), (8, 1234));
+        assert_eq!(file.user_by_id(8).unwrap().unwrap().created, 1234);
+    }
+
+    #[test]
+    fn a_required_file_that_disappears_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("data").join("users.toml");
+        let optional = UsersFile::new(&path);
+        assert!(optional.users().unwrap().is_empty(), "optional: no users");
+        assert!(optional.is_absent_and_optional());
+        let required = UsersFile::new(&path);
+        required.require().unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "created private");
+        assert!(required.users().unwrap().is_empty(), "created empty");
+        // `require` never replaces a file that exists.
+        required.add("a", "pw", false, 0).unwrap();
+        required.require().unwrap();
+        assert_eq!(required.users().unwrap().len(), 1);
+        std::fs::remove_file(&path).unwrap();
+        assert!(matches!(required.users(), Err(IdentityError::UsersFile(_))));
+        assert!(!required.is_absent_and_optional());
     }
 }

@@ -32,12 +32,34 @@ pub fn text_fits(text: &str) -> bool {
     text.chars().count() <= MAX_TEXT_CHARS
 }
 
-/// A member's claims as their identity backend stands now: `current` is the access level the
-/// backend reports (`None`: the member was removed). A removed member's token is worth
-/// nothing; a demoted admin's counts as a standard user's; a level is never raised above the
-/// token's.
-pub fn current_claims(claims: Arc<Claims>, current: Option<AccessLevel>) -> Option<Arc<Claims>> {
-    let level = match current? {
+/// What the identity backend reports, now, of the member a token names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Standing {
+    /// The backend is not asked (MyRadio, or a verify-only node without a users file): the
+    /// token speaks for itself until it expires.
+    Unasked,
+    /// No member has the token's id.
+    Removed,
+    /// The member with the token's id: their access level now, and the Unix second their
+    /// record was created (0 when the backend does not know).
+    Present {
+        access_level: AccessLevel,
+        created: i64,
+    },
+}
+
+/// A member's claims as their identity backend stands now. A removed member's token is worth
+/// nothing, and so is a token issued before the member's record was created (it was issued to
+/// somebody else who held the id, or to a record since removed and added again); a demoted
+/// admin's counts as a standard user's; a level is never raised above the token's.
+pub fn current_claims(claims: Arc<Claims>, standing: Standing) -> Option<Arc<Claims>> {
+    let current = match standing {
+        Standing::Unasked => return Some(claims),
+        Standing::Removed => return None,
+        Standing::Present { created, .. } if claims.iat < created => return None,
+        Standing::Present { access_level, .. } => access_level,
+    };
+    let level = match current {
         AccessLevel::Admin => claims.access_level,
         AccessLevel::Standard => AccessLevel::Standard,
     };

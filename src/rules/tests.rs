@@ -231,21 +231,65 @@ fn static_sources() {
 fn current_rights() {
     let admin = member(1, true, FAR);
     let standard = member(1, false, FAR);
-    assert_eq!(current_claims(admin.clone(), None), None, "removed");
-    assert!(current_claims(admin.clone(), Some(AccessLevel::Admin))
+    let now = |access_level| Standing::Present {
+        access_level,
+        created: 0,
+    };
+    assert_eq!(
+        current_claims(admin.clone(), Standing::Removed),
+        None,
+        "removed"
+    );
+    assert_eq!(
+        current_claims(admin.clone(), Standing::Unasked),
+        Some(admin.clone()),
+        "nobody asked: the token speaks for itself"
+    );
+    assert!(current_claims(admin.clone(), now(AccessLevel::Admin))
         .unwrap()
         .is_admin());
     assert!(
-        !current_claims(admin, Some(AccessLevel::Standard))
+        !current_claims(admin, now(AccessLevel::Standard))
             .unwrap()
             .is_admin(),
         "demoted"
     );
     assert!(
-        !current_claims(standard, Some(AccessLevel::Admin))
+        !current_claims(standard, now(AccessLevel::Admin))
             .unwrap()
             .is_admin(),
         "never raised above the token"
+    );
+}
+
+#[test]
+fn tokens_issued_before_the_member_was_created_are_worthless() {
+    let issued_at = |iat| {
+        Arc::new(Claims {
+            iat,
+            ..(*member(1, false, FAR)).clone()
+        })
+    };
+    let created_at = |created| Standing::Present {
+        access_level: AccessLevel::Standard,
+        created,
+    };
+    assert_eq!(
+        current_claims(issued_at(99), created_at(100)),
+        None,
+        "before"
+    );
+    assert!(
+        current_claims(issued_at(100), created_at(100)).is_some(),
+        "same second"
+    );
+    assert!(
+        current_claims(issued_at(101), created_at(100)).is_some(),
+        "after"
+    );
+    assert!(
+        current_claims(issued_at(5), created_at(0)).is_some(),
+        "a record without `created` accepts every token"
     );
 }
 

@@ -12,6 +12,8 @@ mod hardening;
 mod hooks;
 mod icecast_e2e;
 mod icecast_harness;
+mod logs;
+mod members;
 mod myradio;
 mod ops;
 mod postgres;

@@ -31,8 +31,8 @@ async fn state(toml: &str) -> (AppState, TempDir) {
     let config = support::config_in(&dir, toml);
     if let Some(path) = config.users_file() {
         let users = UsersFile::new(path);
-        assert_eq!(users.add("owner", "pw", false).unwrap().id, 1);
-        assert_eq!(users.add("other", "pw2", false).unwrap().id, 2);
+        assert_eq!(users.add("owner", "pw", false, 0).unwrap().id, 1);
+        assert_eq!(users.add("other", "pw2", false, 0).unwrap().id, 2);
     }
     let state = jars::setup::app_state(&config).await.expect("app state");
     (state, dir)

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use jars::clock::ManualClock;
+use jars::clock::{Clock, ManualClock};
 use jars::config::{Config, Overrides};
 use jars::http::AppState;
 use jars::identity::UsersFile;
@@ -87,9 +87,10 @@ impl TestServer {
         UsersFile::new(self.config.users_file().expect("users_file backend"))
     }
 
-    /// Adds a user to the users file and returns their id.
+    /// Adds a user to the users file, created now on the server's clock, and returns their id.
     pub fn add_user(&self, name: &str, password: &str, admin: bool) -> i64 {
-        self.users().add(name, password, admin).unwrap().id
+        let now = self.clock.now().timestamp();
+        self.users().add(name, password, admin, now).unwrap().id
     }
 
     /// Logs in through `/jars/token` and returns the token.

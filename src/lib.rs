@@ -47,6 +47,7 @@ pub mod icecast;
 pub mod identity;
 pub mod keys;
 pub mod metrics;
+pub mod multipart;
 pub mod net;
 pub mod rate_limit;
 pub mod rules;

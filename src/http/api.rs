@@ -115,12 +115,12 @@ pub async fn create(
     State(state): State<AppState>,
     args: Args,
 ) -> Result<impl IntoResponse, ApiError> {
-    let token = args.require("auth")?;
+    // The original's order: the token first, then the other arguments as it read them.
+    let claims = verified(&state, args.require("auth")?).await?;
     let title = bounded_text(&args, "title")?;
     let description = bounded_text(&args, "description")?;
     let private =
         parse_bool(args.require("private")?).ok_or(ApiError::InvalidArgument("private"))?;
-    let claims = verified(&state, token).await?;
     let event = state
         .store
         .create(NewEvent {
@@ -142,9 +142,8 @@ pub async fn create(
 /// `POST /jars/connect` with `auth`, `mount`: 202 when the member may broadcast to the event,
 /// which is then marked connected by them.
 pub async fn connect(State(state): State<AppState>, args: Args) -> Result<StatusCode, ApiError> {
-    let token = args.require("auth")?;
+    let claims = verified(&state, args.require("auth")?).await?;
     let id = parse_event_id(args.require("mount")?)?;
-    let claims = verified(&state, token).await?;
     let event = state.store.get(id).await?;
     let now = state.clock.now();
     rules::may_connect(&claims, event.as_ref(), now).map_err(|d| {
@@ -216,8 +215,8 @@ pub async fn get_event(
     Path(id): Path<String>,
     args: Args,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = parse_event_id(&id)?;
     let viewer = viewer(&state, &args).await?;
+    let id = parse_event_id(&id)?;
     let all = args.flag("all")?;
     match state.store.get(id).await? {
         Some(e) if rules::may_see(viewer.as_deref(), &e, all, state.clock.now()) => {
@@ -243,7 +242,7 @@ pub async fn ticket(
     State(state): State<AppState>,
     args: Args,
 ) -> Result<impl IntoResponse, ApiError> {
-    let token = args.require("auth")?;
+    let claims = verified(&state, args.require("auth")?).await?;
     let id = parse_event_id(args.require("mount")?)?;
     let lifetime: Option<u64> = optional(&args, "lifetime")?;
     let ip: Option<std::net::IpAddr> = optional(&args, "ip")?;
@@ -255,7 +254,6 @@ pub async fn ticket(
     if max_listeners == Some(0) {
         return Err(ApiError::InvalidArgument("max_listeners"));
     }
-    let claims = verified(&state, token).await?;
     let event = state.store.get(id).await?;
     let now = state.clock.now();
     rules::may_mint_ticket(&claims, event.as_ref(), now)?;

@@ -39,32 +39,40 @@ pub async fn token(
 ) -> Result<impl IntoResponse, ApiError> {
     let user = args.require("user")?;
     let password = args.require("password")?;
-    // Both limits count every attempt: per address against spraying many names, per name
-    // against guessing one password from many addresses.
-    for key in [
-        client.map(|ip| format!("ip:{ip}")),
-        Some(format!("user:{user}")),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        state
-            .api
-            .load()
-            .token_limiter
-            .check(&key)
-            .map_err(|retry| {
-                tracing::warn!(client = ?client, "token requests over the rate limit");
-                ApiError::TooManyRequests(retry.as_secs_f64().ceil() as u64)
-            })?;
+    let api = state.api.load();
+    let over_limit = |retry: std::time::Duration| {
+        tracing::warn!(client = ?client, "token requests over the rate limit");
+        ApiError::TooManyRequests(retry.as_secs_f64().ceil() as u64)
+    };
+    // Per address every attempt counts, against spraying many names. Per name only failures
+    // count, and not from a network that has logged in as that name: one name guessed from
+    // many addresses is slowed, yet a third party cannot lock a member out.
+    if let Some(ip) = client {
+        api.token_limiter
+            .check(&format!("ip:{ip}"))
+            .map_err(over_limit)?;
     }
+    let known = client.is_some_and(|ip| api.known_logins.knows(user, ip));
+    let name_key = (!known).then(|| format!("user:{user}"));
+    if let Some(key) = &name_key {
+        // Counted now, refunded unless the password was wrong, so that concurrent guesses
+        // cannot all pass before the first failure is counted.
+        api.token_limiter.check(key).map_err(over_limit)?;
+    }
+    let refund = |failed_login: bool| {
+        if let (Some(key), false) = (&name_key, failed_login) {
+            api.token_limiter.refund(key);
+        }
+    };
     if !state.tokens.can_sign() {
         // A verify-only node: tokens come from the issuer named in tokens.jwks_url.
+        refund(false);
         return Err(TokenError::NoSigningKey.into());
     }
     let member = match state.identity.authenticate(user, password).await {
         Ok(m) => m,
         Err(e) => {
+            refund(matches!(e, crate::identity::IdentityError::NoUser));
             let reason = match e {
                 crate::identity::IdentityError::NoUser => "bad_credentials",
                 crate::identity::IdentityError::NoPermission => "no_permission",
@@ -74,6 +82,10 @@ pub async fn token(
             return Err(e.into());
         }
     };
+    refund(false);
+    if let Some(ip) = client {
+        api.known_logins.remember(user, ip);
+    }
     state.metrics.decision("token", true, "ok");
     let (token, _) = state.tokens.issue(member.id, member.access_level, None)?;
     Ok(Json(serde_json::json!({ "token": token })))

@@ -92,16 +92,6 @@ pub fn parse(input: &[u8]) -> Result<Vec<(String, String)>, NotUtf8> {
         .collect()
 }
 
-/// The last non-empty value of `name` in `pairs` (the last one wins, as Tornado's
-/// `get_argument` did; an empty value counts as absent).
-pub fn last<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .rev()
-        .find(|(k, v)| k == name && !v.is_empty())
-        .map(|(_, v)| v.as_str())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -49,6 +49,7 @@ pub mod identity;
 pub mod keys;
 pub mod log_input;
 pub mod metrics;
+pub mod multipart;
 pub mod net;
 pub mod rate_limit;
 pub mod rules;

@@ -103,6 +103,7 @@ fn api_settings(config: &Config, previous: Option<&ApiSettings>) -> ApiSettings 
         event_lifetime: config.events.lifetime,
         limits: config.limits.clone(),
         token_limiter,
+        known_logins: previous.map_or_else(Default::default, |p| p.known_logins.clone()),
     }
 }
 

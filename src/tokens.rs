@@ -231,9 +231,10 @@ impl Verifier {
         validation.leeway = 0;
         validation.set_required_spec_claims(&["exp", "iss"]);
         validation.set_issuer(&[policy.issuer.as_str()]);
-        match &policy.audience {
-            Some(aud) => validation.set_audience(&[aud.as_str()]),
-            None => validation.validate_aud = false,
+        // Without a configured audience the library refuses any `aud`, as PyJWT did: a token
+        // minted for another service is not replayed here (RFC 8725 §3.9).
+        if let Some(aud) = &policy.audience {
+            validation.set_audience(&[aud.as_str()]);
         }
         Verifier {
             keys,
@@ -531,7 +532,7 @@ impl TokenService {
                 &current.validation,
             ) {
                 Ok(data) => {
-                    result = Ok(data.claims);
+                    result = refuse_null_audience(&current.policy, data.claims);
                     break;
                 }
                 Err(e) if *e.kind() == ErrorKind::InvalidSignature => {
@@ -612,8 +613,24 @@ fn header_kid(token: &str) -> Result<Option<String>, TokenError> {
     }
 }
 
+/// `"aud": null` reads as no audience to the JWT library; PyJWT refused any `aud` key when
+/// no audience was configured.
+fn refuse_null_audience(
+    policy: &TokenPolicy,
+    claims: serde_json::Value,
+) -> Result<serde_json::Value, TokenError> {
+    match claims.get("aud") {
+        Some(serde_json::Value::Null) if policy.audience.is_none() => {
+            Err(TokenError::InvalidAudience)
+        }
+        _ => Ok(claims),
+    }
+}
+
 fn map_error(kind: &ErrorKind) -> TokenError {
     match kind {
+        // PyJWT named a malformed `aud` an invalid audience too.
+        ErrorKind::InvalidClaimFormat(claim) if claim == "aud" => TokenError::InvalidAudience,
         ErrorKind::InvalidSignature | ErrorKind::InvalidRsaKey(_) | ErrorKind::InvalidKeyFormat => {
             TokenError::InvalidSignature
         }
@@ -813,13 +830,63 @@ MQIDAQAB
         );
     }
 
+    /// The signing key of `keys` and a header naming it.
+    fn signing_header(keys: &KeySet) -> (&crate::keys::SigningKey, Header) {
+        let signing = keys.signing.as_ref().unwrap();
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(signing.kid.clone());
+        (signing, header)
+    }
+
+    #[test]
+    fn without_a_configured_audience_any_aud_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (keys, _) = KeySet::load(None, None, dir.path()).unwrap();
+        let (signing, header) = signing_header(&keys);
+        let now = unix_now();
+        let mint = |aud: serde_json::Value| {
+            let mut claims = serde_json::json!({
+                "iss": "jars", "sub": 7, "iat": now, "exp": now + 60,
+                "access_level": "STANDARD_USER",
+            });
+            if !aud.is_boolean() {
+                claims["aud"] = aud;
+            }
+            jsonwebtoken::encode(&header, &claims, &signing.encoding).unwrap()
+        };
+        let (same_keys, _) = KeySet::load(None, None, dir.path()).unwrap();
+        let s = TokenService::new(same_keys, policy());
+        assert!(s.verify_at(&mint(false.into()), now).is_ok(), "no aud");
+        for aud in [
+            serde_json::json!("other-service"),
+            serde_json::json!(["other-service"]),
+            serde_json::json!([]),
+            serde_json::json!(null),
+            serde_json::json!(42),
+        ] {
+            assert_eq!(
+                s.verify_at(&mint(aud.clone()), now).unwrap_err(),
+                TokenError::InvalidAudience,
+                "{aud}"
+            );
+        }
+        // With an audience configured, a token for it passes and others do not.
+        let mut p = policy();
+        p.audience = Some("other-service".into());
+        let (same_keys, _) = KeySet::load(None, None, dir.path()).unwrap();
+        let s = TokenService::new(same_keys, p);
+        assert!(s.verify_at(&mint("other-service".into()), now).is_ok());
+        assert_eq!(
+            s.verify_at(&mint("elsewhere".into()), now).unwrap_err(),
+            TokenError::InvalidAudience
+        );
+    }
+
     #[test]
     fn an_exp_at_the_end_of_time_neither_wraps_nor_panics() {
         let dir = tempfile::tempdir().unwrap();
         let (keys, _) = KeySet::load(None, None, dir.path()).unwrap();
-        let signing = keys.signing.as_ref().unwrap();
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(signing.kid.clone());
+        let (signing, header) = signing_header(&keys);
         let now = unix_now();
         let claims = Claims {
             iss: "jars".into(),

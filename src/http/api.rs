@@ -39,32 +39,40 @@ pub async fn token(
 ) -> Result<impl IntoResponse, ApiError> {
     let user = args.require("user")?;
     let password = args.require("password")?;
-    // Both limits count every attempt: per address against spraying many names, per name
-    // against guessing one password from many addresses.
-    for key in [
-        client.map(|ip| format!("ip:{ip}")),
-        Some(format!("user:{user}")),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        state
-            .api
-            .load()
-            .token_limiter
-            .check(&key)
-            .map_err(|retry| {
-                tracing::warn!(client = ?client, "token requests over the rate limit");
-                ApiError::TooManyRequests(retry.as_secs_f64().ceil() as u64)
-            })?;
+    let api = state.api.load();
+    let over_limit = |retry: std::time::Duration| {
+        tracing::warn!(client = ?client, "token requests over the rate limit");
+        ApiError::TooManyRequests(retry.as_secs_f64().ceil() as u64)
+    };
+    // Per address every attempt counts, against spraying many names. Per name only failures
+    // count, and not from a network that has logged in as that name: one name guessed from
+    // many addresses is slowed, yet a third party cannot lock a member out.
+    if let Some(ip) = client {
+        api.token_limiter
+            .check(&format!("ip:{ip}"))
+            .map_err(over_limit)?;
     }
+    let known = client.is_some_and(|ip| api.known_logins.knows(user, ip));
+    let name_key = (!known).then(|| format!("user:{user}"));
+    if let Some(key) = &name_key {
+        // Counted now, refunded unless the password was wrong, so that concurrent guesses
+        // cannot all pass before the first failure is counted.
+        api.token_limiter.check(key).map_err(over_limit)?;
+    }
+    let refund = |failed_login: bool| {
+        if let (Some(key), false) = (&name_key, failed_login) {
+            api.token_limiter.refund(key);
+        }
+    };
     if !state.tokens.can_sign() {
         // A verify-only node: tokens come from the issuer named in tokens.jwks_url.
+        refund(false);
         return Err(TokenError::NoSigningKey.into());
     }
     let member = match state.identity.authenticate(user, password).await {
         Ok(m) => m,
         Err(e) => {
+            refund(matches!(e, crate::identity::IdentityError::NoUser));
             let reason = match e {
                 crate::identity::IdentityError::NoUser => "bad_credentials",
                 crate::identity::IdentityError::NoPermission => "no_permission",
@@ -74,6 +82,10 @@ pub async fn token(
             return Err(e.into());
         }
     };
+    refund(false);
+    if let Some(ip) = client {
+        api.known_logins.remember(user, ip);
+    }
     state.metrics.decision("token", true, "ok");
     let (token, _) = state.tokens.issue(member.id, member.access_level, None)?;
     Ok(Json(serde_json::json!({ "token": token })))
@@ -119,12 +131,12 @@ pub async fn create(
     State(state): State<AppState>,
     args: Args,
 ) -> Result<impl IntoResponse, ApiError> {
-    let token = args.require("auth")?;
+    // The original's order: the token first, then the other arguments as it read them.
+    let claims = verified(&state, args.require("auth")?).await?;
     let title = bounded_text(&args, "title")?;
     let description = bounded_text(&args, "description")?;
     let private =
         parse_bool(args.require("private")?).ok_or(ApiError::InvalidArgument("private"))?;
-    let claims = verified(&state, token).await?;
     let event = state
         .store
         .create(NewEvent {
@@ -146,9 +158,8 @@ pub async fn create(
 /// `POST /jars/connect` with `auth`, `mount`: 202 when the member may broadcast to the event,
 /// which is then marked connected by them.
 pub async fn connect(State(state): State<AppState>, args: Args) -> Result<StatusCode, ApiError> {
-    let token = args.require("auth")?;
+    let claims = verified(&state, args.require("auth")?).await?;
     let id = parse_event_id(args.require("mount")?)?;
-    let claims = verified(&state, token).await?;
     let event = state.store.get(id).await?;
     let now = state.clock.now();
     rules::may_connect(&claims, event.as_ref(), now).map_err(|d| {
@@ -220,8 +231,8 @@ pub async fn get_event(
     Path(id): Path<String>,
     args: Args,
 ) -> Result<impl IntoResponse, ApiError> {
-    let id = parse_event_id(&id)?;
     let viewer = viewer(&state, &args).await?;
+    let id = parse_event_id(&id)?;
     let all = args.flag("all")?;
     match state.store.get(id).await? {
         Some(e) if rules::may_see(viewer.as_deref(), &e, all, state.clock.now()) => {
@@ -247,7 +258,7 @@ pub async fn ticket(
     State(state): State<AppState>,
     args: Args,
 ) -> Result<impl IntoResponse, ApiError> {
-    let token = args.require("auth")?;
+    let claims = verified(&state, args.require("auth")?).await?;
     let id = parse_event_id(args.require("mount")?)?;
     let lifetime: Option<u64> = optional(&args, "lifetime")?;
     let ip: Option<std::net::IpAddr> = optional(&args, "ip")?;
@@ -259,7 +270,6 @@ pub async fn ticket(
     if max_listeners == Some(0) {
         return Err(ApiError::InvalidArgument("max_listeners"));
     }
-    let claims = verified(&state, token).await?;
     let event = state.store.get(id).await?;
     let now = state.clock.now();
     rules::may_mint_ticket(&claims, event.as_ref(), now)?;

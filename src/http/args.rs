@@ -1,8 +1,11 @@
-//! `Args`: request arguments from the query string and a form-encoded body, as Tornado merged
-//! them for the original service, plus a token from `Authorization: Bearer`.
+//! `Args`: request arguments from the query string and a form-encoded or `multipart/form-data`
+//! body, read by Tornado's rules as the original service read them, plus a token from
+//! `Authorization: Bearer`.
 //!
-//! Decoding is strict: a value that is not UTF-8 once percent-decoded is a 400, not a silently
-//! mangled string.
+//! Tornado's `get_argument`: the last value wins; control characters `\x00`–`\x08` and
+//! `\x0e`–`\x1f` become spaces, then surrounding whitespace is stripped; an empty value is a
+//! value (only an absent argument is `MissingArgumentError`). Decoding is strict: a value that
+//! is not UTF-8 once decoded, or a malformed multipart body, is a 400, not a mangled string.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -24,14 +27,24 @@ pub struct Args {
 }
 
 impl Args {
-    /// The last non-empty value of `name`.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        crate::form::last(&self.pairs, name)
+    /// The last value of `name`, empty or not, as Tornado's `get_argument` read it.
+    fn value(&self, name: &str) -> Option<&str> {
+        self.pairs
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
-    /// The value of a required argument.
+    /// The last value of `name` when it is not empty: for optional arguments, where an empty
+    /// value means the default.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.value(name).filter(|v| !v.is_empty())
+    }
+
+    /// The value of a required argument; empty is a value, only an absent one is missing.
     pub fn require(&self, name: &'static str) -> Result<&str, ApiError> {
-        self.get(name).ok_or(ApiError::MissingArgument(name))
+        self.value(name).ok_or(ApiError::MissingArgument(name))
     }
 
     /// A token from `auth`, else from `Authorization: Bearer`.
@@ -39,7 +52,7 @@ impl Args {
         self.get("auth").or(self.bearer.as_deref())
     }
 
-    /// Whether a flag such as `all=1` is set (`1`, `true`, `yes`, `on`, …).
+    /// Whether a flag such as `all=1` is set (any of PostgreSQL's boolean spellings).
     pub fn flag(&self, name: &'static str) -> Result<bool, ApiError> {
         match self.get(name) {
             None => Ok(false),
@@ -48,13 +61,37 @@ impl Args {
     }
 }
 
-/// The boolean words PostgreSQL accepts: `true/false/t/f/yes/no/y/n/on/off/1/0`, any case.
+/// A value as Tornado's `get_argument` returned it: control characters `\x00`–`\x08` and
+/// `\x0e`–`\x1f` replaced by spaces, then surrounding whitespace stripped (Python's
+/// `str.strip()`, which is Unicode `White_Space` once those controls are gone).
+pub fn tornado_value(v: &str) -> String {
+    let is_control = |c: char| matches!(c, '\x00'..='\x08' | '\x0e'..='\x1f');
+    v.replace(is_control, " ").trim().to_string()
+}
+
+/// PostgreSQL's boolean input, which the original's `private` went through: a unique prefix
+/// of `true`, `false`, `yes`, `no`, `on`, `off` (at least two letters for the `o` words) or
+/// `1`/`0`, any case, surrounding whitespace ignored.
 pub fn parse_bool(v: &str) -> Option<bool> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "true" | "t" | "yes" | "y" | "on" | "1" => Some(true),
-        "false" | "f" | "no" | "n" | "off" | "0" => Some(false),
-        _ => None,
-    }
+    // PostgreSQL's isspace: the C locale's six.
+    let v = v
+        .trim_matches([' ', '\t', '\n', '\r', '\x0b', '\x0c'])
+        .to_ascii_lowercase();
+    let prefix_of = |word: &str, min_len: usize| v.len() >= min_len && word.starts_with(&v);
+    let spellings = [
+        ("true", 1, true),
+        ("yes", 1, true),
+        ("on", 2, true),
+        ("1", 1, true),
+        ("false", 1, false),
+        ("no", 1, false),
+        ("off", 2, false),
+        ("0", 1, false),
+    ];
+    spellings
+        .iter()
+        .find(|(word, min_len, _)| prefix_of(word, *min_len))
+        .map(|(_, _, value)| *value)
 }
 
 /// Appends the pairs of form-encoded `input` to `into`.
@@ -81,11 +118,11 @@ impl<S: Send + Sync> FromRequest<S> for Args {
                     .or_else(|| v.strip_prefix("bearer "))
             })
             .map(|t| t.trim().to_string());
-        let form_body = req
+        let content_type = req
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_none_or(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+            .map(str::to_string);
         let body = Bytes::from_request(req, state).await.map_err(|e| {
             if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge
@@ -93,11 +130,31 @@ impl<S: Send + Sync> FromRequest<S> for Args {
                 ApiError::InvalidArgument("body")
             }
         })?;
-        if form_body {
-            parse_form(&body, &mut args.pairs)?;
+        match content_type.as_deref() {
+            // Tornado read no body without a Content-Type; jars reads it as a form.
+            None => parse_form(&body, &mut args.pairs)?,
+            Some(ct) if starts_with_ignore_case(ct, "application/x-www-form-urlencoded") => {
+                parse_form(&body, &mut args.pairs)?
+            }
+            Some(ct) => {
+                if let Some(boundary) = crate::multipart::boundary(ct) {
+                    let malformed = |_| ApiError::InvalidArgument("body");
+                    let fields = crate::multipart::parse(&body, boundary.map_err(malformed)?)
+                        .map_err(malformed)?;
+                    args.pairs.extend(fields);
+                }
+            }
+        }
+        for (_, v) in &mut args.pairs {
+            *v = tornado_value(v);
         }
         Ok(args)
     }
+}
+
+fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
+    text.get(..prefix.len())
+        .is_some_and(|t| t.eq_ignore_ascii_case(prefix))
 }
 
 /// The client's address: the peer of the connection, or, behind a trusted reverse proxy
@@ -139,18 +196,52 @@ mod tests {
     use super::*;
 
     #[test]
-    fn decodes_like_a_form() {
+    fn decodes_like_a_form_and_empty_is_a_value() {
         let mut v = Vec::new();
-        parse_form(b"a=1&b=x+y%2Fz&c&a=2&&d=", &mut v).unwrap();
+        parse_form(b"a=1&b=x+y%2Fz&c&a=2&&d=&e=1&e=", &mut v).unwrap();
         let args = Args {
             pairs: v,
             bearer: None,
         };
         assert_eq!(args.get("a"), Some("2"));
         assert_eq!(args.get("b"), Some("x y/z"));
-        assert_eq!(args.get("c"), None);
-        assert_eq!(args.get("d"), None);
-        assert_eq!(args.require("d"), Err(ApiError::MissingArgument("d")));
+        assert_eq!(args.require("c"), Ok(""));
+        assert_eq!(args.require("d"), Ok(""));
+        assert_eq!(
+            args.get("d"),
+            None,
+            "empty is the default for optional arguments"
+        );
+        assert_eq!(args.require("e"), Ok(""), "the last value wins, even empty");
+        assert_eq!(args.require("f"), Err(ApiError::MissingArgument("f")));
+    }
+
+    #[test]
+    fn values_are_cleaned_like_tornado() {
+        assert_eq!(tornado_value(" alice "), "alice");
+        assert_eq!(tornado_value("tok\n"), "tok");
+        assert_eq!(tornado_value("a\x00b"), "a b");
+        assert_eq!(
+            tornado_value("\x01\x08x\x0e\x1f"),
+            "x",
+            "controls become spaces, then strip"
+        );
+        assert_eq!(
+            tornado_value("a\tb\x0bc"),
+            "a\tb\x0bc",
+            "\\t-\\r are not replaced inside"
+        );
+        assert_eq!(
+            tornado_value("\u{a0}\u{3000}x\u{2029}"),
+            "x",
+            "Unicode whitespace strips"
+        );
+        assert_eq!(
+            tornado_value("\x7f"),
+            "\x7f",
+            "DEL is not one of Tornado's controls"
+        );
+        assert_eq!(tornado_value(" \x00 "), "");
     }
 
     #[test]
@@ -162,16 +253,48 @@ mod tests {
         );
     }
 
+    /// Exactly what PostgreSQL's `boolin` accepts.
     #[test]
-    fn boolean_words() {
-        for t in ["true", "T", "yes", "On", "1", "y"] {
-            assert_eq!(parse_bool(t), Some(true), "{t}");
+    fn boolean_words_are_postgresqls() {
+        let trues = ["t", "tr", "tru", "true", "y", "ye", "yes", "on", "1"];
+        let falses = [
+            "f", "fa", "fal", "fals", "false", "n", "no", "of", "off", "0",
+        ];
+        for t in trues {
+            for v in [t.to_string(), t.to_uppercase(), format!(" \t{t}\n ")] {
+                assert_eq!(parse_bool(&v), Some(true), "{v:?}");
+            }
         }
-        for f in ["false", "F", "no", "OFF", "0", "n"] {
-            assert_eq!(parse_bool(f), Some(false), "{f}");
+        for f in falses {
+            for v in [f.to_string(), f.to_uppercase(), format!("\r{f} \x0c")] {
+                assert_eq!(parse_bool(&v), Some(false), "{v:?}");
+            }
         }
-        for bad in ["", "maybe", "2", "truee"] {
-            assert_eq!(parse_bool(bad), None, "{bad}");
+        assert_eq!(parse_bool("TrUe"), Some(true));
+        for bad in [
+            "",
+            " ",
+            "o",
+            "O",
+            "onn",
+            "offf",
+            "truee",
+            "yess",
+            "noo",
+            "falsee",
+            "10",
+            "01",
+            "00",
+            "2",
+            "-1",
+            "maybe",
+            "tx",
+            "t r",
+            "\u{a0}true",
+            "yes!",
+            "nope",
+        ] {
+            assert_eq!(parse_bool(bad), None, "{bad:?}");
         }
     }
 }

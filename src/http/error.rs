@@ -108,8 +108,17 @@ impl From<TokenError> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        tracing::error!(error = %e, "event store failed");
-        ApiError::ServiceUnavailable
+        match e {
+            StoreError::Unavailable(_) => {
+                tracing::error!(error = %e, "event store failed");
+                ApiError::ServiceUnavailable
+            }
+            StoreError::InvalidInput(_) => {
+                // The client's input: never reported (or alerted on) as an outage.
+                tracing::info!(error = %e, "event store refused a client's value");
+                ApiError::InvalidArgument("value")
+            }
+        }
     }
 }
 

@@ -31,7 +31,7 @@ use crate::config::LimitSettings;
 use crate::icecast::decide::Hooks;
 use crate::identity::Identity;
 use crate::metrics::Metrics;
-use crate::rate_limit::RateLimiter;
+use crate::rate_limit::{KnownLogins, RateLimiter};
 use crate::store::EventStore;
 use crate::tokens::TokenService;
 
@@ -50,6 +50,8 @@ pub struct ApiSettings {
     pub limits: LimitSettings,
     /// Limits `/jars/token` per client address and per user name.
     pub token_limiter: Arc<RateLimiter>,
+    /// Networks that logged in as a user: exempt from that user's failure limit.
+    pub known_logins: Arc<KnownLogins>,
 }
 
 /// Shared state of every handler: cheap to clone, all `Arc`s.

@@ -20,7 +20,8 @@ impl MeteredStore {
     }
 
     fn count<T>(&self, op: &str, result: Result<T, StoreError>) -> Result<T, StoreError> {
-        if result.is_err() {
+        // A value the store refused is the client's error, not the store's.
+        if matches!(result, Err(StoreError::Unavailable(_))) {
             self.metrics.store_errors.with_label_values(&[op]).inc();
         }
         result

@@ -92,11 +92,33 @@ pub enum StoreError {
     /// The store cannot be reached or failed; the text is for the log only.
     #[error("event store unavailable: {0}")]
     Unavailable(String),
+    /// The store refused a value the client sent (too long, not storable): the client's
+    /// fault, not an outage. The text is for the log only.
+    #[error("event store refused a value: {0}")]
+    InvalidInput(String),
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        StoreError::Unavailable(e.to_string())
+        if refuses_value(&e) {
+            StoreError::InvalidInput(e.to_string())
+        } else {
+            StoreError::Unavailable(e.to_string())
+        }
+    }
+}
+
+/// Whether `e` is the database refusing a value rather than failing: PostgreSQL's SQLSTATE
+/// class 22 ("data exception": bad encoding, value too long, …), SQLite's `TOOBIG` (18) and
+/// `MISMATCH` (20), or a value the driver could not encode.
+pub fn refuses_value(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Encode(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+            let c = c.as_ref();
+            (c.len() == 5 && c.starts_with("22")) || matches!(c, "18" | "20")
+        }),
+        _ => false,
     }
 }
 

@@ -64,12 +64,16 @@ enum Failure {
     Unreachable(String),
     /// Anything else: this operation failed, the next may not.
     Other(String),
+    /// The database refused a value of this operation ([`super::refuses_value`]).
+    Invalid(String),
 }
 
 impl From<sqlx::Error> for Failure {
     fn from(e: sqlx::Error) -> Self {
         if unreachable(&e) {
             Failure::Unreachable(e.to_string())
+        } else if super::refuses_value(&e) {
+            Failure::Invalid(e.to_string())
         } else {
             Failure::Other(e.to_string())
         }
@@ -246,7 +250,7 @@ impl PostgresStore {
         let store = Self::new(settings)?;
         match tokio::time::timeout(MIGRATE_TIMEOUT, store.inner.ensure_schema()).await {
             Ok(Ok(())) => Ok(store),
-            Ok(Err(Failure::Other(m))) => Err(store.error(m)),
+            Ok(Err(Failure::Other(m) | Failure::Invalid(m))) => Err(store.error(m)),
             Ok(Err(Failure::Unreachable(m))) => Err(store.error(store.diagnose(m).await)),
             Err(_) => Err(store.error(format!(
                 "no answer within {}",
@@ -277,7 +281,7 @@ impl PostgresStore {
         let store = Self::new(settings)?;
         match tokio::time::timeout(MIGRATE_TIMEOUT, store.inner.ensure_schema()).await {
             Ok(Ok(())) => {}
-            Ok(Err(Failure::Other(m))) => return Err(store.error(m)),
+            Ok(Err(Failure::Other(m) | Failure::Invalid(m))) => return Err(store.error(m)),
             Ok(Err(Failure::Unreachable(m))) => {
                 let m = store.diagnose(m).await;
                 tracing::warn!(store = %store.inner.label, error = %m,
@@ -305,7 +309,7 @@ impl PostgresStore {
         };
         let (before, after) = match tokio::time::timeout(MIGRATE_TIMEOUT, work).await {
             Ok(Ok(columns)) => columns,
-            Ok(Err(Failure::Other(m))) => return Err(store.error(m)),
+            Ok(Err(Failure::Other(m) | Failure::Invalid(m))) => return Err(store.error(m)),
             Ok(Err(Failure::Unreachable(m))) => return Err(store.error(store.diagnose(m).await)),
             Err(_) => {
                 return Err(store.error(format!(
@@ -353,6 +357,7 @@ impl PostgresStore {
         match tokio::time::timeout(inner.query_timeout, work).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(Failure::Other(m))) => Err(self.error(m)),
+            Ok(Err(Failure::Invalid(m))) => Err(StoreError::InvalidInput(m)),
             Ok(Err(Failure::Unreachable(m))) => {
                 inner.mark_down(&m);
                 Err(self.error(m))

@@ -194,6 +194,12 @@ pub struct LimitSettings {
     pub max_concurrent_callbacks: usize,
     /// Peers whose `X-Forwarded-For` names the client (reverse proxies).
     pub trusted_proxies: Vec<crate::limits::IpNet>,
+    /// Events one member may create per hour (`/jars/create`), all at once at most.
+    pub create_per_hour: u32,
+    /// Listener tickets one member may mint per minute (`/jars/ticket`), all at once at most.
+    pub tickets_per_minute: u32,
+    /// `/jars/events` listings reading the store at once; more wait their turn.
+    pub max_concurrent_lists: usize,
 }
 
 /// Where a PEM key comes from: a file, or (in the original `config.json`) the PEM text itself.
@@ -392,6 +398,9 @@ struct FileLimits {
     max_concurrent_requests: Option<usize>,
     max_concurrent_callbacks: Option<usize>,
     trusted_proxies: Vec<String>,
+    create_per_hour: Option<u32>,
+    tickets_per_minute: Option<u32>,
+    max_concurrent_lists: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -779,6 +788,18 @@ impl Config {
             "limits.trusted_proxies",
             format!("{:?}", self.limits.trusted_proxies),
         );
+        line(
+            "limits.create_per_hour",
+            self.limits.create_per_hour.to_string(),
+        );
+        line(
+            "limits.tickets_per_minute",
+            self.limits.tickets_per_minute.to_string(),
+        );
+        line(
+            "limits.max_concurrent_lists",
+            self.limits.max_concurrent_lists.to_string(),
+        );
         let ic = &self.icecast;
         line(
             "icecast.username",
@@ -1071,7 +1092,19 @@ fn resolve(file: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
                     .map_err(|e| err(format!("limits.trusted_proxies: {e}")))
             })
             .collect::<Result<_, _>>()?,
+        create_per_hour: file.limits.create_per_hour.unwrap_or(60),
+        tickets_per_minute: file.limits.tickets_per_minute.unwrap_or(60),
+        max_concurrent_lists: file.limits.max_concurrent_lists.unwrap_or(2),
     };
+    if limits.create_per_hour == 0
+        || limits.tickets_per_minute == 0
+        || limits.max_concurrent_lists == 0
+    {
+        return Err(err(
+            "limits.create_per_hour, limits.tickets_per_minute, limits.max_concurrent_lists: \
+             must be at least 1",
+        ));
+    }
     if limits.max_concurrent_requests == 0 || limits.max_concurrent_callbacks == 0 {
         return Err(err(
             "limits.max_concurrent_requests, limits.max_concurrent_callbacks: must be at least 1",

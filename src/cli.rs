@@ -499,6 +499,8 @@ async fn event(config: &Config, cmd: EventCommand) -> Result<(), Failure> {
                     all_private: true,
                     include_expired: all,
                     now: chrono::Utc::now(),
+                    limit: None,
+                    after: None,
                 })
                 .await
                 .map_err(|e| Failure::Runtime(e.to_string()))?;

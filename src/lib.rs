@@ -17,6 +17,7 @@
 //! - [`rules`]: **every access rule**, pure, with an explicit `now`: who may connect, broadcast,
 //!   listen, see an event, mint a ticket, and for how long.
 //! - [`tokens`]: mint and verify user tokens and listener tickets, with a verified-token cache.
+//! - [`signing`]: where minting's RSA signing runs (the blocking pool, one per core at once).
 //! - [`crypto`]: `jsonwebtoken`'s crypto provider, with RS256 verified by `ring`.
 //! - [`keys`]: the RS256 signing key and verification key set; PEM and JWKS. Loaded from
 //!   [`keys::files`] (generated, rotated in the data directory) or [`keys::remote`] (fetched).
@@ -55,5 +56,6 @@ pub mod rate_limit;
 pub mod rules;
 pub mod setup;
 pub mod shutdown;
+pub mod signing;
 pub mod store;
 pub mod tokens;

@@ -1,5 +1,6 @@
 //! Rate limits: a GCRA (leaky bucket as a meter) per key, e.g. per client network and per user
-//! name on `/jars/token`, so passwords cannot be guessed at line speed.
+//! name on `/jars/token`, so passwords cannot be guessed at line speed, and per member on
+//! `/jars/create` and `/jars/ticket`, so one account cannot flood the store or the signer.
 //!
 //! # Security
 //! A key is kept as a 16-byte digest, so a client's 16 KiB user name costs 16 bytes per entry
@@ -40,7 +41,7 @@ fn bucket(key: &str) -> Bucket {
         .expect("SHA-256 is longer than a bucket")
 }
 
-/// Allows `per_minute` requests per key on average, with bursts of up to `burst`.
+/// Allows a number of requests per key and period on average, with bursts of up to `burst`.
 pub struct RateLimiter {
     interval: Duration,
     tolerance: Duration,
@@ -49,8 +50,14 @@ pub struct RateLimiter {
 }
 
 impl RateLimiter {
+    /// `per_minute` requests per key per minute, bursts of up to `burst`.
     pub fn new(per_minute: u32, burst: u32) -> RateLimiter {
-        let interval = Duration::from_secs(60) / per_minute.max(1);
+        RateLimiter::per(Duration::from_secs(60), per_minute, burst)
+    }
+
+    /// `count` requests per key per `period`, bursts of up to `burst`.
+    pub fn per(period: Duration, count: u32, burst: u32) -> RateLimiter {
+        let interval = period / count.max(1);
         RateLimiter {
             interval,
             tolerance: interval * burst.max(1),
@@ -158,6 +165,19 @@ mod tests {
         );
         // Other keys are unaffected.
         assert!(limiter.check("b").is_ok());
+    }
+
+    #[test]
+    fn an_hourly_limit_refills_one_request_per_interval() {
+        let limiter = RateLimiter::per(Duration::from_secs(3600), 60, 2);
+        assert!(limiter.check("member:1").is_ok());
+        assert!(limiter.check("member:1").is_ok());
+        let retry = limiter.check("member:1").unwrap_err();
+        // One event a minute: the next is due within that minute, not within seconds.
+        assert!(
+            retry > Duration::from_secs(50) && retry <= Duration::from_secs(60),
+            "{retry:?}"
+        );
     }
 
     #[test]

@@ -3,11 +3,12 @@
 //! and [`reload`] applies a new config on SIGHUP, all or nothing.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
 use crate::clock::SharedClock;
-use crate::config::{Config, Overrides};
+use crate::config::{Config, LimitSettings, Overrides};
 use crate::http::{ApiSettings, AppState};
 use crate::icecast::decide::Hooks;
 use crate::icecast::live::LiveState;
@@ -15,6 +16,7 @@ use crate::identity::Identity;
 use crate::keys::{KeyOrigin, KeySet, RemoteFormat, RemoteKeySource};
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
+use crate::signing::SigningSlots;
 use crate::store::cache::CachedStore;
 use crate::store::metered::MeteredStore;
 use crate::tokens::{TokenPolicy, TokenService};
@@ -85,25 +87,67 @@ pub fn token_service(config: &Config) -> Result<TokenService, SetupError> {
     }
 }
 
+/// `previous`'s value of `part` while the setting it is built from is unchanged (a rate
+/// limiter keeps its counts across a reload), else a new one.
+fn kept<T, K: PartialEq>(
+    config: &Config,
+    previous: Option<&ApiSettings>,
+    setting: impl Fn(&LimitSettings) -> K,
+    part: impl Fn(&ApiSettings) -> &Arc<T>,
+    build: impl FnOnce() -> T,
+) -> Arc<T> {
+    match previous {
+        Some(p) if setting(&p.limits) == setting(&config.limits) => part(p).clone(),
+        _ => Arc::new(build()),
+    }
+}
+
 fn api_settings(config: &Config, previous: Option<&ApiSettings>) -> ApiSettings {
-    // Keep the rate limiter (and its counts) when its settings did not change.
-    let token_limiter = match previous {
-        Some(p)
-            if (p.limits.token_per_minute, p.limits.token_burst)
-                == (config.limits.token_per_minute, config.limits.token_burst) =>
-        {
-            p.token_limiter.clone()
-        }
-        _ => Arc::new(RateLimiter::new(
-            config.limits.token_per_minute,
-            config.limits.token_burst,
-        )),
-    };
+    let l = &config.limits;
+    let token_limiter = kept(
+        config,
+        previous,
+        |l| (l.token_per_minute, l.token_burst),
+        |p| &p.token_limiter,
+        || RateLimiter::new(l.token_per_minute, l.token_burst),
+    );
+    // A member may use the whole hour's (minute's) allowance at once, then waits for it to
+    // refill.
+    let create_limiter = kept(
+        config,
+        previous,
+        |l| l.create_per_hour,
+        |p| &p.create_limiter,
+        || {
+            RateLimiter::per(
+                Duration::from_secs(3600),
+                l.create_per_hour,
+                l.create_per_hour,
+            )
+        },
+    );
+    let ticket_limiter = kept(
+        config,
+        previous,
+        |l| l.tickets_per_minute,
+        |p| &p.ticket_limiter,
+        || RateLimiter::new(l.tickets_per_minute, l.tickets_per_minute),
+    );
+    let list_slots = kept(
+        config,
+        previous,
+        |l| l.max_concurrent_lists,
+        |p| &p.list_slots,
+        || tokio::sync::Semaphore::new(l.max_concurrent_lists),
+    );
     ApiSettings {
         event_lifetime: config.events.lifetime,
         limits: config.limits.clone(),
         token_limiter,
         known_logins: previous.map_or_else(Default::default, |p| p.known_logins.clone()),
+        create_limiter,
+        ticket_limiter,
+        list_slots,
     }
 }
 
@@ -163,6 +207,7 @@ pub async fn app_state_on(config: &Config, clock: SharedClock) -> Result<AppStat
         store,
         api: Arc::new(ArcSwap::from_pointee(api_settings(config, None))),
         metrics,
+        signing: Arc::new(SigningSlots::per_core()),
         clock,
     })
 }

@@ -26,6 +26,9 @@ use crate::metrics::Metrics;
 
 /// Verified tokens cached at most.
 const VERIFIED_CAPACITY: usize = 100_000;
+/// What the verified tokens cached may weigh together ([`Verified::weight`]): by count alone,
+/// tickets bound to long referers would take ~575 MiB at the capacity.
+pub const VERIFIED_BUDGET_BYTES: usize = 64 << 20;
 
 /// Whether a verification was answered from the cache; indexes `cache_counters`.
 #[derive(Clone, Copy)]
@@ -122,6 +125,27 @@ pub enum Verified {
 }
 
 impl Verified {
+    /// Roughly the bytes a cache entry for this, under a key of `token_len` bytes, holds: the
+    /// key, the claims and their text, and the map's own overhead.
+    pub fn weight(&self, token_len: usize) -> usize {
+        const OVERHEAD: usize = 64;
+        let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        let claims = match self {
+            Verified::User(c) => size_of::<Claims>() + c.iss.len() + text(&c.jti) + text(&c.aud),
+            Verified::Ticket(t) => {
+                size_of::<TicketClaims>()
+                    + t.iss.len()
+                    + t.sub.len()
+                    + t.kind.len()
+                    + t.jti.len()
+                    + text(&t.ip)
+                    + text(&t.referer)
+                    + text(&t.aud)
+            }
+        };
+        OVERHEAD + token_len + claims
+    }
+
     fn exp(&self) -> i64 {
         match self {
             Verified::User(c) => c.exp,
@@ -278,7 +302,7 @@ impl TokenService {
         let clock = crate::clock::system();
         TokenService {
             current: ArcSwap::from_pointee(Verifier::new(Arc::new(keys), policy)),
-            verified: ExpiringMap::new(VERIFIED_CAPACITY),
+            verified: ExpiringMap::with_budget(VERIFIED_CAPACITY, VERIFIED_BUDGET_BYTES),
             remote: None,
             loaded_at: Mutex::new(clock.now()),
             clock,
@@ -546,10 +570,12 @@ impl TokenService {
         check_times(&current.policy, &verified, now)?;
         // Cached until the token expires (plus leeway), never longer.
         let left = seconds_after(verified.exp(), current.policy.leeway).saturating_sub(now);
-        self.verified.insert(
+        let weight = verified.weight(token.len());
+        self.verified.insert_weighed(
             Arc::from(token),
             verified.clone(),
             Duration::from_secs(left.max(0) as u64),
+            weight,
         );
         Ok(verified)
     }
@@ -809,6 +835,30 @@ MQIDAQAB
             s.verify_any_at(&user, unix_now()).unwrap(),
             Verified::User(_)
         ));
+    }
+
+    #[test]
+    fn a_flood_of_heavy_tickets_stays_within_the_cache_budget() {
+        let dir = tempfile::tempdir().unwrap();
+        let (keys, _) = KeySet::load(None, None, dir.path()).unwrap();
+        let mut s = TokenService::new(keys, policy());
+        let budget = 40 * 1024;
+        s.verified = ExpiringMap::with_budget(VERIFIED_CAPACITY, budget);
+        // The attack: tickets bound to 2 KiB referers, ~6 KiB each in the cache.
+        let referer = format!("https://radio.example/{}", "p".repeat(2048));
+        for _ in 0..40 {
+            let binding = TicketBinding {
+                referer: Some(referer.clone()),
+                ..Default::default()
+            };
+            let (ticket, _) = s
+                .issue_ticket(uuid::Uuid::new_v4(), Duration::from_secs(600), binding)
+                .unwrap();
+            let verified = s.verify_any_at(&ticket, unix_now()).unwrap();
+            assert!(verified.weight(ticket.len()) > ticket.len() + referer.len());
+            assert!(s.verified.weight() <= budget, "{}", s.verified.weight());
+        }
+        assert!(s.verified.len() < 40, "by count alone all 40 would stay");
     }
 
     #[test]

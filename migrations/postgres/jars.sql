@@ -7,9 +7,9 @@
 --
 -- 1. The original JARS table, exactly as the original service's resources/schema.sql creates it,
 --    when it does not exist yet (a fresh database). A database created by that file is used as is.
--- 2. jars' own additions: nullable columns only. The original service never names them (its
---    INSERT lists its own columns, its SELECT * just carries them along), so both can share the
---    table.
+-- 2. jars' own additions: nullable columns only, and one index (the listing order). The
+--    original service never names them (its INSERT lists its own columns, its SELECT * just
+--    carries them along), so both can share the table.
 DO $jars$
 BEGIN
     PERFORM pg_advisory_xact_lock(4242017001);
@@ -49,6 +49,14 @@ BEGIN
                    WHERE attrelid = 'jars.events'::regclass
                      AND attname = 'last_disconnected_at' AND NOT attisdropped) THEN
         ALTER TABLE jars.events ADD COLUMN IF NOT EXISTS last_disconnected_at TIMESTAMP WITHOUT TIME ZONE;
+    END IF;
+
+    -- Listings page newest first by (created_time, event_uuid): an index in that order lets a
+    -- page read its rows and stop instead of sorting the table. Harmless to the original
+    -- service, which never names it.
+    IF to_regclass('jars.events_listing_order') IS NULL THEN
+        CREATE INDEX IF NOT EXISTS events_listing_order
+            ON jars.events (created_time DESC, event_uuid DESC);
     END IF;
 END
 $jars$;

@@ -19,6 +19,12 @@ pub struct LimitSettings {
     /// Peers whose `X-Forwarded-For` names the client (reverse proxies).
     #[serde(serialize_with = "display_list")]
     pub trusted_proxies: Vec<crate::net::IpNet>,
+    /// Events one member may create per hour (`/jars/create`), all at once at most.
+    pub create_per_hour: u32,
+    /// Listener tickets one member may mint per minute (`/jars/ticket`), all at once at most.
+    pub tickets_per_minute: u32,
+    /// `/jars/events` listings reading the store at once; more wait their turn.
+    pub max_concurrent_lists: usize,
 }
 
 /// `[limits]` as written.
@@ -30,6 +36,9 @@ pub(super) struct FileLimits {
     max_concurrent_requests: Option<usize>,
     max_concurrent_callbacks: Option<usize>,
     trusted_proxies: Vec<String>,
+    create_per_hour: Option<u32>,
+    tickets_per_minute: Option<u32>,
+    max_concurrent_lists: Option<usize>,
 }
 
 /// Validates `[limits]` and fills in its defaults.
@@ -47,7 +56,19 @@ pub(super) fn resolve(f: FileLimits) -> Result<LimitSettings, ConfigError> {
                     .map_err(|e| err(format!("limits.trusted_proxies: {e}")))
             })
             .collect::<Result<_, _>>()?,
+        create_per_hour: f.create_per_hour.unwrap_or(60),
+        tickets_per_minute: f.tickets_per_minute.unwrap_or(60),
+        max_concurrent_lists: f.max_concurrent_lists.unwrap_or(2),
     };
+    if limits.create_per_hour == 0
+        || limits.tickets_per_minute == 0
+        || limits.max_concurrent_lists == 0
+    {
+        return Err(err(
+            "limits.create_per_hour, limits.tickets_per_minute, limits.max_concurrent_lists: \
+             must be at least 1",
+        ));
+    }
     if limits.max_concurrent_requests == 0 || limits.max_concurrent_callbacks == 0 {
         return Err(err(
             "limits.max_concurrent_requests, limits.max_concurrent_callbacks: must be at least 1",

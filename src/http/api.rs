@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use uuid::Uuid;
@@ -14,7 +14,7 @@ use super::{ApiError, AppState};
 use crate::icecast::Target;
 use crate::identity::MemberError;
 use crate::rules;
-use crate::store::{Event, NewEvent};
+use crate::store::{Event, EventCursor, ListFilter, NewEvent};
 use crate::tokens::{Claims, TicketBinding, TokenError};
 
 /// `GET /jars/pubkey`: the PEM public key tokens are signed with.
@@ -42,7 +42,7 @@ pub async fn token(
     let api = state.api.load();
     let over_limit = |retry: std::time::Duration| {
         tracing::warn!(client = ?client, "token requests over the rate limit");
-        ApiError::TooManyRequests(retry.as_secs_f64().ceil() as u64)
+        too_many(retry)
     };
     // Per address every attempt counts, against spraying many names. Per name only failures
     // count, and not from a network that has logged in as that name: one name guessed from
@@ -87,8 +87,29 @@ pub async fn token(
         api.known_logins.remember(user, ip);
     }
     state.metrics.decision("token", true, "ok");
-    let (token, _) = state.tokens.issue(member.id, member.access_level, None)?;
+    let tokens = state.tokens.clone();
+    let (token, _) = state
+        .signing
+        .run(move || tokens.issue(member.id, member.access_level, None))
+        .await?;
     Ok(Json(serde_json::json!({ "token": token })))
+}
+
+/// 429 with the seconds until the next request is allowed.
+fn too_many(retry: std::time::Duration) -> ApiError {
+    ApiError::TooManyRequests(retry.as_secs_f64().ceil() as u64)
+}
+
+/// Counts one request of `member` against `limiter` (`ticket_limiter`, …).
+fn member_within(
+    limiter: &crate::rate_limit::RateLimiter,
+    member: i64,
+    what: &'static str,
+) -> Result<(), ApiError> {
+    limiter.check(&format!("member:{member}")).map_err(|retry| {
+        tracing::warn!(member, what, "member over the rate limit");
+        too_many(retry)
+    })
 }
 
 /// A verified user token, with the member's current rights
@@ -137,6 +158,7 @@ pub async fn create(
     let description = bounded_text(&args, "description")?;
     let private =
         parse_bool(args.require("private")?).ok_or(ApiError::InvalidArgument("private"))?;
+    member_within(&state.api.load().create_limiter, claims.sub, "create")?;
     let event = state
         .store
         .create(NewEvent {
@@ -209,21 +231,55 @@ fn view(state: &AppState, event: Event) -> EventView {
     }
 }
 
-/// `GET /jars/events[?all=1]`: the events the caller may see.
+/// `GET /jars/events[?all=1][&limit=N][&after=CURSOR]`: one page of the events the caller may
+/// see, newest first. When more follow, `X-Next-Cursor` and `Link: <…>; rel="next"` name the
+/// next page.
 pub async fn list_events(
     State(state): State<AppState>,
     args: Args,
 ) -> Result<impl IntoResponse, ApiError> {
+    let page =
+        rules::page_size(optional(&args, "limit")?).ok_or(ApiError::InvalidArgument("limit"))?;
+    let after = args
+        .get("after")
+        .map(|a| EventCursor::decode(a.trim()).ok_or(ApiError::InvalidArgument("after")))
+        .transpose()?;
+    let all = args.flag("all")?;
     let viewer = viewer(&state, &args).await?;
-    let filter = rules::list_filter(viewer.as_deref(), args.flag("all")?, state.clock.now());
-    let events = state.store.list(filter).await?;
-    Ok(Json(
-        events
-            .into_iter()
-            .map(|e| view(&state, e))
-            .collect::<Vec<_>>(),
-    ))
+    let filter = ListFilter {
+        // One more than the page: whether it comes back says whether a next page exists.
+        limit: Some(page + 1),
+        after,
+        ..rules::list_filter(viewer.as_deref(), all, state.clock.now())
+    };
+    let mut events = {
+        let slots = state.api.load().list_slots.clone();
+        let _slot = slots
+            .acquire()
+            .await
+            .map_err(|_| ApiError::ServiceUnavailable)?;
+        state.store.list(filter).await?
+    };
+    let mut headers = HeaderMap::new();
+    if events.len() > page as usize {
+        events.truncate(page as usize);
+        if let Some(last) = events.last() {
+            let cursor = EventCursor::after(last).encode();
+            let all = if all { "&all=1" } else { "" };
+            let link = format!("</jars/events?limit={page}&after={cursor}{all}>; rel=\"next\"");
+            // Base64url text: always a valid header value.
+            if let (Ok(c), Ok(l)) = (cursor.parse(), link.parse()) {
+                headers.insert(NEXT_CURSOR, c);
+                headers.insert(header::LINK, l);
+            }
+        }
+    }
+    let views: Vec<EventView> = events.into_iter().map(|e| view(&state, e)).collect();
+    Ok((headers, Json(views)))
 }
+
+/// The header naming the next page's cursor (also given in `Link`).
+pub const NEXT_CURSOR: &str = "x-next-cursor";
 
 /// `GET /jars/events/{id}`: one event, under the same visibility rules as the list.
 pub async fn get_event(
@@ -263,13 +319,17 @@ pub async fn ticket(
     let lifetime: Option<u64> = optional(&args, "lifetime")?;
     let ip: Option<std::net::IpAddr> = optional(&args, "ip")?;
     let referer = args.get("referer").map(str::to_string);
-    if referer.as_ref().is_some_and(|r| r.len() > 2048) {
+    if referer
+        .as_deref()
+        .is_some_and(|r| !rules::ticket::referer_fits(r))
+    {
         return Err(ApiError::InvalidArgument("referer"));
     }
     let max_listeners: Option<u32> = optional(&args, "max_listeners")?;
     if max_listeners == Some(0) {
         return Err(ApiError::InvalidArgument("max_listeners"));
     }
+    member_within(&state.api.load().ticket_limiter, claims.sub, "ticket")?;
     let event = state.store.get(id).await?;
     let now = state.clock.now();
     rules::may_mint_ticket(&claims, event.as_ref(), now)?;
@@ -281,15 +341,16 @@ pub async fn ticket(
         now,
     )
     .map_err(|_| ApiError::InvalidArgument("lifetime"))?;
-    let (ticket, t) = state.tokens.issue_ticket(
-        id,
-        lifetime,
-        TicketBinding {
-            ip: ip.map(|ip| ip.to_string()),
-            referer,
-            max_listeners,
-        },
-    )?;
+    let binding = TicketBinding {
+        ip: ip.map(|ip| ip.to_string()),
+        referer,
+        max_listeners,
+    };
+    let tokens = state.tokens.clone();
+    let (ticket, t) = state
+        .signing
+        .run(move || tokens.issue_ticket(id, lifetime, binding))
+        .await?;
     tracing::info!(event = %id, by = claims.sub, expires = t.exp, "ticket minted");
     Ok(Json(
         serde_json::json!({ "ticket": ticket, "expires": t.exp }),

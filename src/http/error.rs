@@ -7,6 +7,7 @@ use axum::Json;
 
 use crate::identity::IdentityError;
 use crate::rules::ConnectDenial;
+use crate::signing::SigningError;
 use crate::store::StoreError;
 use crate::tokens::TokenError;
 
@@ -103,6 +104,15 @@ impl From<TokenError> for ApiError {
             _ => {}
         }
         ApiError::Token(e)
+    }
+}
+
+impl From<SigningError> for ApiError {
+    fn from(e: SigningError) -> Self {
+        match e {
+            SigningError::Busy => ApiError::Overloaded,
+            SigningError::Token(e) => e.into(),
+        }
     }
 }
 

@@ -32,6 +32,7 @@ use crate::icecast::decide::Hooks;
 use crate::identity::Identity;
 use crate::metrics::Metrics;
 use crate::rate_limit::{KnownLogins, RateLimiter};
+use crate::signing::SigningSlots;
 use crate::store::EventStore;
 use crate::tokens::TokenService;
 
@@ -52,6 +53,12 @@ pub struct ApiSettings {
     pub token_limiter: Arc<RateLimiter>,
     /// Networks that logged in as a user: exempt from that user's failure limit.
     pub known_logins: Arc<KnownLogins>,
+    /// Limits `/jars/create` per member.
+    pub create_limiter: Arc<RateLimiter>,
+    /// Limits `/jars/ticket` per member.
+    pub ticket_limiter: Arc<RateLimiter>,
+    /// `/jars/events` listings reading the store at once (`limits.max_concurrent_lists`).
+    pub list_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// Shared state of every handler: cheap to clone, all `Arc`s.
@@ -65,6 +72,8 @@ pub struct AppState {
     /// Replaced as a whole on reload.
     pub api: Arc<ArcSwap<ApiSettings>>,
     pub metrics: Arc<Metrics>,
+    /// Where minting signs tokens: off the async workers, a bounded number at once.
+    pub signing: Arc<SigningSlots>,
     /// Where every decision reads `now` from (tests hand in a manual clock).
     pub clock: SharedClock,
 }

@@ -1,7 +1,8 @@
 //! Every access rule of jars, in one place: who may broadcast to an event ([`may_connect`],
 //! [`relay_may_source`], [`may_source_static`]), who may listen to a mount and until when
 //! ([`may_listen`]), what a listener ticket admits ([`ticket`]), how long a ticket may live
-//! ([`ticket_lifetime`]), which events a viewer sees ([`list_filter`], [`may_see`]), what a
+//! ([`ticket_lifetime`]), which events a viewer sees ([`list_filter`], [`may_see`]) and how many
+//! at once ([`page_size`]), what a
 //! member's token is worth now ([`current_claims`]) and how long an event's text may be
 //! ([`text_fits`]).
 //!
@@ -300,6 +301,22 @@ pub fn list_filter(viewer: Option<&Claims>, all: bool, now: DateTime<Utc>) -> Li
         all_private: admin,
         include_expired: admin && all,
         now,
+        limit: None,
+        after: None,
+    }
+}
+
+/// Events on a page of `/jars/events` when the caller names no `limit`.
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+/// The most events a page of `/jars/events` may hold: no listing answer is unbounded.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+
+/// The page size for a requested `limit`: the default when none, `None` when out of range
+/// (zero, or above [`MAX_PAGE_SIZE`]).
+pub fn page_size(requested: Option<u32>) -> Option<u32> {
+    match requested {
+        None => Some(DEFAULT_PAGE_SIZE),
+        Some(n) => Some(n).filter(|n| (1..=MAX_PAGE_SIZE).contains(n)),
     }
 }
 

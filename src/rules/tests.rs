@@ -563,3 +563,19 @@ fn text_limits() {
     assert!(text_fits(&"é".repeat(255)));
     assert!(!text_fits(&"a".repeat(256)));
 }
+
+#[test]
+fn pages_and_referers_are_bounded() {
+    assert_eq!(page_size(None), Some(DEFAULT_PAGE_SIZE));
+    assert_eq!(page_size(Some(1)), Some(1));
+    assert_eq!(page_size(Some(MAX_PAGE_SIZE)), Some(MAX_PAGE_SIZE));
+    assert_eq!(page_size(Some(MAX_PAGE_SIZE + 1)), None);
+    assert_eq!(page_size(Some(0)), None);
+    assert!(ticket::referer_fits(&"r".repeat(ticket::MAX_REFERER_BYTES)));
+    assert!(!ticket::referer_fits(
+        &"r".repeat(ticket::MAX_REFERER_BYTES + 1)
+    ));
+    // Bytes, not characters: 256 two-byte characters are 512 bytes, 257 are too many.
+    assert!(ticket::referer_fits(&"é".repeat(256)));
+    assert!(!ticket::referer_fits(&"é".repeat(257)));
+}

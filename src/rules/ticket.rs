@@ -11,6 +11,16 @@ use super::DenyReason;
 use crate::store::Event;
 use crate::tokens::TicketClaims;
 
+/// The longest referer a ticket may be bound to, in bytes. Every ticket is held in the
+/// verified-token cache while in use: a long referer would make each one heavy there, and no
+/// page address a station binds tickets to needs more.
+pub const MAX_REFERER_BYTES: usize = 512;
+
+/// Whether `referer` is short enough to bind a ticket to.
+pub fn referer_fits(referer: &str) -> bool {
+    referer.len() <= MAX_REFERER_BYTES
+}
+
 /// A listener as Icecast reports it.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Listener<'a> {

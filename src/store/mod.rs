@@ -74,7 +74,7 @@ pub struct NewEvent {
     pub now: DateTime<Utc>,
 }
 
-/// Which events a listing includes.
+/// Which events a listing includes, and which page of them.
 #[derive(Debug, Clone, Copy)]
 pub struct ListFilter {
     /// Include private events of this member (`None`: no private events, unless `all_private`).
@@ -85,6 +85,57 @@ pub struct ListFilter {
     pub include_expired: bool,
     /// What "expired" is measured against.
     pub now: DateTime<Utc>,
+    /// At most this many events (`None`: all of them, for operator commands only).
+    pub limit: Option<u32>,
+    /// Only events after this one in listing order: the next page.
+    pub after: Option<EventCursor>,
+}
+
+/// A position in a listing: the last event of a page. Listings run newest first by
+/// `created_time`, then by id (descending), so the order is total and a page boundary never
+/// skips or repeats an event, however many share a creation time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventCursor {
+    pub created_time: DateTime<Utc>,
+    pub id: Uuid,
+}
+
+impl EventCursor {
+    /// The position just after `event`.
+    pub fn after(event: &Event) -> EventCursor {
+        EventCursor {
+            created_time: event.created_time,
+            id: event.id,
+        }
+    }
+
+    /// The cursor as opaque, URL-safe text (microseconds and id, base64url).
+    pub fn encode(&self) -> String {
+        use base64::Engine;
+        let plain = format!(
+            "{}.{}",
+            self.created_time.timestamp_micros(),
+            self.id.simple()
+        );
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(plain)
+    }
+
+    /// Reads [`EventCursor::encode`]'s text back; `None` for anything else.
+    pub fn decode(text: &str) -> Option<EventCursor> {
+        use base64::Engine;
+        // Far longer than any cursor: not worth decoding.
+        if text.len() > 128 {
+            return None;
+        }
+        let plain = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text)
+            .ok()?;
+        let (micros, id) = std::str::from_utf8(&plain).ok()?.split_once('.')?;
+        Some(EventCursor {
+            created_time: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            id: Uuid::try_parse(id).ok()?,
+        })
+    }
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -138,7 +189,8 @@ pub trait EventStore: Send + Sync {
     async fn get_fresh(&self, id: Uuid) -> Result<Option<Event>, StoreError> {
         self.get(id).await
     }
-    /// Events matching `filter`, newest first.
+    /// Events matching `filter`, newest first (by `created_time`, then id descending), at most
+    /// `filter.limit` of them, after `filter.after`.
     async fn list(&self, filter: ListFilter) -> Result<Vec<Event>, StoreError>;
     /// Marks the event connected, by `by` (or keeping the recorded `connected_by` when `None`,
     /// e.g. for a relay approved earlier); false if no such event.

@@ -422,12 +422,17 @@ impl EventStore for PostgresStore {
             let rows = sqlx::query(&format!(
                 "SELECT {COLUMNS} FROM jars.events \
                  WHERE ($1 OR expires_time > $2) AND (NOT private OR $3 OR created_by = $4) \
-                 ORDER BY created_time DESC"
+                 AND ($5::timestamp IS NULL OR (created_time, event_uuid) < ($5, $6)) \
+                 ORDER BY created_time DESC, event_uuid DESC LIMIT $7"
             ))
             .bind(f.include_expired)
             .bind(to_db(f.now))
             .bind(f.all_private)
             .bind(private_of)
+            .bind(f.after.map(|c| to_db(c.created_time)))
+            .bind(f.after.map(|c| c.id))
+            // NULL: no limit.
+            .bind(f.limit.map(i64::from))
             .fetch_all(&pool)
             .await?;
             Ok(rows

@@ -29,13 +29,20 @@ fn from_text(s: &str) -> Result<DateTime<Utc>, StoreError> {
 }
 
 pub struct SqliteStore {
-    /// Readers: WAL lets them run beside the writer.
+    /// Readers of single rows (what Icecast callbacks need): WAL lets them run beside the
+    /// writer.
     pool: SqlitePool,
+    /// Listings (`/jars/events`, `jars event list`) read on connections of their own, so any
+    /// number of them can never hold the connections the callbacks' row reads need.
+    lists: SqlitePool,
     /// The one writer. SQLite takes one write at a time anyway; with writes spread over the
     /// readers' pool, concurrent writers waited in SQLite's busy handler, which sleeps
     /// (~1 ms each time, `strace`), while here they queue for the connection and go in turn.
     writer: SqlitePool,
 }
+
+/// Connections for listings; more listings wait their turn.
+const LIST_CONNECTIONS: u32 = 2;
 
 const COLUMNS: &str = "event_uuid, created_time, created_by, connected, connected_by, \
     expires_time, title, description, private, relation_id, last_connected_at, last_disconnected_at";
@@ -72,9 +79,18 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options.clone())
+            .await?;
+        let lists = SqlitePoolOptions::new()
+            .max_connections(LIST_CONNECTIONS)
+            .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;
-        Ok(SqliteStore { pool, writer })
+        Ok(SqliteStore {
+            pool,
+            lists,
+            writer,
+        })
     }
 }
 
@@ -149,16 +165,22 @@ impl EventStore for SqliteStore {
     }
 
     async fn list(&self, f: ListFilter) -> Result<Vec<Event>, StoreError> {
+        // Keyset pagination: rows strictly after the cursor in (created_time, id) order.
         let rows = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM events \
-             WHERE (? OR expires_time > ?) AND (NOT private OR ? OR created_by = ?) \
-             ORDER BY created_time DESC"
+             WHERE (?1 OR expires_time > ?2) AND (NOT private OR ?3 OR created_by = ?4) \
+             AND (?5 IS NULL OR created_time < ?5 OR (created_time = ?5 AND event_uuid < ?6)) \
+             ORDER BY created_time DESC, event_uuid DESC LIMIT ?7"
         ))
         .bind(f.include_expired)
         .bind(to_text(f.now))
         .bind(f.all_private)
         .bind(f.private_of)
-        .fetch_all(&self.pool)
+        .bind(f.after.map(|c| to_text(c.created_time)))
+        .bind(f.after.map(|c| c.id.to_string()))
+        // -1: no limit.
+        .bind(f.limit.map_or(-1, i64::from))
+        .fetch_all(&self.lists)
         .await?;
         rows.iter().map(row_to_event).collect()
     }
@@ -272,6 +294,8 @@ mod tests {
             all_private: false,
             include_expired: false,
             now: later,
+            limit: None,
+            after: None,
         };
         assert_eq!(ids(store.list(anon).await.unwrap()), vec![public.id]);
         let owner = ListFilter {
@@ -285,6 +309,8 @@ mod tests {
             all_private: true,
             include_expired: true,
             now: later,
+            limit: None,
+            after: None,
         };
         let got = ids(store.list(admin_all).await.unwrap());
         assert_eq!(got.len(), 3);

@@ -22,9 +22,13 @@ fn free_port() -> u16 {
 }
 
 fn command(dir: &Path, db: Option<&str>) -> Command {
+    // The burst is one member creating thousands of events: far beyond the default
+    // `create_per_hour`, which is not what this test is about.
+    let config = dir.join("jars.toml");
+    std::fs::write(&config, "[limits]\ncreate_per_hour = 100000\n").unwrap();
     let mut cmd = Command::new(JARS);
     cmd.current_dir(dir)
-        .env_remove("JARS_CONFIG")
+        .env("JARS_CONFIG", &config)
         .env_remove("JARS_DATA_DIR")
         .env_remove("JARS_DATABASE_URL")
         .env("RUST_LOG", "warn");
@@ -143,18 +147,25 @@ async fn burst_kill_restart(db: Option<String>) {
     );
 
     let (mut child, base) = start(dir.path(), db).await;
-    let events: Value = http
-        .get(format!("{base}/jars/events?all=1"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    // Every page of the listing, following its cursor.
+    let mut events = Vec::new();
+    let mut after = String::new();
+    loop {
+        let resp = http
+            .get(format!("{base}/jars/events?all=1&limit=1000{after}"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        let next = resp.headers().get("x-next-cursor").cloned();
+        let page: Value = resp.json().await.unwrap();
+        events.extend(page.as_array().unwrap().iter().cloned());
+        match next {
+            Some(cursor) => after = format!("&after={}", cursor.to_str().unwrap()),
+            None => break,
+        }
+    }
     let rows: std::collections::HashMap<&str, &Value> = events
-        .as_array()
-        .unwrap()
         .iter()
         .map(|e| (e["event_id"].as_str().unwrap(), e))
         .collect();

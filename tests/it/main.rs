@@ -4,6 +4,7 @@
 
 mod support;
 
+mod amplification;
 mod api;
 mod cli;
 mod compat;

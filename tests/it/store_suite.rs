@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use jars::config::{PostgresSettings, StoreSettings};
 use jars::store::cache::CachedStore;
-use jars::store::{Event, EventStore, ListFilter, NewEvent};
+use jars::store::{Event, EventCursor, EventStore, ListFilter, NewEvent};
 use support::pg::{admin_url, TempDb};
 use uuid::Uuid;
 
@@ -42,6 +42,33 @@ fn anon() -> ListFilter {
         all_private: false,
         include_expired: false,
         now: Utc::now(),
+        limit: None,
+        after: None,
+    }
+}
+
+/// Every event `filter` lists, read `size` at a time, each page after the last one's cursor.
+async fn paged(store: &dyn EventStore, filter: ListFilter, size: u32) -> Vec<Uuid> {
+    let mut all = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .list(ListFilter {
+                limit: Some(size),
+                after,
+                ..filter
+            })
+            .await
+            .unwrap();
+        assert!(
+            page.len() <= size as usize,
+            "a page holds at most its limit"
+        );
+        all.extend(ids(&page));
+        match page.last() {
+            Some(last) if page.len() == size as usize => after = Some(EventCursor::after(last)),
+            _ => return all,
+        }
     }
 }
 
@@ -213,6 +240,39 @@ async fn suite(store: Arc<dyn EventStore>) {
         store.get(blank.id).await.unwrap().unwrap().description,
         Some(String::new())
     );
+
+    // Pages: five events created in the same microsecond are ordered by id, so a page
+    // boundary among them neither skips nor repeats one.
+    let same_time = Utc::now() + chrono::Duration::seconds(10);
+    let mut twins = Vec::new();
+    for i in 0..5 {
+        let mut new = new_event(6, &format!("twin {i}"), false, Duration::from_secs(3600));
+        new.now = same_time;
+        twins.push(store.create(new).await.unwrap().id);
+    }
+    twins.sort_unstable_by(|a, b| b.cmp(a));
+    let whole = ids(&store.list(anon()).await.unwrap());
+    assert_eq!(whole[..5], twins[..], "newest first, then by id descending");
+    assert_eq!(whole.len(), 8);
+    for size in [1, 2, 3, 7, 8, 100] {
+        assert_eq!(paged(&*store, anon(), size).await, whole, "pages of {size}");
+    }
+    let everything = ListFilter {
+        all_private: true,
+        include_expired: true,
+        ..anon()
+    };
+    let listed = store.list(everything).await.unwrap();
+    assert_eq!(paged(&*store, everything, 3).await, ids(&listed));
+    // A cursor survives its text form, and a page after the last event is empty.
+    let last = listed.last().unwrap();
+    let cursor = EventCursor::decode(&EventCursor::after(last).encode()).unwrap();
+    assert_eq!(cursor, EventCursor::after(last));
+    let beyond = ListFilter {
+        after: Some(cursor),
+        ..everything
+    };
+    assert!(store.list(beyond).await.unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -187,3 +187,17 @@ pub fn error_name(body: &str) -> String {
         .unwrap_or_else(|| panic!("no error name in {body:?}"))
         .to_string()
 }
+
+/// Posts a form that must be refused as over a rate limit: 429 `TooManyRequests`. Returns its
+/// `Retry-After` in seconds.
+pub async fn refused_as_too_many(url: &str, form: &[(&str, &str)]) -> u64 {
+    let resp = client().post(url).form(form).send().await.unwrap();
+    assert_eq!(resp.status(), 429, "{url}");
+    let retry = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(error_name(&resp.text().await.unwrap()), "TooManyRequests");
+    retry
+}

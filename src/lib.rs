@@ -25,7 +25,8 @@
 //! - [`identity`]: credentials → member (users file or MyRadio).
 //! - [`store`]: the [`store::EventStore`] trait, SQLite (embedded) and PostgreSQL (shared)
 //!   implementations, and the short-lived row cache in front of them.
-//! - [`form`]: strict form-encoded decoding, shared by the API and the callback decoder.
+//! - [`form`]: strict form-encoded decoding, shared by the API and the callback decoder;
+//!   [`multipart`]: `multipart/form-data` bodies (a browser's `FormData`), read the same way.
 //! - [`rate_limit`]: [`rate_limit::RateLimiter`], a GCRA per key (client network, user name).
 //! - [`net`]: client addresses: CIDR ranges and `X-Forwarded-For` from trusted proxies.
 //! - [`expiring_map`]: the bounded, expiring map behind the token and event-row caches.

@@ -32,7 +32,7 @@ static PROVIDER: CryptoProvider = CryptoProvider {
     },
 };
 
-/// Makes [`PROVIDER`] the process's `jsonwebtoken` provider. Idempotent; call it before the
+/// Makes `PROVIDER` (ring for RS256) the process's `jsonwebtoken` provider. Idempotent; call it before the
 /// first token is signed or verified (the [`crate::tokens::TokenService`] constructor does).
 pub fn install() {
     // Fails only if a provider is already installed: ours, by an earlier call.

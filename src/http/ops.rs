@@ -20,7 +20,7 @@ pub async fn healthz() -> (StatusCode, &'static str) {
 /// `GET /readyz`: 200 when keys are loaded (and, on a verify-only node, not stale), the users
 /// file (required on a node that issues tokens) is readable and the event store answers; 503
 /// with the reason otherwise. Either way, `callbacks` tells how full
-/// the callback path is ([`callbacks`]); a full path is load, not unreadiness.
+/// the callback path is (`callbacks`); a full path is load, not unreadiness.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let reason = if state.tokens.keys().verifying.is_empty() {
         Some("no keys loaded")

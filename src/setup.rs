@@ -181,11 +181,18 @@ pub async fn app_state_on(config: &Config, clock: SharedClock) -> Result<AppStat
         config.store_cache.ttl,
         config.store_cache.negative_ttl,
     ));
+    if config.listen_as_original {
+        tracing::info!(
+            listen = %config.listen,
+            "listening on all interfaces, as the original JARS did: the config file is its \
+             config.json and neither --listen nor JARS_LISTEN is set"
+        );
+    }
     if config.icecast.username.is_none() && !config.listen.ip().is_loopback() {
         tracing::warn!(
             listen = %config.listen,
             "[icecast] username/password are unset and jars listens beyond loopback: \
-             anybody who reaches it can send Icecast callbacks"
+             Icecast callbacks are obeyed only from loopback and [icecast] allowed_from"
         );
     }
     if tokens.remote().is_some() {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::describe::{duration, secret, secret_opt};
+use super::describe::{display_list, duration, secret, secret_opt};
 use super::{err, positive, ConfigError};
 
 /// Who may reach a mount that is not an event.
@@ -51,6 +51,10 @@ pub struct IcecastSettings {
     pub username: Option<String>,
     #[serde(serialize_with = "secret_opt")]
     pub password: Option<String>,
+    /// Where callbacks may come from besides loopback: any address when the credentials are
+    /// set and this is empty; otherwise loopback and these ranges only.
+    #[serde(serialize_with = "display_list")]
+    pub allowed_from: Vec<crate::net::IpNet>,
     pub token_params: Vec<String>,
     pub header_prefix: String,
     pub mounts: Vec<StaticMount>,
@@ -95,6 +99,7 @@ impl fmt::Debug for IcecastSettings {
         f.debug_struct("IcecastSettings")
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("allowed_from", &self.allowed_from)
             .field("token_params", &self.token_params)
             .field("header_prefix", &self.header_prefix)
             .field("mounts", &self.mounts)
@@ -113,6 +118,7 @@ impl Default for IcecastSettings {
         IcecastSettings {
             username: None,
             password: None,
+            allowed_from: Vec::new(),
             token_params: vec!["token".into(), "jwt".into()],
             header_prefix: "ClientHeader.".into(),
             mounts: Vec::new(),
@@ -132,6 +138,7 @@ impl Default for IcecastSettings {
 pub(super) struct FileIcecast {
     username: Option<String>,
     password: Option<String>,
+    allowed_from: Vec<String>,
     token_params: Option<Vec<String>>,
     header_prefix: Option<String>,
     mounts: Vec<StaticMount>,
@@ -162,6 +169,14 @@ pub(super) fn resolve(f: FileIcecast) -> Result<IcecastSettings, ConfigError> {
         }
         _ => {}
     }
+    let allowed_from = f
+        .allowed_from
+        .iter()
+        .map(|n| {
+            n.parse()
+                .map_err(|e| err(format!("icecast.allowed_from: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
     let token_params = f.token_params.unwrap_or(d.token_params);
     if token_params.iter().any(|p| p.is_empty()) {
         return Err(err("icecast.token_params: names must not be empty"));
@@ -197,6 +212,7 @@ pub(super) fn resolve(f: FileIcecast) -> Result<IcecastSettings, ConfigError> {
     Ok(IcecastSettings {
         username: f.username,
         password: f.password,
+        allowed_from,
         token_params,
         header_prefix: f.header_prefix.unwrap_or(d.header_prefix),
         mounts: f.mounts,
@@ -237,6 +253,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.icecast.token_params, ["token", "jwt"]);
+        assert!(c.icecast.allowed_from.is_empty());
         assert_eq!(c.icecast.relay_window, Duration::from_secs(60));
         assert_eq!(c.icecast.ticket_lifetime, Duration::from_secs(3600));
         assert_eq!(c.icecast.mounts[0].access, Access::Members);
@@ -244,6 +261,16 @@ mod tests {
         let described = c.describe();
         assert!(!described.contains("cb-secret"), "{described}");
         assert!(!described.contains("relay-secret"), "{described}");
+        let c = toml("[icecast]\nallowed_from = [\"192.0.2.0/24\", \"::1\"]").unwrap();
+        assert_eq!(
+            c.icecast.allowed_from,
+            ["192.0.2.0/24".parse().unwrap(), "::1".parse().unwrap()]
+        );
+        assert!(c.describe().contains("192.0.2.0/24, ::1/128"));
+        let e = toml("[icecast]\nallowed_from = [\"icecast.local\"]")
+            .unwrap_err()
+            .0;
+        assert!(e.starts_with("icecast.allowed_from"), "{e}");
         let e = toml("[icecast]\nusername = \"x\"").unwrap_err().0;
         assert!(e.contains("set both"), "{e}");
         let e = toml("[[icecast.mounts]]\nname = \"studio\"\naccess = \"public\"")

@@ -31,8 +31,11 @@ pub use tokens::{KeyRef, RemoteKeySettings, TokenSettings};
 /// Exit code for a configuration or usage error (`EX_USAGE` from sysexits.h).
 pub const EXIT_CONFIG: i32 = 64;
 
-/// The address the original service listened on.
+/// Where jars listens when nothing says otherwise: loopback, the original's port.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8888";
+/// Where jars listens, when nothing says otherwise, with the original's `config.json`: where
+/// the original listened (all interfaces), so replacing it changes nothing for its clients.
+pub const ORIGINAL_LISTEN: &str = "0.0.0.0:8888";
 /// Default data directory, relative to the working directory.
 pub const DEFAULT_DATA_DIR: &str = "./jars-data";
 
@@ -70,6 +73,10 @@ pub struct Config {
     #[serde(rename = "config_file")]
     pub source: Option<PathBuf>,
     pub listen: SocketAddr,
+    /// `listen` is [`ORIGINAL_LISTEN`] because the file is the original's `config.json` and
+    /// neither `--listen` nor `JARS_LISTEN` said otherwise (logged at start-up).
+    #[serde(skip)]
+    pub listen_as_original: bool,
     /// Serve `/metrics` on this address instead of `listen`.
     pub metrics_listen: Option<SocketAddr>,
     /// The log filter when `RUST_LOG` is unset (`info`, `jars=debug,warn`, …).
@@ -93,6 +100,9 @@ pub struct Config {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct FileConfig {
+    /// Read from the original's `config.json`, not from TOML.
+    #[serde(skip)]
+    original: bool,
     listen: Option<String>,
     data_dir: Option<PathBuf>,
     metrics_listen: Option<String>,
@@ -184,11 +194,14 @@ fn positive(key: &str, d: Option<Duration>, default: Duration) -> Result<Duratio
 }
 
 fn resolve(file: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
-    let listen_text = o
-        .listen
-        .clone()
-        .or(file.listen)
-        .unwrap_or_else(|| DEFAULT_LISTEN.into());
+    let listen_as_original = file.original && o.listen.is_none() && file.listen.is_none();
+    let listen_text = o.listen.clone().or(file.listen).unwrap_or_else(|| {
+        if listen_as_original {
+            ORIGINAL_LISTEN.into()
+        } else {
+            DEFAULT_LISTEN.into()
+        }
+    });
     let listen: SocketAddr = listen_text.trim().parse().map_err(|_| {
         err(format!(
             "listen: \"{listen_text}\" is not an address like 127.0.0.1:8888 or [::1]:8888"
@@ -241,6 +254,7 @@ fn resolve(file: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
         shutdown_grace,
         source: o.config.clone(),
         listen,
+        listen_as_original,
         data_dir,
     })
 }

@@ -1,6 +1,7 @@
 //! The original service's `/etc/jars/config.json`, mapped onto the TOML file's shape so both
 //! share one resolution. Unknown keys are tolerated: the file must be accepted unchanged,
-//! whatever else an installation put in it.
+//! whatever else an installation put in it. Without `--listen`, jars then listens where the
+//! original did: all interfaces, port 8888.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -114,7 +115,10 @@ pub(super) fn parse(text: &str) -> Result<FileConfig, ConfigError> {
 impl OriginalConfig {
     /// Maps the original keys onto the TOML shape.
     fn into_file_config(self) -> Result<FileConfig, ConfigError> {
-        let mut file = FileConfig::default();
+        let mut file = FileConfig {
+            original: true,
+            ..FileConfig::default()
+        };
         let key_ref = |v: String, inline: &mut Option<String>, path: &mut Option<PathBuf>| {
             if v.trim_start().starts_with("-----BEGIN") {
                 *inline = Some(v);
@@ -288,9 +292,32 @@ mod tests {
         assert_eq!(c.tokens.lifetime, Duration::from_secs(86400));
         assert_eq!(c.events.lifetime, Duration::from_secs(864000));
         assert_eq!(
+            c.listen.to_string(),
+            "0.0.0.0:8888",
+            "where the original listened"
+        );
+        assert_eq!(
             c.tokens.public_key,
             Some(KeyRef::File("/etc/jars/sample_service.pem".into()))
         );
+    }
+
+    #[test]
+    fn an_original_config_listens_where_the_original_did_unless_told_otherwise() {
+        let c = resolve(parse("{}").unwrap(), &Overrides::default()).unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:8888");
+        assert!(c.listen_as_original);
+        let o = Overrides {
+            listen: Some("127.0.0.1:9".into()),
+            ..Overrides::default()
+        };
+        let c = resolve(parse("{}").unwrap(), &o).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9");
+        assert!(!c.listen_as_original);
+        // A TOML file keeps the loopback default.
+        let c = super::super::toml_for_test("").unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8888");
+        assert!(!c.listen_as_original);
     }
 
     #[test]

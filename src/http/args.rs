@@ -12,8 +12,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
 
 use super::error::ApiError;
 use super::AppState;
@@ -176,19 +176,24 @@ impl FromRequestParts<AppState> for ClientAddr {
         else {
             return Ok(ClientAddr(None));
         };
-        let forwarded: Vec<&str> = parts
-            .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
         let api = state.api.load();
-        Ok(ClientAddr(Some(crate::net::client_address(
+        Ok(ClientAddr(Some(client_ip(
+            &parts.headers,
             peer,
-            &forwarded,
             &api.limits.trusted_proxies,
         ))))
     }
+}
+
+/// The client's address from the connection's `peer` and, when the peer is one of `trusted`,
+/// the `X-Forwarded-For` headers ([`crate::net::client_address`]).
+pub fn client_ip(headers: &HeaderMap, peer: IpAddr, trusted: &[crate::net::IpNet]) -> IpAddr {
+    let forwarded: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    crate::net::client_address(peer, &forwarded, trusted)
 }
 
 #[cfg(test)]

@@ -9,12 +9,16 @@
 //! BENCHMARKS.md), more than deciding the callback does.
 //!
 //! # Security
-//! Set `[icecast] username/password` so that only Icecast can ask; otherwise anybody who can
-//! reach jars can replay callbacks (e.g. fake `mount_add`). Tokens in listener URLs are never
+//! Set `[icecast] username/password` so that only Icecast can ask. Without them, only
+//! loopback and `[icecast] allowed_from` may send callbacks (`rules::may_send_callbacks`):
+//! otherwise anybody who can reach jars could fake them (e.g. `mount_add`). The caller's
+//! address is the peer's; `X-Forwarded-For` counts only from `[limits] trusted_proxies`, and
+//! a callback relayed by any other proxy has no known address. Tokens in listener URLs are never
 //! logged: only the mount path is, escaped ([`Escaped`]) like every field a caller chose, so a
-//! mount cannot forge a log line. Callers without the credentials are warned of at most once
+//! mount cannot forge a log line. Refused callers are warned of at most once
 //! per [`BAD_CALLER_LOG_PERIOD`] (the `bad_caller` metric counts each).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,6 +28,7 @@ use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
+use super::args::client_ip;
 use super::shed::{peer_ip, read_body, BodyError, PeerSlots};
 use super::{ApiError, AppState};
 use crate::icecast::decide::{DenyReason, Verdict};
@@ -147,29 +152,23 @@ impl CallbackRoute {
             return StatusCode::HTTP_VERSION_NOT_SUPPORTED.into_response();
         }
         let peer = peer_ip(&req);
+        let caller = peer.and_then(|peer| self.caller(&req, peer));
         let (parts, body) = req.into_parts();
         let basic = parts
             .headers
             .get(header::AUTHORIZATION)
             .and_then(Basic::parse);
-        // Before the body: a caller without our credentials gets nothing of ours to hold.
-        if !self
+        // Before the body: a caller that is not our Icecast gets nothing of ours to hold.
+        if let Err(reason) = self
             .state
             .hooks
-            .caller_is_icecast(basic.as_ref().map(|b| (b.user(), b.pass())))
+            .caller_is_icecast(basic.as_ref().map(|b| (b.user(), b.pass())), caller)
         {
-            if let Some(suppressed) = self.bad_callers.admit(self.state.clock.now()) {
-                tracing::warn!(
-                    caller_user = %Escaped(basic.as_ref().map(Basic::user).unwrap_or("(none)")),
-                    suppressed,
-                    "callback without the configured Icecast credentials: denied \
-                     (`suppressed`: more since the last such line, not logged)"
-                );
-            }
+            self.warn_bad_caller(reason, basic.as_ref(), caller);
             self.state
                 .metrics
-                .decision("unknown", false, DenyReason::CallerNotIcecast.label());
-            return render(Verdict::Deny(DenyReason::CallerNotIcecast));
+                .decision("unknown", false, reason.label());
+            return render(Verdict::Deny(reason));
         }
         let shed = |reason: &str| {
             self.state
@@ -200,6 +199,50 @@ impl CallbackRoute {
         };
         let _in_progress = InProgress::enter(&self.state.metrics.callbacks_in_progress);
         callback(&self.state, &body).await
+    }
+}
+
+/// Headers a reverse proxy adds; Icecast's own callbacks carry none of them.
+const FORWARDING_HEADERS: [&str; 3] = ["x-forwarded-for", "forwarded", "x-real-ip"];
+
+impl CallbackRoute {
+    /// The caller's address: the peer's, or behind a trusted proxy the client's it forwarded.
+    /// `None` (unknown) when a proxy that is not in `[limits] trusted_proxies` relayed the
+    /// callback: a proxy on loopback must not make every caller look local.
+    fn caller(&self, req: &Request, peer: IpAddr) -> Option<IpAddr> {
+        let api = self.state.api.load();
+        let trusted = &api.limits.trusted_proxies;
+        let relayed = !trusted.iter().any(|n| n.contains(peer))
+            && FORWARDING_HEADERS
+                .iter()
+                .any(|h| req.headers().contains_key(*h));
+        (!relayed).then(|| client_ip(req.headers(), peer, trusted))
+    }
+
+    /// A warning about a refused caller, at most one per [`BAD_CALLER_LOG_PERIOD`].
+    fn warn_bad_caller(&self, reason: DenyReason, basic: Option<&Basic>, caller: Option<IpAddr>) {
+        let Some(suppressed) = self.bad_callers.admit(self.state.clock.now()) else {
+            return;
+        };
+        let caller_user = Escaped(basic.map(Basic::user).unwrap_or("(none)"));
+        let caller = caller.map_or_else(|| "(unknown)".to_string(), |ip| ip.to_string());
+        if reason == DenyReason::CallerNotIcecast {
+            tracing::warn!(
+                caller_user = %caller_user,
+                caller,
+                suppressed,
+                "callback without the configured Icecast credentials: denied \
+                 (`suppressed`: more since the last such line, not logged)"
+            );
+        } else {
+            tracing::warn!(
+                caller,
+                suppressed,
+                "callback from an address that may not send them (only loopback and \
+                 [icecast] allowed_from may, or set [icecast] username/password): denied \
+                 (`suppressed`: more since the last such line, not logged)"
+            );
+        }
     }
 }
 

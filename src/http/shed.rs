@@ -122,13 +122,11 @@ pub async fn guard_api(
 ) -> Response {
     // Behind a trusted proxy every request has the proxy's address: count the client's.
     let client = peer_ip(&req).map(|peer| {
-        let forwarded: Vec<&str> = req
-            .headers()
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        crate::net::client_address(peer, &forwarded, &state.api.load().limits.trusted_proxies)
+        super::args::client_ip(
+            req.headers(),
+            peer,
+            &state.api.load().limits.trusted_proxies,
+        )
     });
     let shed = |reason: &str| state.metrics.api_shed.with_label_values(&[reason]).inc();
     let _slot = match client {

@@ -14,7 +14,9 @@ use crate::config::{Access, IcecastSettings, OnStoreError};
 use crate::icecast::decode::{self, Callback, Credentials, Mount, Origin};
 use crate::icecast::live::{LiveState, Source, Target};
 use crate::identity::{Identity, MemberError};
-use crate::rules::{self, ListenTo, Listener, Presented, RelayHistory, RelayWindows};
+use crate::rules::{
+    self, CallbackCredentials, ListenTo, Listener, Presented, RelayHistory, RelayWindows,
+};
 use crate::store::{Event, EventStore};
 use crate::tokens::{Claims, TokenService, Verified};
 
@@ -51,14 +53,23 @@ fn equal(a: &str, b: &str) -> bool {
 }
 
 impl Hooks {
-    /// Whether a callback's HTTP Basic credentials are the configured ones (or none are
-    /// configured). Compared in constant time.
-    pub fn caller_is_icecast(&self, basic: Option<(&str, &str)>) -> bool {
+    /// Whether a callback is from our Icecast ([`rules::may_send_callbacks`]): its HTTP Basic
+    /// credentials (compared in constant time with the configured ones) and `caller`, its
+    /// address (`None`: unknown).
+    pub fn caller_is_icecast(
+        &self,
+        basic: Option<(&str, &str)>,
+        caller: Option<std::net::IpAddr>,
+    ) -> Result<(), DenyReason> {
         let settings = self.settings.load();
-        match (&settings.username, &settings.password) {
-            (Some(u), Some(p)) => basic.is_some_and(|(bu, bp)| equal(bu, u) & equal(bp, p)),
-            _ => true,
-        }
+        let credentials = match (&settings.username, &settings.password) {
+            (Some(u), Some(p)) if basic.is_some_and(|(bu, bp)| equal(bu, u) & equal(bp, p)) => {
+                CallbackCredentials::Right
+            }
+            (Some(_), Some(_)) => CallbackCredentials::Wrong,
+            _ => CallbackCredentials::Unset,
+        };
+        rules::may_send_callbacks(credentials, caller, &settings.allowed_from)
     }
 
     /// What `mount` is: an event's mount, or a static one with its configured access.

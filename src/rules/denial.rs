@@ -53,6 +53,9 @@ pub enum DenyReason {
     IdentityUnavailable,
     /// The callback did not carry the configured Basic credentials.
     CallerNotIcecast,
+    /// The callback came from an address that may not send them (not loopback, not in
+    /// `[icecast] allowed_from`). Counted as `bad_caller` too.
+    CallerAddressNotAllowed,
 }
 
 impl DenyReason {
@@ -81,10 +84,14 @@ impl DenyReason {
             DenyReason::UserRemoved => "user no longer exists",
             DenyReason::IdentityUnavailable => "users unavailable",
             DenyReason::CallerNotIcecast => "callback credentials wrong",
+            DenyReason::CallerAddressNotAllowed => {
+                "callback not from loopback or icecast.allowed_from"
+            }
         }
     }
 
-    /// One reason of each label, so every label can be listed (metrics start at zero).
+    /// One reason of each label, so every label can be listed (metrics start at zero);
+    /// reasons that share a label appear once.
     pub const EACH_LABEL: [DenyReason; 20] = [
         DenyReason::UnknownMount,
         DenyReason::NoCredentials,
@@ -130,7 +137,7 @@ impl DenyReason {
             DenyReason::StoreUnavailable => "store_error",
             DenyReason::UserRemoved => "user_removed",
             DenyReason::IdentityUnavailable => "identity_error",
-            DenyReason::CallerNotIcecast => "bad_caller",
+            DenyReason::CallerNotIcecast | DenyReason::CallerAddressNotAllowed => "bad_caller",
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Every access rule of jars, in one place: who may broadcast to an event ([`may_connect`],
+//! Every access rule of jars, in one place: who may send Icecast callbacks
+//! ([`may_send_callbacks`]), who may broadcast to an event ([`may_connect`],
 //! [`relay_may_source`], [`may_source_static`]), who may listen to a mount and until when
 //! ([`may_listen`]), what a listener ticket admits ([`ticket`]), how long a ticket may live
 //! ([`ticket_lifetime`]), which events a viewer sees ([`list_filter`], [`may_see`]) and how many
@@ -10,6 +11,7 @@
 //! API handlers, the Icecast hooks and the CLI gather the inputs, call one rule, and render
 //! the outcome.
 
+mod caller;
 mod denial;
 pub mod ticket;
 
@@ -22,6 +24,7 @@ use crate::config::Access;
 use crate::store::{Event, ListFilter};
 use crate::tokens::{AccessLevel, Claims, TicketClaims};
 
+pub use caller::{may_send_callbacks, CallbackCredentials};
 pub use denial::{ConnectDenial, DenyReason};
 pub use ticket::Listener;
 

@@ -153,11 +153,9 @@ fn bad_config_and_arguments_exit_64_with_one_line() {
     assert!(!p.join("jars-data").exists());
 }
 
-#[test]
-fn original_config_json_is_accepted_unchanged() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path();
-    // Keys as the original kept them: PKCS#1 files made by openssl.
+/// `service.key` and `service.pem` in `p`, as the original kept them: PKCS#1 files made by
+/// openssl.
+fn openssl_keys(p: &Path) {
     let gen = Command::new("openssl")
         .args(["genrsa", "-traditional", "-out", "service.key", "2048"])
         .current_dir(p)
@@ -181,6 +179,13 @@ fn original_config_json_is_accepted_unchanged() {
         .output()
         .unwrap();
     assert!(pubout.status.success());
+}
+
+#[test]
+fn original_config_json_is_accepted_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    openssl_keys(p);
     std::fs::write(
         p.join("config.json"),
         format!(
@@ -456,4 +461,70 @@ fn shipped_example_config_matches_the_readme_reference() {
         shipped, reference,
         "deploy/jars.toml is out of date: run scripts/sync-example-config"
     );
+}
+
+/// The original's sample `config.json` starts jars against PostgreSQL. Two values name files
+/// of the machine it was written for (`jwt.public_key`, `jwt.private_key`: /etc/jars/…); the
+/// copy used here changes those alone, to keys made here. Its `db` section names a `jars` role
+/// the CI server lacks, so the database comes from `JARS_DATABASE_URL`, which beats the file,
+/// leaving the file's `db` as shipped.
+#[tokio::test]
+async fn the_original_sample_config_starts_jars_against_postgres() {
+    let Some(admin) = crate::support::pg::admin_url("cli::the_original_sample_config_starts")
+    else {
+        return;
+    };
+    let db = crate::support::pg::TempDb::create(&admin).await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    openssl_keys(p);
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/jars-original-config.sample.json"
+    );
+    let mut config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    assert_eq!(config["jwt"]["public_key"], "/etc/jars/sample_service.pem");
+    assert_eq!(config["jwt"]["private_key"], "/etc/jars/sample_service.key");
+    config["jwt"]["public_key"] = p.join("service.pem").to_str().unwrap().into();
+    config["jwt"]["private_key"] = p.join("service.key").to_str().unwrap().into();
+    std::fs::write(p.join("config.json"), config.to_string()).unwrap();
+    let env = [("JARS_DATABASE_URL", db.url.as_str())];
+
+    let out = jars_env(p, &["--config", "config.json", "check-config"], &env);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let value = |key: &str| {
+        text.lines()
+            .find(|l| l.split_whitespace().next() == Some(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or_else(|| panic!("no {key} in {text}"))
+            .to_string()
+    };
+    // Where the original listened; `serve` below is moved to a free port only so that tests
+    // running at once do not clash on 8888.
+    assert_eq!(value("listen"), "0.0.0.0:8888");
+    assert_eq!(value("store.backend"), "postgres");
+    assert_eq!(value("identity.backend"), "myradio");
+
+    let mut cmd = Command::new(JARS);
+    cmd.args(["--config", "config.json"])
+        .env("JARS_DATABASE_URL", &db.url)
+        .env_remove("JARS_LISTEN");
+    let port = free_port();
+    let mut child = serve_until_healthy(cmd, p, port);
+    // The event store answers: the schema was made in the empty database.
+    assert_eq!(get_status(port, "/jars/events"), Some(200));
+    let mut conn = db.connect().await;
+    let events: i64 = sqlx::query_scalar("SELECT count(*) FROM jars.events")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(events, 0);
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
 }

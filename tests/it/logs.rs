@@ -113,14 +113,7 @@ async fn callers_without_credentials_are_warned_of_once_per_period_and_all_count
         "{text}"
     );
     assert_lines_are_ours(&text);
-    let counted = || {
-        server
-            .state
-            .metrics
-            .auth_decisions
-            .with_label_values(&["unknown", "deny", "bad_caller"])
-            .get()
-    };
+    let counted = || support::bad_callers(&server);
     assert_eq!(counted(), 3, "the metric counts every one");
 
     // A period later, one more line, with the count of those held back.

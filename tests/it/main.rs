@@ -6,6 +6,7 @@ mod support;
 
 mod amplification;
 mod api;
+mod callers;
 mod cli;
 mod compat;
 mod durability;

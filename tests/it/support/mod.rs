@@ -165,6 +165,16 @@ pub fn icecast_escape(s: &str) -> String {
         .collect()
 }
 
+/// Callbacks refused as not from our Icecast (`unknown`/`deny`/`bad_caller`).
+pub fn bad_callers(server: &TestServer) -> u64 {
+    server
+        .state
+        .metrics
+        .auth_decisions
+        .with_label_values(&["unknown", "deny", "bad_caller"])
+        .get()
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(20))

@@ -8,6 +8,7 @@ mod amplification;
 mod api;
 mod cli;
 mod compat;
+mod decisions;
 mod durability;
 mod edge;
 mod hardening;

@@ -176,11 +176,9 @@ impl Metrics {
         zero(&callbacks_shed, &["busy", "peer_busy", "slow_body"]);
         zero(&api_shed, &["peer_busy", "slow_body"]);
         zero(&connections_dropped, &["over_limit", "no_request"]);
+        let callback_reasons = DenyReason::EACH_LABEL.map(DenyReason::label);
         for action in CALLBACK_ACTIONS {
-            auth_decisions.with_label_values(&[action, "allow", "ok"]);
-            for reason in DenyReason::EACH_LABEL {
-                auth_decisions.with_label_values(&[action, "deny", reason.label()]);
-            }
+            decisions_start_at_zero(&auth_decisions, action, &callback_reasons);
         }
         auth_decisions.with_label_values(&[
             "unknown",
@@ -205,6 +203,12 @@ impl Metrics {
             connections_open,
             connections_dropped,
         }
+    }
+
+    /// Starts `action`'s decision series at zero: allowed (`ok`), and denied for each of
+    /// `reasons`. The HTTP layer names its actions and reasons (`http::api::DECIDED_ACTIONS`).
+    pub fn decisions_start_at_zero(&self, action: &str, reasons: &[&str]) {
+        decisions_start_at_zero(&self.auth_decisions, action, reasons);
     }
 
     /// Counts one decision.
@@ -238,6 +242,13 @@ impl Metrics {
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+fn decisions_start_at_zero(decisions: &IntCounterVec, action: &str, reasons: &[&str]) {
+    decisions.with_label_values(&[action, "allow", "ok"]);
+    for reason in reasons {
+        decisions.with_label_values(&[action, "deny", reason]);
     }
 }
 
@@ -305,5 +316,20 @@ mod tests {
         ] {
             assert!(text.contains(series), "{series} missing");
         }
+    }
+
+    #[test]
+    fn named_actions_start_at_zero_for_the_reasons_given() {
+        let m = Metrics::new();
+        m.decisions_start_at_zero("connect", &["no_event", "expired"]);
+        let text = m.render();
+        for series in [
+            r#"jars_auth_decisions_total{action="connect",decision="allow",reason="ok"} 0"#,
+            r#"jars_auth_decisions_total{action="connect",decision="deny",reason="no_event"} 0"#,
+            r#"jars_auth_decisions_total{action="connect",decision="deny",reason="expired"} 0"#,
+        ] {
+            assert!(text.contains(series), "{series} missing");
+        }
+        assert!(!text.contains(r#"action="connect",decision="deny",reason="wrong_ip""#));
     }
 }

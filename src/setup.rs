@@ -159,6 +159,9 @@ pub async fn app_state(config: &Config) -> Result<AppState, SetupError> {
 /// Builds the shared state for `config`; every decision reads `now` from `clock`.
 pub async fn app_state_on(config: &Config, clock: SharedClock) -> Result<AppState, SetupError> {
     let metrics = Arc::new(Metrics::new());
+    for action in crate::http::api::DECIDED_ACTIONS {
+        metrics.decisions_start_at_zero(action, &crate::http::ApiError::REASON_LABELS);
+    }
     let tokens = Arc::new(
         token_service(config)?
             .with_clock(clock.clone())

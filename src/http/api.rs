@@ -1,6 +1,8 @@
 //! The JARS API: `/jars/pubkey`, `/jars/jwks.json`, `/jars/token`, `/jars/create`,
-//! `/jars/connect`, `/jars/events`, `/jars/events/{id}`.
+//! `/jars/connect`, `/jars/ticket`, `/jars/events`, `/jars/events/{id}`; and the record of every
+//! outcome of `/jars/connect`, `/jars/token` and `/jars/ticket` (one log line, one sample).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -13,6 +15,7 @@ use super::args::{parse_bool, Args, ClientAddr};
 use super::{ApiError, AppState};
 use crate::icecast::Target;
 use crate::identity::MemberError;
+use crate::log_input::Escaped;
 use crate::rules;
 use crate::store::{Event, EventCursor, ListFilter, NewEvent};
 use crate::tokens::{Claims, TicketBinding, TokenError};
@@ -31,33 +34,103 @@ pub async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
+/// The actions `/jars/connect`, `/jars/token` and `/jars/ticket` are counted and logged as
+/// (`jars_auth_decisions_total{action}`).
+pub const DECIDED_ACTIONS: [&str; 3] = ["connect", "token", "ticket"];
+
+/// What a decided request was about, for its log line: names and ids, never a secret.
+#[derive(Default)]
+struct Subject {
+    event: Option<Uuid>,
+    member: Option<i64>,
+    /// The user name sent to `/jars/token`: request input, logged escaped.
+    user: Option<String>,
+}
+
+/// Records one outcome of `action`: exactly one log line and one `jars_auth_decisions_total`
+/// sample, whatever the outcome, so an operator sees every refusal with its client.
+fn recorded<T>(
+    state: &AppState,
+    action: &'static str,
+    client: Option<IpAddr>,
+    subject: &Subject,
+    outcome: Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let (allowed, reason) = match &outcome {
+        Ok(_) => (true, "ok"),
+        Err(e) => (false, e.reason_label()),
+    };
+    state.metrics.decision(action, allowed, reason);
+    let decision = if allowed { "allow" } else { "deny" };
+    let client = client.map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+    let event = subject.event.map(tracing::field::display);
+    let user = subject
+        .user
+        .as_deref()
+        .map(|u| tracing::field::display(Escaped(u)));
+    macro_rules! line {
+        ($level:ident) => {
+            tracing::$level!(
+                action,
+                decision,
+                reason,
+                client = %client,
+                event,
+                member = subject.member,
+                user,
+                "api decision"
+            )
+        };
+    }
+    match &outcome {
+        // A client over its limit, or jars short of something: worth an operator's look.
+        Err(e) if matches!(e, ApiError::TooManyRequests(_)) || e.status().is_server_error() => {
+            line!(warn)
+        }
+        // Client input is never reported as trouble.
+        _ => line!(info),
+    }
+    outcome
+}
+
 /// `POST /jars/token` with `user`, `password`: a token for valid credentials.
 pub async fn token(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
-    args: Args,
+    args: Result<Args, ApiError>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let mut subject = Subject::default();
+    let outcome = match args {
+        Ok(args) => issue_token(&state, client, &args, &mut subject).await,
+        Err(e) => Err(e),
+    };
+    recorded(&state, "token", client, &subject, outcome)
+}
+
+async fn issue_token(
+    state: &AppState,
+    client: Option<IpAddr>,
+    args: &Args,
+    subject: &mut Subject,
+) -> Result<Json<serde_json::Value>, ApiError> {
     let user = args.require("user")?;
+    subject.user = Some(user.to_string());
     let password = args.require("password")?;
     let api = state.api.load();
-    let over_limit = |retry: std::time::Duration| {
-        tracing::warn!(client = ?client, "token requests over the rate limit");
-        too_many(retry)
-    };
     // Per address every attempt counts, against spraying many names. Per name only failures
     // count, and not from a network that has logged in as that name: one name guessed from
     // many addresses is slowed, yet a third party cannot lock a member out.
     if let Some(ip) = client {
         api.token_limiter
             .check(&format!("ip:{ip}"))
-            .map_err(over_limit)?;
+            .map_err(too_many)?;
     }
     let known = client.is_some_and(|ip| api.known_logins.knows(user, ip));
     let name_key = (!known).then(|| format!("user:{user}"));
     if let Some(key) = &name_key {
         // Counted now, refunded unless the password was wrong, so that concurrent guesses
         // cannot all pass before the first failure is counted.
-        api.token_limiter.check(key).map_err(over_limit)?;
+        api.token_limiter.check(key).map_err(too_many)?;
     }
     let refund = |failed_login: bool| {
         if let (Some(key), false) = (&name_key, failed_login) {
@@ -73,12 +146,6 @@ pub async fn token(
         Ok(m) => m,
         Err(e) => {
             refund(matches!(e, crate::identity::IdentityError::NoUser));
-            let reason = match e {
-                crate::identity::IdentityError::NoUser => "bad_credentials",
-                crate::identity::IdentityError::NoPermission => "no_permission",
-                _ => "backend_error",
-            };
-            state.metrics.decision("token", false, reason);
             return Err(e.into());
         }
     };
@@ -86,7 +153,7 @@ pub async fn token(
     if let Some(ip) = client {
         api.known_logins.remember(user, ip);
     }
-    state.metrics.decision("token", true, "ok");
+    subject.member = Some(member.id);
     let tokens = state.tokens.clone();
     let (token, _) = state
         .signing
@@ -121,7 +188,7 @@ async fn verified(state: &AppState, token: &str) -> Result<Arc<Claims>, ApiError
         .await
         .map_err(|e| match e {
             MemberError::Token(e) => ApiError::Token(e),
-            MemberError::Removed => ApiError::NoUser,
+            MemberError::Removed => ApiError::UserRemoved,
             MemberError::Identity(e) => e.into(),
         })
 }
@@ -179,16 +246,31 @@ pub async fn create(
 
 /// `POST /jars/connect` with `auth`, `mount`: 202 when the member may broadcast to the event,
 /// which is then marked connected by them.
-pub async fn connect(State(state): State<AppState>, args: Args) -> Result<StatusCode, ApiError> {
-    let claims = verified(&state, args.require("auth")?).await?;
+pub async fn connect(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    args: Result<Args, ApiError>,
+) -> Result<StatusCode, ApiError> {
+    let mut subject = Subject::default();
+    let outcome = match args {
+        Ok(args) => approve_connect(&state, &args, &mut subject).await,
+        Err(e) => Err(e),
+    };
+    recorded(&state, "connect", client, &subject, outcome)
+}
+
+async fn approve_connect(
+    state: &AppState,
+    args: &Args,
+    subject: &mut Subject,
+) -> Result<StatusCode, ApiError> {
+    let claims = verified(state, args.require("auth")?).await?;
+    subject.member = Some(claims.sub);
     let id = parse_event_id(args.require("mount")?)?;
+    subject.event = Some(id);
     let event = state.store.get(id).await?;
     let now = state.clock.now();
-    rules::may_connect(&claims, event.as_ref(), now).map_err(|d| {
-        tracing::info!(event = %id, member = claims.sub, reason = d.label(), "connect denied");
-        state.metrics.decision("connect", false, d.label());
-        ApiError::from(d)
-    })?;
+    rules::may_connect(&claims, event.as_ref(), now)?;
     if !state
         .store
         .mark_connected(id, Some(claims.sub), now)
@@ -197,8 +279,6 @@ pub async fn connect(State(state): State<AppState>, args: Args) -> Result<Status
         // Deleted between the read and the write.
         return Err(ApiError::NonExistentOrExpiredEvent);
     }
-    tracing::info!(event = %id, member = claims.sub, "connect approved");
-    state.metrics.decision("connect", true, "ok");
     Ok(StatusCode::ACCEPTED)
 }
 
@@ -312,12 +392,28 @@ fn optional<T: std::str::FromStr>(args: &Args, name: &'static str) -> Result<Opt
 /// `max_listeners`: a listener ticket for one event, minted by its owner or an admin.
 pub async fn ticket(
     State(state): State<AppState>,
-    args: Args,
+    ClientAddr(client): ClientAddr,
+    args: Result<Args, ApiError>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let claims = verified(&state, args.require("auth")?).await?;
+    let mut subject = Subject::default();
+    let outcome = match args {
+        Ok(args) => mint_ticket(&state, &args, &mut subject).await,
+        Err(e) => Err(e),
+    };
+    recorded(&state, "ticket", client, &subject, outcome)
+}
+
+async fn mint_ticket(
+    state: &AppState,
+    args: &Args,
+    subject: &mut Subject,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let claims = verified(state, args.require("auth")?).await?;
+    subject.member = Some(claims.sub);
     let id = parse_event_id(args.require("mount")?)?;
-    let lifetime: Option<u64> = optional(&args, "lifetime")?;
-    let ip: Option<std::net::IpAddr> = optional(&args, "ip")?;
+    subject.event = Some(id);
+    let lifetime: Option<u64> = optional(args, "lifetime")?;
+    let ip: Option<std::net::IpAddr> = optional(args, "ip")?;
     let referer = args.get("referer").map(str::to_string);
     if referer
         .as_deref()
@@ -325,11 +421,17 @@ pub async fn ticket(
     {
         return Err(ApiError::InvalidArgument("referer"));
     }
-    let max_listeners: Option<u32> = optional(&args, "max_listeners")?;
+    let max_listeners: Option<u32> = optional(args, "max_listeners")?;
     if max_listeners == Some(0) {
         return Err(ApiError::InvalidArgument("max_listeners"));
     }
-    member_within(&state.api.load().ticket_limiter, claims.sub, "ticket")?;
+    // Not `member_within`: the decision line is this request's only line.
+    state
+        .api
+        .load()
+        .ticket_limiter
+        .check(&format!("member:{}", claims.sub))
+        .map_err(too_many)?;
     let event = state.store.get(id).await?;
     let now = state.clock.now();
     rules::may_mint_ticket(&claims, event.as_ref(), now)?;
@@ -351,7 +453,6 @@ pub async fn ticket(
         .signing
         .run(move || tokens.issue_ticket(id, lifetime, binding))
         .await?;
-    tracing::info!(event = %id, by = claims.sub, expires = t.exp, "ticket minted");
     Ok(Json(
         serde_json::json!({ "ticket": ticket, "expires": t.exp }),
     ))

@@ -17,13 +17,21 @@ pub enum ApiError {
     InvalidArgument(&'static str),
     InvalidIdentifier,
     Token(TokenError),
+    /// Bad credentials: no such user, or the wrong password.
     NoUser,
+    /// A valid token of a member who has since been removed (same answer as [`Self::NoUser`]).
+    UserRemoved,
     NoUserPermission,
     UnauthorizedConnection,
     NonExistentOrExpiredEvent,
     /// Over a rate limit; retry after this many seconds.
     TooManyRequests(u64),
     MyRadioServiceFailure,
+    /// The event store is unusable.
+    StoreUnavailable,
+    /// The users file is unusable.
+    UsersUnavailable,
+    /// A bounded resource (the listing slots) stayed busy.
     ServiceUnavailable,
     /// Too many requests in progress: shed at once.
     Overloaded,
@@ -41,13 +49,16 @@ impl ApiError {
             ApiError::InvalidArgument(_) => "InvalidArgumentError",
             ApiError::InvalidIdentifier => "InvalidIdentifierException",
             ApiError::Token(e) => e.name(),
-            ApiError::NoUser => "NoUserException",
+            ApiError::NoUser | ApiError::UserRemoved => "NoUserException",
             ApiError::NoUserPermission => "NoUserPermissionException",
             ApiError::UnauthorizedConnection => "UnauthorizedConnectionException",
             ApiError::NonExistentOrExpiredEvent => "NonExistentOrExpiredEventException",
             ApiError::TooManyRequests(_) => "TooManyRequests",
             ApiError::MyRadioServiceFailure => "MyRadioServiceFailureException",
-            ApiError::ServiceUnavailable | ApiError::Overloaded => "ServiceUnavailable",
+            ApiError::StoreUnavailable
+            | ApiError::UsersUnavailable
+            | ApiError::ServiceUnavailable
+            | ApiError::Overloaded => "ServiceUnavailable",
             ApiError::PayloadTooLarge => "PayloadTooLarge",
             ApiError::RequestTimeout => "RequestTimeout",
             ApiError::NotFound => "NotFound",
@@ -63,14 +74,76 @@ impl ApiError {
             ApiError::Token(TokenError::Signing | TokenError::KeySetStale) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            ApiError::Token(_) | ApiError::NoUser => StatusCode::UNAUTHORIZED,
+            ApiError::Token(_) | ApiError::NoUser | ApiError::UserRemoved => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::NoUserPermission | ApiError::UnauthorizedConnection => StatusCode::FORBIDDEN,
             ApiError::NonExistentOrExpiredEvent | ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::MyRadioServiceFailure => StatusCode::BAD_GATEWAY,
-            ApiError::ServiceUnavailable | ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::StoreUnavailable
+            | ApiError::UsersUnavailable
+            | ApiError::ServiceUnavailable
+            | ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+        }
+    }
+
+    /// Every label [`Self::reason_label`] gives, so their metric series can start at zero.
+    pub const REASON_LABELS: [&'static str; 22] = [
+        "missing_argument",
+        "invalid_argument",
+        "invalid_identifier",
+        "invalid_token",
+        "expired",
+        "wrong_token_kind",
+        "key_set_stale",
+        "verify_only",
+        "signing_error",
+        "bad_credentials",
+        "user_removed",
+        "no_permission",
+        "not_owner",
+        "no_event",
+        "rate_limited",
+        "backend_error",
+        "store_error",
+        "unavailable",
+        "overloaded",
+        "payload_too_large",
+        "request_timeout",
+        "not_found",
+    ];
+
+    /// The refusal's reason as a fixed metric label and log field. Where a callback refuses
+    /// for the same reason the label is the callback's (`expired`, `not_owner`, `no_event`,
+    /// `invalid_token`, `wrong_token_kind`, `user_removed`, `store_error`), so dashboards
+    /// compare; identity failures are `backend_error` as `/jars/token` always counted them.
+    pub fn reason_label(&self) -> &'static str {
+        match self {
+            ApiError::MissingArgument(_) => "missing_argument",
+            ApiError::InvalidArgument(_) => "invalid_argument",
+            ApiError::InvalidIdentifier => "invalid_identifier",
+            ApiError::Token(TokenError::Expired) => "expired",
+            ApiError::Token(TokenError::WrongKind) => "wrong_token_kind",
+            ApiError::Token(TokenError::KeySetStale) => "key_set_stale",
+            ApiError::Token(TokenError::NoSigningKey) => "verify_only",
+            ApiError::Token(TokenError::Signing) => "signing_error",
+            ApiError::Token(_) => "invalid_token",
+            ApiError::NoUser => "bad_credentials",
+            ApiError::UserRemoved => "user_removed",
+            ApiError::NoUserPermission => "no_permission",
+            ApiError::UnauthorizedConnection => "not_owner",
+            ApiError::NonExistentOrExpiredEvent => "no_event",
+            ApiError::TooManyRequests(_) => "rate_limited",
+            ApiError::MyRadioServiceFailure | ApiError::UsersUnavailable => "backend_error",
+            ApiError::StoreUnavailable => "store_error",
+            ApiError::ServiceUnavailable => "unavailable",
+            ApiError::Overloaded => "overloaded",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::RequestTimeout => "request_timeout",
+            ApiError::NotFound => "not_found",
         }
     }
 }
@@ -121,7 +194,7 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Unavailable(_) => {
                 tracing::error!(error = %e, "event store failed");
-                ApiError::ServiceUnavailable
+                ApiError::StoreUnavailable
             }
             StoreError::InvalidInput(_) => {
                 // The client's input: never reported (or alerted on) as an outage.
@@ -152,8 +225,74 @@ impl From<IdentityError> for ApiError {
             }
             IdentityError::UsersFile(_) => {
                 tracing::error!(error = %e, "users file unusable");
-                ApiError::ServiceUnavailable
+                ApiError::UsersUnavailable
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One error of each kind a handler can return.
+    fn each() -> Vec<ApiError> {
+        let mut all = vec![
+            ApiError::MissingArgument("a"),
+            ApiError::InvalidArgument("a"),
+            ApiError::InvalidIdentifier,
+            ApiError::NoUser,
+            ApiError::UserRemoved,
+            ApiError::NoUserPermission,
+            ApiError::UnauthorizedConnection,
+            ApiError::NonExistentOrExpiredEvent,
+            ApiError::TooManyRequests(1),
+            ApiError::MyRadioServiceFailure,
+            ApiError::StoreUnavailable,
+            ApiError::UsersUnavailable,
+            ApiError::ServiceUnavailable,
+            ApiError::Overloaded,
+            ApiError::PayloadTooLarge,
+            ApiError::RequestTimeout,
+            ApiError::NotFound,
+        ];
+        all.extend(
+            [
+                TokenError::Decode,
+                TokenError::InvalidSignature,
+                TokenError::Expired,
+                TokenError::Immature,
+                TokenError::InvalidIssuer,
+                TokenError::InvalidAudience,
+                TokenError::InvalidAlgorithm,
+                TokenError::WrongKind,
+                TokenError::UnknownKey,
+                TokenError::KeySetStale,
+                TokenError::NoSigningKey,
+                TokenError::Signing,
+            ]
+            .map(ApiError::Token),
+        );
+        all
+    }
+
+    #[test]
+    fn reason_labels_are_the_listed_ones_and_each_is_used() {
+        let mut used: Vec<&str> = each().iter().map(ApiError::reason_label).collect();
+        used.sort_unstable();
+        used.dedup();
+        let mut listed = ApiError::REASON_LABELS.to_vec();
+        listed.sort_unstable();
+        assert_eq!(used, listed);
+    }
+
+    #[test]
+    fn a_removed_member_is_answered_as_bad_credentials() {
+        assert_eq!(ApiError::UserRemoved.name(), ApiError::NoUser.name());
+        assert_eq!(ApiError::UserRemoved.status(), ApiError::NoUser.status());
+        assert_ne!(
+            ApiError::UserRemoved.reason_label(),
+            ApiError::NoUser.reason_label()
+        );
     }
 }

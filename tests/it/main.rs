@@ -9,6 +9,7 @@ mod api;
 mod callers;
 mod cli;
 mod compat;
+mod decisions;
 mod durability;
 mod edge;
 mod hardening;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde_json::Value;
 use support::{client, error_name, post_form, TestServer};
 
-async fn metrics(server: &TestServer) -> String {
+pub(crate) async fn metrics(server: &TestServer) -> String {
     let resp = client().get(server.url("/metrics")).send().await.unwrap();
     assert_eq!(resp.status(), 200);
     resp.text().await.unwrap()

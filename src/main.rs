@@ -1,6 +1,6 @@
 //! The `jars` binary: parse the command line, load and validate the config, set up logging,
-//! run the command, and turn failures into one line and an exit code (64 for bad config or
-//! arguments, 1 otherwise).
+//! run the command, and turn failures into one line (clap's whole message for bad arguments) and
+//! an exit code (64 for bad config or arguments, 1 otherwise).
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
@@ -34,12 +34,11 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            eprintln!(
-                "jars: {} (see jars --help)",
-                first.trim_start_matches("error: ")
-            );
+            // clap's whole message: which argument, the usage line, "did you mean".
+            if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                eprintln!("error: a command is missing\n");
+            }
+            let _ = e.print();
             return ExitCode::from(EXIT_CONFIG as u8);
         }
     };

@@ -64,6 +64,33 @@ fn assert_usage_error(o: &Output, needle: &str) {
     assert!(err.contains(needle), "{needle:?} not in {err:?}");
 }
 
+/// Exit 64 with clap's whole message: `needle` and the usage line, nothing on stdout.
+fn assert_argument_error(o: &Output, needle: &str) {
+    assert_eq!(o.status.code(), Some(64), "stderr: {}", stderr(o));
+    let err = stderr(o);
+    assert!(err.contains(needle), "{needle:?} not in {err:?}");
+    assert!(err.contains("Usage: jars"), "no usage line in {err:?}");
+    assert!(o.stdout.is_empty(), "stdout: {}", stdout(o));
+}
+
+#[test]
+fn argument_errors_name_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    assert_argument_error(&jars(p, &["user", "add"]), "<NAME>");
+    assert_argument_error(&jars(p, &["ticket"]), "<EVENT_ID>");
+    assert_argument_error(&jars(p, &["event", "create", "--title", "x"]), "--owner");
+    assert_argument_error(&jars(p, &["serv"]), "'serve'");
+    assert_argument_error(&jars(p, &[]), "a command is missing");
+    // Asking for help or the version is not an error.
+    for flag in ["--help", "--version"] {
+        let out = jars(p, &[flag]);
+        assert_eq!(out.status.code(), Some(0), "{flag}");
+        assert!(stdout(&out).contains("jars"), "{flag}: {}", stdout(&out));
+        assert!(out.stderr.is_empty(), "{flag}: {}", stderr(&out));
+    }
+}
+
 #[test]
 fn check_config_defaults_and_env_overrides() {
     let dir = tempfile::tempdir().unwrap();
@@ -143,8 +170,8 @@ fn bad_config_and_arguments_exit_64_with_one_line() {
         &jars_env(p, &["serve"], &[("JARS_LISTEN", "999.1.1.1:80")]),
         "listen",
     );
-    assert_usage_error(&jars(p, &["serve", "--bogus"]), "--bogus");
-    assert_usage_error(&jars(p, &["frobnicate"]), "frobnicate");
+    assert_argument_error(&jars(p, &["serve", "--bogus"]), "--bogus");
+    assert_argument_error(&jars(p, &["frobnicate"]), "frobnicate");
     assert_usage_error(
         &jars(p, &["token", "x", "--lifetime", "soon"]),
         "--lifetime",

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
 
-use crate::config::{parse_duration, Config, ConfigError, Overrides, EXIT_CONFIG};
+use crate::config::{parse_duration, Config, ConfigError, Overrides, StoreSettings, EXIT_CONFIG};
+use crate::data_dir;
 use crate::identity::users_file::UserEditError;
 use crate::identity::{Identity, IdentityError, UsersFile};
 use crate::rules;
@@ -233,15 +234,40 @@ impl Cli {
     }
 }
 
+/// Whether `command` may write into the data directory (and so says which one it used).
+fn writes_data_dir(command: &Command, config: &Config) -> bool {
+    match command {
+        Command::User(UserCommand::List) => false,
+        Command::Keygen { .. } | Command::User(_) | Command::Event(EventCommand::Create { .. }) => {
+            true
+        }
+        Command::Migrate => matches!(config.store, StoreSettings::Sqlite { .. }),
+        _ => false,
+    }
+}
+
 /// Runs a command other than `serve` (which `main` runs with tracing and signals).
 pub async fn run(cli: Cli, config: Config) -> Result<(), Failure> {
+    let writes = writes_data_dir(&cli.command, &config);
+    let result = dispatch(cli, &config).await;
+    // After the command, so a bad argument stays one line; stderr, as stdout is its output.
+    if writes && !matches!(result, Err(Failure::Usage(_))) {
+        eprintln!(
+            "jars: data directory {}",
+            data_dir::absolute(&config.data_dir).display()
+        );
+    }
+    result
+}
+
+async fn dispatch(cli: Cli, config: &Config) -> Result<(), Failure> {
     match cli.command {
         Command::Serve { .. } => unreachable!("serve is run by main"),
-        Command::CheckConfig => check_config(&config),
-        Command::Migrate => migrate(&config).await,
-        Command::Keygen { force, rotate } => keygen(&config, force, rotate),
-        Command::User(cmd) => user(&config, cmd),
-        Command::Token { name, lifetime } => token(&config, &name, lifetime.as_deref()).await,
+        Command::CheckConfig => check_config(config),
+        Command::Migrate => migrate(config).await,
+        Command::Keygen { force, rotate } => keygen(config, force, rotate),
+        Command::User(cmd) => user(config, cmd),
+        Command::Token { name, lifetime } => token(config, &name, lifetime.as_deref()).await,
         Command::Ticket {
             event_id,
             lifetime,
@@ -254,18 +280,25 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), Failure> {
                 referer,
                 max_listeners,
             };
-            ticket(&config, &event_id, lifetime.as_deref(), binding).await
+            ticket(config, &event_id, lifetime.as_deref(), binding).await
         }
-        Command::Event(cmd) => event(&config, cmd).await,
+        Command::Event(cmd) => event(config, cmd).await,
     }
 }
 
 fn check_config(config: &Config) -> Result<(), Failure> {
     print!("{}", config.describe());
+    let dir = data_dir::absolute(&config.data_dir);
+    let missing = if dir.exists() {
+        ""
+    } else {
+        " (does not exist yet: `jars serve` creates it)"
+    };
+    println!("{:<34}{}{missing}", "data_dir (absolute)", dir.display());
     // Configured key files must load; the generated pair is created on first `serve`.
     if config.tokens.private_key.is_some() || config.tokens.public_key.is_some() {
         setup::token_service(config)?;
-        println!("{:<28} loaded", "keys");
+        println!("{:<34}loaded", "keys");
     }
     println!("configuration OK");
     Ok(())
@@ -389,6 +422,7 @@ fn user(config: &Config, cmd: UserCommand) -> Result<(), Failure> {
             println!("{name} is no longer an admin");
         }
         UserCommand::List => {
+            data_dir::existing_users_file(config).map_err(Failure::Runtime)?;
             println!("{:>6}  {:<24} ACCESS", "ID", "NAME");
             for u in file.users()?.iter() {
                 let access = if u.admin { "admin" } else { "user" };
@@ -408,6 +442,8 @@ async fn token(config: &Config, name: &str, lifetime: Option<&str>) -> Result<()
             "--lifetime: must be longer than zero".into(),
         ));
     }
+    data_dir::existing_users_file(config).map_err(Failure::Runtime)?;
+    data_dir::existing_signing_key(config).map_err(Failure::Runtime)?;
     let identity = Identity::from_settings(&config.identity)?;
     let member = identity.member(name).await.map_err(|e| match e {
         IdentityError::NoUser => Failure::Runtime(format!("no user named \"{name}\"")),
@@ -434,6 +470,8 @@ async fn ticket(
     let requested = lifetime
         .map(|l| parse_duration("--lifetime", l))
         .transpose()?;
+    data_dir::existing_store(config).map_err(Failure::Runtime)?;
+    data_dir::existing_signing_key(config).map_err(Failure::Runtime)?;
     let store = crate::store::open(&config.store)
         .await
         .map_err(|e| Failure::Runtime(e.to_string()))?;
@@ -455,6 +493,9 @@ async fn ticket(
 }
 
 async fn event(config: &Config, cmd: EventCommand) -> Result<(), Failure> {
+    if let EventCommand::List { .. } = cmd {
+        data_dir::existing_store(config).map_err(Failure::Runtime)?;
+    }
     let store = crate::store::open(&config.store)
         .await
         .map_err(|e| Failure::Runtime(e.to_string()))?;

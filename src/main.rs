@@ -125,7 +125,13 @@ async fn serve(config: Config, overrides: Overrides, log: LogHandle) -> Result<(
     let addr = main_listener
         .local_addr()
         .map_err(|e| Failure::Runtime(e.to_string()))?;
-    tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "jars serving");
+    let data_dir = jars::data_dir::absolute(&config.data_dir);
+    tracing::info!(
+        %addr,
+        data_dir = %data_dir.display(),
+        version = env!("CARGO_PKG_VERSION"),
+        "jars serving"
+    );
 
     let (trigger, down) = shutdown::latch();
     let listeners = jars::http::Listeners {

@@ -288,6 +288,11 @@ fn users_tokens_and_events_from_the_cli() {
     let users = std::fs::read_to_string(p.join("jars-data/users.toml")).unwrap();
     assert!(!users.contains("s3cret") && users.contains("$argon2id$"));
 
+    // `token` reads the key pair; it does not make one.
+    let out = jars(p, &["token", "alice"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("jwt-private.pem does not exist"));
+    assert!(jars(p, &["keygen"]).status.success());
     let out = jars(p, &["token", "alice", "--lifetime", "1h"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let token = stdout(&out).trim().to_string();
@@ -318,6 +323,51 @@ fn users_tokens_and_events_from_the_cli() {
     let out = jars(p, &["user", "remove", "alice"]);
     assert!(out.status.success());
     assert!(!stdout(&jars(p, &["user", "list"])).contains("alice"));
+}
+
+#[test]
+fn read_only_commands_create_nothing_and_name_the_missing_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let data = p.join("jars-data");
+    for args in [
+        &["user", "list"][..],
+        &["event", "list"],
+        &["token", "alice"],
+        &["ticket", "5e0b9230-086c-406f-a26c-13ff3a8d3880"],
+    ] {
+        let out = jars(p, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("data directory {} does not exist", data.display())),
+            "{args:?}: {err}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}: {}", stdout(&out));
+    }
+    let out = jars(p, &["check-config"]);
+    assert!(out.status.success());
+    assert!(stdout(&out).contains(&format!("{} (does not exist yet", data.display())));
+    assert!(!data.exists(), "a read-only command created the data dir");
+
+    // A command that writes says where, on stderr; stdout stays its output.
+    let out = jars_stdin(
+        p,
+        &["user", "add", "alice", "--password-stdin"],
+        "s3cret-pw\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out).trim(),
+        format!("jars: data directory {}", data.display())
+    );
+    assert!(stdout(&out).starts_with("added alice"));
+    // The data dir exists now, but not the store.
+    let out = jars(p, &["event", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    let store = data.join("jars.sqlite3");
+    assert!(stderr(&out).contains(&format!("event store {} does not exist", store.display())));
+    assert!(!store.exists());
 }
 
 fn free_port() -> u16 {

@@ -1,6 +1,7 @@
 //! What the commands need of the data directory besides its files: its absolute path for
 //! messages, and the checks that a read-only command reads an existing one (and its users file,
-//! store and key pair) instead of quietly creating a new, empty one beside the working directory.
+//! store and key pair) instead of quietly creating a new, empty one beside the working directory;
+//! and the lock that keeps a second `serve` off a data directory in use.
 
 use std::path::{Path, PathBuf};
 
@@ -66,4 +67,66 @@ pub fn existing_signing_key(config: &Config) -> Result<(), String> {
     }
     let key = config.data_dir.join(crate::keys::PRIVATE_KEY_FILE);
     must_exist(config, &key, "signing key", "`jars keygen` or `jars serve`")
+}
+
+/// The file in the data directory whose lock one `serve` holds for its whole life.
+pub const LOCK_FILE: &str = "jars.lock";
+
+/// An exclusive lock on a data directory; released when dropped or when the process ends.
+#[derive(Debug)]
+pub struct DataDirLock {
+    _file: std::fs::File,
+}
+
+/// Whether `serve` keeps anything in `config`'s data directory: the generated key pair, the
+/// SQLite store or the users file. A verify-only node on PostgreSQL and MyRadio does not.
+pub fn used_by_serve(config: &Config) -> bool {
+    let t = &config.tokens;
+    let inside = |p: &Path| p.starts_with(&config.data_dir);
+    let local_keys = t.private_key.is_none() && t.public_key.is_none() && t.remote.is_none();
+    let sqlite = matches!(&config.store, StoreSettings::Sqlite { path } if inside(path));
+    local_keys || sqlite || config.users_file().is_some_and(inside)
+}
+
+/// Creates `data_dir` (mode 0700) if needed and takes its exclusive lock, so two `serve`s never
+/// share one SQLite store and users file. The holder writes its pid into the lock file, so the
+/// refusal can say who holds it.
+pub fn lock(data_dir: &Path) -> Result<DataDirLock, String> {
+    use std::io::{Read, Seek, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = absolute(data_dir);
+    crate::atomic_file::create_private_dir(data_dir)
+        .map_err(|e| format!("data directory {}: {e}", dir.display()))?;
+    let path = dir.join(LOCK_FILE);
+    let io_err = |e: std::io::Error| format!("lock file {}: {e}", path.display());
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
+        .map_err(io_err)?;
+    use rustix::fs::{flock, FlockOperation};
+    match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::WOULDBLOCK) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = match holder.trim() {
+                "" => String::new(),
+                pid => format!(" (pid {pid})"),
+            };
+            return Err(format!(
+                "data directory {} is in use by another jars serve{holder}; stop it, or give \
+                 this one its own --data-dir",
+                dir.display()
+            ));
+        }
+        Err(e) => return Err(io_err(e.into())),
+    }
+    file.set_len(0).map_err(io_err)?;
+    file.rewind().map_err(io_err)?;
+    writeln!(file, "{}", std::process::id()).map_err(io_err)?;
+    Ok(DataDirLock { _file: file })
 }

@@ -112,7 +112,8 @@ async fn listener(addr: std::net::SocketAddr) -> Result<TcpListener, Failure> {
 async fn serve(config: Config, overrides: Overrides, log: LogHandle) -> Result<(), Failure> {
     let mut signals = Signals::install()
         .map_err(|e| Failure::Runtime(format!("cannot install signal handlers: {e}")))?;
-    let state = jars::setup::app_state(&config).await?;
+    // Bound first, so a port in use fails before keys or a store are created; nothing is
+    // accepted until the state below is ready.
     let main_listener = listener(config.listen).await?;
     let metrics_listener = match config.metrics_listen {
         Some(addr) => Some(
@@ -122,6 +123,13 @@ async fn serve(config: Config, overrides: Overrides, log: LogHandle) -> Result<(
         ),
         None => None,
     };
+    // Held until serve returns: a second serve on this data dir is refused.
+    let _lock = if jars::data_dir::used_by_serve(&config) {
+        Some(jars::data_dir::lock(&config.data_dir).map_err(Failure::Runtime)?)
+    } else {
+        None
+    };
+    let state = jars::setup::app_state(&config).await?;
     let addr = main_listener
         .local_addr()
         .map_err(|e| Failure::Runtime(e.to_string()))?;

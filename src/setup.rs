@@ -1,5 +1,5 @@
 //! Turns a validated [`Config`] into a running server: keys, identity backend and store are
-//! loaded before the listener is bound, so a bad setup fails without ever accepting a request;
+//! loaded before the listener accepts, so a bad setup fails without ever accepting a request;
 //! and [`reload`] applies a new config on SIGHUP, all or nothing.
 
 use std::sync::Arc;

@@ -485,6 +485,48 @@ fn serve_starts_on_embedded_defaults_and_stops_on_sigterm() {
 }
 
 #[test]
+fn a_second_serve_on_the_same_data_dir_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = serve_until_healthy(Command::new(JARS), dir.path(), free_port());
+    let port = free_port().to_string();
+    let listen = format!("127.0.0.1:{port}");
+    let second = jars(dir.path(), &["serve", "--listen", &listen]);
+    assert_eq!(second.status.code(), Some(1), "{}", stderr(&second));
+    let err = stderr(&second);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
+    let data = dir.path().join("jars-data");
+    assert!(
+        err.contains(&format!("data directory {} is in use", data.display())),
+        "{err}"
+    );
+    assert!(err.contains(&format!("pid {}", first.id())), "{err}");
+    let _ = first.kill();
+    first.wait().unwrap();
+    // The lock went with the process.
+    let mut again = serve_until_healthy(Command::new(JARS), dir.path(), free_port());
+    let _ = again.kill();
+    again.wait().unwrap();
+}
+
+#[test]
+fn a_port_in_use_is_found_before_anything_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = taken.local_addr().unwrap().to_string();
+    let out = jars(dir.path(), &["serve", "--listen", &listen]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("cannot listen on {listen}")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !dir.path().join("jars-data").exists(),
+        "keys or a store were created"
+    );
+}
+
+#[test]
 fn shipped_example_config_is_valid() {
     let dir = tempfile::tempdir().unwrap();
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/jars.toml");

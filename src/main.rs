@@ -73,6 +73,14 @@ fn fail(f: Failure) -> ExitCode {
 
 type LogHandle = reload::Handle<EnvFilter, tracing_subscriber::Registry>;
 
+/// Colour codes only for a person at a terminal: not in a file, a pipe or the journal
+/// (`JOURNAL_STREAM`), and never when `NO_COLOR` is set to anything (no-color.org).
+fn log_colour() -> bool {
+    use std::io::IsTerminal;
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    std::io::stderr().is_terminal() && !set("JOURNAL_STREAM") && !set("NO_COLOR")
+}
+
 /// Logging to stderr; `RUST_LOG` wins over `log_level` (and over its reloads).
 fn init_tracing(format: LogFormat, level: &str) -> LogHandle {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
@@ -80,7 +88,11 @@ fn init_tracing(format: LogFormat, level: &str) -> LogHandle {
     let registry = tracing_subscriber::registry().with(filter);
     match format {
         LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(log_colour())
+                    .with_writer(std::io::stderr),
+            )
             .init(),
         LogFormat::Json => registry
             .with(

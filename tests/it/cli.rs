@@ -476,6 +476,12 @@ fn serve_starts_on_embedded_defaults_and_stops_on_sigterm() {
         1,
         "{log}"
     );
+    // A pipe is not a terminal: no colour codes for the collector to store.
+    assert!(!log.contains("\x1b["), "ANSI codes in a piped log: {log:?}");
+    assert!(
+        log.contains(&format!("data_dir={}", data.display())),
+        "{log}"
+    );
     let key = std::fs::read_to_string(data.join("jwt-private.pem")).unwrap();
     let key_body = key.lines().nth(1).unwrap();
     assert!(

@@ -145,6 +145,17 @@ async fn serve(config: Config, overrides: Overrides, log: LogHandle) -> Result<(
     let addr = main_listener
         .local_addr()
         .map_err(|e| Failure::Runtime(e.to_string()))?;
+    if let jars::config::StoreSettings::Sqlite { path } = &config.store {
+        // libpq's and sqlx's variable, not jars': easy to set and believe in use.
+        let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+        if set("DATABASE_URL") && !set("JARS_DATABASE_URL") {
+            tracing::warn!(
+                store = %path.display(),
+                "DATABASE_URL is set but jars reads JARS_DATABASE_URL (or [store] url): \
+                 using the SQLite store"
+            );
+        }
+    }
     let data_dir = jars::data_dir::absolute(&config.data_dir);
     tracing::info!(
         %addr,

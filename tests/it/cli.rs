@@ -6,13 +6,13 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const JARS: &str = env!("CARGO_BIN_EXE_jars");
+pub(crate) const JARS: &str = env!("CARGO_BIN_EXE_jars");
 
-fn jars(dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn jars(dir: &Path, args: &[&str]) -> Output {
     jars_env(dir, args, &[])
 }
 
-fn jars_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn jars_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(JARS);
     cmd.current_dir(dir)
         .args(args)
@@ -27,7 +27,7 @@ fn jars_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().unwrap()
 }
 
-fn jars_stdin(dir: &Path, args: &[&str], input: &str) -> Output {
+pub(crate) fn jars_stdin(dir: &Path, args: &[&str], input: &str) -> Output {
     let mut child = Command::new(JARS)
         .current_dir(dir)
         .args(args)
@@ -48,16 +48,16 @@ fn jars_stdin(dir: &Path, args: &[&str], input: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn stdout(o: &Output) -> String {
+pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Exit 64 with exactly one line on stderr that contains `needle`.
-fn assert_usage_error(o: &Output, needle: &str) {
+pub(crate) fn assert_usage_error(o: &Output, needle: &str) {
     assert_eq!(o.status.code(), Some(64), "stderr: {}", stderr(o));
     let err = stderr(o);
     assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
@@ -370,7 +370,7 @@ fn read_only_commands_create_nothing_and_name_the_missing_path() {
     assert!(!store.exists());
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -394,7 +394,7 @@ fn get_status(port: u16, path: &str) -> Option<u16> {
 
 /// Starts `jars serve` on `port` in `dir` through `cmd` (the binary, or a shell that runs it)
 /// and waits until it answers `/healthz`.
-fn serve_until_healthy(mut cmd: Command, dir: &Path, port: u16) -> std::process::Child {
+pub(crate) fn serve_until_healthy(mut cmd: Command, dir: &Path, port: u16) -> std::process::Child {
     let child = cmd
         .current_dir(dir)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])

@@ -7,6 +7,7 @@ mod support;
 mod amplification;
 mod api;
 mod cli;
+mod cli_operator;
 mod compat;
 mod durability;
 mod edge;

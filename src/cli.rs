@@ -300,6 +300,12 @@ fn check_config(config: &Config) -> Result<(), Failure> {
         setup::token_service(config)?;
         println!("{:<34}loaded", "keys");
     }
+    for setting in config.placeholder_secrets() {
+        eprintln!(
+            "jars: warning: {setting} still holds the example config's change-me… placeholder"
+        );
+    }
+    config.refuse_placeholder_secrets()?;
     println!("configuration OK");
     Ok(())
 }
@@ -356,7 +362,21 @@ fn users_file(config: &Config) -> Result<UsersFile, Failure> {
     })
 }
 
+/// The shortest password `user add` and `user passwd` accept.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// The new password, refused when shorter than [`MIN_PASSWORD_CHARS`].
 fn read_password(source: &PasswordSource) -> Result<String, Failure> {
+    let pw = read_password_text(source)?;
+    if pw.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(Failure::Usage(format!(
+            "the password is too short: at least {MIN_PASSWORD_CHARS} characters"
+        )));
+    }
+    Ok(pw)
+}
+
+fn read_password_text(source: &PasswordSource) -> Result<String, Failure> {
     if source.password_stdin {
         let mut line = String::new();
         std::io::stdin()

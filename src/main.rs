@@ -122,6 +122,15 @@ async fn listener(addr: std::net::SocketAddr) -> Result<TcpListener, Failure> {
 }
 
 async fn serve(config: Config, overrides: Overrides, log: LogHandle) -> Result<(), Failure> {
+    config.refuse_placeholder_secrets()?;
+    let placeholders = config.placeholder_secrets();
+    if !placeholders.is_empty() {
+        tracing::warn!(
+            settings = placeholders.join(", "),
+            "secrets still hold the example config's change-me… placeholder; replace them \
+             (jars refuses them when listening beyond loopback)"
+        );
+    }
     let mut signals = Signals::install()
         .map_err(|e| Failure::Runtime(format!("cannot install signal handlers: {e}")))?;
     // Bound first, so a port in use fails before keys or a store are created; nothing is

@@ -280,6 +280,8 @@ pub fn reload(
     set_log_level: &dyn Fn(&str) -> Result<(), String>,
 ) -> Result<Config, String> {
     let new = Config::load(overrides).map_err(|e| format!("config: {e}"))?;
+    new.refuse_placeholder_secrets()
+        .map_err(|e| format!("config: {e}"))?;
     let keys = local_keys(&new).map_err(|e| e.to_string())?;
     let restart_needed = needs_restart(&new, running);
     if !restart_needed.is_empty() {

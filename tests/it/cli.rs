@@ -268,16 +268,24 @@ fn keygen_refuses_to_overwrite_without_force() {
 fn users_tokens_and_events_from_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
-    let out = jars_stdin(p, &["user", "add", "alice", "--password-stdin"], "s3cret\n");
+    let out = jars_stdin(
+        p,
+        &["user", "add", "alice", "--password-stdin"],
+        "s3cret-pw\n",
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("id 1"));
     let out = jars_stdin(
         p,
         &["user", "add", "root", "--admin", "--password-stdin"],
-        "pw\n",
+        "root-password\n",
     );
     assert!(stdout(&out).contains("id 2, admin"));
-    let out = jars_stdin(p, &["user", "add", "alice", "--password-stdin"], "again\n");
+    let out = jars_stdin(
+        p,
+        &["user", "add", "alice", "--password-stdin"],
+        "again-pw\n",
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("already exists"));
     // Without a terminal and without --password-stdin there is nobody to prompt.
@@ -318,7 +326,11 @@ fn users_tokens_and_events_from_the_cli() {
     let list = stdout(&jars(p, &["event", "list"]));
     assert!(list.contains(&id) && list.contains("Drive time"), "{list}");
 
-    let out = jars_stdin(p, &["user", "passwd", "alice", "--password-stdin"], "new\n");
+    let out = jars_stdin(
+        p,
+        &["user", "passwd", "alice", "--password-stdin"],
+        "new-password\n",
+    );
     assert!(out.status.success());
     let out = jars(p, &["user", "remove", "alice"]);
     assert!(out.status.success());

@@ -3,7 +3,9 @@
 
 use std::process::Command;
 
-use crate::cli::{assert_usage_error, jars, serve_until_healthy, stderr, JARS};
+use crate::cli::{
+    assert_usage_error, jars, jars_env, jars_stdin, serve_until_healthy, stderr, stdout, JARS,
+};
 use crate::support;
 
 /// Exit 1, `needle` in the message, and no `jars migrate` advice for what is no schema problem.
@@ -70,4 +72,70 @@ fn database_url_without_jars_database_url_is_warned_about() {
         1,
         "{log}"
     );
+}
+
+#[test]
+fn placeholder_secrets_are_warned_about_and_refused_beyond_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/icecast-examples/jars.toml");
+    // On loopback (the example's listen): OK, with a warning naming each placeholder.
+    let out = jars(p, &["--config", example, "check-config"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("configuration OK"));
+    let err = stderr(&out);
+    assert!(err.contains("warning: icecast.password"), "{err}");
+    assert!(
+        err.contains("icecast.trusted_sources (relay) password"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("change-me-callback-secret"),
+        "secret printed: {err}"
+    );
+    // Beyond loopback: refused, by check-config and by serve, before anything is created.
+    std::fs::write(
+        p.join("open.toml"),
+        std::fs::read_to_string(example)
+            .unwrap()
+            .replace("listen = \"127.0.0.1:8888\"", "listen = \"0.0.0.0:8888\"")
+            .replace("data_dir = \"/var/lib/jars\"", "data_dir = \"jars-data\""),
+    )
+    .unwrap();
+    let out = jars(p, &["--config", "open.toml", "check-config"]);
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    assert!(stderr(&out).contains("beyond loopback"), "{}", stderr(&out));
+    let out = jars_env(
+        p,
+        &["--config", example, "serve"],
+        &[("JARS_LISTEN", "0.0.0.0:0")],
+    );
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("icecast.password"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!p.join("jars-data").exists());
+}
+
+#[test]
+fn short_passwords_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let out = jars_stdin(
+        p,
+        &["user", "add", "alice", "--password-stdin"],
+        "1234567\n",
+    );
+    assert_usage_error(&out, "at least 8 characters");
+    assert!(!p.join("jars-data/users.toml").exists());
+    let out = jars_stdin(
+        p,
+        &["user", "add", "alice", "--password-stdin"],
+        "12345678\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = jars_stdin(p, &["user", "passwd", "alice", "--password-stdin"], "x\n");
+    assert_usage_error(&out, "at least 8 characters");
 }

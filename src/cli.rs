@@ -102,7 +102,11 @@ pub enum Command {
     #[command(subcommand)]
     Event(EventCommand),
     /// Load and validate the configuration, print what it resolved to
-    CheckConfig,
+    CheckConfig {
+        /// Print the commented default jars.toml instead (every key, with its default)
+        #[arg(long)]
+        print_default: bool,
+    },
     /// Create or update the event store's schema (PostgreSQL: jars.events and jars' own
     /// columns), then exit; idempotent
     Migrate,
@@ -161,6 +165,10 @@ pub enum EventCommand {
         all: bool,
     },
 }
+
+/// The commented default config: deploy/jars.toml, itself generated from the README's reference
+/// by scripts/sync-example-config, so the three cannot drift apart.
+pub const DEFAULT_CONFIG: &str = include_str!("../deploy/jars.toml");
 
 /// How a command failed, and so which exit code it ends with.
 #[derive(Debug)]
@@ -263,7 +271,7 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), Failure> {
 async fn dispatch(cli: Cli, config: &Config) -> Result<(), Failure> {
     match cli.command {
         Command::Serve { .. } => unreachable!("serve is run by main"),
-        Command::CheckConfig => check_config(config),
+        Command::CheckConfig { .. } => check_config(config),
         Command::Migrate => migrate(config).await,
         Command::Keygen { force, rotate } => keygen(config, force, rotate),
         Command::User(cmd) => user(config, cmd),

@@ -42,6 +42,14 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_CONFIG as u8);
         }
     };
+    if let Command::CheckConfig {
+        print_default: true,
+    } = cli.command
+    {
+        // Before loading: the default is what to start from when the config is broken.
+        print!("{}", cli::DEFAULT_CONFIG);
+        return ExitCode::SUCCESS;
+    }
     let overrides = cli.overrides();
     let config = match Config::load(&overrides) {
         Ok(c) => c,

@@ -139,3 +139,23 @@ fn short_passwords_are_refused() {
     let out = jars_stdin(p, &["user", "passwd", "alice", "--password-stdin"], "x\n");
     assert_usage_error(&out, "at least 8 characters");
 }
+
+#[test]
+fn the_printed_default_config_is_the_shipped_one_and_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    // Even with a broken config in the environment: it is what to start again from.
+    let out = jars_env(
+        p,
+        &["check-config", "--print-default"],
+        &[("JARS_CONFIG", "missing.toml")],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shipped =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/jars.toml")).unwrap();
+    assert_eq!(stdout(&out), shipped);
+    std::fs::write(p.join("printed.toml"), &out.stdout).unwrap();
+    let out = jars(p, &["--config", "printed.toml", "check-config"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("configuration OK"));
+}

@@ -130,7 +130,6 @@ async fn listener(addr: std::net::SocketAddr) -> Result<TcpListener, Failure> {
 }
 
 async fn serve(config: Config, overrides: Overrides, log: LogHandle) -> Result<(), Failure> {
-    config.refuse_placeholder_secrets()?;
     let placeholders = config.placeholder_secrets();
     if !placeholders.is_empty() {
         tracing::warn!(
@@ -152,6 +151,11 @@ async fn serve(config: Config, overrides: Overrides, log: LogHandle) -> Result<(
         ),
         None => None,
     };
+    // The address really listened on: a socket systemd passed may be wider than `listen`.
+    let addr = main_listener
+        .local_addr()
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    config.refuse_placeholder_secrets_on(addr)?;
     // Held until serve returns: a second serve on this data dir is refused.
     let _lock = if jars::data_dir::used_by_serve(&config) {
         Some(jars::data_dir::lock(&config.data_dir).map_err(Failure::Runtime)?)
@@ -159,9 +163,6 @@ async fn serve(config: Config, overrides: Overrides, log: LogHandle) -> Result<(
         None
     };
     let state = jars::setup::app_state(&config).await?;
-    let addr = main_listener
-        .local_addr()
-        .map_err(|e| Failure::Runtime(e.to_string()))?;
     if let jars::config::StoreSettings::Sqlite { path } = &config.store {
         // libpq's and sqlx's variable, not jars': easy to set and believe in use.
         let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());

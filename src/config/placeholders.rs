@@ -1,6 +1,8 @@
 //! Placeholder secrets: the example configs' `change-me-…` values, which every deployment must
 //! replace. Warned about while jars listens on loopback only, refused beyond it.
 
+use std::net::SocketAddr;
+
 use super::{err, Config, ConfigError, IdentitySettings, StoreSettings};
 
 /// What every placeholder in the shipped examples starts with.
@@ -39,18 +41,23 @@ impl Config {
         found
     }
 
-    /// An error naming the placeholder secrets when jars listens beyond loopback, where
-    /// anybody who has read the example config knows them.
+    /// An error naming the placeholder secrets when `listen` is beyond loopback, where anybody
+    /// who has read the example config knows them.
     pub fn refuse_placeholder_secrets(&self) -> Result<(), ConfigError> {
+        self.refuse_placeholder_secrets_on(self.listen)
+    }
+
+    /// As [`Config::refuse_placeholder_secrets`] for the address jars actually listens on (a
+    /// socket systemd passed may differ from `listen`).
+    pub fn refuse_placeholder_secrets_on(&self, listen: SocketAddr) -> Result<(), ConfigError> {
         let found = self.placeholder_secrets();
-        if found.is_empty() || self.listen.ip().is_loopback() {
+        if found.is_empty() || listen.ip().is_loopback() {
             return Ok(());
         }
         Err(err(format!(
-            "{}: still the example's change-me… placeholder, and listen = {} is beyond \
-             loopback; set real secrets",
-            found.join(", "),
-            self.listen
+            "{}: still the example's change-me… placeholder, and jars listens on {listen}, \
+             beyond loopback; set real secrets",
+            found.join(", ")
         )))
     }
 }

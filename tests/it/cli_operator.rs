@@ -159,3 +159,38 @@ fn the_printed_default_config_is_the_shipped_one_and_valid() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("configuration OK"));
 }
+
+#[test]
+fn placeholders_are_refused_on_a_wide_socket_from_systemd() {
+    let activate = std::path::Path::new("/usr/bin/systemd-socket-activate");
+    if !activate.exists() {
+        eprintln!("SKIPPED: systemd-socket-activate not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/icecast-examples/jars.toml");
+    let port = crate::cli::free_port();
+    // jars.toml says 127.0.0.1; the socket systemd hands over is 0.0.0.0.
+    let child = Command::new(activate)
+        .args(["-l", &format!("0.0.0.0:{port}")])
+        .args(["-E", &format!("JARS_CONFIG={example}")])
+        .args([
+            "-E",
+            &format!("JARS_DATA_DIR={}", dir.path().join("d").display()),
+        ])
+        .args([JARS, "serve"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // It starts jars on the first connection.
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        std::thread::yield_now();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    assert!(stderr(&out).contains("beyond loopback"), "{}", stderr(&out));
+    assert!(!dir.path().join("d").exists(), "created before refusing");
+}

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
 
-use crate::config::{parse_duration, Config, ConfigError, Overrides, EXIT_CONFIG};
+use crate::config::{parse_duration, Config, ConfigError, Overrides, StoreSettings, EXIT_CONFIG};
+use crate::data_dir;
 use crate::identity::users_file::UserEditError;
 use crate::identity::{Identity, IdentityError, UsersFile};
 use crate::rules;
@@ -101,7 +102,11 @@ pub enum Command {
     #[command(subcommand)]
     Event(EventCommand),
     /// Load and validate the configuration, print what it resolved to
-    CheckConfig,
+    CheckConfig {
+        /// Print the commented default jars.toml instead (every key, with its default)
+        #[arg(long)]
+        print_default: bool,
+    },
     /// Create or update the event store's schema (PostgreSQL: jars.events and jars' own
     /// columns), then exit; idempotent
     Migrate,
@@ -160,6 +165,10 @@ pub enum EventCommand {
         all: bool,
     },
 }
+
+/// The commented default config: deploy/jars.toml, itself generated from the README's reference
+/// by scripts/sync-example-config, so the three cannot drift apart.
+pub const DEFAULT_CONFIG: &str = include_str!("../deploy/jars.toml");
 
 /// How a command failed, and so which exit code it ends with.
 #[derive(Debug)]
@@ -233,15 +242,40 @@ impl Cli {
     }
 }
 
+/// Whether `command` may write into the data directory (and so says which one it used).
+fn writes_data_dir(command: &Command, config: &Config) -> bool {
+    match command {
+        Command::User(UserCommand::List) => false,
+        Command::Keygen { .. } | Command::User(_) | Command::Event(EventCommand::Create { .. }) => {
+            true
+        }
+        Command::Migrate => matches!(config.store, StoreSettings::Sqlite { .. }),
+        _ => false,
+    }
+}
+
 /// Runs a command other than `serve` (which `main` runs with tracing and signals).
 pub async fn run(cli: Cli, config: Config) -> Result<(), Failure> {
+    let writes = writes_data_dir(&cli.command, &config);
+    let result = dispatch(cli, &config).await;
+    // After the command, so a bad argument stays one line; stderr, as stdout is its output.
+    if writes && !matches!(result, Err(Failure::Usage(_))) {
+        eprintln!(
+            "jars: data directory {}",
+            data_dir::absolute(&config.data_dir).display()
+        );
+    }
+    result
+}
+
+async fn dispatch(cli: Cli, config: &Config) -> Result<(), Failure> {
     match cli.command {
         Command::Serve { .. } => unreachable!("serve is run by main"),
-        Command::CheckConfig => check_config(&config),
-        Command::Migrate => migrate(&config).await,
-        Command::Keygen { force, rotate } => keygen(&config, force, rotate),
-        Command::User(cmd) => user(&config, cmd),
-        Command::Token { name, lifetime } => token(&config, &name, lifetime.as_deref()).await,
+        Command::CheckConfig { .. } => check_config(config),
+        Command::Migrate => migrate(config).await,
+        Command::Keygen { force, rotate } => keygen(config, force, rotate),
+        Command::User(cmd) => user(config, cmd),
+        Command::Token { name, lifetime } => token(config, &name, lifetime.as_deref()).await,
         Command::Ticket {
             event_id,
             lifetime,
@@ -254,19 +288,32 @@ pub async fn run(cli: Cli, config: Config) -> Result<(), Failure> {
                 referer,
                 max_listeners,
             };
-            ticket(&config, &event_id, lifetime.as_deref(), binding).await
+            ticket(config, &event_id, lifetime.as_deref(), binding).await
         }
-        Command::Event(cmd) => event(&config, cmd).await,
+        Command::Event(cmd) => event(config, cmd).await,
     }
 }
 
 fn check_config(config: &Config) -> Result<(), Failure> {
     print!("{}", config.describe());
+    let dir = data_dir::absolute(&config.data_dir);
+    let missing = if dir.exists() {
+        ""
+    } else {
+        " (does not exist yet: `jars serve` creates it)"
+    };
+    println!("{:<34}{}{missing}", "data_dir (absolute)", dir.display());
     // Configured key files must load; the generated pair is created on first `serve`.
     if config.tokens.private_key.is_some() || config.tokens.public_key.is_some() {
         setup::token_service(config)?;
-        println!("{:<28} loaded", "keys");
+        println!("{:<34}loaded", "keys");
     }
+    for setting in config.placeholder_secrets() {
+        eprintln!(
+            "jars: warning: {setting} still holds the example config's change-me… placeholder"
+        );
+    }
+    config.refuse_placeholder_secrets()?;
     println!("configuration OK");
     Ok(())
 }
@@ -323,7 +370,21 @@ fn users_file(config: &Config) -> Result<UsersFile, Failure> {
     })
 }
 
+/// The shortest password `user add` and `user passwd` accept.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// The new password, refused when shorter than [`MIN_PASSWORD_CHARS`].
 fn read_password(source: &PasswordSource) -> Result<String, Failure> {
+    let pw = read_password_text(source)?;
+    if pw.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(Failure::Usage(format!(
+            "the password is too short: at least {MIN_PASSWORD_CHARS} characters"
+        )));
+    }
+    Ok(pw)
+}
+
+fn read_password_text(source: &PasswordSource) -> Result<String, Failure> {
     if source.password_stdin {
         let mut line = String::new();
         std::io::stdin()
@@ -389,6 +450,7 @@ fn user(config: &Config, cmd: UserCommand) -> Result<(), Failure> {
             println!("{name} is no longer an admin");
         }
         UserCommand::List => {
+            data_dir::existing_users_file(config).map_err(Failure::Runtime)?;
             println!("{:>6}  {:<24} ACCESS", "ID", "NAME");
             for u in file.users()?.iter() {
                 let access = if u.admin { "admin" } else { "user" };
@@ -408,6 +470,8 @@ async fn token(config: &Config, name: &str, lifetime: Option<&str>) -> Result<()
             "--lifetime: must be longer than zero".into(),
         ));
     }
+    data_dir::existing_users_file(config).map_err(Failure::Runtime)?;
+    data_dir::existing_signing_key(config).map_err(Failure::Runtime)?;
     let identity = Identity::from_settings(&config.identity)?;
     let member = identity.member(name).await.map_err(|e| match e {
         IdentityError::NoUser => Failure::Runtime(format!("no user named \"{name}\"")),
@@ -434,6 +498,8 @@ async fn ticket(
     let requested = lifetime
         .map(|l| parse_duration("--lifetime", l))
         .transpose()?;
+    data_dir::existing_store(config).map_err(Failure::Runtime)?;
+    data_dir::existing_signing_key(config).map_err(Failure::Runtime)?;
     let store = crate::store::open(&config.store)
         .await
         .map_err(|e| Failure::Runtime(e.to_string()))?;
@@ -455,6 +521,9 @@ async fn ticket(
 }
 
 async fn event(config: &Config, cmd: EventCommand) -> Result<(), Failure> {
+    if let EventCommand::List { .. } = cmd {
+        data_dir::existing_store(config).map_err(Failure::Runtime)?;
+    }
     let store = crate::store::open(&config.store)
         .await
         .map_err(|e| Failure::Runtime(e.to_string()))?;

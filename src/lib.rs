@@ -33,7 +33,7 @@
 //! - [`metrics`]: the Prometheus registry and named metrics.
 //! - [`log_input`]: request input written to the log escaped, and warnings throttled.
 //! - [`shutdown`]: the signals that stop it.
-//! - [`cli`]: the `jars` command line.
+//! - [`cli`]: the `jars` command line; [`data_dir`]: its absolute path and existence checks.
 //!
 //! Domain modules (`rules`, `tokens`, `store`, `identity`) know nothing of HTTP.
 #![forbid(unsafe_code)]
@@ -43,6 +43,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod crypto;
+pub mod data_dir;
 pub mod expiring_map;
 pub mod form;
 pub mod http;

@@ -1,6 +1,6 @@
 //! The `jars` binary: parse the command line, load and validate the config, set up logging,
-//! run the command, and turn failures into one line and an exit code (64 for bad config or
-//! arguments, 1 otherwise).
+//! run the command, and turn failures into one line (clap's whole message for bad arguments) and
+//! an exit code (64 for bad config or arguments, 1 otherwise).
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
@@ -34,15 +34,22 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            eprintln!(
-                "jars: {} (see jars --help)",
-                first.trim_start_matches("error: ")
-            );
+            // clap's whole message: which argument, the usage line, "did you mean".
+            if e.kind() == clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+                eprintln!("error: a command is missing\n");
+            }
+            let _ = e.print();
             return ExitCode::from(EXIT_CONFIG as u8);
         }
     };
+    if let Command::CheckConfig {
+        print_default: true,
+    } = cli.command
+    {
+        // Before loading: the default is what to start from when the config is broken.
+        print!("{}", cli::DEFAULT_CONFIG);
+        return ExitCode::SUCCESS;
+    }
     let overrides = cli.overrides();
     let config = match Config::load(&overrides) {
         Ok(c) => c,
@@ -74,6 +81,14 @@ fn fail(f: Failure) -> ExitCode {
 
 type LogHandle = reload::Handle<EnvFilter, tracing_subscriber::Registry>;
 
+/// Colour codes only for a person at a terminal: not in a file, a pipe or the journal
+/// (`JOURNAL_STREAM`), and never when `NO_COLOR` is set to anything (no-color.org).
+fn log_colour() -> bool {
+    use std::io::IsTerminal;
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    std::io::stderr().is_terminal() && !set("JOURNAL_STREAM") && !set("NO_COLOR")
+}
+
 /// Logging to stderr; `RUST_LOG` wins over `log_level` (and over its reloads).
 fn init_tracing(format: LogFormat, level: &str) -> LogHandle {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
@@ -81,7 +96,11 @@ fn init_tracing(format: LogFormat, level: &str) -> LogHandle {
     let registry = tracing_subscriber::registry().with(filter);
     match format {
         LogFormat::Text => registry
-            .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_ansi(log_colour())
+                    .with_writer(std::io::stderr),
+            )
             .init(),
         LogFormat::Json => registry
             .with(
@@ -111,9 +130,18 @@ async fn listener(addr: std::net::SocketAddr) -> Result<TcpListener, Failure> {
 }
 
 async fn serve(config: Config, overrides: Overrides, log: LogHandle) -> Result<(), Failure> {
+    let placeholders = config.placeholder_secrets();
+    if !placeholders.is_empty() {
+        tracing::warn!(
+            settings = placeholders.join(", "),
+            "secrets still hold the example config's change-me… placeholder; replace them \
+             (jars refuses them when listening beyond loopback)"
+        );
+    }
     let mut signals = Signals::install()
         .map_err(|e| Failure::Runtime(format!("cannot install signal handlers: {e}")))?;
-    let state = jars::setup::app_state(&config).await?;
+    // Bound first, so a port in use fails before keys or a store are created; nothing is
+    // accepted until the state below is ready.
     let main_listener = listener(config.listen).await?;
     let metrics_listener = match config.metrics_listen {
         Some(addr) => Some(
@@ -123,10 +151,36 @@ async fn serve(config: Config, overrides: Overrides, log: LogHandle) -> Result<(
         ),
         None => None,
     };
+    // The address really listened on: a socket systemd passed may be wider than `listen`.
     let addr = main_listener
         .local_addr()
         .map_err(|e| Failure::Runtime(e.to_string()))?;
-    tracing::info!(%addr, version = env!("CARGO_PKG_VERSION"), "jars serving");
+    config.refuse_placeholder_secrets_on(addr)?;
+    // Held until serve returns: a second serve on this data dir is refused.
+    let _lock = if jars::data_dir::used_by_serve(&config) {
+        Some(jars::data_dir::lock(&config.data_dir).map_err(Failure::Runtime)?)
+    } else {
+        None
+    };
+    let state = jars::setup::app_state(&config).await?;
+    if let jars::config::StoreSettings::Sqlite { path } = &config.store {
+        // libpq's and sqlx's variable, not jars': easy to set and believe in use.
+        let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+        if set("DATABASE_URL") && !set("JARS_DATABASE_URL") {
+            tracing::warn!(
+                store = %path.display(),
+                "DATABASE_URL is set but jars reads JARS_DATABASE_URL (or [store] url): \
+                 using the SQLite store"
+            );
+        }
+    }
+    let data_dir = jars::data_dir::absolute(&config.data_dir);
+    tracing::info!(
+        %addr,
+        data_dir = %data_dir.display(),
+        version = env!("CARGO_PKG_VERSION"),
+        "jars serving"
+    );
 
     let (trigger, down) = shutdown::latch();
     let listeners = jars::http::Listeners {

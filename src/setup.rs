@@ -1,5 +1,5 @@
 //! Turns a validated [`Config`] into a running server: keys, identity backend and store are
-//! loaded before the listener is bound, so a bad setup fails without ever accepting a request;
+//! loaded before the listener accepts, so a bad setup fails without ever accepting a request;
 //! and [`reload`] applies a new config on SIGHUP, all or nothing.
 
 use std::sync::Arc;
@@ -290,6 +290,8 @@ pub fn reload(
     set_log_level: &dyn Fn(&str) -> Result<(), String>,
 ) -> Result<Config, String> {
     let new = Config::load(overrides).map_err(|e| format!("config: {e}"))?;
+    new.refuse_placeholder_secrets()
+        .map_err(|e| format!("config: {e}"))?;
     let keys = local_keys(&new).map_err(|e| e.to_string())?;
     let restart_needed = needs_restart(&new, running);
     if !restart_needed.is_empty() {

@@ -11,6 +11,7 @@ mod icecast;
 mod identity;
 mod limits;
 mod original;
+mod placeholders;
 mod store;
 mod tokens;
 

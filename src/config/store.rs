@@ -168,6 +168,10 @@ pub(super) fn resolve(
 fn parse_store_url(url: &str) -> Result<StoreSettings, ConfigError> {
     let url = url.trim();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        // A URL the driver cannot read is a config error (exit 64), not an outage at start-up.
+        if let Err(e) = url.parse::<sqlx::postgres::PgConnectOptions>() {
+            return Err(err(format!("store.url: {}: {e}", redact_url(url))));
+        }
         Ok(StoreSettings::Postgres(PostgresSettings::new(url)))
     } else if let Some(path) = url
         .strip_prefix("sqlite://")

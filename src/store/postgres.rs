@@ -186,17 +186,48 @@ impl Inner {
     }
 }
 
+/// What the operator should do about `e`, by SQLSTATE; `None` when there is nothing useful to
+/// add. A wrong database or role is not a schema problem, so it never gets the migrate hint.
+fn remedy(e: &sqlx::Error, migrating: bool) -> Option<&'static str> {
+    let sqlx::Error::Database(db) = e else {
+        return None;
+    };
+    Some(match db.code()?.as_ref() {
+        "3D000" => "no such database: check the database name in the store URL",
+        "28000" | "28P01" => {
+            "the server refused the role: check the user name and password in the store URL"
+        }
+        // insufficient_privilege: only the table's owner may create or alter it.
+        "42501" if migrating => {
+            "run `jars migrate` as the table's owner, e.g. postgres, or set [store] migrate = \
+             false once it has run"
+        }
+        "42501" => "the role may not read jars.events: grant it SELECT, INSERT and UPDATE",
+        // undefined table, column or schema: an unmigrated database.
+        "42P01" | "42703" | "3F000" => "run `jars migrate`",
+        _ => return None,
+    })
+}
+
+/// `e` as a [`Failure`], with its remedy (if any) after the database's own text. The server
+/// refusing the connection is said to be that, whatever statement was about to run.
+fn explained(e: sqlx::Error, what: &str, migrating: bool) -> Failure {
+    let hint = remedy(&e, migrating);
+    let refused = matches!(&e, sqlx::Error::Database(db)
+        if db.code().is_some_and(|c| c == "3D000" || c.starts_with("28")));
+    let what = if refused { "cannot connect" } else { what };
+    match (Failure::from(e), hint) {
+        (Failure::Other(msg), Some(hint)) => Failure::Other(format!("{what}: {msg} ({hint})")),
+        (Failure::Other(msg), None) => Failure::Other(format!("{what}: {msg}")),
+        (other, _) => other,
+    }
+}
+
 async fn run_migration(pool: &PgPool) -> Result<(), Failure> {
     sqlx::raw_sql(MIGRATION)
         .execute(pool)
         .await
-        .map_err(|e| match Failure::from(e) {
-            Failure::Other(msg) => Failure::Other(format!(
-                "migrating jars.events: {msg} (run `jars migrate` as the table's owner, \
-                 e.g. postgres, or set [store] migrate = false once it has run)"
-            )),
-            unreachable => unreachable,
-        })
+        .map_err(|e| explained(e, "migrating jars.events", true))
         .map(|_| ())
 }
 
@@ -204,12 +235,7 @@ async fn check_schema(pool: &PgPool) -> Result<(), Failure> {
     sqlx::query(&format!("SELECT {COLUMNS} FROM jars.events LIMIT 0"))
         .execute(pool)
         .await
-        .map_err(|e| match Failure::from(e) {
-            Failure::Other(msg) => Failure::Other(format!(
-                "jars.events is not usable: {msg} (run `jars migrate`)"
-            )),
-            unreachable => unreachable,
-        })
+        .map_err(|e| explained(e, "jars.events is not usable", false))
         .map(|_| ())
 }
 
@@ -301,7 +327,9 @@ impl PostgresStore {
         })?;
         let pool = &store.inner.pool;
         let work = async {
-            let before = table_columns(pool).await?;
+            let before = table_columns(pool)
+                .await
+                .map_err(|e| explained(e, "reading jars.events' columns", true))?;
             run_migration(pool).await?;
             check_schema(pool).await?;
             let after = table_columns(pool).await?;

@@ -6,13 +6,13 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const JARS: &str = env!("CARGO_BIN_EXE_jars");
+pub(crate) const JARS: &str = env!("CARGO_BIN_EXE_jars");
 
-fn jars(dir: &Path, args: &[&str]) -> Output {
+pub(crate) fn jars(dir: &Path, args: &[&str]) -> Output {
     jars_env(dir, args, &[])
 }
 
-fn jars_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn jars_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(JARS);
     cmd.current_dir(dir)
         .args(args)
@@ -27,7 +27,7 @@ fn jars_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().unwrap()
 }
 
-fn jars_stdin(dir: &Path, args: &[&str], input: &str) -> Output {
+pub(crate) fn jars_stdin(dir: &Path, args: &[&str], input: &str) -> Output {
     let mut child = Command::new(JARS)
         .current_dir(dir)
         .args(args)
@@ -48,20 +48,47 @@ fn jars_stdin(dir: &Path, args: &[&str], input: &str) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn stdout(o: &Output) -> String {
+pub(crate) fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-fn stderr(o: &Output) -> String {
+pub(crate) fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Exit 64 with exactly one line on stderr that contains `needle`.
-fn assert_usage_error(o: &Output, needle: &str) {
+pub(crate) fn assert_usage_error(o: &Output, needle: &str) {
     assert_eq!(o.status.code(), Some(64), "stderr: {}", stderr(o));
     let err = stderr(o);
     assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
     assert!(err.contains(needle), "{needle:?} not in {err:?}");
+}
+
+/// Exit 64 with clap's whole message: `needle` and the usage line, nothing on stdout.
+fn assert_argument_error(o: &Output, needle: &str) {
+    assert_eq!(o.status.code(), Some(64), "stderr: {}", stderr(o));
+    let err = stderr(o);
+    assert!(err.contains(needle), "{needle:?} not in {err:?}");
+    assert!(err.contains("Usage: jars"), "no usage line in {err:?}");
+    assert!(o.stdout.is_empty(), "stdout: {}", stdout(o));
+}
+
+#[test]
+fn argument_errors_name_what_is_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    assert_argument_error(&jars(p, &["user", "add"]), "<NAME>");
+    assert_argument_error(&jars(p, &["ticket"]), "<EVENT_ID>");
+    assert_argument_error(&jars(p, &["event", "create", "--title", "x"]), "--owner");
+    assert_argument_error(&jars(p, &["serv"]), "'serve'");
+    assert_argument_error(&jars(p, &[]), "a command is missing");
+    // Asking for help or the version is not an error.
+    for flag in ["--help", "--version"] {
+        let out = jars(p, &[flag]);
+        assert_eq!(out.status.code(), Some(0), "{flag}");
+        assert!(stdout(&out).contains("jars"), "{flag}: {}", stdout(&out));
+        assert!(out.stderr.is_empty(), "{flag}: {}", stderr(&out));
+    }
 }
 
 #[test]
@@ -143,8 +170,8 @@ fn bad_config_and_arguments_exit_64_with_one_line() {
         &jars_env(p, &["serve"], &[("JARS_LISTEN", "999.1.1.1:80")]),
         "listen",
     );
-    assert_usage_error(&jars(p, &["serve", "--bogus"]), "--bogus");
-    assert_usage_error(&jars(p, &["frobnicate"]), "frobnicate");
+    assert_argument_error(&jars(p, &["serve", "--bogus"]), "--bogus");
+    assert_argument_error(&jars(p, &["frobnicate"]), "frobnicate");
     assert_usage_error(
         &jars(p, &["token", "x", "--lifetime", "soon"]),
         "--lifetime",
@@ -246,16 +273,24 @@ fn keygen_refuses_to_overwrite_without_force() {
 fn users_tokens_and_events_from_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
-    let out = jars_stdin(p, &["user", "add", "alice", "--password-stdin"], "s3cret\n");
+    let out = jars_stdin(
+        p,
+        &["user", "add", "alice", "--password-stdin"],
+        "s3cret-pw\n",
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("id 1"));
     let out = jars_stdin(
         p,
         &["user", "add", "root", "--admin", "--password-stdin"],
-        "pw\n",
+        "root-password\n",
     );
     assert!(stdout(&out).contains("id 2, admin"));
-    let out = jars_stdin(p, &["user", "add", "alice", "--password-stdin"], "again\n");
+    let out = jars_stdin(
+        p,
+        &["user", "add", "alice", "--password-stdin"],
+        "again-pw\n",
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("already exists"));
     // Without a terminal and without --password-stdin there is nobody to prompt.
@@ -266,6 +301,11 @@ fn users_tokens_and_events_from_the_cli() {
     let users = std::fs::read_to_string(p.join("jars-data/users.toml")).unwrap();
     assert!(!users.contains("s3cret") && users.contains("$argon2id$"));
 
+    // `token` reads the key pair; it does not make one.
+    let out = jars(p, &["token", "alice"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("jwt-private.pem does not exist"));
+    assert!(jars(p, &["keygen"]).status.success());
     let out = jars(p, &["token", "alice", "--lifetime", "1h"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let token = stdout(&out).trim().to_string();
@@ -291,14 +331,63 @@ fn users_tokens_and_events_from_the_cli() {
     let list = stdout(&jars(p, &["event", "list"]));
     assert!(list.contains(&id) && list.contains("Drive time"), "{list}");
 
-    let out = jars_stdin(p, &["user", "passwd", "alice", "--password-stdin"], "new\n");
+    let out = jars_stdin(
+        p,
+        &["user", "passwd", "alice", "--password-stdin"],
+        "new-password\n",
+    );
     assert!(out.status.success());
     let out = jars(p, &["user", "remove", "alice"]);
     assert!(out.status.success());
     assert!(!stdout(&jars(p, &["user", "list"])).contains("alice"));
 }
 
-fn free_port() -> u16 {
+#[test]
+fn read_only_commands_create_nothing_and_name_the_missing_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let data = p.join("jars-data");
+    for args in [
+        &["user", "list"][..],
+        &["event", "list"],
+        &["token", "alice"],
+        &["ticket", "5e0b9230-086c-406f-a26c-13ff3a8d3880"],
+    ] {
+        let out = jars(p, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("data directory {} does not exist", data.display())),
+            "{args:?}: {err}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}: {}", stdout(&out));
+    }
+    let out = jars(p, &["check-config"]);
+    assert!(out.status.success());
+    assert!(stdout(&out).contains(&format!("{} (does not exist yet", data.display())));
+    assert!(!data.exists(), "a read-only command created the data dir");
+
+    // A command that writes says where, on stderr; stdout stays its output.
+    let out = jars_stdin(
+        p,
+        &["user", "add", "alice", "--password-stdin"],
+        "s3cret-pw\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out).trim(),
+        format!("jars: data directory {}", data.display())
+    );
+    assert!(stdout(&out).starts_with("added alice"));
+    // The data dir exists now, but not the store.
+    let out = jars(p, &["event", "list"]);
+    assert_eq!(out.status.code(), Some(1));
+    let store = data.join("jars.sqlite3");
+    assert!(stderr(&out).contains(&format!("event store {} does not exist", store.display())));
+    assert!(!store.exists());
+}
+
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -322,7 +411,7 @@ fn get_status(port: u16, path: &str) -> Option<u16> {
 
 /// Starts `jars serve` on `port` in `dir` through `cmd` (the binary, or a shell that runs it)
 /// and waits until it answers `/healthz`.
-fn serve_until_healthy(mut cmd: Command, dir: &Path, port: u16) -> std::process::Child {
+pub(crate) fn serve_until_healthy(mut cmd: Command, dir: &Path, port: u16) -> std::process::Child {
     let child = cmd
         .current_dir(dir)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
@@ -404,11 +493,59 @@ fn serve_starts_on_embedded_defaults_and_stops_on_sigterm() {
         1,
         "{log}"
     );
+    // A pipe is not a terminal: no colour codes for the collector to store.
+    assert!(!log.contains("\x1b["), "ANSI codes in a piped log: {log:?}");
+    assert!(
+        log.contains(&format!("data_dir={}", data.display())),
+        "{log}"
+    );
     let key = std::fs::read_to_string(data.join("jwt-private.pem")).unwrap();
     let key_body = key.lines().nth(1).unwrap();
     assert!(
         !log.contains(key_body),
         "the log must never contain key material"
+    );
+}
+
+#[test]
+fn a_second_serve_on_the_same_data_dir_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut first = serve_until_healthy(Command::new(JARS), dir.path(), free_port());
+    let port = free_port().to_string();
+    let listen = format!("127.0.0.1:{port}");
+    let second = jars(dir.path(), &["serve", "--listen", &listen]);
+    assert_eq!(second.status.code(), Some(1), "{}", stderr(&second));
+    let err = stderr(&second);
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {err:?}");
+    let data = dir.path().join("jars-data");
+    assert!(
+        err.contains(&format!("data directory {} is in use", data.display())),
+        "{err}"
+    );
+    assert!(err.contains(&format!("pid {}", first.id())), "{err}");
+    let _ = first.kill();
+    first.wait().unwrap();
+    // The lock went with the process.
+    let mut again = serve_until_healthy(Command::new(JARS), dir.path(), free_port());
+    let _ = again.kill();
+    again.wait().unwrap();
+}
+
+#[test]
+fn a_port_in_use_is_found_before_anything_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = taken.local_addr().unwrap().to_string();
+    let out = jars(dir.path(), &["serve", "--listen", &listen]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("cannot listen on {listen}")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        !dir.path().join("jars-data").exists(),
+        "keys or a store were created"
     );
 }
 

@@ -70,14 +70,18 @@ async fn burst_kill_restart(db: Option<String>) {
         .spawn()
         .unwrap();
     use std::io::Write;
-    add.stdin.take().unwrap().write_all(b"pw\n").unwrap();
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"owner-password\n")
+        .unwrap();
     assert!(add.wait().unwrap().success());
 
     let (mut child, base) = start(dir.path(), db).await;
     let http = reqwest::Client::new();
     let token: Value = http
         .post(format!("{base}/jars/token"))
-        .form(&[("user", "owner"), ("password", "pw")])
+        .form(&[("user", "owner"), ("password", "owner-password")])
         .send()
         .await
         .unwrap()

@@ -8,6 +8,7 @@ mod amplification;
 mod api;
 mod callers;
 mod cli;
+mod cli_operator;
 mod compat;
 mod decisions;
 mod durability;

@@ -141,7 +141,7 @@ fn jars(dir: &Path, args: &[&str], stdin: &str) {
 async fn token(d: &Daemon) -> String {
     let resp = ::reqwest::Client::new()
         .post(d.url("/jars/token"))
-        .form(&[("user", "dj"), ("password", "pw")])
+        .form(&[("user", "dj"), ("password", "dj-password")])
         .send()
         .await
         .unwrap();
@@ -167,7 +167,7 @@ async fn sighup_rotates_keys_without_refusing_a_request() {
     jars(
         dir.path(),
         &["user", "add", "dj", "--password-stdin"],
-        "pw\n",
+        "dj-password\n",
     );
     let old = token(&d).await;
     assert_eq!(jwks_len(&d).await, 1);
@@ -229,7 +229,7 @@ async fn sighup_with_a_broken_config_keeps_the_old_one() {
     jars(
         dir.path(),
         &["user", "add", "dj", "--password-stdin"],
-        "pw\n",
+        "dj-password\n",
     );
     std::fs::write(&config, "[tokens]\nlifetime = \"two hours\"\n").unwrap();
     d.signal("HUP");
@@ -290,7 +290,7 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_0() {
     let in_flight = tokio::spawn(async move {
         ::reqwest::Client::new()
             .post(url)
-            .form(&[("user", "dj"), ("password", "pw")])
+            .form(&[("user", "dj"), ("password", "dj-password")])
             .send()
             .await
             .map(|r| r.status().as_u16())
@@ -327,7 +327,7 @@ async fn a_second_signal_exits_at_once() {
     let _in_flight = tokio::spawn(async move {
         let _ = ::reqwest::Client::new()
             .post(url)
-            .form(&[("user", "dj"), ("password", "pw")])
+            .form(&[("user", "dj"), ("password", "dj-password")])
             .send()
             .await;
     });

@@ -58,7 +58,7 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the daemon
     Serve {
-        /// Address to listen on [default: 127.0.0.1:8888]
+        /// Address to listen on [default: 127.0.0.1:8888; 0.0.0.0:8888 with the original config.json]
         #[arg(long, env = "JARS_LISTEN", value_name = "ADDR")]
         listen: Option<String>,
     },

@@ -451,8 +451,10 @@ fn user(config: &Config, cmd: UserCommand) -> Result<(), Failure> {
         }
         UserCommand::List => {
             data_dir::existing_users_file(config).map_err(Failure::Runtime)?;
+            // Read before the header, so a broken file prints only its error.
+            let users = file.users()?;
             println!("{:>6}  {:<24} ACCESS", "ID", "NAME");
-            for u in file.users()?.iter() {
+            for u in users.iter() {
                 let access = if u.admin { "admin" } else { "user" };
                 println!("{:>6}  {:<24} {access}", u.id, u.name);
             }

@@ -223,7 +223,7 @@ impl From<IdentityError> for ApiError {
                 tracing::error!(error = %e, "identity backend failed");
                 ApiError::MyRadioServiceFailure
             }
-            IdentityError::UsersFile(_) => {
+            IdentityError::UsersFile(_) | IdentityError::UsersFileSyntax(_) => {
                 tracing::error!(error = %e, "users file unusable");
                 ApiError::UsersUnavailable
             }

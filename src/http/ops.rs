@@ -8,6 +8,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 
 use super::{ApiError, AppState};
+use crate::identity::IdentityError;
 
 /// How long `/readyz` waits for the store before calling it unready.
 const STORE_PING_TIMEOUT: Duration = Duration::from_secs(1);
@@ -18,8 +19,8 @@ pub async fn healthz() -> (StatusCode, &'static str) {
 }
 
 /// `GET /readyz`: 200 when keys are loaded (and, on a verify-only node, not stale), the users
-/// file (required on a node that issues tokens) is readable and the event store answers; 503
-/// with the reason otherwise. Either way, `callbacks` tells how full
+/// file (required on a node that issues tokens) is readable and parses, and the event store
+/// answers; 503 with the reason otherwise. Either way, `callbacks` tells how full
 /// the callback path is (`callbacks`); a full path is load, not unreadiness.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let reason = if state.tokens.keys().verifying.is_empty() {
@@ -28,7 +29,11 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         Some("key set stale")
     } else if let Err(e) = state.identity.check() {
         tracing::warn!(error = %e, "readiness: identity backend failed");
-        Some("users file unavailable")
+        // Where it fails stays in the log: the reason only says which backend to look at.
+        Some(match e {
+            IdentityError::UsersFileSyntax(_) => "users file does not parse",
+            _ => "users file unavailable",
+        })
     } else {
         match tokio::time::timeout(STORE_PING_TIMEOUT, state.store.ping()).await {
             Ok(Ok(())) => None,

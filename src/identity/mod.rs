@@ -34,6 +34,10 @@ pub enum IdentityError {
     /// The users file cannot be read or parsed. The text is for the log only.
     #[error("users file unusable: {0}")]
     UsersFile(String),
+    /// The users file is there but is not valid: `PATH:LINE:COLUMN: what is wrong`. The text
+    /// is for the log and the operator's terminal only.
+    #[error("users file does not parse: {0}")]
+    UsersFileSyntax(String),
 }
 
 /// Why a member's token is not accepted.

@@ -171,7 +171,16 @@ impl UsersFile {
             Err(e) => return Err(self.backend_error(e)),
         };
         let mut doc: Document = toml::from_str(&text).map_err(|e| {
-            IdentityError::UsersFile(format!("{}: {}", self.path.display(), e.message()))
+            let at = e.span().map_or_else(String::new, |s| {
+                let (line, column) = line_column(&text, s.start);
+                format!(":{line}:{column}")
+            });
+            IdentityError::UsersFileSyntax(format!(
+                "{}{at}: {}",
+                self.path.display(),
+                // One line, as every other CLI error and log field.
+                e.message().trim_end().replace('\n', "; ")
+            ))
         })?;
         // Written back on the next change, so removing the highest id cannot lower it.
         doc.next_id = Some(doc.next_id());
@@ -327,6 +336,16 @@ fn validate_name(name: &str) -> Result<(), UserEditError> {
     }
 }
 
+/// The 1-based line and column (in characters) of byte `offset` in `text`, as editors count.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (
+        before.matches('\n').count() + 1,
+        before[line_start..].chars().count() + 1,
+    )
+}
+
 /// Hashes a password with argon2id and the crate's default (OWASP) parameters.
 pub fn hash_password(password: &str) -> Result<String, UserEditError> {
     if password.is_empty() {
@@ -406,6 +425,18 @@ mod tests {
         // Another process (the CLI) adds a user.
         UsersFile::new(&path).add("dave", "d", false, 0).unwrap();
         assert!(server.authenticate("dave", "d").await.is_ok());
+    }
+
+    #[test]
+    fn a_file_that_does_not_parse_names_the_line_and_column() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = UsersFile::new(&dir.path().join("users.toml"));
+        std::fs::write(file.path(), "next_id = 2\n[[user]]\nid = = 1\n").unwrap();
+        let err = file.users().unwrap_err();
+        assert!(matches!(err, IdentityError::UsersFileSyntax(_)), "{err}");
+        let at = format!("{}:3:6:", file.path().display());
+        assert!(err.to_string().contains(&at), "{at} not in {err}");
+        assert_eq!(line_column("ab\nçd", 5), (2, 2), "columns count characters");
     }
 
     #[test]

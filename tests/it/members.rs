@@ -196,3 +196,27 @@ async fn a_verify_only_node_without_users_file_trusts_tokens_until_they_expire()
     assert_eq!(readyz(&relay).await.0, 200);
     assert_eq!(list(&relay, &token).await.0, 200, "nobody to ask: trusted");
 }
+
+#[tokio::test]
+async fn a_users_file_that_does_not_parse_makes_the_node_unready() {
+    let server = TestServer::start("").await;
+    server.add_user("alice", "pw-a", false);
+    assert_eq!(readyz(&server).await.0, 200);
+
+    std::fs::write(server.data_path("users.toml"), "[[user]]\nid = = 1\n").unwrap();
+    let (status, body) = readyz(&server).await;
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (503, Some("users file does not parse"))
+    );
+    let (status, body) = post_form(
+        &server.url("/jars/token"),
+        &[("user", "alice"), ("password", "pw-a")],
+    )
+    .await;
+    assert_eq!(outcome(status, &body), (503, "ServiceUnavailable".into()));
+    assert!(
+        !body.contains("users.toml"),
+        "no path to the client: {body}"
+    );
+}

@@ -435,3 +435,19 @@ pub(crate) fn serve_until_healthy(mut cmd: Command, dir: &Path, port: u16) -> st
 
 mod configs;
 mod serve;
+
+#[test]
+fn user_list_on_a_broken_users_file_prints_where_and_no_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::create_dir(p.join("jars-data")).unwrap();
+    std::fs::write(
+        p.join("jars-data/users.toml"),
+        "[[user]]\nid = 1\nname = \n",
+    )
+    .unwrap();
+    let out = jars(p, &["user", "list"]);
+    assert_eq!(out.status.code(), Some(1), "stderr: {}", stderr(&out));
+    assert!(stderr(&out).contains("users.toml:3:8:"), "{}", stderr(&out));
+    assert!(out.stdout.is_empty(), "no header: {}", stdout(&out));
+}

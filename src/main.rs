@@ -50,6 +50,11 @@ fn main() -> ExitCode {
         print!("{}", cli::DEFAULT_CONFIG);
         return ExitCode::SUCCESS;
     }
+    if let Command::Completions { shell } = cli.command {
+        // A script for the shell, not for a deployment: no config to load or get wrong.
+        cli::print_completions(shell);
+        return ExitCode::SUCCESS;
+    }
     let overrides = cli.overrides();
     let config = match Config::load(&overrides) {
         Ok(c) => c,

@@ -451,3 +451,68 @@ fn user_list_on_a_broken_users_file_prints_where_and_no_table() {
     assert!(stderr(&out).contains("users.toml:3:8:"), "{}", stderr(&out));
     assert!(out.stdout.is_empty(), "no header: {}", stdout(&out));
 }
+
+#[test]
+fn completions_cover_every_command_without_a_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = jars(p, &["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", stderr(&out));
+        let script = stdout(&out);
+        assert!(
+            script.contains("serve") && script.contains("check-config"),
+            "{shell}"
+        );
+    }
+    assert!(
+        !p.join("jars-data").exists(),
+        "completions touch no data dir"
+    );
+    let out = jars(p, &["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(64), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("possible values: bash"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn every_command_documents_its_arguments_with_an_example() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let help = stdout(&jars(p, &["event", "create", "--help"]));
+    assert!(
+        help.contains("Example: jars event create --owner alice --title"),
+        "{help}"
+    );
+    assert!(
+        help.contains("--owner <NAME>") && help.contains("e.g. alice"),
+        "{help}"
+    );
+    for args in [
+        &["serve"][..],
+        &["keygen"],
+        &["token"],
+        &["ticket"],
+        &["check-config"],
+        &["migrate"],
+        &["completions"],
+        &["user", "add"],
+        &["user", "passwd"],
+        &["user", "remove"],
+        &["user", "promote"],
+        &["user", "demote"],
+        &["user", "list"],
+        &["event", "list"],
+    ] {
+        // The short help: one line per argument, its name then its help.
+        let out = jars(p, &[args, &["-h"]].concat());
+        let help = stdout(&out);
+        assert!(help.contains("Example: jars"), "{args:?}: {help}");
+        for line in help.lines().filter(|l| l.trim_start().starts_with('<')) {
+            assert!(line.trim().contains("  "), "{args:?}: {line:?} has no help");
+        }
+    }
+}

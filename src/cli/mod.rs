@@ -1,11 +1,9 @@
-//! The `jars` command line: `serve`, `keygen`, `user`, `token`, `event`, `check-config`.
+//! The `jars` command line: `serve`, `keygen`, `user`, `token`, `event`, `check-config`,
+//! `completions`; what each does (their grammar is in `args`).
 //! Every command takes `--data-dir` and `--config` (or `JARS_DATA_DIR`, `JARS_CONFIG`).
 
 use std::io::{BufRead, IsTerminal};
-use std::path::PathBuf;
 use std::time::Duration;
-
-use clap::{Args as ClapArgs, Parser, Subcommand};
 
 use crate::config::{parse_duration, Config, ConfigError, Overrides, StoreSettings, EXIT_CONFIG};
 use crate::data_dir;
@@ -16,159 +14,12 @@ use crate::setup::{self, SetupError};
 use crate::store::{ListFilter, NewEvent};
 use crate::tokens::TicketBinding;
 
-#[derive(Debug, Parser)]
-#[command(
-    name = "jars",
-    version,
-    about = "Decides who may broadcast to, and listen to, a radio station's live events."
-)]
-pub struct Cli {
-    /// Data directory: keys, users file, SQLite store [default: ./jars-data]
-    #[arg(long, global = true, env = "JARS_DATA_DIR", value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// Config file: jars TOML, or the original JARS config.json
-    #[arg(long, global = true, env = "JARS_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Event store URL (postgres://… or sqlite:PATH); beats [store] url
-    #[arg(
-        long,
-        global = true,
-        env = "JARS_DATABASE_URL",
-        hide_env_values = true,
-        value_name = "URL"
-    )]
-    pub database_url: Option<String>,
-    /// Log format of `serve`
-    #[arg(long, global = true, env = "JARS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
-    #[command(subcommand)]
-    pub command: Command,
-}
-
-/// How `serve` writes its log lines (to stderr).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line, for log collectors.
-    Json,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Run the daemon
-    Serve {
-        /// Address to listen on [default: 127.0.0.1:8888; 0.0.0.0:8888 with the original config.json]
-        #[arg(long, env = "JARS_LISTEN", value_name = "ADDR")]
-        listen: Option<String>,
-    },
-    /// Write a new RS256 key pair into the data directory
-    Keygen {
-        /// Replace an existing key pair (tokens signed with it stop verifying)
-        #[arg(long, conflicts_with = "rotate")]
-        force: bool,
-        /// Retire the current key (tokens it signed keep verifying) and sign with a new one
-        /// after the next SIGHUP
-        #[arg(long)]
-        rotate: bool,
-    },
-    /// Manage the users file
-    #[command(subcommand)]
-    User(UserCommand),
-    /// Mint a token for an existing user (a member id with the myradio backend)
-    Token {
-        name: String,
-        /// Token lifetime, e.g. 1h [default: tokens.lifetime]
-        #[arg(long, value_name = "DURATION")]
-        lifetime: Option<String>,
-    },
-    /// Mint a listener ticket for an event (operator tool)
-    Ticket {
-        event_id: String,
-        /// Ticket lifetime, e.g. 2h [default: icecast.ticket_lifetime, capped by the event's life]
-        #[arg(long, value_name = "DURATION")]
-        lifetime: Option<String>,
-        /// Bind the ticket to this listener address
-        #[arg(long)]
-        ip: Option<std::net::IpAddr>,
-        /// Only valid when the player page's Referer starts with this
-        #[arg(long)]
-        referer: Option<String>,
-        /// At most this many simultaneous listeners on the ticket
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
-        max_listeners: Option<u32>,
-    },
-    /// Create and list events
-    #[command(subcommand)]
-    Event(EventCommand),
-    /// Load and validate the configuration, print what it resolved to
-    CheckConfig {
-        /// Print the commented default jars.toml instead (every key, with its default)
-        #[arg(long)]
-        print_default: bool,
-    },
-    /// Create or update the event store's schema (PostgreSQL: jars.events and jars' own
-    /// columns), then exit; idempotent
-    Migrate,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum UserCommand {
-    /// Add a user (prompts for the password unless --password-stdin)
-    Add {
-        name: String,
-        /// Give the user the admin access level
-        #[arg(long)]
-        admin: bool,
-        #[command(flatten)]
-        password: PasswordSource,
-    },
-    /// Change a user's password
-    Passwd {
-        name: String,
-        #[command(flatten)]
-        password: PasswordSource,
-    },
-    /// Remove a user (their tokens stop working at once)
-    Remove { name: String },
-    /// Give a user the admin access level
-    Promote { name: String },
-    /// Withdraw a user's admin access level (their tokens lose it at once)
-    Demote { name: String },
-    /// List users
-    List,
-}
-
-#[derive(Debug, ClapArgs)]
-pub struct PasswordSource {
-    /// Read the password from the first line of standard input
-    #[arg(long)]
-    password_stdin: bool,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum EventCommand {
-    /// Create an event owned by a user
-    Create {
-        #[arg(long)]
-        owner: String,
-        #[arg(long)]
-        title: String,
-        #[arg(long, default_value = "")]
-        description: String,
-        #[arg(long)]
-        private: bool,
-    },
-    /// List unexpired events (all of them with --all)
-    List {
-        #[arg(long)]
-        all: bool,
-    },
-}
+mod args;
+pub use args::{Cli, Command, EventCommand, LogFormat, PasswordSource, UserCommand};
 
 /// The commented default config: deploy/jars.toml, itself generated from the README's reference
 /// by scripts/sync-example-config, so the three cannot drift apart.
-pub const DEFAULT_CONFIG: &str = include_str!("../deploy/jars.toml");
+pub const DEFAULT_CONFIG: &str = include_str!("../../deploy/jars.toml");
 
 /// How a command failed, and so which exit code it ends with.
 #[derive(Debug)]
@@ -291,7 +142,17 @@ async fn dispatch(cli: Cli, config: &Config) -> Result<(), Failure> {
             ticket(config, &event_id, lifetime.as_deref(), binding).await
         }
         Command::Event(cmd) => event(config, cmd).await,
+        Command::Completions { shell } => {
+            print_completions(shell);
+            Ok(())
+        }
     }
+}
+
+/// Writes the completion script for `shell` to stdout; needs no config (`main` runs it first).
+pub fn print_completions(shell: clap_complete::Shell) {
+    use clap::CommandFactory;
+    clap_complete::generate(shell, &mut Cli::command(), "jars", &mut std::io::stdout());
 }
 
 fn check_config(config: &Config) -> Result<(), Failure> {

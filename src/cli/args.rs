@@ -1,0 +1,203 @@
+//! The command line's grammar: every command, argument and flag `jars` takes, with its help
+//! text and an example, as clap derives them.
+
+use std::path::PathBuf;
+
+use clap::{Args as ClapArgs, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "jars",
+    version,
+    about = "Decides who may broadcast to, and listen to, a radio station's live events."
+)]
+pub struct Cli {
+    /// Data directory: keys, users file, SQLite store [default: ./jars-data]
+    #[arg(long, global = true, env = "JARS_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Config file: jars TOML, or the original JARS config.json
+    #[arg(long, global = true, env = "JARS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Event store URL (postgres://… or sqlite:PATH); beats [store] url
+    #[arg(
+        long,
+        global = true,
+        env = "JARS_DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database_url: Option<String>,
+    /// Log format of `serve`
+    #[arg(long, global = true, env = "JARS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How `serve` writes its log lines (to stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon
+    #[command(
+        after_help = "Example: jars --config /etc/jars/jars.toml serve --listen 127.0.0.1:8888"
+    )]
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:8888; 0.0.0.0:8888 with the original config.json]
+        #[arg(long, env = "JARS_LISTEN", value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Write a new RS256 key pair into the data directory
+    #[command(after_help = "Example: jars --data-dir /var/lib/jars keygen --rotate")]
+    Keygen {
+        /// Replace an existing key pair (tokens signed with it stop verifying)
+        #[arg(long, conflicts_with = "rotate")]
+        force: bool,
+        /// Retire the current key (tokens it signed keep verifying) and sign with a new one
+        /// after the next SIGHUP
+        #[arg(long)]
+        rotate: bool,
+    },
+    /// Manage the users file
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Mint a token for an existing user (a member id with the myradio backend)
+    #[command(after_help = "Example: jars token alice --lifetime 1h")]
+    Token {
+        /// The user's name (with the myradio backend: the member id), e.g. alice
+        name: String,
+        /// Token lifetime, e.g. 1h [default: tokens.lifetime]
+        #[arg(long, value_name = "DURATION")]
+        lifetime: Option<String>,
+    },
+    /// Mint a listener ticket for an event (operator tool)
+    #[command(
+        after_help = "Example: jars ticket 5e0b9230-086c-406f-a26c-13ff3a8d3880 --lifetime 2h --max-listeners 2"
+    )]
+    Ticket {
+        /// The event's id, as `jars event create` prints it (a v4 UUID)
+        event_id: String,
+        /// Ticket lifetime, e.g. 2h [default: icecast.ticket_lifetime, capped by the event's life]
+        #[arg(long, value_name = "DURATION")]
+        lifetime: Option<String>,
+        /// Bind the ticket to this listener address, e.g. 203.0.113.7
+        #[arg(long, value_name = "ADDR")]
+        ip: Option<std::net::IpAddr>,
+        /// Only valid when the player page's Referer starts with this, e.g. https://radio.example/
+        #[arg(long, value_name = "URL")]
+        referer: Option<String>,
+        /// At most this many simultaneous listeners on the ticket
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        max_listeners: Option<u32>,
+    },
+    /// Create and list events
+    #[command(subcommand)]
+    Event(EventCommand),
+    /// Load and validate the configuration, print what it resolved to
+    #[command(after_help = "Example: jars --config /etc/jars/jars.toml check-config")]
+    CheckConfig {
+        /// Print the commented default jars.toml instead (every key, with its default)
+        #[arg(long)]
+        print_default: bool,
+    },
+    /// Create or update the event store's schema (PostgreSQL: jars.events and jars' own
+    /// columns), then exit; idempotent
+    #[command(after_help = "Example: jars --database-url postgres://jars@db/radio migrate")]
+    Migrate,
+    /// Print a shell completion script to stdout
+    #[command(after_help = "Example: jars completions bash > /etc/bash_completion.d/jars")]
+    Completions {
+        /// The shell to complete in
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user (prompts for the password unless --password-stdin)
+    #[command(
+        after_help = "Example: jars user add alice --admin  (prompts for the password twice)"
+    )]
+    Add {
+        /// The user's name: 1-64 of letters, digits, . _ - @ (e.g. alice)
+        name: String,
+        /// Give the user the admin access level
+        #[arg(long)]
+        admin: bool,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+    /// Change a user's password
+    #[command(after_help = "Example: jars user passwd alice")]
+    Passwd {
+        /// The user's name, e.g. alice
+        name: String,
+        #[command(flatten)]
+        password: PasswordSource,
+    },
+    /// Remove a user (their tokens stop working at once)
+    #[command(after_help = "Example: jars user remove alice")]
+    Remove {
+        /// The user's name, e.g. alice
+        name: String,
+    },
+    /// Give a user the admin access level
+    #[command(after_help = "Example: jars user promote alice")]
+    Promote {
+        /// The user's name, e.g. alice
+        name: String,
+    },
+    /// Withdraw a user's admin access level (their tokens lose it at once)
+    #[command(after_help = "Example: jars user demote alice")]
+    Demote {
+        /// The user's name, e.g. alice
+        name: String,
+    },
+    /// List users
+    #[command(after_help = "Example: jars --data-dir /var/lib/jars user list")]
+    List,
+}
+
+#[derive(Debug, ClapArgs)]
+pub struct PasswordSource {
+    /// Read the password from the first line of standard input
+    #[arg(long)]
+    pub(super) password_stdin: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventCommand {
+    /// Create an event owned by a user; prints its id
+    #[command(
+        after_help = "Example: jars event create --owner alice --title 'Drive time' --private"
+    )]
+    Create {
+        /// The owner's user name (with the myradio backend: member id), e.g. alice
+        #[arg(long, value_name = "NAME")]
+        owner: String,
+        /// The event's title, 1 to 255 characters, e.g. 'Drive time'
+        #[arg(long)]
+        title: String,
+        /// What the event is, up to 255 characters, e.g. 'Weekday news and music'
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Only the owner, admins and holders of a listener ticket may see it and listen
+        #[arg(long)]
+        private: bool,
+    },
+    /// List unexpired events (all of them with --all)
+    #[command(after_help = "Example: jars event list --all")]
+    List {
+        /// Include expired events
+        #[arg(long)]
+        all: bool,
+    },
+}

@@ -7,9 +7,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use axum::routing::{get, post};
-use axum::Router;
-
 const JARS: &str = env!("CARGO_BIN_EXE_jars");
 
 fn free_port() -> u16 {
@@ -112,25 +109,7 @@ mod reqwest {
 }
 
 fn jars(dir: &Path, args: &[&str], stdin: &str) {
-    use std::io::Write;
-    let mut child = Command::new(JARS)
-        .current_dir(dir)
-        .args(args)
-        .env_remove("JARS_CONFIG")
-        .env_remove("JARS_DATA_DIR")
-        .env_remove("JARS_DATABASE_URL")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = crate::cli::jars_stdin(dir, args, stdin);
     assert!(
         out.status.success(),
         "jars {args:?}: {}",
@@ -255,30 +234,10 @@ async fn sighup_with_a_broken_config_keeps_the_old_one() {
     assert!(log.contains("reload rejected"), "{log}");
 }
 
-/// A MyRadio that answers correctly, but only after `delay`.
-async fn slow_myradio(delay: Duration) -> String {
-    let app = Router::new()
-        .route(
-            "/auth/testcredentials",
-            post(move || async move {
-                tokio::time::sleep(delay).await;
-                r#"{"status":"OK","payload":{"memberid":42}}"#
-            }),
-        )
-        .route(
-            "/user/{id}/permissions",
-            get(|| async { r#"{"status":"OK","payload":[-1]}"# }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
-}
-
 #[tokio::test]
 async fn sigterm_lets_in_flight_requests_finish_and_exits_0() {
     let dir = tempfile::tempdir().unwrap();
-    let api = slow_myradio(Duration::from_millis(1500)).await;
+    let api = crate::support::slow_myradio(Duration::from_millis(1500)).await;
     let config = dir.path().join("jars.toml");
     std::fs::write(
         &config,
@@ -312,7 +271,7 @@ async fn sigterm_lets_in_flight_requests_finish_and_exits_0() {
 #[tokio::test]
 async fn a_second_signal_exits_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let api = slow_myradio(Duration::from_secs(8)).await;
+    let api = crate::support::slow_myradio(Duration::from_secs(8)).await;
     let config = dir.path().join("jars.toml");
     std::fs::write(
         &config,

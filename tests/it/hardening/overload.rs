@@ -3,31 +3,10 @@
 
 use super::*;
 
-/// A MyRadio whose credential check takes `delay`.
-async fn slow_myradio(delay: Duration) -> String {
-    use axum::routing::{get, post};
-    let app = axum::Router::new()
-        .route(
-            "/auth/testcredentials",
-            post(move || async move {
-                tokio::time::sleep(delay).await;
-                r#"{"status":"OK","payload":{"memberid":42}}"#
-            }),
-        )
-        .route(
-            "/user/{id}/permissions",
-            get(|| async { r#"{"status":"OK","payload":[-1]}"# }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
-}
-
 /// A server whose identity backend is a MyRadio answering after `delay`, with `limits` added
 /// to its `[limits]`, and a public event (made with a token minted directly, not via MyRadio).
 async fn behind_slow_myradio(delay: Duration, limits: &str) -> (TestServer, String) {
-    let api = slow_myradio(delay).await;
+    let api = crate::support::slow_myradio(delay).await;
     let server = TestServer::start(&format!(
         "[limits]\n{limits}token_per_minute = 1000\ntoken_burst = 1000\n\
          [identity]\nbackend = \"myradio\"\n[identity.myradio]\napi_url = \"{api}\"\napi_key = \"k\"\n"

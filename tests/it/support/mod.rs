@@ -211,3 +211,25 @@ pub async fn refused_as_too_many(url: &str, form: &[(&str, &str)]) -> u64 {
     assert_eq!(error_name(&resp.text().await.unwrap()), "TooManyRequests");
     retry
 }
+
+/// A MyRadio on 127.0.0.1 that answers correctly (member 42, a standard user), but only after
+/// `delay` for each credential check. Returns its base URL.
+pub async fn slow_myradio(delay: std::time::Duration) -> String {
+    use axum::routing::{get, post};
+    let app = axum::Router::new()
+        .route(
+            "/auth/testcredentials",
+            post(move || async move {
+                tokio::time::sleep(delay).await;
+                r#"{"status":"OK","payload":{"memberid":42}}"#
+            }),
+        )
+        .route(
+            "/user/{id}/permissions",
+            get(|| async { r#"{"status":"OK","payload":[-1]}"# }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}

@@ -167,16 +167,9 @@ fn too_many(retry: std::time::Duration) -> ApiError {
     ApiError::TooManyRequests(retry.as_secs_f64().ceil() as u64)
 }
 
-/// Counts one request of `member` against `limiter` (`ticket_limiter`, …).
-fn member_within(
-    limiter: &crate::rate_limit::RateLimiter,
-    member: i64,
-    what: &'static str,
-) -> Result<(), ApiError> {
-    limiter.check(&format!("member:{member}")).map_err(|retry| {
-        tracing::warn!(member, what, "member over the rate limit");
-        too_many(retry)
-    })
+/// Counts one request of `member` against `limiter` (`create_limiter`, `ticket_limiter`).
+fn member_within(limiter: &crate::rate_limit::RateLimiter, member: i64) -> Result<(), ApiError> {
+    limiter.check(&format!("member:{member}")).map_err(too_many)
 }
 
 /// A verified user token, with the member's current rights
@@ -225,7 +218,9 @@ pub async fn create(
     let description = bounded_text(&args, "description")?;
     let private =
         parse_bool(args.require("private")?).ok_or(ApiError::InvalidArgument("private"))?;
-    member_within(&state.api.load().create_limiter, claims.sub, "create")?;
+    member_within(&state.api.load().create_limiter, claims.sub).inspect_err(|_| {
+        tracing::warn!(member = claims.sub, "event creation over the rate limit");
+    })?;
     let event = state
         .store
         .create(NewEvent {
@@ -425,13 +420,8 @@ async fn mint_ticket(
     if max_listeners == Some(0) {
         return Err(ApiError::InvalidArgument("max_listeners"));
     }
-    // Not `member_within`: the decision line is this request's only line.
-    state
-        .api
-        .load()
-        .ticket_limiter
-        .check(&format!("member:{}", claims.sub))
-        .map_err(too_many)?;
+    // The decision line (see `record`) says when this is over the limit.
+    member_within(&state.api.load().ticket_limiter, claims.sub)?;
     let event = state.store.get(id).await?;
     let now = state.clock.now();
     rules::may_mint_ticket(&claims, event.as_ref(), now)?;

@@ -12,7 +12,7 @@ use subtle::ConstantTimeEq;
 use crate::clock::SharedClock;
 use crate::config::{Access, IcecastSettings, OnStoreError};
 use crate::icecast::decode::{self, Callback, Credentials, Mount, Origin};
-use crate::icecast::live::{LiveState, Source, Target};
+use crate::icecast::live::{ListenerSession, LiveState, Source, SourceSession, Target};
 use crate::identity::{Identity, MemberError};
 use crate::rules::{
     self, CallbackCredentials, ListenTo, Listener, Presented, RelayHistory, RelayWindows,
@@ -92,7 +92,7 @@ impl Hooks {
             Callback::StreamAuth {
                 mount, credentials, ..
             } => self.stream_auth(mount, credentials).await,
-            Callback::MountAdd { mount, .. } => self.mount_add(mount).await,
+            Callback::MountAdd { mount, origin } => self.mount_add(mount, origin).await,
             Callback::MountRemove { mount, .. } => self.mount_remove(mount).await,
             Callback::ListenerAdd {
                 mount,
@@ -207,7 +207,7 @@ impl Hooks {
         Verdict::Allow { timelimit: None }
     }
 
-    async fn mount_add(&self, mount: &Mount<'_>) -> Verdict {
+    async fn mount_add(&self, mount: &Mount<'_>, origin: &Origin<'_>) -> Verdict {
         let Some((target, _)) = self.classify(mount) else {
             return Verdict::Noted;
         };
@@ -222,7 +222,13 @@ impl Hooks {
                 tracing::error!(error = %e, event = %id, "could not record mount_add");
             }
         }
-        self.live.mount_added(&target);
+        let source = SourceSession {
+            mount: mount.path().to_string(),
+            server: origin.server.to_string(),
+            port: origin.port.to_string(),
+            since: self.clock.now(),
+        };
+        self.live.mount_added(&target, source);
         Verdict::Noted
     }
 
@@ -333,17 +339,18 @@ impl Hooks {
             Ok(a) => a,
             Err(r) => return Verdict::Deny(r),
         };
-        if self
-            .live
-            .add_listener(
-                &target,
-                origin,
-                client,
-                admission.ticket.as_deref(),
-                admission.cap,
-            )
-            .is_err()
-        {
+        let session = ListenerSession {
+            target,
+            mount: mount.path().to_string(),
+            server: origin.server.to_string(),
+            port: origin.port.to_string(),
+            client: client.to_string(),
+            ip: ip.to_string(),
+            ticket: admission.ticket,
+            member: admission.member,
+            started: now,
+        };
+        if self.live.add_listener(session, admission.cap).is_err() {
             return Verdict::Deny(DenyReason::TicketFull);
         }
         Verdict::Allow {

@@ -33,6 +33,8 @@ pub struct MountState {
     pub relay: Option<String>,
     /// The relay whose source Icecast last removed from this mount, and when.
     pub relay_dropped: Option<(String, DateTime<Utc>)>,
+    /// Where the live source streams (`None` while not live, or live since before a restart).
+    pub source: Option<SourceSession>,
     pub listeners: u32,
     pub peak_listeners: u32,
 }
@@ -56,10 +58,46 @@ impl SessionKey {
     }
 }
 
-#[derive(Debug)]
-struct Session {
-    target: Target,
-    ticket: Option<String>,
+/// A listener session as this node knows it: where Icecast reported it and what admitted it.
+/// What revocations and bans are checked against, and what Icecast's admin API is asked to
+/// drop (`killclient?mount=…&id=…` on that server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListenerSession {
+    pub target: Target,
+    /// The mount as Icecast named it (`/<id>.mp3`, no query string).
+    pub mount: String,
+    /// The Icecast that reported it: its `server` and `port` callback fields.
+    pub server: String,
+    pub port: String,
+    /// Icecast's client id on that server.
+    pub client: String,
+    /// The listener's address as Icecast reported it.
+    pub ip: String,
+    /// The ticket (`jti`) that admitted the listener.
+    pub ticket: Option<String>,
+    /// The member whose token admitted the listener.
+    pub member: Option<i64>,
+    pub started: DateTime<Utc>,
+}
+
+impl ListenerSession {
+    fn key(&self) -> SessionKey {
+        SessionKey {
+            server: self.server.clone(),
+            port: self.port.clone(),
+            client: self.client.clone(),
+        }
+    }
+}
+
+/// A source Icecast reported streaming through this node (`mount_add`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceSession {
+    /// The mount as Icecast named it: what `killsource?mount=…` expects.
+    pub mount: String,
+    pub server: String,
+    pub port: String,
+    pub since: DateTime<Utc>,
 }
 
 /// The maps are keyed by what Icecast reports (server, client id) and by ticket ids that
@@ -70,13 +108,13 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 #[derive(Debug, Default)]
 struct Inner {
     mounts: FastMap<Target, MountState>,
-    sessions: FastMap<SessionKey, Session>,
+    sessions: FastMap<SessionKey, ListenerSession>,
     /// Listeners currently holding each ticket (by `jti`).
     per_ticket: FastMap<String, u32>,
 }
 
 impl Inner {
-    fn end_session(&mut self, key: &SessionKey) -> Option<Target> {
+    fn end_session(&mut self, key: &SessionKey) -> Option<ListenerSession> {
         let session = self.sessions.remove(key)?;
         if let Some(m) = self.mounts.get_mut(&session.target) {
             m.listeners = m.listeners.saturating_sub(1);
@@ -89,7 +127,7 @@ impl Inner {
                 }
             }
         }
-        Some(session.target)
+        Some(session)
     }
 }
 
@@ -130,11 +168,13 @@ impl LiveState {
         };
     }
 
-    /// The source of `target` is streaming; returns the member `stream_auth` allowed.
-    pub fn mount_added(&self, target: &Target) -> Option<i64> {
+    /// The source of `target` is streaming, as `source` describes; returns the member
+    /// `stream_auth` allowed.
+    pub fn mount_added(&self, target: &Target, source: SourceSession) -> Option<i64> {
         let mut inner = self.lock();
         let m = inner.mounts.entry(target.clone()).or_default();
         m.live = true;
+        m.source = Some(source);
         m.allowed_source
     }
 
@@ -143,6 +183,7 @@ impl LiveState {
     pub fn mount_removed(&self, target: &Target, now: DateTime<Utc>) {
         if let Some(m) = self.lock().mounts.get_mut(target) {
             m.live = false;
+            m.source = None;
             if let Some(relay) = m.relay.take() {
                 m.relay_dropped = Some((relay, now));
             }
@@ -153,43 +194,55 @@ impl LiveState {
         self.lock().mounts.get(target).is_some_and(|m| m.live)
     }
 
-    /// Opens a listener session, unless `ticket` already holds `cap` listeners. A session id
-    /// Icecast reuses (after its restart) replaces the old session.
+    /// Opens `session`, unless its ticket already holds `cap` listeners. A session id Icecast
+    /// reuses (after its restart) replaces the old session, which is returned.
     pub fn add_listener(
         &self,
-        target: &Target,
-        origin: &Origin<'_>,
-        client: &str,
-        ticket: Option<&str>,
+        session: ListenerSession,
         cap: Option<u32>,
-    ) -> Result<(), TicketFull> {
+    ) -> Result<Option<ListenerSession>, TicketFull> {
         let mut inner = self.lock();
-        let key = SessionKey::new(origin, client);
-        inner.end_session(&key);
-        if let (Some(jti), Some(cap)) = (ticket, cap) {
+        let key = session.key();
+        let replaced = inner.end_session(&key);
+        if let (Some(jti), Some(cap)) = (&session.ticket, cap) {
             if inner.per_ticket.get(jti).copied().unwrap_or(0) >= cap {
                 return Err(TicketFull);
             }
         }
-        if let Some(jti) = ticket {
-            *inner.per_ticket.entry(jti.to_string()).or_default() += 1;
+        if let Some(jti) = &session.ticket {
+            *inner.per_ticket.entry(jti.clone()).or_default() += 1;
         }
-        let m = inner.mounts.entry(target.clone()).or_default();
+        let m = inner.mounts.entry(session.target.clone()).or_default();
         m.listeners += 1;
         m.peak_listeners = m.peak_listeners.max(m.listeners);
-        inner.sessions.insert(
-            key,
-            Session {
-                target: target.clone(),
-                ticket: ticket.map(str::to_string),
-            },
-        );
-        Ok(())
+        inner.sessions.insert(key, session);
+        Ok(replaced)
     }
 
-    /// Closes a listener session; unknown sessions (e.g. opened before a restart) are ignored.
-    pub fn remove_listener(&self, origin: &Origin<'_>, client: &str) -> Option<Target> {
+    /// Closes a listener session and returns it; unknown sessions (e.g. opened before a
+    /// restart) are ignored.
+    pub fn remove_listener(&self, origin: &Origin<'_>, client: &str) -> Option<ListenerSession> {
         self.lock().end_session(&SessionKey::new(origin, client))
+    }
+
+    /// The listener sessions `keep` selects, copied out of the lock.
+    pub fn listeners_where(&self, keep: impl Fn(&ListenerSession) -> bool) -> Vec<ListenerSession> {
+        self.lock()
+            .sessions
+            .values()
+            .filter(|s| keep(s))
+            .cloned()
+            .collect()
+    }
+
+    /// Every mount with a live source, and its state.
+    pub fn live_mounts(&self) -> Vec<(Target, MountState)> {
+        self.lock()
+            .mounts
+            .iter()
+            .filter(|(_, m)| m.live)
+            .map(|(t, m)| (t.clone(), m.clone()))
+            .collect()
     }
 
     /// The state of `target` (all zero if never seen).
@@ -218,17 +271,43 @@ mod tests {
         }
     }
 
+    fn session(t: &Target, server: &str, client: &str, ticket: Option<&str>) -> ListenerSession {
+        ListenerSession {
+            target: t.clone(),
+            mount: "/m".into(),
+            server: server.into(),
+            port: "8000".into(),
+            client: client.into(),
+            ip: "192.0.2.1".into(),
+            ticket: ticket.map(str::to_string),
+            member: None,
+            started: Utc::now(),
+        }
+    }
+
+    fn source(mount: &str) -> SourceSession {
+        SourceSession {
+            mount: mount.into(),
+            server: "a".into(),
+            port: "8000".into(),
+            since: Utc::now(),
+        }
+    }
+
     #[test]
     fn counts_sessions_across_servers_and_never_goes_negative() {
         let live = LiveState::new();
         let t = Target::Event(Uuid::new_v4());
-        live.add_listener(&t, &origin("a"), "1", None, None)
+        live.add_listener(session(&t, "a", "1", None), None)
             .unwrap();
         // The same client id on another Icecast is another listener.
-        live.add_listener(&t, &origin("b"), "1", None, None)
+        live.add_listener(session(&t, "b", "1", None), None)
             .unwrap();
         assert_eq!(live.mount(&t).listeners, 2);
-        assert_eq!(live.remove_listener(&origin("a"), "1"), Some(t.clone()));
+        assert_eq!(
+            live.remove_listener(&origin("a"), "1").map(|s| s.target),
+            Some(t.clone())
+        );
         assert_eq!(live.remove_listener(&origin("a"), "1"), None);
         assert_eq!(live.remove_listener(&origin("z"), "9"), None);
         live.remove_listener(&origin("b"), "1");
@@ -241,20 +320,19 @@ mod tests {
     fn ticket_cap_is_exact_and_freed_on_leave() {
         let live = LiveState::new();
         let t = Target::Event(Uuid::new_v4());
-        let o = origin("a");
-        live.add_listener(&t, &o, "1", Some("jti"), Some(2))
+        live.add_listener(session(&t, "a", "1", Some("jti")), Some(2))
             .unwrap();
-        live.add_listener(&t, &o, "2", Some("jti"), Some(2))
+        live.add_listener(session(&t, "a", "2", Some("jti")), Some(2))
             .unwrap();
         assert_eq!(
-            live.add_listener(&t, &o, "3", Some("jti"), Some(2)),
+            live.add_listener(session(&t, "a", "3", Some("jti")), Some(2)),
             Err(TicketFull)
         );
         // A reused session id replaces, it does not count twice.
-        live.add_listener(&t, &o, "2", Some("jti"), Some(2))
+        live.add_listener(session(&t, "a", "2", Some("jti")), Some(2))
             .unwrap();
-        live.remove_listener(&o, "1");
-        live.add_listener(&t, &o, "3", Some("jti"), Some(2))
+        live.remove_listener(&origin("a"), "1");
+        live.add_listener(session(&t, "a", "3", Some("jti")), Some(2))
             .unwrap();
         assert_eq!(live.mount(&t).listeners, 2);
     }
@@ -266,11 +344,17 @@ mod tests {
         let now = Utc::now();
         live.source_allowed(&t, Source::Member(7));
         assert!(!live.is_live(&t));
-        assert_eq!(live.mount_added(&t), Some(7));
+        assert_eq!(live.mount_added(&t, source("/m.mp3")), Some(7));
+        let live_now = live.live_mounts();
+        assert_eq!(
+            live_now[0].1.source.as_ref().map(|s| s.mount.as_str()),
+            Some("/m.mp3")
+        );
         assert!(live.is_live(&t));
         assert_eq!(live.totals().live_mounts, 1);
         live.mount_removed(&t, now);
         assert!(!live.is_live(&t));
+        assert_eq!(live.mount(&t).source, None, "a gone source is forgotten");
         assert_eq!(
             live.mount(&t).relay_dropped,
             None,
@@ -278,11 +362,11 @@ mod tests {
         );
 
         live.source_allowed(&t, Source::Relay("relay"));
-        assert_eq!(live.mount_added(&t), None);
+        assert_eq!(live.mount_added(&t, source("/m")), None);
         live.mount_removed(&t, now);
         assert_eq!(live.mount(&t).relay_dropped, Some(("relay".into(), now)));
         live.source_allowed(&t, Source::Member(7));
-        live.mount_added(&t);
+        live.mount_added(&t, source("/m"));
         live.mount_removed(&t, now + chrono::Duration::seconds(5));
         assert_eq!(
             live.mount(&t).relay_dropped,

@@ -6,6 +6,7 @@
 
 pub mod decide;
 pub mod decode;
+pub mod kick;
 pub mod live;
 
 use uuid::Uuid;

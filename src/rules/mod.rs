@@ -196,6 +196,8 @@ pub struct Admission {
     pub ticket: Option<String>,
     /// How many listeners that ticket may hold at once.
     pub cap: Option<u32>,
+    /// The member whose token admitted the listener.
+    pub member: Option<i64>,
 }
 
 /// Whether [`may_listen`] reads the presented credentials for `to` (public mounts and public
@@ -225,10 +227,15 @@ pub fn may_listen(
     max_per_ticket: Option<u32>,
     now: DateTime<Utc>,
 ) -> Result<Admission, DenyReason> {
+    let member = match presented {
+        Presented::Member(m) => Some(m.sub),
+        _ => None,
+    };
     let open_until = |until| Admission {
         until,
         ticket: None,
         cap: max_per_ticket,
+        member,
     };
     let event = match to {
         ListenTo::Static(Access::Public) => return Ok(open_until(None)),
@@ -263,6 +270,7 @@ pub fn may_listen(
                 until: Some(event_end.min(t.exp)),
                 ticket: Some(t.jti.clone()),
                 cap: ticket::cap(t, max_per_ticket),
+                member: None,
             })
         }
         Presented::Refused(r) => Err(*r),

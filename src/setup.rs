@@ -148,6 +148,7 @@ fn api_settings(config: &Config, previous: Option<&ApiSettings>) -> ApiSettings 
         create_limiter,
         ticket_limiter,
         list_slots,
+        ui: config.ui.clone(),
     }
 }
 

@@ -14,6 +14,7 @@ mod original;
 mod placeholders;
 mod store;
 mod tokens;
+mod ui;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -28,6 +29,7 @@ pub use identity::{IdentitySettings, MyRadioSettings};
 pub use limits::LimitSettings;
 pub use store::{redact_url, PostgresSettings, StoreCacheSettings, StoreSettings};
 pub use tokens::{KeyRef, RemoteKeySettings, TokenSettings};
+pub use ui::{UiSettings, MOUNT_EXTENSIONS};
 
 /// Exit code for a configuration or usage error (`EX_USAGE` from sysexits.h).
 pub const EXIT_CONFIG: i32 = 64;
@@ -92,6 +94,7 @@ pub struct Config {
     pub events: EventSettings,
     pub limits: LimitSettings,
     pub icecast: IcecastSettings,
+    pub ui: UiSettings,
     pub store_cache: StoreCacheSettings,
 }
 
@@ -116,6 +119,7 @@ struct FileConfig {
     events: events::FileEvents,
     limits: limits::FileLimits,
     icecast: icecast::FileIcecast,
+    ui: ui::FileUi,
 }
 
 /// Parses `"24h"`, `"30s"`, `"10d"`, naming `key` when it fails.
@@ -250,6 +254,7 @@ fn resolve(file: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
         events: events::resolve(file.events)?,
         limits: limits::resolve(file.limits)?,
         icecast: icecast::resolve(file.icecast)?,
+        ui: ui::resolve(file.ui)?,
         metrics_listen,
         log_level,
         shutdown_grace,

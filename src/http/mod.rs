@@ -1,6 +1,7 @@
-//! The HTTP edge: [`AppState`], [`App`] (Icecast's callbacks, then the [`router`]) and
-//! [`server`] (how both are served). Handlers parse arguments, call one decision or store operation, and render; they
-//! hold no rules of their own.
+//! The HTTP edge: [`AppState`], [`App`] (Icecast's callbacks, then the [`router`]: the API,
+//! the operational endpoints and the station [`page`]) and [`server`] (how both are served).
+//! Handlers parse arguments, call one decision or store operation, and render; they hold no
+//! rules of their own.
 
 pub mod api;
 pub mod args;
@@ -8,6 +9,7 @@ pub mod edge;
 pub mod error;
 pub mod icecast;
 pub mod ops;
+pub mod page;
 pub mod server;
 pub mod shed;
 
@@ -59,6 +61,8 @@ pub struct ApiSettings {
     pub ticket_limiter: Arc<RateLimiter>,
     /// `/jars/events` listings reading the store at once (`limits.max_concurrent_lists`).
     pub list_slots: Arc<tokio::sync::Semaphore>,
+    /// The station page (`[ui]`): whether it is served, and the addresses it shows.
+    pub ui: crate::config::UiSettings,
 }
 
 /// Shared state of every handler: cheap to clone, all `Arc`s.
@@ -157,6 +161,7 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         ops = ops.route("/metrics", get(ops::metrics));
     }
     api.merge(ops)
+        .merge(page::routes())
         .fallback(ops::not_found)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), record))

@@ -21,6 +21,7 @@ mod logs;
 mod members;
 mod myradio;
 mod ops;
+mod page;
 mod postgres;
 mod relay;
 mod router;

@@ -1,5 +1,6 @@
 //! Shared test support: a real jars server on 127.0.0.1:0 with a temporary data directory.
 
+pub mod browser;
 pub mod icecast;
 pub mod pg;
 

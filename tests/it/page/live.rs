@@ -1,0 +1,230 @@
+//! In the browser, with a real Icecast: a member logs in, creates a private event, streams to
+//! the source URL its go-live card shows with the password it shows, mints a listener link
+//! that Icecast admits, and sees the event go live and its listener count rise; an admin sees
+//! the same event, its live sessions, and ends it. Visitors see public live events with a
+//! listen link.
+
+use std::time::Duration;
+
+use jars::clock::Clock;
+
+use super::*;
+use support::icecast::{self, Icecast};
+use support::{client, post_form};
+
+const CB_USER: &str = "icecast";
+const CB_PASS: &str = "page-callback-secret";
+const WAIT: Duration = Duration::from_secs(10);
+
+fn callbacks_toml() -> String {
+    format!("[icecast]\nusername = \"{CB_USER}\"\npassword = \"{CB_PASS}\"\n")
+}
+
+/// `GET /jars/events/{id}?all=1` as `token`: (status, body).
+async fn event_as(jars: &TestServer, token: &str, id: &str) -> (u16, serde_json::Value) {
+    let resp = client()
+        .get(jars.url(&format!("/jars/events/{id}?all=1")))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_member_goes_live_shares_a_link_and_an_admin_ends_the_event() {
+    if !icecast::require_icecast() || !browser::require_chromium() {
+        return;
+    }
+    let jars = TestServer::start(&callbacks_toml()).await;
+    jars.add_user("dj", "dj-password", false);
+    jars.add_user("boss", "boss-password", true);
+    let auth_url = jars.url("/icecast/auth");
+    let icecast = tokio::task::spawn_blocking(move || Icecast::start(&auth_url, CB_USER, CB_PASS))
+        .await
+        .unwrap();
+    // Icecast's port is known only now: the page learns it from a reloaded [ui].
+    let icecast_url = format!("http://127.0.0.1:{}", icecast.port);
+    reload(
+        &jars,
+        &format!(
+            "{}[ui]\nicecast_url = \"{icecast_url}/\"\nrelay_url = \"wss://relay.example:7443\"\n",
+            callbacks_toml()
+        ),
+    );
+    let Some(b) = open_page(&jars).await else {
+        return;
+    };
+    b.log_in("dj", "dj-password").await;
+
+    b.click("#create summary").await;
+    b.fill("#create-title", "Breakfast").await;
+    b.click("#create-private").await;
+    b.click("#create-form button[type=submit]").await;
+    let card = "#my-events article.event";
+    b.wait_text(&format!("{card} h3"), "the new event", |t| t == "Breakfast")
+        .await;
+    let id = b
+        .find(card)
+        .await
+        .attr("data-event-id")
+        .await
+        .unwrap()
+        .expect("data-event-id");
+    let card = format!("#my-events article.event[data-event-id=\"{id}\"]");
+    assert!(b
+        .text(&format!("{card} .meta"))
+        .await
+        .starts_with("Private"));
+
+    // The go-live card: where to stream, and the password (the login token).
+    b.click(&format!("{card} details.go-live summary")).await;
+    let mount = b.text(&format!("{card} .mount")).await;
+    assert_eq!(mount, format!("/{id}.mp3"));
+    assert_eq!(
+        b.value(&format!("{card} .source-url")).await,
+        format!("{icecast_url}/{id}.mp3")
+    );
+    assert_eq!(
+        b.value(&format!("{card} .relay-url")).await,
+        format!("wss://relay.example:7443/{id}.mp3")
+    );
+    let password = b.value(&format!("{card} .source-password")).await;
+    assert!(password.starts_with("eyJ"), "the token: {password:.12}…");
+    b.click(&format!("{card} .approve")).await;
+    b.wait_text(
+        &format!("{card} details.go-live .message"),
+        "relay approval",
+        |t| t.starts_with("Approved"),
+    )
+    .await;
+
+    // A source streams with exactly what the page showed; the card sees it live.
+    let source = icecast::start_source(icecast.port, &mount, "source", &password).await;
+    assert_eq!(source.status(), 200, "{}", icecast.error_log());
+    b.wait_text(&format!("{card} .live-state"), "live", |t| {
+        t == "Live: 0 listeners (peak 0)"
+    })
+    .await;
+
+    // A listener link, capped at 2 listeners, that the real Icecast admits.
+    b.click(&format!("{card} details.listener-link summary"))
+        .await;
+    b.fill(&format!("{card} .link-cap"), "2").await;
+    b.click(&format!("{card} .make-link")).await;
+    b.wait_text(
+        &format!("{card} details.listener-link .message"),
+        "a listener link",
+        |t| t == "Listener link made.",
+    )
+    .await;
+    let link = b.value(&format!("{card} .link-url")).await;
+    let path = link
+        .strip_prefix(&icecast_url)
+        .unwrap_or_else(|| panic!("{link} is not on {icecast_url}"));
+    assert!(path.starts_with(&format!("{mount}?token=eyJ")), "{link}");
+    let refused = icecast::listen(icecast.port, &mount, None, 1, WAIT).await;
+    assert_eq!(refused.status, 401, "a private event needs the link");
+    let listener = icecast::open_listener(icecast.port, path, None).await;
+    assert_eq!(listener.status(), 200, "{}", icecast.error_log());
+    b.wait_text(&format!("{card} .live-state"), "one listener", |t| {
+        t == "Live: 1 listener (peak 1)"
+    })
+    .await;
+    let on_air = b
+        .run(&format!(
+            "return document.querySelector('#on-air-list li[data-event-id=\"{id}\"]') === null"
+        ))
+        .await;
+    assert_eq!(on_air, true, "a private event is not listed on air");
+
+    // An admin sees the event among all events, with its listener, and ends it.
+    b.click("#logout").await;
+    b.wait_shown("#login", true).await;
+    b.log_in("boss", "boss-password").await;
+    b.wait_shown("#admin", true).await;
+    let admin_card = format!("#all-events article.event[data-event-id=\"{id}\"]");
+    b.wait_text(
+        &format!("{admin_card} .live-state"),
+        "live for the admin",
+        |t| t == "Live: 1 listener (peak 1)",
+    )
+    .await;
+    b.click(&format!("{admin_card} .end-event")).await;
+    b.click(&format!("{admin_card} .end-confirm")).await;
+    b.wait_text(&format!("{admin_card} .card-message"), "ended", |t| {
+        t.starts_with("Ended at")
+    })
+    .await;
+    let boss = jars.login("boss", "boss-password").await;
+    let (status, event) = event_as(&jars, &boss, &id).await;
+    assert_eq!(status, 200, "{event}");
+    assert!(
+        event["expires_time"].as_i64().unwrap() <= jars.clock.now().timestamp(),
+        "ended: {event}"
+    );
+    // Ended events leave the list unless asked for.
+    b.wait_shown(&admin_card, false).await;
+    assert_eq!(super::alert(&b).await, "", "nothing went wrong on the page");
+    b.close().await;
+    drop(listener);
+    source.stop().await;
+}
+
+/// Tells jars what Icecast would: `action` (`mount_add`, `mount_remove`) on `/<id>`.
+async fn mount_change(jars: &TestServer, action: &str, id: &str) {
+    let mount = format!("/{id}");
+    let (status, body) = post_form(
+        &jars.url("/icecast/auth"),
+        &[
+            ("action", action),
+            ("mount", mount.as_str()),
+            ("server", "localhost"),
+            ("port", "8000"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{action}: {body}");
+}
+
+#[tokio::test]
+async fn visitors_see_public_live_events_with_a_listen_link() {
+    let jars =
+        TestServer::start("[ui]\nicecast_url = \"https://radio.example\"\nmount_extension = \"\"")
+            .await;
+    jars.add_user("dj", "dj-password", false);
+    let token = jars.login("dj", "dj-password").await;
+    let public = jars.create_event(&token, "Morning show", false).await;
+    let private = jars.create_event(&token, "Rehearsal", true).await;
+    mount_change(&jars, "mount_add", &public).await;
+    mount_change(&jars, "mount_add", &private).await;
+    let Some(b) = open_page(&jars).await else {
+        return;
+    };
+    let item = format!("#on-air-list li[data-event-id=\"{public}\"]");
+    assert!(b
+        .text(&item)
+        .await
+        .starts_with("Morning show Live: 0 listeners"));
+    let href = b
+        .find(&format!("{item} a.listen"))
+        .await
+        .attr("href")
+        .await
+        .unwrap();
+    assert_eq!(
+        href.as_deref(),
+        Some(&*format!("https://radio.example/{public}"))
+    );
+    let listed = b
+        .run("return document.querySelectorAll('#on-air-list li').length")
+        .await;
+    assert_eq!(listed, 1, "the private event is not listed");
+    b.wait_shown("#on-air-empty", false).await;
+
+    mount_change(&jars, "mount_remove", &public).await;
+    b.wait_shown("#on-air-empty", true).await;
+    assert_eq!(super::alert(&b).await, "");
+    b.close().await;
+}

@@ -1,0 +1,83 @@
+//! How the page is served: its files with a strict Content-Security-Policy, the public
+//! addresses from `[ui]`, and `[ui] enabled = false` (applied by a reload too).
+
+use super::*;
+use support::{client, error_name};
+
+async fn get(server: &TestServer, path: &str) -> reqwest::Response {
+    client().get(server.url(path)).send().await.unwrap()
+}
+
+fn header<'a>(resp: &'a reqwest::Response, name: &str) -> &'a str {
+    resp.headers()
+        .get(name)
+        .unwrap_or_else(|| panic!("no {name} header"))
+        .to_str()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_page_and_its_files_carry_a_strict_policy() {
+    let server = TestServer::start(
+        "[ui]\nicecast_url = \"https://radio.example:8443/\"\nmount_extension = \".ogg\"",
+    )
+    .await;
+    for (path, media_type) in [
+        ("/", "text/html"),
+        ("/ui/app.js", "text/javascript"),
+        ("/ui/api.js", "text/javascript"),
+        ("/ui/chart.js", "text/javascript"),
+        ("/ui/app.css", "text/css"),
+        ("/ui/config.json", "application/json"),
+    ] {
+        let resp = get(&server, path).await;
+        assert_eq!(resp.status(), 200, "{path}");
+        assert!(
+            header(&resp, "content-type").starts_with(media_type),
+            "{path}"
+        );
+        let csp = header(&resp, "content-security-policy");
+        for directive in [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(csp.contains(directive), "{path}: {csp}");
+        }
+        assert!(!csp.contains("unsafe"), "{path}: {csp}");
+        assert_eq!(header(&resp, "x-content-type-options"), "nosniff");
+        assert_eq!(header(&resp, "referrer-policy"), "no-referrer");
+    }
+    let html = get(&server, "/").await.text().await.unwrap();
+    assert!(html.contains("<script type=\"module\" src=\"/ui/app.js\"></script>"));
+    assert!(html.contains("<label for=\"login-user\">"));
+    let config: serde_json::Value = get(&server, "/ui/config.json").await.json().await.unwrap();
+    assert_eq!(config["icecast_url"], "https://radio.example:8443");
+    assert_eq!(config["relay_url"], serde_json::Value::Null);
+    assert_eq!(config["mount_extension"], ".ogg");
+    let missing = get(&server, "/ui/nothing.js").await;
+    assert_eq!(missing.status(), 404);
+    assert_eq!(error_name(&missing.text().await.unwrap()), "NotFound");
+}
+
+#[tokio::test]
+async fn a_disabled_page_is_not_served_until_a_reload_enables_it() {
+    let server = TestServer::start("[ui]\nenabled = false").await;
+    for path in ["/", "/ui/app.js", "/ui/config.json"] {
+        let resp = get(&server, path).await;
+        assert_eq!(resp.status(), 404, "{path}");
+        assert!(resp.headers().get("content-security-policy").is_none());
+        assert_eq!(error_name(&resp.text().await.unwrap()), "NotFound");
+    }
+    // The API is untouched.
+    assert_eq!(get(&server, "/jars/events").await.status(), 200);
+
+    reload(&server, "[ui]\nicecast_url = \"http://127.0.0.1:8000\"");
+    assert_eq!(get(&server, "/").await.status(), 200);
+    let config: serde_json::Value = get(&server, "/ui/config.json").await.json().await.unwrap();
+    assert_eq!(config["icecast_url"], "http://127.0.0.1:8000");
+
+    reload(&server, "[ui]\nenabled = false");
+    assert_eq!(get(&server, "/").await.status(), 404);
+}

@@ -1,0 +1,268 @@
+//! A real headless Chromium for the page tests, driven through WebDriver: [`Browser::start`]
+//! runs Debian's `chromedriver` on a free loopback port and opens a `--headless=new` Chromium
+//! session on it with `fantoccini` (plain HTTP to chromedriver: no TLS stack involved). One
+//! browser at a time ([`Browser`] holds the only slot): two cores cannot run several Chromiums
+//! next to the other tests.
+
+use std::net::{SocketAddr, TcpListener as StdTcpListener, TcpStream as StdTcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use tempfile::TempDir;
+
+/// How long a page condition may take before the test fails (refreshes run every 5 s).
+pub const PAGE_WAIT: Duration = Duration::from_secs(20);
+
+static BROWSER_SLOT: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
+fn binary(name: &str) -> Option<PathBuf> {
+    let debian = PathBuf::from("/usr/bin").join(name);
+    if debian.is_file() {
+        return Some(debian);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file())
+}
+
+/// Whether the browser tests can run. Without `chromium` and `chromedriver`: a panic when `CI`
+/// is set, else a loud skip message and `false` (the caller returns early).
+pub fn require_chromium() -> bool {
+    let missing: Vec<&str> = ["chromium", "chromedriver"]
+        .into_iter()
+        .filter(|b| binary(b).is_none())
+        .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "{} not installed and CI is set: install them (Debian: apt-get install chromium \
+             chromium-driver) so the page tests run",
+            missing.join(" and ")
+        );
+    }
+    eprintln!();
+    eprintln!("==================================================================");
+    eprintln!("SKIPPED: {} not installed.", missing.join(" and "));
+    eprintln!("         Browser tests of the page did NOT run.");
+    eprintln!("         Install: apt-get install chromium chromium-driver");
+    eprintln!("==================================================================");
+    eprintln!();
+    false
+}
+
+/// A chromedriver process and a headless Chromium session on it; both end on drop.
+pub struct Browser {
+    pub client: Client,
+    driver: Child,
+    port: u16,
+    /// chromedriver's log and Chromium's profile.
+    _dir: TempDir,
+    _slot: tokio::sync::SemaphorePermit<'static>,
+}
+
+impl Browser {
+    /// Starts chromedriver and a headless Chromium at phone width (390 × 844).
+    pub async fn start() -> Browser {
+        let slot = BROWSER_SLOT.acquire().await.expect("browser slot");
+        let dir = tempfile::Builder::new()
+            .prefix("jars-chromium-")
+            .tempdir()
+            .unwrap();
+        let port = StdTcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let log = std::fs::File::create(dir.path().join("chromedriver.log")).unwrap();
+        let driver = Command::new(binary("chromedriver").expect("require_chromium first"))
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("run chromedriver");
+        let mut browser_dir = dir.path().to_path_buf();
+        browser_dir.push("profile");
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while StdTcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not listen on {addr}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let caps = serde_json::json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": binary("chromium").expect("require_chromium first"),
+                "args": [
+                    "--headless=new",
+                    // CI runs as root, where Chromium's sandbox cannot start.
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-dev-shm-usage",
+                    "--window-size=390,844",
+                    format!("--user-data-dir={}", browser_dir.display()),
+                ],
+            },
+        });
+        let serde_json::Value::Object(caps) = caps else {
+            unreachable!()
+        };
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&format!("http://{addr}"))
+            .await
+            .unwrap_or_else(|e| {
+                let log = std::fs::read_to_string(dir.path().join("chromedriver.log"))
+                    .unwrap_or_default();
+                panic!("no Chromium session: {e}\nchromedriver log:\n{log}")
+            });
+        Browser {
+            client,
+            driver,
+            port,
+            _dir: dir,
+            _slot: slot,
+        }
+    }
+
+    pub async fn goto(&self, url: &str) {
+        self.client.goto(url).await.expect("goto");
+    }
+
+    /// The element `css` matches, waiting for it to exist.
+    pub async fn find(&self, css: &str) -> Element {
+        self.client
+            .wait()
+            .at_most(PAGE_WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+    }
+
+    pub async fn click(&self, css: &str) {
+        self.find(css)
+            .await
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    /// Types `text` into the field `css` after clearing it.
+    pub async fn fill(&self, css: &str, text: &str) {
+        let field = self.find(css).await;
+        field.clear().await.unwrap();
+        field
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("type into {css}: {e}"));
+    }
+
+    /// The visible text of `css`.
+    pub async fn text(&self, css: &str) -> String {
+        self.find(css).await.text().await.unwrap()
+    }
+
+    /// The current value of the input `css`.
+    pub async fn value(&self, css: &str) -> String {
+        self.find(css)
+            .await
+            .prop("value")
+            .await
+            .unwrap()
+            .unwrap_or_default()
+    }
+
+    /// Runs `script` in the page and returns its result.
+    pub async fn run(&self, script: &str) -> serde_json::Value {
+        self.client
+            .execute(script, vec![])
+            .await
+            .unwrap_or_else(|e| panic!("script {script}: {e}"))
+    }
+
+    /// Waits until the text of `css` satisfies `pred`; returns it. Fails naming `what`.
+    pub async fn wait_text(&self, css: &str, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            let text = match self.client.find(Locator::Css(css)).await {
+                Ok(el) => el.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            };
+            if pred(&text) {
+                return text;
+            }
+            assert!(
+                started.elapsed() < PAGE_WAIT,
+                "{what}: {css} still reads {text:?} after {PAGE_WAIT:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Waits until the element `css` is displayed (or, with `shown = false`, hidden).
+    pub async fn wait_shown(&self, css: &str, shown: bool) {
+        let started = Instant::now();
+        loop {
+            let now = match self.client.find(Locator::Css(css)).await {
+                Ok(el) => el.is_displayed().await.unwrap_or(false),
+                Err(_) => false,
+            };
+            if now == shown {
+                return;
+            }
+            assert!(
+                started.elapsed() < PAGE_WAIT,
+                "{css} is still {} after {PAGE_WAIT:?}",
+                if shown { "hidden" } else { "shown" }
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Logs in through the page's form and waits for the member section.
+    pub async fn log_in(&self, user: &str, password: &str) {
+        self.fill("#login-user", user).await;
+        self.fill("#login-password", password).await;
+        self.click("#login-form button[type=submit]").await;
+        self.wait_shown("#member", true).await;
+    }
+
+    /// Ends the session (Chromium quits), then chromedriver (on drop).
+    pub async fn close(self) {
+        let _ = self.client.clone().close().await;
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        // chromedriver's /shutdown quits its Chromium first; killed outright, it would leave
+        // the browser running (e.g. when a test fails before `close`).
+        shut_down(self.port);
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+/// Asks the chromedriver on `port` to quit its sessions and exit, waiting up to 5 s.
+fn shut_down(port: u16) {
+    use std::io::{Read, Write};
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let Ok(mut stream) = StdTcpStream::connect_timeout(&addr, Duration::from_millis(500)) else {
+        return;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let request =
+        format!("GET /shutdown HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    if stream.write_all(request.as_bytes()).is_ok() {
+        let _ = stream.read_to_end(&mut Vec::new());
+    }
+}

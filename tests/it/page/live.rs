@@ -151,6 +151,36 @@ async fn a_member_goes_live_shares_a_link_and_an_admin_ends_the_event() {
         |t| t == "Live: 1 listener (peak 1)",
     )
     .await;
+    // Its live sessions: the source and the one listener, on this jars' Icecast.
+    b.click(&format!("{admin_card} details.sessions summary"))
+        .await;
+    b.wait_text(
+        &format!("{admin_card} details.sessions caption"),
+        "one listener session",
+        |t| t == "1 listening on this jars' Icecast",
+    )
+    .await;
+    let source_line = b
+        .text(&format!("{admin_card} details.sessions .sessions-out p"))
+        .await;
+    assert!(
+        source_line.starts_with(&format!("Source on {mount}")),
+        "{source_line}"
+    );
+    // Its stats, with the chart of listeners a minute.
+    b.click(&format!("{admin_card} details.stats summary"))
+        .await;
+    b.wait_text(&format!("{admin_card} .stat-peak"), "the peak", |t| {
+        t == "1"
+    })
+    .await;
+    let drawn = b
+        .run(&format!(
+            "return document.querySelectorAll('{admin_card} svg.chart path.line').length"
+        ))
+        .await;
+    assert_eq!(drawn, 1, "the chart has its line");
+
     b.click(&format!("{admin_card} .end-event")).await;
     b.click(&format!("{admin_card} .end-confirm")).await;
     b.wait_text(&format!("{admin_card} .card-message"), "ended", |t| {

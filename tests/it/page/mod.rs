@@ -4,6 +4,7 @@
 
 use crate::support;
 
+mod admin;
 mod errors;
 mod live;
 mod served;

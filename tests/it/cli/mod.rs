@@ -434,6 +434,8 @@ pub(crate) fn serve_until_healthy(mut cmd: Command, dir: &Path, port: u16) -> st
 }
 
 mod configs;
+mod help;
+mod node;
 mod serve;
 
 #[test]

@@ -436,6 +436,7 @@ pub(crate) fn serve_until_healthy(mut cmd: Command, dir: &Path, port: u16) -> st
 mod configs;
 mod help;
 mod node;
+mod readme;
 mod serve;
 
 #[test]

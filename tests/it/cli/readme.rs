@@ -9,12 +9,11 @@
 //! command reads, `JARS_CONFIG`), `…` in `password=…` the password typed at the prompts, and the example event id
 //! the one `/jars/create` printed.
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::{free_port, stderr, JARS};
+use super::{free_port, output_with_stdin, stderr, JARS};
 
 const README: &str = include_str!("../../../README.md");
 /// The event id the README shows; later commands use the one `/jars/create` printed instead.
@@ -207,29 +206,18 @@ fn readme_quick_start_runs_verbatim() {
     }
     std::fs::write(p.join("walkthrough.sh"), &script).unwrap();
     // Under a terminal (script(1)), typing the password at each prompt.
-    let mut run = Command::new("script")
-        .args([
-            "-qec",
-            &format!("bash {}", p.join("walkthrough.sh").display()),
-        ])
-        .arg("/dev/null")
-        .current_dir(&work)
-        .env("PATH", path_with(&bin))
-        .env("JARS_CONFIG", &config)
-        .env_remove("JARS_DATA_DIR")
-        .env_remove("JARS_DATABASE_URL")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let typed = format!("{PASSWORD}\n").repeat(prompts);
-    run.stdin
-        .take()
-        .unwrap()
-        .write_all(typed.as_bytes())
-        .unwrap();
-    let terminal = run.wait_with_output().unwrap();
+    let mut run = Command::new("script");
+    run.args([
+        "-qec",
+        &format!("bash {}", p.join("walkthrough.sh").display()),
+    ])
+    .arg("/dev/null")
+    .current_dir(&work)
+    .env("PATH", path_with(&bin))
+    .env("JARS_CONFIG", &config)
+    .env_remove("JARS_DATA_DIR")
+    .env_remove("JARS_DATABASE_URL");
+    let terminal = output_with_stdin(run, &format!("{PASSWORD}\n").repeat(prompts));
     let _ = serve.kill();
     let _ = serve.wait();
     assert!(terminal.status.success(), "{}", stderr(&terminal));

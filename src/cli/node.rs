@@ -86,8 +86,8 @@ fn cause(e: &reqwest::Error) -> String {
     source.to_string()
 }
 
-/// The sum of every sample of metric `name` (whatever its labels) in a Prometheus text
-/// exposition; `None` when it has no sample.
+/// The sum of every sample of metric `name` (whatever its labels; or `name{labels}` exactly)
+/// in a Prometheus text exposition; `None` when it has no sample.
 pub fn metric(text: &str, name: &str) -> Option<f64> {
     let mut found = None;
     for line in text.lines().filter(|l| !l.starts_with('#')) {
@@ -194,13 +194,16 @@ fn key_set(metrics: &str) -> String {
     }
     let age = metric(metrics, "jars_key_set_age_seconds").unwrap_or(0.0);
     let age = humantime::format_duration(Duration::from_secs(age as u64));
-    format!("fetched {age} ago ({fetches} fetches)")
+    let failed = metric(metrics, "jars_key_set_refreshes_total{result=\"error\"}").unwrap_or(0.0);
+    format!("fetched {age} ago ({failed} of {fetches} fetches failed)")
 }
 
 /// What the node knows of an event now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
 pub struct LiveState {
+    /// A source is on the event's mount.
     pub live: bool,
+    /// Current listeners, summed over the Icecast servers reporting to the node.
     pub listeners: u32,
 }
 
@@ -273,6 +276,9 @@ mod tests {
                     jars_key_set_refreshes_total{result=\"ok\"} 5\n";
         assert_eq!(metric(text, "jars_listeners"), Some(3.0));
         assert_eq!(metric(text, "jars_key_set_refreshes_total"), Some(7.0));
+        let failed = "jars_key_set_refreshes_total{result=\"error\"}";
+        assert_eq!(metric(text, failed), Some(2.0));
+        assert_eq!(key_set(text), "fetched 0s ago (2 of 7 fetches failed)");
         assert_eq!(metric(text, "jars_live_mounts"), None);
     }
 

@@ -107,6 +107,26 @@ async fn status_reports_ready_live_mounts_listeners_and_key_set() {
     server.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn status_of_a_verify_only_node_gives_its_key_set_age() {
+    let issuer = TestServer::start("").await;
+    let relay = TestServer::start(&format!(
+        "[tokens]\njwks_url = \"{}\"\n",
+        issuer.url("/jars/jwks.json")
+    ))
+    .await;
+    let url = relay.url("");
+    let out = jars_on(relay.dir.path(), &["status", "--url", &url]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let keys = row(&stdout(&out), "key set");
+    assert!(
+        keys.starts_with("fetched ") && keys.contains(" ago (0 of "),
+        "{keys}"
+    );
+    relay.stop().await;
+    issuer.stop().await;
+}
+
 #[test]
 fn status_of_a_node_that_does_not_answer_exits_69() {
     let dir = tempfile::tempdir().unwrap();

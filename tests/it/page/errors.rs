@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use fantoccini::key::Key;
+
 use super::*;
 
 #[tokio::test]
@@ -24,7 +26,20 @@ async fn refusals_read_as_sentences_and_an_expired_login_returns_to_the_form() {
     .await;
     b.wait_shown("#member", false).await;
 
-    b.log_in("dj", "dj-password").await;
+    // By keyboard alone: from a fresh page, Tab past the skip link to the user name field,
+    // type, Tab to the password, Enter.
+    b.goto(&server.url("/")).await;
+    b.wait_text("#updated", "the reloaded page", |t| {
+        t.starts_with("Updated")
+    })
+    .await;
+    b.press(&format!(
+        "{tab}{tab}dj{tab}dj-password{enter}",
+        tab = char::from(Key::Tab),
+        enter = char::from(Key::Enter)
+    ))
+    .await;
+    b.wait_shown("#member", true).await;
     assert_eq!(b.text("#who").await, "dj");
     let kept = b
         .run(

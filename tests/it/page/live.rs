@@ -124,6 +124,8 @@ async fn a_member_goes_live_shares_a_link_and_an_admin_ends_the_event() {
         .strip_prefix(&icecast_url)
         .unwrap_or_else(|| panic!("{link} is not on {icecast_url}"));
     assert!(path.starts_with(&format!("{mount}?token=eyJ")), "{link}");
+    let (fits, sizes) = b.fits_width().await;
+    assert!(fits, "the open cards fit a phone's width: {sizes}");
     let refused = icecast::listen(icecast.port, &mount, None, 1, WAIT).await;
     assert_eq!(refused.status, 401, "a private event needs the link");
     let listener = icecast::open_listener(icecast.port, path, None).await;

@@ -228,6 +228,33 @@ impl Browser {
         }
     }
 
+    /// Types `keys` (text, or [`fantoccini::key::Key`]s as chars) into whatever has the focus,
+    /// as a person at the keyboard does.
+    pub async fn press(&self, keys: &str) {
+        use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+        let mut actions = KeyActions::new("keyboard".into());
+        for value in keys.chars() {
+            actions = actions
+                .then(KeyAction::Down { value })
+                .then(KeyAction::Up { value });
+        }
+        self.client
+            .perform_actions(actions)
+            .await
+            .unwrap_or_else(|e| panic!("press {keys:?}: {e}"));
+    }
+
+    /// Whether the page fits its window's width (nothing to scroll sideways).
+    pub async fn fits_width(&self) -> (bool, serde_json::Value) {
+        let sizes = self
+            .run(
+                "return [document.documentElement.scrollWidth, \
+                 document.documentElement.clientWidth]",
+            )
+            .await;
+        (sizes[0].as_u64() <= sizes[1].as_u64(), sizes)
+    }
+
     /// Logs in through the page's form and waits for the member section.
     pub async fn log_in(&self, user: &str, password: &str) {
         self.fill("#login-user", user).await;

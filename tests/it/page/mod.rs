@@ -5,6 +5,7 @@
 use crate::support;
 
 mod admin;
+mod chart;
 mod errors;
 mod live;
 mod served;

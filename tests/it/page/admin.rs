@@ -1,4 +1,4 @@
-//! In the browser: an admin's ban list (add, refuse a bad address in words, remove) and the
+//! In the browser: every field labelled; an admin's ban list (add, refuse a bad address in words, remove) and the
 //! form that revokes one listener link; a member's page has no admin section.
 
 use super::*;
@@ -29,6 +29,26 @@ async fn an_admin_adds_and_removes_bans_and_revokes_a_link() {
     b.log_in("boss", "boss-password").await;
     b.wait_shown("#admin", true).await;
     assert_eq!(b.text("#who-admin").await, "(admin)");
+    b.find(&format!(
+        "#all-events article.event[data-event-id=\"{event}\"]"
+    ))
+    .await;
+    // Every field of the page, the event cards' included, has a label.
+    let unlabelled = b
+        .run(
+            "return [...document.querySelectorAll('input, select, textarea')]
+               .filter((e) => e.labels.length === 0 && !e.getAttribute('aria-label'))
+               .map((e) => e.outerHTML)",
+        )
+        .await;
+    assert_eq!(unlabelled, serde_json::json!([]), "fields without a label");
+    let fields = b
+        .run("return document.querySelectorAll('input, select, textarea').length")
+        .await;
+    assert!(
+        fields.as_u64().unwrap() > 15,
+        "the cards' fields are there: {fields}"
+    );
     b.wait_text("#bans", "an empty ban list", |t| t == "No bans.")
         .await;
 

@@ -88,7 +88,7 @@ export function revokeForm() {
     line.clear();
     try {
       const { body } = await api.post('/jars/tickets/revoke', revocationOf(form.elements.ticket.value.trim()));
-      line.say(body.revoked === 1 ? 'Revoked the link.' : `Revoked ${body.revoked} links.`);
+      line.say(body.revoked === 1 ? 'Revoked the link.' : 'That link was revoked already.');
       form.reset();
     } catch (err) {
       line.fail(err);

@@ -256,7 +256,12 @@ class EventCard {
   async revoke(fields, line, then) {
     try {
       const { body } = await api.post('/jars/tickets/revoke', fields);
-      line.say(body.revoked === 1 ? 'Revoked 1 listener link.' : `Revoked ${body.revoked} listener links.`);
+      if (fields.mount) {
+        // jars keeps no list of minted links: it counts those in use on its Icecast.
+        line.say(`Revoked every listener link of this event (${body.revoked} in use here).`);
+      } else {
+        line.say(body.revoked === 1 ? 'Revoked the link.' : 'That link was revoked already.');
+      }
       if (then) await then();
     } catch (err) {
       line.fail(err);

@@ -290,3 +290,51 @@ async fn a_refused_or_missing_admin_entry_is_counted_and_never_logs_the_password
         assert!(!ready.to_string().contains(secret));
     }
 }
+
+#[tokio::test]
+async fn servers_are_reloaded_on_sighup_and_resynced_at_once() {
+    let jars = TestServer::start("").await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jars.toml");
+    // Nothing listens there: the resync the reload triggers fails, and says so.
+    let port = crate::cli::free_port();
+    std::fs::write(&path, entry_toml(port, "reload-admin-secret")).unwrap();
+    let overrides = jars::config::Overrides {
+        config: Some(path.clone()),
+        data_dir: Some(jars.dir.path().to_path_buf()),
+        listen: Some("127.0.0.1:0".into()),
+        ..Default::default()
+    };
+    let no_log_level = |_: &str| Ok(());
+    jars::setup::reload(&jars.state, &jars.config, &overrides, &no_log_level).unwrap();
+    assert_eq!(jars.state.icecast_admin.servers()[0].port, port);
+    let started = Instant::now();
+    let ready = loop {
+        let ready = readyz(&jars).await;
+        if ready["icecast"]["servers"][0]["resync"] == "failed" {
+            break ready;
+        }
+        assert!(
+            started.elapsed() < WAIT,
+            "no resync after the reload: {ready}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let error = ready["icecast"]["servers"][0]["error"].as_str().unwrap();
+    assert!(error.starts_with("unreachable"), "{ready}");
+    assert!(!ready.to_string().contains("reload-admin-secret"));
+
+    // A broken entry is refused as a whole; the running one stays.
+    std::fs::write(
+        &path,
+        entry_toml(port, "x").replace("http://", "http://admin:pw@"),
+    )
+    .unwrap();
+    let err =
+        jars::setup::reload(&jars.state, &jars.config, &overrides, &no_log_level).unwrap_err();
+    assert!(err.contains("icecast.servers"), "{err}");
+    assert_eq!(
+        jars.state.icecast_admin.servers()[0].admin_password,
+        "reload-admin-secret"
+    );
+}

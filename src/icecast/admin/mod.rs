@@ -47,6 +47,8 @@ pub struct IcecastAdmin {
     unknown: Mutex<BTreeSet<String>>,
     /// The last resync of each configured server (`server:port`).
     resyncs: Mutex<BTreeMap<String, ResyncStatus>>,
+    /// Wakes the resync task early: the servers were replaced.
+    servers_changed: Arc<tokio::sync::Notify>,
 }
 
 /// What one kill asks for.
@@ -64,11 +66,15 @@ impl IcecastAdmin {
             metrics,
             unknown: Mutex::default(),
             resyncs: Mutex::default(),
+            servers_changed: Arc::default(),
         }
     }
 
-    /// Uses `servers` from now on (a reload).
+    /// Uses `servers` from now on (a reload), and resyncs them soon if they changed.
     pub fn set_servers(&self, servers: Vec<IcecastServer>) {
+        if **self.servers.load() != servers {
+            self.servers_changed.notify_one();
+        }
         self.servers.store(Arc::new(servers));
         let names: BTreeSet<String> = self.servers.load().iter().map(name).collect();
         lock(&self.resyncs).retain(|n, _| names.contains(n));

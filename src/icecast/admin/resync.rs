@@ -113,8 +113,9 @@ pub async fn resync_all(admin: &IcecastAdmin, hooks: &Hooks) {
     }
 }
 
-/// Resyncs now, then every `[icecast] resync`, in the background, for as long as `admin`
-/// and `hooks` are in use (the task holds weak references).
+/// Resyncs now, then every `[icecast] resync` and whenever a reload changes the servers, in
+/// the background, for as long as `admin` and `hooks` are in use (the task holds weak
+/// references).
 pub fn start(admin: &Arc<IcecastAdmin>, hooks: &Arc<Hooks>) {
     let (admin, hooks): (Weak<IcecastAdmin>, Weak<Hooks>) =
         (Arc::downgrade(admin), Arc::downgrade(hooks));
@@ -125,8 +126,12 @@ pub fn start(admin: &Arc<IcecastAdmin>, hooks: &Arc<Hooks>) {
             };
             resync_all(&a, &h).await;
             let wait = h.settings.load().resync;
+            let changed = a.servers_changed.clone();
             drop((a, h));
-            tokio::time::sleep(wait).await;
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = changed.notified() => {}
+            }
         }
     });
 }

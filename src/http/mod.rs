@@ -80,6 +80,10 @@ pub struct AppState {
     pub signing: Arc<SigningSlots>,
     /// Where every decision reads `now` from (tests hand in a manual clock).
     pub clock: SharedClock,
+    /// Drops live sessions on the Icecast that reported them (`icecast_admin`, as a seam).
+    pub kicker: Arc<dyn crate::icecast::kick::Kicker>,
+    /// The configured Icecast servers' admin APIs: kicks, resyncs, their `/readyz` detail.
+    pub icecast_admin: Arc<crate::icecast::admin::IcecastAdmin>,
 }
 
 /// Everything jars serves on its main address: Icecast's callbacks ([`icecast::PATH`]) go

@@ -15,6 +15,7 @@ mod durability;
 mod edge;
 mod hardening;
 mod hooks;
+mod icecast_admin;
 mod icecast_e2e;
 mod icecast_harness;
 mod logs;

@@ -44,13 +44,19 @@ async fn a_member_goes_live_shares_a_link_and_an_admin_ends_the_event() {
     let icecast = tokio::task::spawn_blocking(move || Icecast::start(&auth_url, CB_USER, CB_PASS))
         .await
         .unwrap();
-    // Icecast's port is known only now: the page learns it from a reloaded [ui].
+    // Icecast's port is known only now: the page learns it from a reloaded [ui], and jars
+    // its admin API (to drop the sessions of an ended event) from [[icecast.servers]].
     let icecast_url = format!("http://127.0.0.1:{}", icecast.port);
     reload(
         &jars,
         &format!(
-            "{}[ui]\nicecast_url = \"{icecast_url}/\"\nrelay_url = \"wss://relay.example:7443\"\n",
-            callbacks_toml()
+            "{}[[icecast.servers]]\nserver = \"localhost\"\nport = {}\n\
+             admin_url = \"{icecast_url}\"\nadmin_user = \"{}\"\nadmin_password = \"{}\"\n\
+             [ui]\nicecast_url = \"{icecast_url}/\"\nrelay_url = \"wss://relay.example:7443\"\n",
+            callbacks_toml(),
+            icecast.port,
+            icecast::ADMIN_USER,
+            icecast::ADMIN_PASSWORD,
         ),
     );
     let Some(b) = open_page(&jars).await else {
@@ -195,6 +201,12 @@ async fn a_member_goes_live_shares_a_link_and_an_admin_ends_the_event() {
     assert!(
         event["expires_time"].as_i64().unwrap() <= jars.clock.now().timestamp(),
         "ended: {event}"
+    );
+    // Ending drops the event's listener and source on Icecast.
+    assert!(
+        listener.wait_closed(WAIT).await.is_some(),
+        "the listener is still connected after the end\n{}",
+        icecast.error_log()
     );
     // Ended events leave the list unless asked for.
     b.wait_shown(&admin_card, false).await;

@@ -191,8 +191,8 @@ async fn a_member_goes_live_shares_a_link_and_an_admin_ends_the_event() {
 
     b.click(&format!("{admin_card} .end-event")).await;
     b.click(&format!("{admin_card} .end-confirm")).await;
-    b.wait_text(&format!("{admin_card} .card-message"), "ended", |t| {
-        t.starts_with("Ended at")
+    b.wait_text("#status", "ended", |t| {
+        t.starts_with("\"Breakfast\" ended at")
     })
     .await;
     let boss = jars.login("boss", "boss-password").await;

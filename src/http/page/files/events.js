@@ -3,7 +3,7 @@
 // Every action is one API call; what is allowed is jars' answer.
 
 import { api, session } from './api.js';
-import { h, fill, field, messageLine, copyButton, when, duration } from './dom.js';
+import { h, fill, field, messageLine, copyButton, notify, when, duration } from './dom.js';
 import { listenersChart } from './chart.js';
 
 /** `/<id><ext>`: the event's mount as the station streams it. */
@@ -281,7 +281,8 @@ class EventCard {
           try {
             const { body } = await api.post(`/jars/events/${this.id}/end`);
             this.update(body);
-            line.say(`Ended at ${when(body.expires_time)}.`);
+            // Said page-wide: the next refresh takes the ended event out of the lists.
+            notify.info(`"${body.title || '(untitled)'}" ended at ${when(body.expires_time)}.`);
             this.ctx.refresh();
           } catch (err) {
             line.fail(err);

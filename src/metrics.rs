@@ -51,6 +51,10 @@ pub struct Metrics {
     pub connections_open: IntGauge,
     /// Connections closed by jars before a request, by reason (`over_limit`, `no_request`).
     pub connections_dropped: IntCounterVec,
+    /// Session rows not written, by reason (`queue_full`, `store_error`).
+    pub sessions_dropped: IntCounterVec,
+    /// Seconds listened, summed as sessions end.
+    pub listening_seconds: IntCounter,
 }
 
 impl Default for Metrics {
@@ -109,6 +113,19 @@ impl Metrics {
             "Connections closed before a request, by reason (over_limit, no_request).",
             &["reason"],
         );
+        let sessions_dropped = counter(
+            "jars_sessions_dropped_total",
+            "Listener session rows not stored, by reason (queue_full, store_error).",
+            &["reason"],
+        );
+        let listening_seconds = IntCounter::new(
+            "jars_listening_seconds_total",
+            "Seconds listened on this node, counted as listener sessions end.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(listening_seconds.clone()))
+            .expect("unique metric");
         let http_duration = HistogramVec::new(
             HistogramOpts::new(
                 "jars_http_request_duration_seconds",
@@ -176,6 +193,7 @@ impl Metrics {
         zero(&callbacks_shed, &["busy", "peer_busy", "slow_body"]);
         zero(&api_shed, &["peer_busy", "slow_body"]);
         zero(&connections_dropped, &["over_limit", "no_request"]);
+        zero(&sessions_dropped, &["queue_full", "store_error"]);
         let callback_reasons = DenyReason::EACH_LABEL.map(DenyReason::label);
         for action in CALLBACK_ACTIONS {
             decisions_start_at_zero(&auth_decisions, action, &callback_reasons);
@@ -202,6 +220,8 @@ impl Metrics {
             api_shed,
             connections_open,
             connections_dropped,
+            sessions_dropped,
+            listening_seconds,
         }
     }
 
@@ -310,6 +330,8 @@ mod tests {
             r#"jars_key_set_refreshes_total{result="error"} 0"#,
             r#"jars_callbacks_shed_total{reason="busy"} 0"#,
             r#"jars_connections_dropped_total{reason="no_request"} 0"#,
+            r#"jars_sessions_dropped_total{reason="queue_full"} 0"#,
+            "jars_listening_seconds_total 0",
             r#"jars_auth_decisions_total{action="stream_auth",decision="allow",reason="ok"} 0"#,
             r#"jars_auth_decisions_total{action="listener_add",decision="deny",reason="wrong_ip"} 0"#,
             r#"jars_auth_decisions_total{action="unknown",decision="deny",reason="bad_caller"} 0"#,

@@ -1,5 +1,5 @@
-//! The `jars` command line: `serve`, `keygen`, `user`, `token`, `event`, `check-config`,
-//! `completions`; what each does (their grammar is in `args`).
+//! The `jars` command line: `serve`, `keygen`, `user`, `token`, `event`, `report`,
+//! `check-config`, `migrate`, `completions`; what each does (their grammar is in `args`).
 //! Every command takes `--data-dir` and `--config` (or `JARS_DATA_DIR`, `JARS_CONFIG`).
 
 use std::io::{BufRead, IsTerminal};
@@ -15,7 +15,10 @@ use crate::store::{ListFilter, NewEvent};
 use crate::tokens::TicketBinding;
 
 mod args;
-pub use args::{Cli, Command, EventCommand, LogFormat, PasswordSource, UserCommand};
+mod report;
+pub use args::{
+    Cli, Command, EventCommand, LogFormat, PasswordSource, ReportBy, ReportFormat, UserCommand,
+};
 
 /// The commented default config: deploy/jars.toml, itself generated from the README's reference
 /// by scripts/sync-example-config, so the three cannot drift apart.
@@ -142,6 +145,17 @@ async fn dispatch(cli: Cli, config: &Config) -> Result<(), Failure> {
             ticket(config, &event_id, lifetime.as_deref(), binding).await
         }
         Command::Event(cmd) => event(config, cmd).await,
+        Command::Report {
+            event,
+            from,
+            to,
+            by,
+            format,
+        } => {
+            let query = report::Query::parse(event.as_deref(), from.as_deref(), to.as_deref())
+                .map_err(Failure::Usage)?;
+            report::run(config, query, by, format).await
+        }
         Command::Completions { shell } => {
             print_completions(shell);
             Ok(())
@@ -184,6 +198,10 @@ async fn migrate(config: &Config) -> Result<(), Failure> {
         .await
         .map_err(|e| Failure::Runtime(e.to_string()))?;
     println!("{report}");
+    let sessions = crate::store::sessions::migrate(&config.store)
+        .await
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    println!("{sessions}");
     Ok(())
 }
 

@@ -1,0 +1,134 @@
+//! Listener sessions kept for reports: one row per session Icecast reported (who, which mount,
+//! from when to when, why it ended), written off the callback path by [`writer`], read back
+//! by `jars report` and `GET /jars/events/{id}/stats` through [`report`]'s pure maths.
+//! [`ip`] decides how much of a listener's address is kept. The rows live in a
+//! [`crate::store::sessions::SessionStore`].
+
+pub mod ip;
+pub mod report;
+pub mod writer;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+pub use writer::SessionWriter;
+
+/// What identifies a session across restarts and nodes: the Icecast that reported it (its
+/// `server` and `port` callback fields) and its client id there. Icecast reuses client ids
+/// only after it restarts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SessionKey {
+    pub server: String,
+    pub port: String,
+    pub client: String,
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EndReason {
+    /// The listener went away (Icecast's `listener_remove`).
+    Left,
+    /// Icecast cut it off at the timelimit jars sent.
+    Timelimit,
+    /// jars asked Icecast to drop it (a revocation or ban).
+    Kicked,
+    /// Its end never came: Icecast reused its client id, or it outlived any plausible session.
+    Lost,
+}
+
+impl EndReason {
+    /// The name stored and reported.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Left => "left",
+            EndReason::Timelimit => "timelimit",
+            EndReason::Kicked => "kicked",
+            EndReason::Lost => "lost",
+        }
+    }
+
+    /// Reads [`EndReason::as_str`] back.
+    pub fn parse(text: &str) -> Option<EndReason> {
+        Some(match text {
+            "left" => EndReason::Left,
+            "timelimit" => EndReason::Timelimit,
+            "kicked" => EndReason::Kicked,
+            "lost" => EndReason::Lost,
+            _ => return None,
+        })
+    }
+}
+
+/// A session as it opens (`listener_add` allowed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenedSession {
+    pub key: SessionKey,
+    /// The event listened to (`None`: a static mount).
+    pub event: Option<Uuid>,
+    /// The mount as Icecast named it (`/<id>.mp3`, `/studio`), without the query string.
+    pub mount: String,
+    pub started: DateTime<Utc>,
+    /// The ticket (`jti`) that admitted the listener.
+    pub ticket: Option<String>,
+    /// The member whose token admitted the listener.
+    pub member: Option<i64>,
+    /// The address as `[sessions] ip` keeps it.
+    pub ip: Option<String>,
+    pub agent: Option<String>,
+    pub referer: Option<String>,
+    /// The `icecast-auth-timelimit` jars answered, in seconds.
+    pub timelimit: Option<u64>,
+}
+
+/// One write to the session table; a batch of them is applied in one transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionOp {
+    /// Opens a row; an open row with the same key is first closed as `lost` at `started` (the
+    /// client id was reused: the old session's end never came).
+    Open(OpenedSession),
+    /// Closes the open row with this key (opened by any node, before or after a restart):
+    /// `kicked` if so marked, `timelimit` when the duration reached the row's timelimit (less
+    /// a second), else `left`. `duration` is Icecast's own, when it sent one.
+    Close {
+        key: SessionKey,
+        ended: DateTime<Utc>,
+        duration: Option<u64>,
+    },
+    /// Marks the open row with this key as ended by a kick (its close comes later).
+    Kicked { key: SessionKey },
+}
+
+/// A stored session, as reports read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub event: Option<Uuid>,
+    pub mount: String,
+    pub started: DateTime<Utc>,
+    /// `None` while open.
+    pub ended: Option<DateTime<Utc>>,
+    /// Icecast's own duration, in seconds, when it sent one.
+    pub duration: Option<u64>,
+    pub ticket: Option<String>,
+    pub member: Option<i64>,
+    pub ip: Option<String>,
+    pub agent: Option<String>,
+    pub referer: Option<String>,
+    pub end_reason: Option<EndReason>,
+}
+
+/// An open row, as the lost-session sweep reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenRow {
+    pub id: i64,
+    pub key: SessionKey,
+    pub started: DateTime<Utc>,
+    pub timelimit: Option<u64>,
+}
+
+/// Which sessions a report reads: those that started in `[from, to)`, of one event or all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionFilter {
+    pub event: Option<Uuid>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}

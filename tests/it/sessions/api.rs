@@ -11,7 +11,7 @@ use serde_json::Value;
 use support::icecast_escape as esc;
 use support::{client, error_name, TestServer};
 
-const CONFIG: &str = r#"
+pub(super) const CONFIG: &str = r#"
 [icecast]
 username = "icecast"
 password = "cb-secret"
@@ -92,6 +92,21 @@ async fn rows(server: &TestServer) -> Vec<SessionRecord> {
         .store()
         .expect("sessions stored");
     store.sessions(SessionFilter::default()).await.unwrap()
+}
+
+/// Runs the daemon's session maintenance of `server` at `at`, with `live` as its live state.
+async fn maintain(
+    server: &TestServer,
+    live: &jars::icecast::live::LiveState,
+    at: DateTime<Utc>,
+) -> (u64, u64) {
+    server
+        .state
+        .hooks
+        .sessions
+        .maintain(live, at)
+        .await
+        .unwrap()
 }
 
 async fn stats(server: &TestServer, token: Option<&str>, event: &str) -> (u16, Value) {
@@ -243,44 +258,16 @@ async fn a_remove_after_a_restart_closes_the_row_and_reused_ids_are_lost() {
     // Maintenance: the open row is live here, so it stays; once it is not (this node never
     // saw it) and older than lost_after, it is closed as lost.
     let now = second.clock.now();
-    let (_, lost) = second
-        .state
-        .hooks
-        .sessions
-        .maintain(&second.state.hooks.live, now + chrono::Duration::days(2))
-        .await
-        .unwrap();
+    let nothing_live = jars::icecast::live::LiveState::new();
+    let days = chrono::Duration::days;
+    let (_, lost) = maintain(&second, &second.state.hooks.live, now + days(2)).await;
     assert_eq!(lost, 0, "still live on this node");
-    let (_, lost) = first
-        .state
-        .hooks
-        .sessions
-        .maintain(
-            &jars::icecast::live::LiveState::new(),
-            now + chrono::Duration::hours(2),
-        )
-        .await
-        .unwrap();
+    let (_, lost) = maintain(&first, &nothing_live, now + chrono::Duration::hours(2)).await;
     assert_eq!(lost, 0, "younger than lost_after (24h)");
-    let (purged, lost) = first
-        .state
-        .hooks
-        .sessions
-        .maintain(
-            &jars::icecast::live::LiveState::new(),
-            now + chrono::Duration::days(2),
-        )
-        .await
-        .unwrap();
+    let (purged, lost) = maintain(&first, &nothing_live, now + days(2)).await;
     assert_eq!((purged, lost), (0, 1));
     // Past retention (400 days), every row goes.
-    let (purged, _) = first
-        .state
-        .hooks
-        .sessions
-        .maintain(&first.state.hooks.live, now + chrono::Duration::days(401))
-        .await
-        .unwrap();
+    let (purged, _) = maintain(&first, &nothing_live, now + days(401)).await;
     assert_eq!(purged, 3);
 }
 

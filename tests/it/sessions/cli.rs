@@ -4,19 +4,9 @@
 use crate::cli::{assert_usage_error, jars, stdout};
 use crate::support::TestServer;
 
-use super::api::{join, leave};
+use super::api::{join, leave, CONFIG};
 use jars::clock::Clock;
 use serde_json::Value;
-
-const CONFIG: &str = r#"
-[icecast]
-username = "icecast"
-password = "cb-secret"
-
-[[icecast.mounts]]
-name = "/studio"
-access = "public"
-"#;
 
 #[tokio::test]
 async fn report_as_csv_json_and_table() {

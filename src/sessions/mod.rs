@@ -88,7 +88,8 @@ pub enum SessionOp {
     Open(OpenedSession),
     /// Closes the open row with this key (opened by any node, before or after a restart):
     /// `kicked` if so marked, `timelimit` when the duration reached the row's timelimit (less
-    /// a second), else `left`. `duration` is Icecast's own, when it sent one.
+    /// a second), else `left`. `duration` is Icecast's own, when it sent one. With no open row,
+    /// a `lost` row of this key that started in [`late_remove_window`] gets this end instead.
     Close {
         key: SessionKey,
         ended: DateTime<Utc>,
@@ -96,6 +97,19 @@ pub enum SessionOp {
     },
     /// Marks the open row with this key as ended by a kick (its close comes later).
     Kicked { key: SessionKey },
+}
+
+/// How far a `lost` row's start may be from where a late `listener_remove` puts it (its end
+/// less its duration) for the remove to be that row's real end.
+pub const LATE_REMOVE_SLACK: chrono::Duration = chrono::Duration::seconds(60);
+
+/// When the session a `listener_remove` ends (at `ended`, after `duration` seconds) started,
+/// give or take [`LATE_REMOVE_SLACK`]: a row closed as `lost` (by the sweep, while jars could
+/// not know) that started in this window and has the same key is corrected to the real end.
+pub fn late_remove_window(ended: DateTime<Utc>, duration: u64) -> (DateTime<Utc>, DateTime<Utc>) {
+    let secs = i64::try_from(duration).unwrap_or(i64::MAX / 2_000);
+    let started = ended - chrono::Duration::seconds(secs.min(100 * 365 * 86_400));
+    (started - LATE_REMOVE_SLACK, started + LATE_REMOVE_SLACK)
 }
 
 /// A stored session, as reports read it.

@@ -14,7 +14,8 @@ use tokio::sync::OnceCell;
 use super::SessionStore;
 use crate::config::{redact_url, PostgresSettings};
 use crate::sessions::{
-    EndReason, OpenRow, OpenedSession, SessionFilter, SessionKey, SessionOp, SessionRecord,
+    late_remove_window, EndReason, OpenRow, OpenedSession, SessionFilter, SessionKey, SessionOp,
+    SessionRecord,
 };
 use crate::store::StoreError;
 
@@ -163,7 +164,7 @@ async fn close_row(
     duration: Option<u64>,
 ) -> Result<(), sqlx::Error> {
     // See the SQLite twin: the kick's reason if marked, else timelimit or left.
-    sqlx::query(&format!(
+    let done = sqlx::query(&format!(
         "UPDATE jars.listener_sessions SET ended = $4, duration = $5, \
          end_reason = COALESCE(end_reason, CASE WHEN timelimit IS NOT NULL AND \
          COALESCE($5, ROUND(EXTRACT(EPOCH FROM ($4 - started)))::BIGINT) >= timelimit - 1 \
@@ -176,6 +177,25 @@ async fn close_row(
     .bind(duration.and_then(|d| i64::try_from(d).ok()))
     .execute(&mut **tx)
     .await?;
+    if let (0, Some(d)) = (done.rows_affected(), duration) {
+        let (from, to) = late_remove_window(ended, d);
+        sqlx::query(
+            "UPDATE jars.listener_sessions SET ended = $4, duration = $5, end_reason = \
+             CASE WHEN timelimit IS NOT NULL AND $5 >= timelimit - 1 THEN 'timelimit' \
+             ELSE 'left' END WHERE id = (SELECT id FROM jars.listener_sessions \
+             WHERE started BETWEEN $6 AND $7 AND server = $1 AND port = $2 \
+             AND client = $3 AND end_reason = 'lost' ORDER BY started DESC LIMIT 1)",
+        )
+        .bind(&key.server)
+        .bind(&key.port)
+        .bind(&key.client)
+        .bind(db_time(ended))
+        .bind(i64::try_from(d).ok())
+        .bind(db_time(from))
+        .bind(db_time(to))
+        .execute(&mut **tx)
+        .await?;
+    }
     Ok(())
 }
 

@@ -12,7 +12,8 @@ use uuid::Uuid;
 
 use super::SessionStore;
 use crate::sessions::{
-    EndReason, OpenRow, OpenedSession, SessionFilter, SessionKey, SessionOp, SessionRecord,
+    late_remove_window, EndReason, OpenRow, OpenedSession, SessionFilter, SessionKey, SessionOp,
+    SessionRecord,
 };
 use crate::store::sqlite::{from_text, to_text};
 use crate::store::StoreError;
@@ -115,7 +116,7 @@ async fn close_row(
 ) -> Result<(), sqlx::Error> {
     // ?1 ended, ?2 Icecast's duration; the reason is the kick's if marked, else whether the
     // session lasted (within a second) as long as the timelimit jars sent.
-    sqlx::query(
+    let done = sqlx::query(
         "UPDATE listener_sessions SET ended = ?1, duration = ?2, end_reason = COALESCE(end_reason, \
          CASE WHEN timelimit IS NOT NULL AND COALESCE(?2, \
          CAST(ROUND((julianday(?1) - julianday(started)) * 86400) AS INTEGER)) >= timelimit - 1 \
@@ -129,6 +130,25 @@ async fn close_row(
     .bind(&key.client)
     .execute(&mut **tx)
     .await?;
+    if let (0, Some(d)) = (done.rows_affected(), duration) {
+        let (from, to) = late_remove_window(ended, d);
+        sqlx::query(
+            "UPDATE listener_sessions SET ended = ?1, duration = ?2, end_reason = \
+             CASE WHEN timelimit IS NOT NULL AND ?2 >= timelimit - 1 THEN 'timelimit' \
+             ELSE 'left' END WHERE id = (SELECT id FROM listener_sessions \
+             WHERE started >= ?6 AND started <= ?7 AND server = ?3 AND port = ?4 \
+             AND client = ?5 AND end_reason = 'lost' ORDER BY started DESC LIMIT 1)",
+        )
+        .bind(to_text(ended))
+        .bind(i64::try_from(d).ok())
+        .bind(&key.server)
+        .bind(&key.port)
+        .bind(&key.client)
+        .bind(to_text(from))
+        .bind(to_text(to))
+        .execute(&mut **tx)
+        .await?;
+    }
     Ok(())
 }
 

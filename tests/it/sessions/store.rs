@@ -159,6 +159,32 @@ async fn suite(store: Arc<dyn SessionStore>) {
     assert_eq!(store.close_lost(&ids, t0 + s(900)).await.unwrap(), 1);
     assert_eq!(store.close_lost(&ids, t0 + s(901)).await.unwrap(), 0);
     assert!(store.open_before(t0 + s(1000)).await.unwrap().is_empty());
+    // Its remove comes late after all (it listened 1,300 s): the lost row gets its real end.
+    // One whose duration does not fit the lost row's start changes nothing.
+    store
+        .apply(&[
+            close("c", t0 + s(1500), Some(100)),
+            close("c", t0 + s(1500), Some(1300)),
+        ])
+        .await
+        .unwrap();
+    let c_now = store.sessions(all).await.unwrap();
+    let c_last = c_now
+        .iter()
+        .filter(|r| r.agent.as_deref() == Some("agent c"))
+        .last()
+        .unwrap();
+    assert_eq!(c_last.end_reason, Some(EndReason::Left));
+    assert_eq!(
+        (c_last.ended, c_last.duration),
+        (Some(t0 + s(1500)), Some(1300))
+    );
+    let c_first = by_agent(&c_now, "c");
+    assert_eq!(
+        c_first.end_reason,
+        Some(EndReason::Lost),
+        "the older lost row is untouched"
+    );
     // Started before t0+25: a, b, c (the first).
     assert_eq!(store.purge(t0 + s(25)).await.unwrap(), 3);
     assert_eq!(store.sessions(all).await.unwrap().len(), 3);

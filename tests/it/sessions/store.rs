@@ -171,8 +171,7 @@ async fn suite(store: Arc<dyn SessionStore>) {
     let c_now = store.sessions(all).await.unwrap();
     let c_last = c_now
         .iter()
-        .filter(|r| r.agent.as_deref() == Some("agent c"))
-        .last()
+        .rfind(|r| r.agent.as_deref() == Some("agent c"))
         .unwrap();
     assert_eq!(c_last.end_reason, Some(EndReason::Left));
     assert_eq!(

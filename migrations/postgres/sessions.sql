@@ -3,6 +3,8 @@
 -- `[store] migrate = false`. Idempotent: every step looks before it changes anything, and an
 -- advisory lock serialises nodes migrating at once. The original JARS service never names it.
 DO $jars$
+DECLARE
+    writer TEXT;
 BEGIN
     PERFORM pg_advisory_xact_lock(4242017002);
     PERFORM set_config('lock_timeout', '1s', true);
@@ -38,6 +40,19 @@ BEGIN
             -- left, timelimit, kicked or lost.
             end_reason TEXT
         );
+        -- Whoever may write jars.events may write the sessions: in the original's setup
+        -- `postgres` owns the tables (and runs `jars migrate`) while jars connects as `jars`,
+        -- which was granted ALL on jars.events.
+        FOR writer IN
+            SELECT DISTINCT a.grantee::regrole::text
+            FROM pg_class c, aclexplode(c.relacl) a
+            WHERE c.oid = to_regclass('jars.events') AND a.privilege_type = 'INSERT'
+              AND a.grantee <> 0 AND a.grantee <> c.relowner
+        LOOP
+            EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON jars.listener_sessions TO %s',
+                           writer);
+            EXECUTE format('GRANT USAGE ON SEQUENCE jars.listener_sessions_id_seq TO %s', writer);
+        END LOOP;
     END IF;
 
     IF to_regclass('jars.listener_sessions_open') IS NULL THEN

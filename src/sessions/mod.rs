@@ -112,6 +112,48 @@ pub fn late_remove_window(ended: DateTime<Utc>, duration: u64) -> (DateTime<Utc>
     (started - LATE_REMOVE_SLACK, started + LATE_REMOVE_SLACK)
 }
 
+/// How a batch of ops is applied: runs of opens with distinct keys in one statement each (at
+/// most [`MAX_OPENS_PER_STATEMENT`]), every other op on its own, in the batch's order.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Step<'a> {
+    Opens(Vec<&'a OpenedSession>),
+    One(&'a SessionOp),
+}
+
+/// Rows one multi-row `INSERT` writes at most (12 values each, well under SQLite's 32,766).
+pub const MAX_OPENS_PER_STATEMENT: usize = 256;
+
+/// `ops` as [`Step`]s. A run of opens is cut where a key repeats (the second open must close
+/// the first as `lost`, so the first must be in the table by then).
+pub fn steps(ops: &[SessionOp]) -> Vec<Step<'_>> {
+    let mut steps = Vec::new();
+    let mut run: Vec<&OpenedSession> = Vec::new();
+    let mut keys = std::collections::HashSet::new();
+    for op in ops {
+        match op {
+            SessionOp::Open(s) => {
+                if run.len() == MAX_OPENS_PER_STATEMENT || !keys.insert(&s.key) {
+                    steps.push(Step::Opens(std::mem::take(&mut run)));
+                    keys.clear();
+                    keys.insert(&s.key);
+                }
+                run.push(s);
+            }
+            other => {
+                if !run.is_empty() {
+                    steps.push(Step::Opens(std::mem::take(&mut run)));
+                    keys.clear();
+                }
+                steps.push(Step::One(other));
+            }
+        }
+    }
+    if !run.is_empty() {
+        steps.push(Step::Opens(run));
+    }
+    steps
+}
+
 /// A stored session, as reports read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
@@ -145,4 +187,61 @@ pub struct SessionFilter {
     pub event: Option<Uuid>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(client: &str) -> SessionOp {
+        SessionOp::Open(OpenedSession {
+            key: SessionKey {
+                server: "s".into(),
+                port: "1".into(),
+                client: client.into(),
+            },
+            event: None,
+            mount: "/m".into(),
+            started: DateTime::UNIX_EPOCH,
+            ticket: None,
+            member: None,
+            ip: None,
+            agent: None,
+            referer: None,
+            timelimit: None,
+        })
+    }
+
+    fn shape(steps: &[Step<'_>]) -> Vec<usize> {
+        steps
+            .iter()
+            .map(|s| match s {
+                Step::Opens(v) => v.len(),
+                Step::One(_) => 0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn opens_run_together_until_a_key_repeats_or_another_op() {
+        let kicked = SessionOp::Kicked {
+            key: SessionKey {
+                server: "s".into(),
+                port: "1".into(),
+                client: "1".into(),
+            },
+        };
+        let ops = [
+            open("1"),
+            open("2"),
+            open("1"),
+            kicked,
+            open("3"),
+            open("4"),
+        ];
+        assert_eq!(shape(&steps(&ops)), [2, 1, 0, 2]);
+        let many: Vec<SessionOp> = (0..600).map(|i| open(&i.to_string())).collect();
+        assert_eq!(shape(&steps(&many)), [256, 256, 88]);
+        assert!(steps(&[]).is_empty());
+    }
 }

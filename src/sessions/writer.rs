@@ -1,6 +1,7 @@
 //! [`SessionWriter`]: session rows written off the callback path. A callback only puts an op
 //! on a bounded queue ([`QUEUE_CAPACITY`]) and returns; one task takes whatever has queued up
-//! (at most [`MAX_BATCH`]) and applies it in one transaction (group commit). A full queue or a
+//! within [`BATCH_WINDOW`] (at most [`MAX_BATCH`]) and applies it in one transaction (group
+//! commit), consecutive opens as one multi-row insert. A full queue or a
 //! failed batch drops rows, counted in `jars_sessions_dropped_total`; a decision never waits
 //! for, nor depends on, the session table.
 //!
@@ -32,6 +33,10 @@ use crate::store::StoreError;
 pub const QUEUE_CAPACITY: usize = 16_384;
 /// Ops applied in one transaction at most.
 pub const MAX_BATCH: usize = 1_024;
+/// After the first op of a batch, the writer waits this long for more (unless the batch is
+/// full already): one transaction then carries many rows, which costs far less CPU than a
+/// transaction per row.
+pub const BATCH_WINDOW: Duration = Duration::from_millis(100);
 /// How often the daemon purges old rows and closes lost ones.
 pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(600);
 /// A session with a timelimit is over this long after it, whatever Icecast said.
@@ -243,7 +248,11 @@ async fn write_batches(
         }
     }
     while let Some(first) = rx.recv().await {
+        let flushing = matches!(first, Msg::Flush(_));
         take(first, &mut batch, &mut flushes);
+        if !flushing && rx.len() < MAX_BATCH {
+            tokio::time::sleep(BATCH_WINDOW).await;
+        }
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(msg) => take(msg, &mut batch, &mut flushes),

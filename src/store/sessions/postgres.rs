@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::{Postgres, QueryBuilder, Row, Transaction};
 use tokio::sync::OnceCell;
 
 use super::SessionStore;
 use crate::config::{redact_url, PostgresSettings};
 use crate::sessions::{
-    late_remove_window, EndReason, OpenRow, OpenedSession, SessionFilter, SessionKey, SessionOp,
-    SessionRecord,
+    late_remove_window, steps, EndReason, OpenRow, OpenedSession, SessionFilter, SessionKey,
+    SessionOp, SessionRecord, Step,
 };
 use crate::store::StoreError;
 
@@ -121,39 +121,45 @@ impl PgSessions {
     }
 }
 
-async fn open_row(
+/// Opens `rows` (distinct keys) in two statements: open rows with their keys closed as `lost`
+/// at the new start, then one multi-row insert.
+async fn open_rows(
     tx: &mut Transaction<'_, Postgres>,
-    s: &OpenedSession,
+    rows: &[&OpenedSession],
 ) -> Result<(), sqlx::Error> {
-    let k = &s.key;
-    sqlx::query(&format!(
-        "UPDATE jars.listener_sessions SET ended = $4, end_reason = 'lost' WHERE {KEY}"
-    ))
-    .bind(&k.server)
-    .bind(&k.port)
-    .bind(&k.client)
-    .bind(db_time(s.started))
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query(
+    let mut lost = QueryBuilder::<Postgres>::new(
+        "UPDATE jars.listener_sessions s SET ended = v.started, end_reason = 'lost' FROM (",
+    );
+    lost.push_values(rows, |mut b, r| {
+        b.push_bind(&r.key.server)
+            .push_bind(&r.key.port)
+            .push_bind(&r.key.client)
+            .push_bind(db_time(r.started));
+    });
+    lost.push(
+        ") AS v(server, port, client, started) WHERE s.ended IS NULL AND s.server = v.server \
+         AND s.port = v.port AND s.client = v.client",
+    );
+    lost.build().execute(&mut **tx).await?;
+    let mut insert = QueryBuilder::<Postgres>::new(
         "INSERT INTO jars.listener_sessions (event_uuid, mount, server, port, client, started, \
-         ticket, member, ip, agent, referer, timelimit) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )
-    .bind(s.event)
-    .bind(&s.mount)
-    .bind(&k.server)
-    .bind(&k.port)
-    .bind(&k.client)
-    .bind(db_time(s.started))
-    .bind(&s.ticket)
-    .bind(s.member)
-    .bind(&s.ip)
-    .bind(&s.agent)
-    .bind(&s.referer)
-    .bind(s.timelimit.and_then(|t| i64::try_from(t).ok()))
-    .execute(&mut **tx)
-    .await?;
+         ticket, member, ip, agent, referer, timelimit) ",
+    );
+    insert.push_values(rows, |mut b, r| {
+        b.push_bind(r.event)
+            .push_bind(&r.mount)
+            .push_bind(&r.key.server)
+            .push_bind(&r.key.port)
+            .push_bind(&r.key.client)
+            .push_bind(db_time(r.started))
+            .push_bind(&r.ticket)
+            .push_bind(r.member)
+            .push_bind(&r.ip)
+            .push_bind(&r.agent)
+            .push_bind(&r.referer)
+            .push_bind(r.timelimit.and_then(|t| i64::try_from(t).ok()));
+    });
+    insert.build().execute(&mut **tx).await?;
     Ok(())
 }
 
@@ -204,15 +210,15 @@ impl SessionStore for PgSessions {
     async fn apply(&self, ops: &[SessionOp]) -> Result<(), StoreError> {
         self.run(|pool| async move {
             let mut tx = pool.begin().await?;
-            for op in ops {
-                match op {
-                    SessionOp::Open(s) => open_row(&mut tx, s).await?,
-                    SessionOp::Close {
+            for step in steps(ops) {
+                match step {
+                    Step::Opens(rows) => open_rows(&mut tx, &rows).await?,
+                    Step::One(SessionOp::Close {
                         key,
                         ended,
                         duration,
-                    } => close_row(&mut tx, key, *ended, *duration).await?,
-                    SessionOp::Kicked { key } => {
+                    }) => close_row(&mut tx, key, *ended, *duration).await?,
+                    Step::One(SessionOp::Kicked { key }) => {
                         sqlx::query(&format!(
                             "UPDATE jars.listener_sessions SET end_reason = 'kicked' WHERE {KEY}"
                         ))
@@ -222,6 +228,7 @@ impl SessionStore for PgSessions {
                         .execute(&mut *tx)
                         .await?;
                     }
+                    Step::One(SessionOp::Open(r)) => open_rows(&mut tx, &[r]).await?,
                 }
             }
             tx.commit().await

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
 use uuid::Uuid;
 
 use super::SessionStore;
 use crate::sessions::{
-    late_remove_window, EndReason, OpenRow, OpenedSession, SessionFilter, SessionKey, SessionOp,
-    SessionRecord,
+    late_remove_window, steps, EndReason, OpenRow, OpenedSession, SessionFilter, SessionKey,
+    SessionOp, SessionRecord, Step,
 };
 use crate::store::sqlite::{from_text, to_text};
 use crate::store::StoreError;
@@ -76,35 +76,45 @@ impl SqliteSessions {
     }
 }
 
-async fn open_row(tx: &mut Transaction<'_, Sqlite>, s: &OpenedSession) -> Result<(), sqlx::Error> {
-    let k = &s.key;
-    sqlx::query(&format!(
-        "UPDATE listener_sessions SET ended = ?, end_reason = 'lost' WHERE {KEY}"
-    ))
-    .bind(to_text(s.started))
-    .bind(&k.server)
-    .bind(&k.port)
-    .bind(&k.client)
-    .execute(&mut **tx)
-    .await?;
-    sqlx::query(
+/// Opens `rows` (distinct keys) in two statements: open rows with their keys closed as `lost`
+/// at the new start, then one multi-row insert.
+async fn open_rows(
+    tx: &mut Transaction<'_, Sqlite>,
+    rows: &[&OpenedSession],
+) -> Result<(), sqlx::Error> {
+    let mut lost = QueryBuilder::<Sqlite>::new(
+        "UPDATE listener_sessions SET ended = v.column4, end_reason = 'lost' FROM (",
+    );
+    lost.push_values(rows, |mut b, s| {
+        b.push_bind(&s.key.server)
+            .push_bind(&s.key.port)
+            .push_bind(&s.key.client)
+            .push_bind(to_text(s.started));
+    });
+    lost.push(
+        ") AS v WHERE ended IS NULL AND server = v.column1 AND port = v.column2 \
+         AND client = v.column3",
+    );
+    lost.build().execute(&mut **tx).await?;
+    let mut insert = QueryBuilder::<Sqlite>::new(
         "INSERT INTO listener_sessions (event_uuid, mount, server, port, client, started, \
-         ticket, member, ip, agent, referer, timelimit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(s.event.map(|e| e.to_string()))
-    .bind(&s.mount)
-    .bind(&k.server)
-    .bind(&k.port)
-    .bind(&k.client)
-    .bind(to_text(s.started))
-    .bind(&s.ticket)
-    .bind(s.member)
-    .bind(&s.ip)
-    .bind(&s.agent)
-    .bind(&s.referer)
-    .bind(s.timelimit.and_then(|t| i64::try_from(t).ok()))
-    .execute(&mut **tx)
-    .await?;
+         ticket, member, ip, agent, referer, timelimit) ",
+    );
+    insert.push_values(rows, |mut b, s| {
+        b.push_bind(s.event.map(|e| e.to_string()))
+            .push_bind(&s.mount)
+            .push_bind(&s.key.server)
+            .push_bind(&s.key.port)
+            .push_bind(&s.key.client)
+            .push_bind(to_text(s.started))
+            .push_bind(&s.ticket)
+            .push_bind(s.member)
+            .push_bind(&s.ip)
+            .push_bind(&s.agent)
+            .push_bind(&s.referer)
+            .push_bind(s.timelimit.and_then(|t| i64::try_from(t).ok()));
+    });
+    insert.build().execute(&mut **tx).await?;
     Ok(())
 }
 
@@ -156,15 +166,15 @@ async fn close_row(
 impl SessionStore for SqliteSessions {
     async fn apply(&self, ops: &[SessionOp]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for op in ops {
-            match op {
-                SessionOp::Open(s) => open_row(&mut tx, s).await?,
-                SessionOp::Close {
+        for step in steps(ops) {
+            match step {
+                Step::Opens(rows) => open_rows(&mut tx, &rows).await?,
+                Step::One(SessionOp::Close {
                     key,
                     ended,
                     duration,
-                } => close_row(&mut tx, key, *ended, *duration).await?,
-                SessionOp::Kicked { key } => {
+                }) => close_row(&mut tx, key, *ended, *duration).await?,
+                Step::One(SessionOp::Kicked { key }) => {
                     sqlx::query(&format!(
                         "UPDATE listener_sessions SET end_reason = 'kicked' WHERE {KEY}"
                     ))
@@ -174,6 +184,7 @@ impl SessionStore for SqliteSessions {
                     .execute(&mut *tx)
                     .await?;
                 }
+                Step::One(SessionOp::Open(s)) => open_rows(&mut tx, &[s]).await?,
             }
         }
         tx.commit().await?;

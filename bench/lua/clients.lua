@@ -9,6 +9,12 @@ local authorization = os.getenv("BENCH_AUTHORIZATION") or ""
 if authorization ~= "" then headers["Authorization"] = authorization end
 local path = os.getenv("BENCH_PATH") or "/icecast/auth"
 
+local threads = 0
+function setup(thread)
+   threads = threads + 1
+   thread:set("id", threads)
+end
+
 function init(args)
    next_client = id * 10000000
 end

@@ -12,6 +12,7 @@ mod identity;
 mod limits;
 mod original;
 mod placeholders;
+mod sessions;
 mod store;
 mod tokens;
 
@@ -28,6 +29,7 @@ pub use icecast::{
 };
 pub use identity::{IdentitySettings, MyRadioSettings};
 pub use limits::LimitSettings;
+pub use sessions::{IpMode, SessionSettings};
 pub use store::{redact_url, PostgresSettings, StoreCacheSettings, StoreSettings};
 pub use tokens::{KeyRef, RemoteKeySettings, TokenSettings};
 
@@ -95,6 +97,7 @@ pub struct Config {
     pub limits: LimitSettings,
     pub icecast: IcecastSettings,
     pub store_cache: StoreCacheSettings,
+    pub sessions: SessionSettings,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -118,6 +121,7 @@ struct FileConfig {
     events: events::FileEvents,
     limits: limits::FileLimits,
     icecast: icecast::FileIcecast,
+    sessions: sessions::FileSessions,
 }
 
 /// Parses `"24h"`, `"30s"`, `"10d"`, naming `key` when it fails.
@@ -252,6 +256,7 @@ fn resolve(file: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
         events: events::resolve(file.events)?,
         limits: limits::resolve(file.limits)?,
         icecast: icecast::resolve(file.icecast)?,
+        sessions: sessions::resolve(file.sessions)?,
         metrics_listen,
         log_level,
         shutdown_grace,

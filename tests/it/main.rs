@@ -25,5 +25,6 @@ mod ops;
 mod postgres;
 mod relay;
 mod router;
+mod sessions;
 mod signals;
 mod store_suite;

@@ -23,6 +23,8 @@
 //!   [`keys::files`] (generated, rotated in the data directory) or [`keys::remote`] (fetched).
 //! - [`atomic_file`]: whole-file replacement (write beside, rename over) for keys and users.
 //! - [`identity`]: credentials → member (users file or MyRadio).
+//! - [`sessions`]: listener sessions for reports: the writer off the callback path, the
+//!   report maths, how much of an address is kept ([`store::sessions`] holds the rows).
 //! - [`store`]: the [`store::EventStore`] trait, SQLite (embedded) and PostgreSQL (shared)
 //!   implementations, and the short-lived row cache in front of them.
 //! - [`form`]: strict form-encoded decoding, shared by the API and the callback decoder;
@@ -56,6 +58,7 @@ pub mod multipart;
 pub mod net;
 pub mod rate_limit;
 pub mod rules;
+pub mod sessions;
 pub mod setup;
 pub mod shutdown;
 pub mod signing;

@@ -236,5 +236,12 @@ async fn serve(config: Config, overrides: Overrides, log: LogHandle) -> Result<(
             std::process::exit(i32::from(EXIT_INTERRUPTED));
         }
     }
+    // Listener sessions still queued are written before the process ends (bounded: a store
+    // that does not answer loses them, as it would have anyway).
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        state.hooks.sessions.flush(),
+    )
+    .await;
     Ok(())
 }

@@ -53,6 +53,10 @@ pub struct Metrics {
     pub connections_dropped: IntCounterVec,
     /// Sessions jars asked an Icecast to drop, by deny reason and [`KICK_RESULTS`].
     pub kicks: IntCounterVec,
+    /// Session rows not written, by reason (`queue_full`, `store_error`).
+    pub sessions_dropped: IntCounterVec,
+    /// Seconds listened, summed as sessions end.
+    pub listening_seconds: IntCounter,
 }
 
 /// How asking an Icecast to drop a session ended (`jars_kicks_total{result}`): `dropped`,
@@ -122,6 +126,19 @@ impl Metrics {
              (dropped, gone, failed, no_admin).",
             &["reason", "result"],
         );
+        let sessions_dropped = counter(
+            "jars_sessions_dropped_total",
+            "Listener session rows not stored, by reason (queue_full, store_error).",
+            &["reason"],
+        );
+        let listening_seconds = IntCounter::new(
+            "jars_listening_seconds_total",
+            "Seconds listened on this node, counted as listener sessions end.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(listening_seconds.clone()))
+            .expect("unique metric");
         let http_duration = HistogramVec::new(
             HistogramOpts::new(
                 "jars_http_request_duration_seconds",
@@ -189,6 +206,7 @@ impl Metrics {
         zero(&callbacks_shed, &["busy", "peer_busy", "slow_body"]);
         zero(&api_shed, &["peer_busy", "slow_body"]);
         zero(&connections_dropped, &["over_limit", "no_request"]);
+        zero(&sessions_dropped, &["queue_full", "store_error"]);
         let callback_reasons = DenyReason::EACH_LABEL.map(DenyReason::label);
         for action in CALLBACK_ACTIONS {
             decisions_start_at_zero(&auth_decisions, action, &callback_reasons);
@@ -221,6 +239,8 @@ impl Metrics {
             connections_open,
             connections_dropped,
             kicks,
+            sessions_dropped,
+            listening_seconds,
         }
     }
 
@@ -329,6 +349,8 @@ mod tests {
             r#"jars_key_set_refreshes_total{result="error"} 0"#,
             r#"jars_callbacks_shed_total{reason="busy"} 0"#,
             r#"jars_connections_dropped_total{reason="no_request"} 0"#,
+            r#"jars_sessions_dropped_total{reason="queue_full"} 0"#,
+            "jars_listening_seconds_total 0",
             r#"jars_auth_decisions_total{action="stream_auth",decision="allow",reason="ok"} 0"#,
             r#"jars_auth_decisions_total{action="listener_add",decision="deny",reason="wrong_ip"} 0"#,
             r#"jars_auth_decisions_total{action="unknown",decision="deny",reason="bad_caller"} 0"#,

@@ -17,6 +17,8 @@ use crate::identity::Identity;
 use crate::keys::{KeyOrigin, KeySet, RemoteFormat, RemoteKeySource};
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
+use crate::sessions::writer::spawn_maintenance;
+use crate::sessions::SessionWriter;
 use crate::signing::SigningSlots;
 use crate::store::cache::CachedStore;
 use crate::store::metered::MeteredStore;
@@ -204,6 +206,7 @@ pub async fn app_state_on(config: &Config, clock: SharedClock) -> Result<AppStat
         start_key_refresher(tokens.clone()).await;
     }
     let identity = Arc::new(identity);
+    let sessions = Arc::new(session_writer(config, &metrics, &clock).await?);
     let hooks = Arc::new(Hooks {
         tokens: tokens.clone(),
         identity: identity.clone(),
@@ -211,6 +214,7 @@ pub async fn app_state_on(config: &Config, clock: SharedClock) -> Result<AppStat
         live: Arc::new(LiveState::new()),
         settings: ArcSwap::from_pointee(config.icecast.clone()),
         clock: clock.clone(),
+        sessions: sessions.clone(),
     });
     let icecast_admin = Arc::new(IcecastAdmin::new(
         config.icecast.servers.clone(),
@@ -223,6 +227,13 @@ pub async fn app_state_on(config: &Config, clock: SharedClock) -> Result<AppStat
         );
     }
     crate::icecast::admin::resync::start(&icecast_admin, &hooks);
+    if sessions.store().is_some() {
+        spawn_maintenance(
+            Arc::downgrade(&sessions),
+            Arc::downgrade(&hooks.live),
+            clock.clone(),
+        );
+    }
     Ok(AppState {
         hooks,
         tokens,
@@ -235,6 +246,27 @@ pub async fn app_state_on(config: &Config, clock: SharedClock) -> Result<AppStat
         kicker: icecast_admin.clone(),
         icecast_admin,
     })
+}
+
+/// The listener session writer of `config` (`[sessions]`), its table opened (PostgreSQL:
+/// prepared on first contact, so a database down at start-up is not fatal).
+async fn session_writer(
+    config: &Config,
+    metrics: &Metrics,
+    clock: &SharedClock,
+) -> Result<SessionWriter, SetupError> {
+    if !config.sessions.enabled {
+        return Ok(SessionWriter::disabled(config.sessions.clone(), metrics));
+    }
+    let store = crate::store::sessions::open(&config.store)
+        .await
+        .map_err(|e| SetupError::Runtime(e.to_string()))?;
+    Ok(SessionWriter::start(
+        store,
+        config.sessions.clone(),
+        metrics,
+        clock.clone(),
+    ))
 }
 
 /// Fetches a verify-only node's key set once now, then keeps it fresh in the background: every
@@ -282,6 +314,7 @@ fn needs_restart(new: &Config, running: &Config) -> Vec<&'static str> {
         ),
         ("data_dir", new.data_dir != running.data_dir),
         ("store", new.store != running.store),
+        ("sessions", new.sessions != running.sessions),
         ("identity", new.identity != running.identity),
         (
             "tokens.jwks_url/public_key_url",

@@ -137,6 +137,28 @@ pub enum Command {
     /// columns), then exit; idempotent
     #[command(after_help = "Example: jars --database-url postgres://jars@db/radio migrate")]
     Migrate,
+    /// Listening report from the stored listener sessions: per event or per day, sessions,
+    /// unique listeners, hours, mean session, peak listeners, first start, last end
+    #[command(
+        after_help = "Example: jars report --from 2026-11-01 --to 2026-11-30 --by day --format csv"
+    )]
+    Report {
+        /// Only this event's sessions, e.g. 5e0b9230-086c-406f-a26c-13ff3a8d3880
+        #[arg(long, value_name = "ID")]
+        event: Option<String>,
+        /// Sessions that started on or after this UTC date or time, e.g. 2026-11-01
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// Sessions that started on or before this UTC date (before this RFC 3339 time), e.g. 2026-11-30
+        #[arg(long, value_name = "DATE")]
+        to: Option<String>,
+        /// One row per event (a static mount by its name) or per UTC day
+        #[arg(long, value_enum, default_value_t = ReportBy::Event)]
+        by: ReportBy,
+        /// Output format
+        #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+        format: ReportFormat,
+    },
     /// Print a shell completion script to stdout
     #[command(after_help = "Example: jars completions bash > /etc/bash_completion.d/jars")]
     Completions {
@@ -163,6 +185,24 @@ pub struct NodeAddress {
     /// metrics_listen for /metrics]
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
+}
+
+/// How `jars report` groups sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportBy {
+    Event,
+    Day,
+}
+
+/// How `jars report` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// Aligned columns, for people.
+    Table,
+    /// Comma-separated, with a header line.
+    Csv,
+    /// One JSON array of objects.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

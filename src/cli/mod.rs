@@ -1,6 +1,6 @@
-//! The `jars` command line: `serve`, `keygen`, `user`, `token`, `event`, `check-config`,
-//! `completions`, `status`, `man`; what each does (their grammar is in `args`, the manual page
-//! in `manual`, what asks a running node in `node`).
+//! The `jars` command line: `serve`, `keygen`, `user`, `token`, `event`, `report`,
+//! `check-config`, `migrate`, `completions`, `status`, `man`; what each does (their grammar is
+//! in `args`, the manual page in `manual`, what asks a running node in `node`).
 //! Every command takes `--data-dir` and `--config` (or `JARS_DATA_DIR`, `JARS_CONFIG`).
 
 use std::io::{BufRead, IsTerminal};
@@ -18,7 +18,11 @@ mod args;
 mod events;
 pub mod manual;
 pub mod node;
-pub use args::{Cli, Command, EventCommand, LogFormat, NodeAddress, PasswordSource, UserCommand};
+mod report;
+pub use args::{
+    Cli, Command, EventCommand, LogFormat, NodeAddress, PasswordSource, ReportBy, ReportFormat,
+    UserCommand,
+};
 
 /// Exit code when the node a command asks does not answer (sysexits' EX_UNAVAILABLE).
 pub const EXIT_UNAVAILABLE: i32 = 69;
@@ -151,6 +155,17 @@ async fn dispatch(cli: Cli, config: &Config) -> Result<(), Failure> {
             ticket(config, &event_id, lifetime.as_deref(), binding).await
         }
         Command::Event(cmd) => events::run(config, cmd).await,
+        Command::Report {
+            event,
+            from,
+            to,
+            by,
+            format,
+        } => {
+            let query = report::Query::parse(event.as_deref(), from.as_deref(), to.as_deref())
+                .map_err(Failure::Usage)?;
+            report::run(config, query, by, format).await
+        }
         Command::Completions { shell } => {
             print_completions(shell);
             Ok(())
@@ -203,6 +218,10 @@ async fn migrate(config: &Config) -> Result<(), Failure> {
         .await
         .map_err(|e| Failure::Runtime(e.to_string()))?;
     println!("{report}");
+    let sessions = crate::store::sessions::migrate(&config.store)
+        .await
+        .map_err(|e| Failure::Runtime(e.to_string()))?;
+    println!("{sessions}");
     Ok(())
 }
 

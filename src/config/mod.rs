@@ -12,6 +12,7 @@ mod identity;
 mod limits;
 mod original;
 mod placeholders;
+mod sessions;
 mod store;
 mod tokens;
 mod ui;
@@ -29,6 +30,7 @@ pub use icecast::{
 };
 pub use identity::{IdentitySettings, MyRadioSettings};
 pub use limits::LimitSettings;
+pub use sessions::{IpMode, SessionSettings};
 pub use store::{redact_url, PostgresSettings, StoreCacheSettings, StoreSettings};
 pub use tokens::{KeyRef, RemoteKeySettings, TokenSettings};
 pub use ui::{UiSettings, MOUNT_EXTENSIONS};
@@ -98,6 +100,7 @@ pub struct Config {
     pub icecast: IcecastSettings,
     pub ui: UiSettings,
     pub store_cache: StoreCacheSettings,
+    pub sessions: SessionSettings,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -121,6 +124,7 @@ struct FileConfig {
     events: events::FileEvents,
     limits: limits::FileLimits,
     icecast: icecast::FileIcecast,
+    sessions: sessions::FileSessions,
     ui: ui::FileUi,
 }
 
@@ -256,6 +260,7 @@ fn resolve(file: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
         events: events::resolve(file.events)?,
         limits: limits::resolve(file.limits)?,
         icecast: icecast::resolve(file.icecast)?,
+        sessions: sessions::resolve(file.sessions)?,
         ui: ui::resolve(file.ui)?,
         metrics_listen,
         log_level,

@@ -174,7 +174,7 @@ fn member_within(limiter: &crate::rate_limit::RateLimiter, member: i64) -> Resul
 
 /// A verified user token, with the member's current rights
 /// ([`crate::identity::Identity::verify_member`]).
-async fn verified(state: &AppState, token: &str) -> Result<Arc<Claims>, ApiError> {
+pub(super) async fn verified(state: &AppState, token: &str) -> Result<Arc<Claims>, ApiError> {
     state
         .identity
         .verify_member(&state.tokens, token)

@@ -12,6 +12,7 @@ pub mod ops;
 pub mod page;
 pub mod server;
 pub mod shed;
+pub mod stats;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -140,7 +141,8 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route("/jars/connect", post(api::connect))
         .route("/jars/ticket", post(api::ticket))
         .route("/jars/events", get(api::list_events))
-        .route("/jars/events/{id}", get(api::get_event));
+        .route("/jars/events/{id}", get(api::get_event))
+        .route("/jars/events/{id}/stats", get(stats::event_stats));
     // The API waits on MyRadio, argon2 and the store: bound each request. Callbacks
     // (`icecast::CallbackRoute`) have no such timer: a per-request timer wakes a parked worker
     // on every callback (measured, see BENCHMARKS.md), and everything a callback can wait on is

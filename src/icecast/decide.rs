@@ -17,6 +17,7 @@ use crate::identity::{Identity, MemberError};
 use crate::rules::{
     self, CallbackCredentials, ListenTo, Listener, Presented, RelayHistory, RelayWindows,
 };
+use crate::sessions::{SessionKey, SessionWriter};
 use crate::store::{Event, EventStore};
 use crate::tokens::{Claims, TokenService, Verified};
 
@@ -46,6 +47,8 @@ pub struct Hooks {
     pub settings: ArcSwap<IcecastSettings>,
     /// Where `now` comes from.
     pub clock: SharedClock,
+    /// Where listener sessions are recorded, off the callback path.
+    pub sessions: Arc<SessionWriter>,
 }
 
 fn equal(a: &str, b: &str) -> bool {
@@ -105,13 +108,32 @@ impl Hooks {
                 client,
                 ip,
                 credentials,
+                agent,
                 headers,
             } => {
-                self.listener_add(mount, origin, client, ip, credentials, headers)
+                let listener = Joining {
+                    client,
+                    ip,
+                    agent: agent.as_deref(),
+                    headers,
+                };
+                self.listener_add(mount, origin, listener, credentials)
                     .await
             }
-            Callback::ListenerRemove { origin, client, .. } => {
-                self.live.remove_listener(origin, client);
+            Callback::ListenerRemove {
+                origin,
+                client,
+                duration,
+                ..
+            } => {
+                let ended = self.live.remove_listener(origin, client);
+                let key = SessionKey {
+                    server: origin.server.to_string(),
+                    port: origin.port.to_string(),
+                    client: client.to_string(),
+                };
+                self.sessions
+                    .closed(key, ended.as_ref(), self.clock.now(), *duration);
                 Verdict::Noted
             }
         }
@@ -308,11 +330,15 @@ impl Hooks {
         &self,
         mount: &Mount<'_>,
         origin: &Origin<'_>,
-        client: &str,
-        ip: &str,
+        joining: Joining<'_, '_>,
         credentials: &Credentials<'_>,
-        headers: &[(Cow<'_, str>, Cow<'_, str>)],
     ) -> Verdict {
+        let Joining {
+            client,
+            ip,
+            agent,
+            headers,
+        } = joining;
         let Some((target, access)) = self.classify(mount) else {
             return Verdict::Deny(DenyReason::UnknownMount);
         };
@@ -334,10 +360,8 @@ impl Hooks {
         } else {
             Presented::Nothing
         };
-        let listener = Listener {
-            ip,
-            referer: decode::header(headers, "referer"),
-        };
+        let referer = decode::header(headers, "referer");
+        let listener = Listener { ip, referer };
         let now = self.clock.now();
         let max_per_ticket = self.settings.load().max_listeners_per_ticket;
         let admission = match rules::may_listen(to, &presented, &listener, max_per_ticket, now) {
@@ -355,11 +379,32 @@ impl Hooks {
             member: admission.member,
             started: now,
         };
+        let timelimit = admission.until.map(|until| rules::timelimit(until, now));
+        // The row is made before the live state takes the session, and queued once it did; a
+        // reused client id's old row is closed as `lost` by the open itself.
+        let row = self.sessions.row(&session, agent, referer, timelimit);
         if self.live.add_listener(session, admission.cap).is_err() {
             return Verdict::Deny(DenyReason::TicketFull);
         }
-        Verdict::Allow {
-            timelimit: admission.until.map(|until| rules::timelimit(until, now)),
+        if let Some(row) = row {
+            self.sessions.opened(row);
         }
+        Verdict::Allow { timelimit }
+    }
+}
+
+/// Who a `listener_add` is about, as Icecast reported them.
+struct Joining<'c, 'h> {
+    client: &'c str,
+    ip: &'c str,
+    agent: Option<&'c str>,
+    headers: &'h [(Cow<'c, str>, Cow<'c, str>)],
+}
+
+impl Hooks {
+    /// Records that jars asked Icecast to drop `session` (a revocation or ban), so that its
+    /// stored row ends as `kicked`.
+    pub fn session_kicked(&self, session: &ListenerSession) {
+        self.sessions.kicked(session);
     }
 }

@@ -157,6 +157,9 @@ pub enum Callback<'a> {
         client: Cow<'a, str>,
         ip: Cow<'a, str>,
         credentials: Credentials<'a>,
+        /// The listener's `User-Agent`; `None` when absent or not UTF-8 (it never refuses a
+        /// callback: it is only stored).
+        agent: Option<Cow<'a, str>>,
         /// Forwarded request headers: names without the prefix, as sent; see [`header`].
         headers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     },
@@ -191,6 +194,7 @@ struct RawFields<'a> {
     pass: Option<&'a [u8]>,
     admin: Option<&'a [u8]>,
     duration: Option<&'a [u8]>,
+    agent: Option<&'a [u8]>,
     /// Forwarded headers: the name without its prefix, and the encoded value.
     headers: Vec<(Cow<'a, str>, &'a [u8])>,
 }
@@ -211,6 +215,7 @@ impl<'a> RawFields<'a> {
                 b"pass" => &mut f.pass,
                 b"admin" => &mut f.admin,
                 b"duration" => &mut f.duration,
+                b"agent" => &mut f.agent,
                 _ => {
                     let key = form::decode_component(raw_key)?;
                     match Self::known(&key, &mut f) {
@@ -248,6 +253,7 @@ impl RawFields<'_> {
             "pass" => &mut f.pass,
             "admin" => &mut f.admin,
             "duration" => &mut f.duration,
+            "agent" => &mut f.agent,
             _ => return None,
         })
     }
@@ -298,8 +304,8 @@ impl<'a> Callback<'a> {
 
     /// Decodes a callback body. `header_prefixes` are the prefixes of forwarded-header fields
     /// (Icecast's `header_prefix` option), compared case-insensitively. Every field name must
-    /// decode; of the values, those the action reads (an unknown field, such as `agent`, is
-    /// never decoded).
+    /// decode; of the values, those the action reads (an unknown field is never decoded; an
+    /// `agent` that is not UTF-8 is dropped, not refused).
     pub fn decode(body: &'a [u8], header_prefixes: &[&str]) -> Result<Callback<'a>, DecodeError> {
         let f = RawFields::split(body, header_prefixes)?;
         let action = text(Some(f.action.ok_or(DecodeError::MissingAction)?))?;
@@ -338,6 +344,10 @@ impl<'a> Callback<'a> {
                 client: required(f.client, "client")?,
                 ip: text(f.ip)?,
                 credentials: credentials()?,
+                agent: f
+                    .agent
+                    .and_then(|a| form::decode_component(a).ok())
+                    .filter(|a| !a.is_empty()),
                 headers: f
                     .headers
                     .into_iter()
@@ -422,6 +432,7 @@ mod tests {
                 mount,
                 client,
                 headers,
+                agent,
                 ..
             } => {
                 assert_eq!(mount.path(), "/live");
@@ -434,6 +445,7 @@ mod tests {
                 );
                 assert_eq!(header(headers, "x-forwarded-for"), Some("1.2.3.4"));
                 assert_eq!(header(headers, "agent"), None);
+                assert_eq!(agent.as_deref(), Some("curl/7.88.1"));
             }
             other => panic!("{other:?}"),
         }
@@ -513,12 +525,19 @@ mod tests {
 
     #[test]
     fn decodes_only_what_the_action_reads_and_borrows_what_is_unescaped() {
-        // `agent` is never read: junk in it does not matter. A forwarded header is read.
+        // Junk in `agent` is dropped, it does not refuse the callback. A forwarded header is read.
         let body = b"action=listener_add&server=s&port=1&client=7&mount=%2fa%3fx%3d%25ff%26token%3dt%2e1&user=&pass=&ip=1&agent=%ff";
         let cb = Callback::decode(body, &PREFIXES).unwrap();
-        let Callback::ListenerAdd { mount, client, .. } = &cb else {
+        let Callback::ListenerAdd {
+            mount,
+            client,
+            agent,
+            ..
+        } = &cb
+        else {
             panic!("{cb:?}")
         };
+        assert_eq!(agent, &None);
         assert!(matches!(client, Cow::Borrowed("7")));
         assert_eq!(mount.path(), "/a");
         assert_eq!(mount.query(), "x=%ff&token=t.1");

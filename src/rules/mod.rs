@@ -5,7 +5,7 @@
 //! ([`ticket_lifetime`]), which events a viewer sees ([`list_filter`], [`may_see`]) and how many
 //! at once ([`page_size`]), what a
 //! member's token is worth now ([`current_claims`]) and how long an event's text may be
-//! ([`text_fits`]).
+//! ([`text_fits`]), and who may read an event's listening stats ([`may_see_stats`]).
 //!
 //! Pure functions of plain inputs and an explicit `now`: no I/O, no clock, no HTTP. The JARS
 //! API handlers, the Icecast hooks and the CLI gather the inputs, call one rule, and render
@@ -13,6 +13,7 @@
 
 mod caller;
 mod denial;
+mod reports;
 pub mod ticket;
 
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use crate::tokens::{AccessLevel, Claims, TicketClaims};
 
 pub use caller::{may_send_callbacks, CallbackCredentials};
 pub use denial::{ConnectDenial, DenyReason};
+pub use reports::may_see_stats;
 pub use ticket::Listener;
 
 /// The longest title or description the original schema holds (`VARCHAR(255)`).

@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod metered;
 pub mod postgres;
+pub mod sessions;
 pub mod sqlite;
 
 use std::sync::Arc;

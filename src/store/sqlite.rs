@@ -17,11 +17,11 @@ use super::{Event, EventStore, ListFilter, NewEvent, StoreError};
 /// Timestamps are stored as fixed-width UTC text so that string order is time order.
 const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.6f";
 
-fn to_text(t: DateTime<Utc>) -> String {
+pub(crate) fn to_text(t: DateTime<Utc>) -> String {
     t.format(TIME_FORMAT).to_string()
 }
 
-fn from_text(s: &str) -> Result<DateTime<Utc>, StoreError> {
+pub(crate) fn from_text(s: &str) -> Result<DateTime<Utc>, StoreError> {
     NaiveDateTime::parse_from_str(s, TIME_FORMAT)
         .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S"))
         .map(|t| t.and_utc())

@@ -26,5 +26,6 @@ mod page;
 mod postgres;
 mod relay;
 mod router;
+mod sessions;
 mod signals;
 mod store_suite;

@@ -1,0 +1,231 @@
+//! One suite for every [`SessionStore`]: SQLite always, the real PostgreSQL when
+//! `DATABASE_URL` is set (mandatory in CI), each in a store of its own.
+
+use crate::support;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use jars::config::{PostgresSettings, StoreSettings};
+use jars::sessions::{
+    EndReason, OpenedSession, SessionFilter, SessionKey, SessionOp, SessionRecord,
+};
+use jars::store::sessions::SessionStore;
+use support::pg::{admin_url, TempDb};
+use uuid::Uuid;
+
+fn key(client: &str) -> SessionKey {
+    SessionKey {
+        server: "ice.example".into(),
+        port: "8000".into(),
+        client: client.into(),
+    }
+}
+
+fn open(
+    client: &str,
+    event: Option<Uuid>,
+    started: DateTime<Utc>,
+    timelimit: Option<u64>,
+) -> SessionOp {
+    SessionOp::Open(OpenedSession {
+        key: key(client),
+        event,
+        mount: event.map_or("/studio".into(), |e| format!("/{e}.mp3")),
+        started,
+        ticket: Some(format!("jti-{client}")),
+        member: Some(7),
+        ip: Some("192.0.2.0".into()),
+        agent: Some(format!("agent {client}")),
+        referer: Some("https://radio.example/player".into()),
+        timelimit,
+    })
+}
+
+fn close(client: &str, ended: DateTime<Utc>, duration: Option<u64>) -> SessionOp {
+    SessionOp::Close {
+        key: key(client),
+        ended,
+        duration,
+    }
+}
+
+fn by_agent<'a>(rows: &'a [SessionRecord], client: &str) -> &'a SessionRecord {
+    let agent = format!("agent {client}");
+    rows.iter()
+        .find(|r| r.agent.as_deref() == Some(&agent))
+        .unwrap_or_else(|| panic!("no row of {client} in {rows:?}"))
+}
+
+async fn suite(store: Arc<dyn SessionStore>) {
+    let t0 = Utc::now().duration_trunc(Duration::seconds(1)).unwrap();
+    let s = Duration::seconds;
+    let event = Uuid::new_v4();
+    let all = SessionFilter::default();
+    store
+        .apply(&[
+            open("a", Some(event), t0, Some(60)),
+            open("b", Some(event), t0 + s(10), None),
+            open("c", None, t0 + s(20), None),
+            open("d", Some(event), t0 + s(30), None),
+            open("f", Some(event), t0 + s(40), Some(30)),
+        ])
+        .await
+        .unwrap();
+    store
+        .apply(&[
+            // Cut off at the timelimit jars sent.
+            close("a", t0 + s(60), Some(60)),
+            // No duration from Icecast: none stored, the reason still computed.
+            close("b", t0 + s(100), None),
+            SessionOp::Kicked { key: key("d") },
+            close("d", t0 + s(45), Some(15)),
+            close("f", t0 + s(70), None),
+            // A close nobody opened changes nothing.
+            close("zz", t0 + s(70), Some(3)),
+        ])
+        .await
+        .unwrap();
+    // The client id of c reused (Icecast restarted): c's end never came.
+    store
+        .apply(&[open("c", Some(event), t0 + s(200), None)])
+        .await
+        .unwrap();
+
+    let rows = store.sessions(all).await.unwrap();
+    assert_eq!(rows.len(), 6, "{rows:?}");
+    let a = by_agent(&rows, "a");
+    assert_eq!(a.end_reason, Some(EndReason::Timelimit));
+    assert_eq!((a.ended, a.duration), (Some(t0 + s(60)), Some(60)));
+    assert_eq!(a.event, Some(event));
+    assert_eq!(a.mount, format!("/{event}.mp3"));
+    assert_eq!(a.ticket.as_deref(), Some("jti-a"));
+    assert_eq!(a.member, Some(7));
+    assert_eq!(a.ip.as_deref(), Some("192.0.2.0"));
+    assert_eq!(a.referer.as_deref(), Some("https://radio.example/player"));
+    let b = by_agent(&rows, "b");
+    assert_eq!(b.end_reason, Some(EndReason::Left));
+    assert_eq!((b.ended, b.duration), (Some(t0 + s(100)), None));
+    let d = by_agent(&rows, "d");
+    assert_eq!(d.end_reason, Some(EndReason::Kicked));
+    assert_eq!(d.duration, Some(15));
+    let f = by_agent(&rows, "f");
+    assert_eq!(
+        f.end_reason,
+        Some(EndReason::Timelimit),
+        "30 s of a 30 s timelimit"
+    );
+    let c: Vec<&SessionRecord> = rows
+        .iter()
+        .filter(|r| r.agent.as_deref() == Some("agent c"))
+        .collect();
+    assert_eq!(c.len(), 2);
+    assert_eq!(c[0].event, None, "the static mount's");
+    assert_eq!(c[0].mount, "/studio");
+    assert_eq!(c[0].end_reason, Some(EndReason::Lost));
+    assert_eq!(c[0].ended, Some(t0 + s(200)));
+    assert_eq!(
+        (c[1].ended, c[1].end_reason),
+        (None, None),
+        "the new one is open"
+    );
+
+    // Filters: by event, and by start in [from, to).
+    let of_event = store
+        .sessions(SessionFilter {
+            event: Some(event),
+            ..all
+        })
+        .await
+        .unwrap();
+    assert_eq!(of_event.len(), 5);
+    let window = store
+        .sessions(SessionFilter {
+            event: None,
+            from: Some(t0 + s(10)),
+            to: Some(t0 + s(40)),
+        })
+        .await
+        .unwrap();
+    let agents: Vec<&str> = window.iter().filter_map(|r| r.agent.as_deref()).collect();
+    assert_eq!(agents, ["agent b", "agent c", "agent d"], "oldest first");
+
+    // Open rows, closing lost ones, purging.
+    let open_rows = store.open_before(t0 + s(1000)).await.unwrap();
+    assert_eq!(open_rows.len(), 1);
+    assert_eq!(open_rows[0].key, key("c"));
+    assert!(store.open_before(t0 + s(200)).await.unwrap().is_empty());
+    let ids = [open_rows[0].id];
+    assert_eq!(store.close_lost(&ids, t0 + s(900)).await.unwrap(), 1);
+    assert_eq!(store.close_lost(&ids, t0 + s(901)).await.unwrap(), 0);
+    assert!(store.open_before(t0 + s(1000)).await.unwrap().is_empty());
+    // Its remove comes late after all (it listened 1,300 s): the lost row gets its real end.
+    // One whose duration does not fit the lost row's start changes nothing.
+    store
+        .apply(&[
+            close("c", t0 + s(1500), Some(100)),
+            close("c", t0 + s(1500), Some(1300)),
+        ])
+        .await
+        .unwrap();
+    let c_now = store.sessions(all).await.unwrap();
+    let c_last = c_now
+        .iter()
+        .rfind(|r| r.agent.as_deref() == Some("agent c"))
+        .unwrap();
+    assert_eq!(c_last.end_reason, Some(EndReason::Left));
+    assert_eq!(
+        (c_last.ended, c_last.duration),
+        (Some(t0 + s(1500)), Some(1300))
+    );
+    let c_first = by_agent(&c_now, "c");
+    assert_eq!(
+        c_first.end_reason,
+        Some(EndReason::Lost),
+        "the older lost row is untouched"
+    );
+    // Started before t0+25: a, b, c (the first).
+    assert_eq!(store.purge(t0 + s(25)).await.unwrap(), 3);
+    assert_eq!(store.sessions(all).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn sqlite_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = StoreSettings::Sqlite {
+        path: dir.path().join("jars.sqlite3"),
+    };
+    // Beside the event store, in the same file, and opened twice (idempotent schema).
+    jars::store::open(&settings).await.unwrap();
+    jars::store::sessions::open(&settings).await.unwrap();
+    suite(jars::store::sessions::open(&settings).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_sessions() {
+    let Some(admin) = admin_url("sessions::store::postgres_sessions") else {
+        return;
+    };
+    let db = TempDb::create(&admin).await;
+    let settings = StoreSettings::Postgres(PostgresSettings::new(&db.url));
+    // The migration runs any number of times (jars migrate, then each node's start).
+    for _ in 0..2 {
+        jars::store::sessions::migrate(&settings).await.unwrap();
+    }
+    suite(jars::store::sessions::open(&settings).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres_down_fails_fast_and_names_no_password() {
+    let settings = StoreSettings::Postgres(PostgresSettings::new(
+        "postgres://jars:secret@127.0.0.1:1/none",
+    ));
+    let store = jars::store::sessions::open(&settings).await.unwrap();
+    let started = std::time::Instant::now();
+    let e = store
+        .apply(&[open("x", None, Utc::now(), None)])
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert!(!e.to_string().contains("secret"), "{e}");
+}

@@ -159,6 +159,28 @@ async fn a_member_goes_live_shares_a_link_and_an_admin_ends_the_event() {
         |t| t == "Live: 1 listener (peak 1)",
     )
     .await;
+    // Its stats, with the chart of listeners a minute, two minutes on (jars' clock stands
+    // still in tests; the open session counts up to now).
+    jars.clock.advance(Duration::from_secs(120));
+    b.click(&format!("{admin_card} details.stats summary"))
+        .await;
+    b.wait_text(
+        &format!("{admin_card} .stat-sessions"),
+        "one session",
+        |t| t == "1",
+    )
+    .await;
+    b.wait_text(&format!("{admin_card} .stat-peak"), "the peak", |t| {
+        t == "1"
+    })
+    .await;
+    let drawn = b
+        .run(&format!(
+            "return document.querySelectorAll('{admin_card} svg.chart path.line').length"
+        ))
+        .await;
+    assert_eq!(drawn, 1, "the chart has its line");
+
     // Its live sessions: the source and the one listener, on this jars' Icecast.
     b.click(&format!("{admin_card} details.sessions summary"))
         .await;
@@ -175,20 +197,6 @@ async fn a_member_goes_live_shares_a_link_and_an_admin_ends_the_event() {
         source_line.starts_with(&format!("Source on {mount}")),
         "{source_line}"
     );
-    // Its stats, with the chart of listeners a minute.
-    b.click(&format!("{admin_card} details.stats summary"))
-        .await;
-    b.wait_text(&format!("{admin_card} .stat-peak"), "the peak", |t| {
-        t == "1"
-    })
-    .await;
-    let drawn = b
-        .run(&format!(
-            "return document.querySelectorAll('{admin_card} svg.chart path.line').length"
-        ))
-        .await;
-    assert_eq!(drawn, 1, "the chart has its line");
-
     b.click(&format!("{admin_card} .end-event")).await;
     b.click(&format!("{admin_card} .end-confirm")).await;
     b.wait_text("#status", "ended", |t| {

@@ -1,5 +1,6 @@
-//! The `jars` command line: `serve`, `keygen`, `user`, `token`, `event`, `check-config`,
-//! `completions`; what each does (their grammar is in `args`).
+//! The `jars` command line: `serve`, `keygen`, `user`, `token`, `ticket`, `event`, `ban`,
+//! `check-config`, `completions`; what each does (their grammar is in `args`; taking access
+//! back in `ban`, `ticket_revoke` and `event_end`).
 //! Every command takes `--data-dir` and `--config` (or `JARS_DATA_DIR`, `JARS_CONFIG`).
 
 use std::io::{BufRead, IsTerminal};
@@ -15,7 +16,12 @@ use crate::store::{ListFilter, NewEvent};
 use crate::tokens::TicketBinding;
 
 mod args;
-pub use args::{Cli, Command, EventCommand, LogFormat, PasswordSource, UserCommand};
+mod ban;
+mod event_end;
+mod ticket_revoke;
+pub use args::{
+    BanCommand, Cli, Command, EventCommand, LogFormat, PasswordSource, TicketCommand, UserCommand,
+};
 
 /// The commented default config: deploy/jars.toml, itself generated from the README's reference
 /// by scripts/sync-example-config, so the three cannot drift apart.
@@ -128,20 +134,29 @@ async fn dispatch(cli: Cli, config: &Config) -> Result<(), Failure> {
         Command::User(cmd) => user(config, cmd),
         Command::Token { name, lifetime } => token(config, &name, lifetime.as_deref()).await,
         Command::Ticket {
+            action: Some(TicketCommand::Revoke { jti, event }),
+            ..
+        } => ticket_revoke::run(config, jti.as_deref(), event.as_deref()).await,
+        Command::Ticket {
             event_id,
+            source,
             lifetime,
             ip,
             referer,
             max_listeners,
+            action: None,
         } => {
             let binding = TicketBinding {
                 ip: ip.map(|ip| ip.to_string()),
                 referer,
                 max_listeners,
             };
-            ticket(config, &event_id, lifetime.as_deref(), binding).await
+            let event_id = event_id.unwrap_or_default();
+            ticket(config, &event_id, source, lifetime.as_deref(), binding).await
         }
+        Command::Event(EventCommand::End { event_id }) => event_end::run(config, &event_id).await,
         Command::Event(cmd) => event(config, cmd).await,
+        Command::Ban(cmd) => ban::run(config, cmd).await,
         Command::Completions { shell } => {
             print_completions(shell);
             Ok(())
@@ -348,16 +363,33 @@ async fn token(config: &Config, name: &str, lifetime: Option<&str>) -> Result<()
     Ok(())
 }
 
+/// The event id an operator typed (a v4 UUID, with or without a leading `/`).
+fn event_id(text: &str) -> Result<uuid::Uuid, Failure> {
+    uuid::Uuid::try_parse(text.trim_start_matches('/'))
+        .ok()
+        .filter(|u| u.get_version_num() == 4)
+        .ok_or_else(|| Failure::Usage(format!("\"{text}\" is not an event id (a v4 UUID)")))
+}
+
+/// Opens the configured store with its sanctions' side, which must exist already.
+async fn sanctions_store(config: &Config) -> Result<crate::store::Opened, Failure> {
+    data_dir::existing_store(config).map_err(Failure::Runtime)?;
+    crate::store::open_with_sanctions(&config.store)
+        .await
+        .map_err(|e| Failure::Runtime(e.to_string()))
+}
+
+/// Who the CLI's bans and revocations are recorded as made by: the operator, not a member.
+const OPERATOR: i64 = 0;
+
 async fn ticket(
     config: &Config,
     event_id: &str,
+    source: bool,
     lifetime: Option<&str>,
     binding: TicketBinding,
 ) -> Result<(), Failure> {
-    let id = uuid::Uuid::try_parse(event_id.trim_start_matches('/'))
-        .ok()
-        .filter(|u| u.get_version_num() == 4)
-        .ok_or_else(|| Failure::Usage(format!("\"{event_id}\" is not an event id (a v4 UUID)")))?;
+    let id = self::event_id(event_id)?;
     let requested = lifetime
         .map(|l| parse_duration("--lifetime", l))
         .transpose()?;
@@ -376,9 +408,15 @@ async fn ticket(
     let lifetime = rules::ticket_lifetime(requested, config.icecast.ticket_lifetime, &event, now)
         .map_err(|_| Failure::Usage("--lifetime: must be longer than zero".into()))?;
     let tokens = setup::token_service(config)?;
-    let (ticket, _) = tokens
-        .issue_ticket(id, lifetime, binding)
-        .map_err(|e| Failure::Runtime(format!("cannot mint a ticket: {e}")))?;
+    let ticket = if source {
+        // As the event's owner: they could mint it themselves.
+        tokens
+            .issue_source_ticket(id, event.created_by, lifetime)
+            .map(|(t, _)| t)
+    } else {
+        tokens.issue_ticket(id, lifetime, binding).map(|(t, _)| t)
+    }
+    .map_err(|e| Failure::Runtime(format!("cannot mint a ticket: {e}")))?;
     println!("{ticket}");
     Ok(())
 }
@@ -424,6 +462,7 @@ async fn event(config: &Config, cmd: EventCommand) -> Result<(), Failure> {
                 .map_err(|e| Failure::Runtime(e.to_string()))?;
             println!("{}", e.id);
         }
+        EventCommand::End { .. } => unreachable!("dispatched to event_end"),
         EventCommand::List { all } => {
             let events = store
                 .list(ListFilter {

@@ -518,6 +518,8 @@ impl EventStore for PostgresStore {
     }
 }
 
+mod sanctions;
+
 #[cfg(test)]
 mod tests {
     use super::*;

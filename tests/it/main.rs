@@ -24,5 +24,6 @@ mod ops;
 mod postgres;
 mod relay;
 mod router;
+mod sanctions_pg;
 mod signals;
 mod store_suite;

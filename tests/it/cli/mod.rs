@@ -434,6 +434,7 @@ pub(crate) fn serve_until_healthy(mut cmd: Command, dir: &Path, port: u16) -> st
 }
 
 mod configs;
+mod sanctions;
 mod serve;
 
 #[test]

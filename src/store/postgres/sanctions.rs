@@ -300,6 +300,15 @@ impl SanctionStore for PostgresStore {
     }
 }
 
+/// Whether the migration's tables of sanctions exist already (for `jars migrate`'s report).
+pub(super) async fn tables_exist(pool: &sqlx::PgPool) -> Result<bool, Failure> {
+    Ok(
+        sqlx::query_scalar("SELECT to_regclass('jars.sanctions_version') IS NOT NULL")
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
 /// Listens until `wake` is gone (`Ok`) or the connection fails.
 async fn listen(pool: &sqlx::PgPool, wake: &Weak<Notify>) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;

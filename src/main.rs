@@ -1,6 +1,7 @@
 //! The `jars` binary: parse the command line, load and validate the config, set up logging,
 //! run the command, and turn failures into one line (clap's whole message for bad arguments) and
-//! an exit code (64 for bad config or arguments, 1 otherwise).
+//! an exit code (64 for bad config or arguments, 69 when a node asked does not answer, 1
+//! otherwise).
 #![forbid(unsafe_code)]
 
 use std::process::ExitCode;
@@ -54,6 +55,13 @@ fn main() -> ExitCode {
         // A script for the shell, not for a deployment: no config to load or get wrong.
         cli::print_completions(shell);
         return ExitCode::SUCCESS;
+    }
+    if let Command::Man = cli.command {
+        // Generated from the command line's definition: no config either.
+        return match cli::print_manual() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(f) => fail(f),
+        };
     }
     let overrides = cli.overrides();
     let config = match Config::load(&overrides) {

@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
 
+/// The help heading of the options every command takes.
+const GLOBAL: &str = "Global options";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "jars",
@@ -12,23 +15,44 @@ use clap::{Args as ClapArgs, Parser, Subcommand};
     about = "Decides who may broadcast to, and listen to, a radio station's live events."
 )]
 pub struct Cli {
-    /// Data directory: keys, users file, SQLite store [default: ./jars-data]
-    #[arg(long, global = true, env = "JARS_DATA_DIR", value_name = "DIR")]
+    /// Data directory: keys, users file, SQLite store, e.g. /var/lib/jars [default: ./jars-data]
+    #[arg(
+        long,
+        global = true,
+        env = "JARS_DATA_DIR",
+        value_name = "DIR",
+        help_heading = GLOBAL
+    )]
     pub data_dir: Option<PathBuf>,
-    /// Config file: jars TOML, or the original JARS config.json
-    #[arg(long, global = true, env = "JARS_CONFIG", value_name = "FILE")]
+    /// Config file: jars TOML, or the original JARS config.json, e.g. /etc/jars/jars.toml
+    #[arg(
+        long,
+        global = true,
+        env = "JARS_CONFIG",
+        value_name = "FILE",
+        help_heading = GLOBAL
+    )]
     pub config: Option<PathBuf>,
-    /// Event store URL (postgres://… or sqlite:PATH); beats [store] url
+    /// Event store URL (postgres://… or sqlite:PATH); beats [store] url, e.g.
+    /// postgres://jars@db.example/radio
     #[arg(
         long,
         global = true,
         env = "JARS_DATABASE_URL",
         hide_env_values = true,
-        value_name = "URL"
+        value_name = "URL",
+        help_heading = GLOBAL
     )]
     pub database_url: Option<String>,
-    /// Log format of `serve`
-    #[arg(long, global = true, env = "JARS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    /// Log format of `serve`, e.g. json
+    #[arg(
+        long,
+        global = true,
+        env = "JARS_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        help_heading = GLOBAL
+    )]
     pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
@@ -50,7 +74,8 @@ pub enum Command {
         after_help = "Example: jars --config /etc/jars/jars.toml serve --listen 127.0.0.1:8888"
     )]
     Serve {
-        /// Address to listen on [default: 127.0.0.1:8888; 0.0.0.0:8888 with the original config.json]
+        /// Address to listen on, e.g. 0.0.0.0:8888 [default: 127.0.0.1:8888; 0.0.0.0:8888 with
+        /// the original config.json]
         #[arg(long, env = "JARS_LISTEN", value_name = "ADDR")]
         listen: Option<String>,
     },
@@ -85,7 +110,8 @@ pub enum Command {
         subcommand_negates_reqs = true
     )]
     Ticket {
-        /// The event's id, as `jars event create` prints it (a v4 UUID)
+        /// The event's id, as `jars event create` prints it (a v4 UUID), e.g.
+        /// 5e0b9230-086c-406f-a26c-13ff3a8d3880
         #[arg(required = true)]
         event_id: Option<String>,
         /// A source ticket: a guest DJ's password for this event only, as its owner's
@@ -102,7 +128,7 @@ pub enum Command {
         /// Only valid when the player page's Referer starts with this, e.g. https://radio.example/
         #[arg(long, value_name = "URL")]
         referer: Option<String>,
-        /// At most this many simultaneous listeners on the ticket
+        /// At most this many simultaneous listeners on the ticket, e.g. 2
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
         max_listeners: Option<u32>,
     },
@@ -126,18 +152,35 @@ pub enum Command {
     /// Print a shell completion script to stdout
     #[command(after_help = "Example: jars completions bash > /etc/bash_completion.d/jars")]
     Completions {
-        /// The shell to complete in
+        /// The shell to complete in, e.g. bash
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+    /// Print what a running node reports: readiness, live mounts, listeners, key set age.
+    /// Exits 0 when ready, 1 when not ready, 69 when no node answers
+    #[command(after_help = "Example: jars --config /etc/jars/jars.toml status")]
+    Status {
+        #[command(flatten)]
+        node: NodeAddress,
+    },
+    /// Print the manual page (roff) to stdout
+    #[command(after_help = "Example: jars man | gzip > /usr/share/man/man1/jars.1.gz")]
+    Man,
+}
+
+/// Where a running `jars serve` answers, for the commands that ask it.
+#[derive(Debug, ClapArgs)]
+pub struct NodeAddress {
+    /// The node's base URL, e.g. http://127.0.0.1:8888 [default: from the config's listen, and
+    /// metrics_listen for /metrics]
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
     /// Add a user (prompts for the password unless --password-stdin)
-    #[command(
-        after_help = "Example: jars user add alice --admin  (prompts for the password twice)"
-    )]
+    #[command(after_help = "Example: jars user add alice --admin")]
     Add {
         /// The user's name: 1-64 of letters, digits, . _ - @ (e.g. alice)
         name: String,
@@ -211,12 +254,15 @@ pub enum EventCommand {
         /// The event's id (a v4 UUID), e.g. 5e0b9230-086c-406f-a26c-13ff3a8d3880
         event_id: String,
     },
-    /// List unexpired events (all of them with --all)
+    /// List unexpired events (all of them with --all): owner, whether live and the listeners
+    /// now, as the running node reports them (unknown when it does not answer)
     #[command(after_help = "Example: jars event list --all")]
     List {
         /// Include expired events
         #[arg(long)]
         all: bool,
+        #[command(flatten)]
+        node: NodeAddress,
     },
 }
 
@@ -231,7 +277,8 @@ pub enum TicketCommand {
         /// The ticket's id (its `jti` claim), e.g. 0b7e5c2a-3f0e-4f7c-9f43-5d1f2e8a9c10
         #[arg(required_unless_present = "event", conflicts_with = "event")]
         jti: Option<String>,
-        /// Revoke every ticket of this event (a v4 UUID) issued until now
+        /// Revoke every ticket of this event issued until now, e.g.
+        /// 5e0b9230-086c-406f-a26c-13ff3a8d3880
         #[arg(long, value_name = "EVENT_ID")]
         event: Option<String>,
     },
@@ -255,7 +302,8 @@ pub enum BanCommand {
         /// A member's user name or numeric id, e.g. alice
         #[arg(long, value_name = "NAME_OR_ID")]
         member: Option<String>,
-        /// Only from this event (a v4 UUID) [default: every mount]
+        /// Only from this event, e.g. 5e0b9230-086c-406f-a26c-13ff3a8d3880 [default: every
+        /// mount]
         #[arg(long, value_name = "EVENT_ID")]
         event: Option<String>,
         /// How long the ban lasts, e.g. 24h [default: until removed]

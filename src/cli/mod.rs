@@ -1,6 +1,7 @@
 //! The `jars` command line: `serve`, `keygen`, `user`, `token`, `ticket`, `event`, `ban`,
-//! `check-config`, `completions`; what each does (their grammar is in `args`; taking access
-//! back in `ban`, `ticket_revoke` and `event_end`).
+//! `check-config`, `completions`, `status`, `man`; what each does (their grammar is in `args`,
+//! the manual page in `manual`, what asks a running node in `node`; taking access back in
+//! `ban`, `ticket_revoke` and `event_end`).
 //! Every command takes `--data-dir` and `--config` (or `JARS_DATA_DIR`, `JARS_CONFIG`).
 
 use std::io::{BufRead, IsTerminal};
@@ -12,16 +13,22 @@ use crate::identity::users_file::UserEditError;
 use crate::identity::{Identity, IdentityError, UsersFile};
 use crate::rules;
 use crate::setup::{self, SetupError};
-use crate::store::{ListFilter, NewEvent};
 use crate::tokens::TicketBinding;
 
 mod args;
 mod ban;
 mod event_end;
+mod events;
+pub mod manual;
+pub mod node;
 mod ticket_revoke;
 pub use args::{
-    BanCommand, Cli, Command, EventCommand, LogFormat, PasswordSource, TicketCommand, UserCommand,
+    BanCommand, Cli, Command, EventCommand, LogFormat, NodeAddress, PasswordSource, TicketCommand,
+    UserCommand,
 };
+
+/// Exit code when the node a command asks does not answer (sysexits' EX_UNAVAILABLE).
+pub const EXIT_UNAVAILABLE: i32 = 69;
 
 /// The commented default config: deploy/jars.toml, itself generated from the README's reference
 /// by scripts/sync-example-config, so the three cannot drift apart.
@@ -34,6 +41,8 @@ pub enum Failure {
     Usage(String),
     /// Anything else: exit 1.
     Runtime(String),
+    /// The running node a command asks does not answer: exit 69.
+    Unavailable(String),
 }
 
 impl Failure {
@@ -41,12 +50,13 @@ impl Failure {
         match self {
             Failure::Usage(_) => EXIT_CONFIG,
             Failure::Runtime(_) => 1,
+            Failure::Unavailable(_) => EXIT_UNAVAILABLE,
         }
     }
 
     pub fn message(&self) -> &str {
         match self {
-            Failure::Usage(m) | Failure::Runtime(m) => m,
+            Failure::Usage(m) | Failure::Runtime(m) | Failure::Unavailable(m) => m,
         }
     }
 }
@@ -155,11 +165,15 @@ async fn dispatch(cli: Cli, config: &Config) -> Result<(), Failure> {
             ticket(config, &event_id, source, lifetime.as_deref(), binding).await
         }
         Command::Event(EventCommand::End { event_id }) => event_end::run(config, &event_id).await,
-        Command::Event(cmd) => event(config, cmd).await,
+        Command::Event(cmd) => events::run(config, cmd).await,
         Command::Ban(cmd) => ban::run(config, cmd).await,
         Command::Completions { shell } => {
             print_completions(shell);
             Ok(())
+        }
+        Command::Man => print_manual(),
+        Command::Status { node } => {
+            node::status(&node::Node::new(config, node.url.as_deref())?).await
         }
     }
 }
@@ -168,6 +182,12 @@ async fn dispatch(cli: Cli, config: &Config) -> Result<(), Failure> {
 pub fn print_completions(shell: clap_complete::Shell) {
     use clap::CommandFactory;
     clap_complete::generate(shell, &mut Cli::command(), "jars", &mut std::io::stdout());
+}
+
+/// Writes the manual page to stdout; needs no config (`main` runs it first).
+pub fn print_manual() -> Result<(), Failure> {
+    manual::render(&mut std::io::stdout().lock())
+        .map_err(|e| Failure::Runtime(format!("writing the manual page: {e}")))
 }
 
 fn check_config(config: &Config) -> Result<(), Failure> {
@@ -418,83 +438,5 @@ async fn ticket(
     }
     .map_err(|e| Failure::Runtime(format!("cannot mint a ticket: {e}")))?;
     println!("{ticket}");
-    Ok(())
-}
-
-async fn event(config: &Config, cmd: EventCommand) -> Result<(), Failure> {
-    if let EventCommand::List { .. } = cmd {
-        data_dir::existing_store(config).map_err(Failure::Runtime)?;
-    }
-    let store = crate::store::open(&config.store)
-        .await
-        .map_err(|e| Failure::Runtime(e.to_string()))?;
-    match cmd {
-        EventCommand::Create {
-            owner,
-            title,
-            description,
-            private,
-        } => {
-            let most = rules::MAX_TEXT_CHARS;
-            if title.trim().is_empty() || !rules::text_fits(&title) {
-                return Err(Failure::Usage(format!("--title: 1 to {most} characters")));
-            }
-            if !rules::text_fits(&description) {
-                return Err(Failure::Usage(format!(
-                    "--description: at most {most} characters"
-                )));
-            }
-            let identity = Identity::from_settings(&config.identity)?;
-            let member = identity.member(&owner).await.map_err(|e| match e {
-                IdentityError::NoUser => Failure::Runtime(format!("no user named \"{owner}\"")),
-                other => other.into(),
-            })?;
-            let e = store
-                .create(NewEvent {
-                    created_by: member.id,
-                    title,
-                    description,
-                    private,
-                    lifetime: config.events.lifetime,
-                    now: chrono::Utc::now(),
-                })
-                .await
-                .map_err(|e| Failure::Runtime(e.to_string()))?;
-            println!("{}", e.id);
-        }
-        EventCommand::End { .. } => unreachable!("dispatched to event_end"),
-        EventCommand::List { all } => {
-            let events = store
-                .list(ListFilter {
-                    private_of: None,
-                    all_private: true,
-                    include_expired: all,
-                    now: chrono::Utc::now(),
-                    limit: None,
-                    after: None,
-                })
-                .await
-                .map_err(|e| Failure::Runtime(e.to_string()))?;
-            println!(
-                "{:<36}  {:>6}  {:<7}  {:<9}  {:<20}  TITLE",
-                "EVENT", "OWNER", "PRIVATE", "CONNECTED", "EXPIRES (UTC)"
-            );
-            for e in events {
-                println!(
-                    "{:<36}  {:>6}  {:<7}  {:<9}  {:<20}  {}",
-                    e.id,
-                    e.created_by,
-                    if e.private { "yes" } else { "no" },
-                    match (e.connected, e.connected_by) {
-                        (true, Some(by)) => format!("yes ({by})"),
-                        (true, None) => "yes".into(),
-                        (false, _) => "no".into(),
-                    },
-                    e.expires_time.format("%Y-%m-%d %H:%M:%S"),
-                    e.title.unwrap_or_default()
-                );
-            }
-        }
-    }
     Ok(())
 }

@@ -28,12 +28,18 @@ pub(crate) fn jars_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Outpu
 }
 
 pub(crate) fn jars_stdin(dir: &Path, args: &[&str], input: &str) -> Output {
-    let mut child = Command::new(JARS)
-        .current_dir(dir)
+    let mut cmd = Command::new(JARS);
+    cmd.current_dir(dir)
         .args(args)
         .env_remove("JARS_CONFIG")
         .env_remove("JARS_DATA_DIR")
-        .env_remove("JARS_DATABASE_URL")
+        .env_remove("JARS_DATABASE_URL");
+    output_with_stdin(cmd, input)
+}
+
+/// Runs `cmd` with `input` on its standard input and collects its output.
+pub(crate) fn output_with_stdin(mut cmd: Command, input: &str) -> Output {
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -434,6 +440,9 @@ pub(crate) fn serve_until_healthy(mut cmd: Command, dir: &Path, port: u16) -> st
 }
 
 mod configs;
+mod help;
+mod node;
+mod readme;
 mod sanctions;
 mod serve;
 

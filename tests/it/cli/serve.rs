@@ -1,5 +1,5 @@
 //! `jars serve` as an operator runs it: owner-only files, SIGTERM, one serve per data
-//! directory, a taken port found before anything is created.
+//! directory, a taken port found before anything is created, log colour only on a terminal.
 
 use super::*;
 
@@ -117,4 +117,53 @@ fn a_port_in_use_is_found_before_anything_is_created() {
         !dir.path().join("jars-data").exists(),
         "keys or a store were created"
     );
+}
+
+/// The log `jars serve` writes to a terminal (script(1)) with `env` set, from start to SIGTERM.
+fn log_on_a_terminal(dir: &std::path::Path, env: &[(&str, &str)]) -> Option<String> {
+    let port = free_port();
+    let run = format!(
+        "{JARS} serve --listen 127.0.0.1:{port} & pid=$!; \
+         until curl -fs -o /dev/null http://127.0.0.1:{port}/healthz; do sleep 0.05; done; \
+         kill -TERM $pid; wait $pid"
+    );
+    let mut cmd = Command::new("script");
+    cmd.args(["-qec", &format!("bash -c '{run}'"), "/dev/null"])
+        .current_dir(dir)
+        .env_remove("JARS_CONFIG")
+        .env_remove("JARS_DATA_DIR")
+        .env_remove("NO_COLOR")
+        .env_remove("JOURNAL_STREAM")
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().ok()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn log_colour_only_on_a_terminal_without_no_color_or_the_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(coloured) = log_on_a_terminal(dir.path(), &[]) else {
+        assert!(std::env::var_os("CI").is_none(), "CI needs script(1)");
+        eprintln!("SKIPPED log colour on a terminal: no script(1)");
+        return;
+    };
+    assert!(coloured.contains("jars serving"), "{coloured:?}");
+    assert!(
+        coloured.contains("\x1b["),
+        "no colour on a terminal: {coloured:?}"
+    );
+    for env in [("NO_COLOR", "1"), ("JOURNAL_STREAM", "8:12345")] {
+        let log = log_on_a_terminal(dir.path(), &[env]).unwrap();
+        assert!(log.contains("jars serving"), "{env:?}: {log:?}");
+        assert!(!log.contains("\x1b["), "{env:?}: colour codes in {log:?}");
+    }
 }

@@ -22,6 +22,18 @@ use crate::store::Event;
 /// Icecast still reports after it is kicked again.
 pub const KICK_MEMORY: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
 
+/// How much [`Sanctions::enforce`] checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// After a change: every session, against event rows read from the store itself.
+    Changed,
+    /// Every session, against cached event rows (retries sessions kicked long ago and still
+    /// reported).
+    Full,
+    /// Sources, and listeners a member's rights admitted, against cached event rows.
+    Sweep,
+}
+
 /// A live session, by what Icecast knows it as.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum SessionKey {
@@ -120,11 +132,14 @@ impl Sanctions {
         })
     }
 
-    /// Checks every live session of this node against the sanctions, event rows (`fresh`:
-    /// read from the store itself, after a change) and members' standing, and kicks those that
-    /// must go.
-    pub async fn enforce(&self, fresh: bool) {
-        let listeners = self.live.listeners_where(|_| true);
+    /// Checks the live sessions of this node against the sanctions, event rows and members'
+    /// standing, and kicks those that must go. [`Pass::Full`] (after a change, and now and then)
+    /// checks every session; [`Pass::Sweep`] (every second) every source and the listeners a
+    /// member's rights admitted: bans and revocations reach listeners on the change itself,
+    /// and Icecast's own time limit ends a listener at its event's natural end.
+    pub async fn enforce(&self, pass: Pass) {
+        let full = pass != Pass::Sweep;
+        let listeners = self.live.listeners_where(|l| full || l.member.is_some());
         let mounts = self.live.live_mounts();
         if listeners.is_empty() && mounts.is_empty() {
             if !self.kicked.is_empty() {
@@ -141,7 +156,7 @@ impl Sanctions {
                 Target::Static(_) => None,
             })
             .collect();
-        let rows = rows(self, ids, fresh).await;
+        let rows = rows(self, ids, pass == Pass::Changed).await;
         let now = self.clock.now();
         let set = self.set.load_full();
         let kicker = self.kicker();
@@ -193,7 +208,9 @@ impl Sanctions {
                 }
             }
         }
-        self.kicked.retain_live(&live);
+        if full {
+            self.kicked.retain_live(&live);
+        }
     }
 }
 

@@ -11,6 +11,8 @@
 pub mod bans;
 pub mod enforce;
 
+pub use enforce::Pass;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -30,6 +32,9 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// How often live sessions are checked even when nothing changed (events expire, members
 /// lose rights, bans run out).
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Every this many sweeps, a full pass over every live session.
+const FULL_EVERY: u32 = 30;
 
 /// This node's sanctions: the set in force, the store it comes from, and what enforcing it
 /// needs (live sessions, event rows, members' standing, a [`Kicker`]).
@@ -103,7 +108,7 @@ impl Sanctions {
     /// After a write through this node: reload and enforce now, not at the next poll.
     pub async fn changed(&self) {
         match self.refresh().await {
-            Ok(_) => self.enforce(true).await,
+            Ok(_) => self.enforce(Pass::Changed).await,
             // The background task retries.
             Err(e) => {
                 tracing::warn!(error = %e, "could not reload sanctions after a change");
@@ -126,15 +131,17 @@ impl Sanctions {
     }
 
     /// One turn of the background task: reload if changed (then enforce with fresh event
-    /// rows), else sweep when due.
-    async fn turn(&self, sweep_due: bool) {
+    /// rows), else sweep when due (`sweep`).
+    async fn turn(&self, sweep: Option<Pass>) {
         match self.refresh().await {
             Ok(changed) => {
                 if self.failing.swap(false, Ordering::Relaxed) {
                     tracing::info!("bans and revocations loaded again");
                 }
-                if changed || sweep_due {
-                    self.enforce(changed).await;
+                match (changed, sweep) {
+                    (true, _) => self.enforce(Pass::Changed).await,
+                    (false, Some(pass)) => self.enforce(pass).await,
+                    (false, None) => {}
                 }
             }
             Err(e) => {
@@ -142,8 +149,8 @@ impl Sanctions {
                     tracing::error!(error = %e,
                         "could not reload bans and revocations; enforcing the last ones loaded");
                 }
-                if sweep_due {
-                    self.enforce(false).await;
+                if let Some(pass) = sweep {
+                    self.enforce(pass).await;
                 }
             }
         }
@@ -153,6 +160,7 @@ impl Sanctions {
 /// Polls, listens and sweeps until the sanctions are dropped.
 async fn watch(weak: Weak<Sanctions>, wake: Arc<tokio::sync::Notify>) {
     let mut last_sweep = tokio::time::Instant::now();
+    let mut sweeps = 0u32;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(POLL_INTERVAL) => {}
@@ -161,10 +169,15 @@ async fn watch(weak: Weak<Sanctions>, wake: Arc<tokio::sync::Notify>) {
         let Some(sanctions) = weak.upgrade() else {
             return;
         };
-        let sweep_due = last_sweep.elapsed() >= SWEEP_INTERVAL;
-        if sweep_due {
+        let sweep = (last_sweep.elapsed() >= SWEEP_INTERVAL).then(|| {
             last_sweep = tokio::time::Instant::now();
-        }
-        sanctions.turn(sweep_due).await;
+            sweeps = sweeps.wrapping_add(1);
+            if sweeps % FULL_EVERY == 0 {
+                Pass::Full
+            } else {
+                Pass::Sweep
+            }
+        });
+        sanctions.turn(sweep).await;
     }
 }

@@ -286,3 +286,18 @@ async fn a_member_banned_from_an_event_cannot_broadcast_or_listen_there() {
             .allowed
     );
 }
+
+#[tokio::test]
+async fn the_new_denial_reasons_start_at_zero() {
+    let st = station("").await;
+    let text = st.server.state.metrics.render();
+    for series in [
+        r#"jars_auth_decisions_total{action="listener_add",decision="deny",reason="banned"} 0"#,
+        r#"jars_auth_decisions_total{action="listener_add",decision="deny",reason="revoked"} 0"#,
+        r#"jars_auth_decisions_total{action="stream_auth",decision="deny",reason="banned"} 0"#,
+        r#"jars_auth_decisions_total{action="stream_auth",decision="deny",reason="revoked"} 0"#,
+        r#"jars_auth_decisions_total{action="connect",decision="deny",reason="banned"} 0"#,
+    ] {
+        assert!(text.contains(series), "{series} missing");
+    }
+}

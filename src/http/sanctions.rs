@@ -58,7 +58,10 @@ fn tickets_in_use(state: &AppState, event: Uuid) -> usize {
         .into_iter()
         .filter_map(|l| l.ticket)
         .collect();
-    jtis.extend(state.hooks.live.mount(&target).allowed_ticket);
+    let mount = state.hooks.live.mount(&target);
+    if mount.live {
+        jtis.extend(mount.allowed_ticket);
+    }
     jtis.len()
 }
 

@@ -195,6 +195,8 @@ impl Hooks {
             Err(r) => return Verdict::Deny(r),
         };
         let now = self.clock.now();
+        // For a relay: the member `/jars/connect` approved (the event's `connected_by`).
+        let mut relayed_for = None;
         let decision = match (&target, &sourcer) {
             (Target::Static(_), Sourcer::Relay) => rules::may_source_static(None),
             (Target::Static(_), Sourcer::Member(claims)) => rules::may_source_static(Some(claims)),
@@ -233,6 +235,7 @@ impl Hooks {
                             approval: settings.relay_window,
                             reconnect: settings.relay_reconnect,
                         };
+                        relayed_for = event.as_ref().and_then(|e| e.connected_by);
                         rules::relay_may_source(event.as_deref(), &c.user, history, windows, now)
                     }
                 }
@@ -244,7 +247,7 @@ impl Hooks {
         let party = match &sourcer {
             Sourcer::Relay => Party {
                 ip,
-                member: None,
+                member: relayed_for,
                 ticket: None,
             },
             Sourcer::Member(claims) => Party {

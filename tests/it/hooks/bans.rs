@@ -288,6 +288,38 @@ async fn a_member_banned_from_an_event_cannot_broadcast_or_listen_there() {
 }
 
 #[tokio::test]
+async fn a_relay_does_not_broadcast_for_a_banned_member() {
+    let st = station("").await;
+    let s = &st.server;
+    let event = s.create_event(&st.owner, "relayed", false).await;
+    let mount = format!("/{event}.mp3");
+    let (status, _) = post_form(
+        &s.url("/jars/connect"),
+        &[("auth", &st.owner), ("mount", &event)],
+    )
+    .await;
+    assert_eq!(status, 202);
+    assert!(
+        stream_auth(s, &mount, "relay", "relay-password")
+            .await
+            .allowed
+    );
+    let (status, _) = post(
+        s,
+        "/jars/bans",
+        &[("auth", &st.admin), ("member", "owner"), ("for", "1h")],
+    )
+    .await;
+    assert_eq!(status, 201);
+    // Still within the relay's approval window, but for a banned member.
+    let refused = stream_auth(s, &mount, "relay", "relay-password").await;
+    assert_eq!(
+        (refused.allowed, refused.message.as_deref()),
+        (false, Some("banned"))
+    );
+}
+
+#[tokio::test]
 async fn the_new_denial_reasons_start_at_zero() {
     let st = station("").await;
     let text = st.server.state.metrics.render();

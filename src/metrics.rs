@@ -51,7 +51,14 @@ pub struct Metrics {
     pub connections_open: IntGauge,
     /// Connections closed by jars before a request, by reason (`over_limit`, `no_request`).
     pub connections_dropped: IntCounterVec,
+    /// Sessions jars asked an Icecast to drop, by deny reason and [`KICK_RESULTS`].
+    pub kicks: IntCounterVec,
 }
+
+/// How asking an Icecast to drop a session ended (`jars_kicks_total{result}`): `dropped`,
+/// `gone` (Icecast has no such client or source), `failed` (no answer or a refusal after
+/// every retry), `no_admin` (no `[[icecast.servers]]` entry for that server).
+pub const KICK_RESULTS: [&str; 4] = ["dropped", "gone", "failed", "no_admin"];
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -108,6 +115,12 @@ impl Metrics {
             "jars_connections_dropped_total",
             "Connections closed before a request, by reason (over_limit, no_request).",
             &["reason"],
+        );
+        let kicks = counter(
+            "jars_kicks_total",
+            "Live sessions jars asked an Icecast to drop, by reason and result \
+             (dropped, gone, failed, no_admin).",
+            &["reason", "result"],
         );
         let http_duration = HistogramVec::new(
             HistogramOpts::new(
@@ -180,6 +193,11 @@ impl Metrics {
         for action in CALLBACK_ACTIONS {
             decisions_start_at_zero(&auth_decisions, action, &callback_reasons);
         }
+        for reason in callback_reasons {
+            for result in KICK_RESULTS {
+                kicks.with_label_values(&[reason, result]);
+            }
+        }
         auth_decisions.with_label_values(&[
             "unknown",
             "deny",
@@ -202,6 +220,7 @@ impl Metrics {
             api_shed,
             connections_open,
             connections_dropped,
+            kicks,
         }
     }
 

@@ -10,6 +10,7 @@ use arc_swap::ArcSwap;
 use crate::clock::SharedClock;
 use crate::config::{Config, LimitSettings, Overrides};
 use crate::http::{ApiSettings, AppState};
+use crate::icecast::admin::IcecastAdmin;
 use crate::icecast::decide::Hooks;
 use crate::icecast::live::LiveState;
 use crate::identity::Identity;
@@ -221,6 +222,18 @@ pub async fn app_state_on(config: &Config, clock: SharedClock) -> Result<AppStat
         clock: clock.clone(),
         sanctions: sanctions.clone(),
     });
+    let icecast_admin = Arc::new(IcecastAdmin::new(
+        config.icecast.servers.clone(),
+        metrics.clone(),
+    ));
+    if config.icecast.servers.is_empty() {
+        tracing::info!(
+            "no [[icecast.servers]]: live state starts empty (sources and listeners already on \
+             Icecast are unknown until they reconnect) and live sessions cannot be dropped"
+        );
+    }
+    crate::icecast::admin::resync::start(&icecast_admin, &hooks);
+    sanctions.set_kicker(icecast_admin.clone());
     Ok(AppState {
         hooks,
         tokens,
@@ -231,6 +244,8 @@ pub async fn app_state_on(config: &Config, clock: SharedClock) -> Result<AppStat
         signing: Arc::new(SigningSlots::per_core()),
         clock,
         sanctions,
+        kicker: icecast_admin.clone(),
+        icecast_admin,
     })
 }
 
@@ -291,7 +306,7 @@ fn needs_restart(new: &Config, running: &Config) -> Vec<&'static str> {
 }
 
 /// Re-reads the config file and applies it: token policy and key set, Icecast settings
-/// (static mounts, trusted sources, callback credentials), limits, event lifetime and the log
+/// (static mounts, trusted sources, callback credentials, `[[icecast.servers]]`), limits, event lifetime and the log
 /// level. Everything is built first and swapped in only if all of it is valid, so a broken
 /// config leaves the old one in force. Settings that need a restart (listen, data_dir, store,
 /// identity backend, verify-only source) are reported and left as they are.
@@ -322,6 +337,7 @@ pub fn reload(
         tracing::error!(error = %e, "cannot create the users file: tokens are refused until it exists");
     }
     state.hooks.settings.store(Arc::new(new.icecast.clone()));
+    state.icecast_admin.set_servers(new.icecast.servers.clone());
     let api = api_settings(&new, Some(&state.api.load()));
     state.api.store(Arc::new(api));
     let signing = state

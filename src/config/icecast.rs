@@ -1,5 +1,6 @@
 //! `[icecast]`: how Icecast callbacks are authenticated, which mounts are not events, which
-//! relays are trusted, and what decisions do while the event store is down.
+//! relays are trusted, what decisions do while the event store is down, and which Icecast
+//! servers' admin APIs jars may use (`[[icecast.servers]]`, see [`servers`]).
 
 use std::fmt;
 use std::time::Duration;
@@ -8,6 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::describe::{display_list, duration, secret, secret_opt};
 use super::{err, positive, ConfigError};
+
+mod servers;
+pub use servers::IcecastServer;
 
 /// Who may reach a mount that is not an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -71,6 +75,11 @@ pub struct IcecastSettings {
     pub max_listeners_per_ticket: Option<u32>,
     /// What an event decision does when the event store fails.
     pub on_store_error: OnStoreError,
+    /// The Icecast servers whose admin API jars uses (resync, dropping sessions).
+    pub servers: Vec<IcecastServer>,
+    /// How often live state is rebuilt from each server's admin API.
+    #[serde(serialize_with = "duration")]
+    pub resync: Duration,
 }
 
 /// `[icecast] on_store_error`: how Icecast decisions behave while the event store is down.
@@ -109,6 +118,8 @@ impl fmt::Debug for IcecastSettings {
             .field("ticket_lifetime", &self.ticket_lifetime)
             .field("max_listeners_per_ticket", &self.max_listeners_per_ticket)
             .field("on_store_error", &self.on_store_error)
+            .field("servers", &self.servers)
+            .field("resync", &self.resync)
             .finish()
     }
 }
@@ -128,6 +139,8 @@ impl Default for IcecastSettings {
             ticket_lifetime: Duration::from_secs(6 * 3600),
             max_listeners_per_ticket: None,
             on_store_error: OnStoreError::Cached,
+            servers: Vec::new(),
+            resync: Duration::from_secs(300),
         }
     }
 }
@@ -151,6 +164,9 @@ pub(super) struct FileIcecast {
     ticket_lifetime: Option<Duration>,
     max_listeners_per_ticket: Option<u32>,
     on_store_error: Option<OnStoreError>,
+    servers: Vec<IcecastServer>,
+    #[serde(with = "humantime_serde")]
+    resync: Option<Duration>,
 }
 
 /// Validates `[icecast]` and fills in its defaults.
@@ -209,6 +225,7 @@ pub(super) fn resolve(f: FileIcecast) -> Result<IcecastSettings, ConfigError> {
             "icecast.max_listeners_per_ticket: at least 1 (leave unset for no limit)",
         ));
     }
+    servers::validate(&f.servers)?;
     Ok(IcecastSettings {
         username: f.username,
         password: f.password,
@@ -226,6 +243,8 @@ pub(super) fn resolve(f: FileIcecast) -> Result<IcecastSettings, ConfigError> {
         )?,
         max_listeners_per_ticket: f.max_listeners_per_ticket,
         on_store_error: f.on_store_error.unwrap_or_default(),
+        servers: f.servers,
+        resync: positive("icecast.resync", f.resync, d.resync)?,
     })
 }
 

@@ -23,7 +23,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use events::EventSettings;
-pub use icecast::{Access, IcecastSettings, OnStoreError, StaticMount, TrustedSource};
+pub use icecast::{
+    Access, IcecastServer, IcecastSettings, OnStoreError, StaticMount, TrustedSource,
+};
 pub use identity::{IdentitySettings, MyRadioSettings};
 pub use limits::LimitSettings;
 pub use store::{redact_url, PostgresSettings, StoreCacheSettings, StoreSettings};

@@ -27,6 +27,12 @@ impl Config {
                 &t.password,
             );
         }
+        for s in &self.icecast.servers {
+            check(
+                format!("icecast.servers ({}:{}) admin_password", s.server, s.port),
+                &s.admin_password,
+            );
+        }
         if let IdentitySettings::MyRadio(m) = &self.identity {
             check("identity.myradio.api_key".into(), &m.api_key);
         }

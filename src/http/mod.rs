@@ -80,6 +80,10 @@ pub struct AppState {
     pub clock: SharedClock,
     /// Bans, revocations and early ends: in force on callbacks, enforced on live sessions.
     pub sanctions: Arc<Sanctions>,
+    /// Drops live sessions on the Icecast that reported them (`icecast_admin`, as a seam).
+    pub kicker: Arc<dyn crate::icecast::kick::Kicker>,
+    /// The configured Icecast servers' admin APIs: kicks, resyncs, their `/readyz` detail.
+    pub icecast_admin: Arc<crate::icecast::admin::IcecastAdmin>,
 }
 
 /// Everything jars serves on its main address: Icecast's callbacks ([`icecast::PATH`]) go

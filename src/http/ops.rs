@@ -21,7 +21,8 @@ pub async fn healthz() -> (StatusCode, &'static str) {
 /// `GET /readyz`: 200 when keys are loaded (and, on a verify-only node, not stale), the users
 /// file (required on a node that issues tokens) is readable and parses, and the event store
 /// answers; 503 with the reason otherwise. Either way, `callbacks` tells how full
-/// the callback path is (`callbacks`); a full path is load, not unreadiness.
+/// the callback path is (`callbacks`); a full path is load, not unreadiness; and `icecast`
+/// tells each `[[icecast.servers]]` entry's last resync and which servers have none.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let reason = if state.tokens.keys().verifying.is_empty() {
         Some("no keys loaded")
@@ -46,10 +47,11 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     };
     state.metrics.ready.set(i64::from(reason.is_none()));
     let callbacks = callbacks(&state);
+    let icecast = state.icecast_admin.readiness();
     match reason {
         None => (
             StatusCode::OK,
-            Json(serde_json::json!({ "ready": true, "callbacks": callbacks })),
+            Json(serde_json::json!({ "ready": true, "callbacks": callbacks, "icecast": icecast })),
         ),
         Some(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -57,6 +59,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
                 "error": "ServiceUnavailable",
                 "reason": reason,
                 "callbacks": callbacks,
+                "icecast": icecast,
             })),
         ),
     }

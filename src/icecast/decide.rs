@@ -100,6 +100,11 @@ impl Hooks {
             .map(|m| (Target::Static(m.name.clone()), m.access))
     }
 
+    /// What the mount Icecast names `path` is to jars, if anything (as for a callback).
+    pub fn target_of(&self, path: &str) -> Option<Target> {
+        self.classify(&Mount::new(path)).map(|(t, _)| t)
+    }
+
     /// Decides `callback`.
     pub async fn decide(&self, callback: &Callback<'_>) -> Verdict {
         match callback {

@@ -2,6 +2,9 @@
 //! to be that source, listener sessions (by Icecast server and client id), current and peak
 //! listener counts, and how many listeners each ticket holds.
 //!
+//! What each Icecast's admin API reports can replace what this node knows of that server
+//! (after a restart, or to heal drift): see [`snapshot`].
+//!
 //! One mutex guards it all: every operation is a few hash-map steps, and keeping the ticket
 //! cap check and the session insert in one critical section is what makes the cap exact.
 
@@ -12,6 +15,9 @@ use chrono::{DateTime, Utc};
 
 use crate::icecast::decode::Origin;
 pub use crate::icecast::Target;
+
+mod snapshot;
+pub use snapshot::{ResyncChange, ServerSnapshot};
 
 /// Who `stream_auth` allowed to source a mount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +47,17 @@ pub struct MountState {
     pub source: Option<SourceSession>,
     pub listeners: u32,
     pub peak_listeners: u32,
+}
+
+impl MountState {
+    /// The source has gone, at `now`; a relay's source is remembered as dropped.
+    fn source_gone(&mut self, now: DateTime<Utc>) {
+        self.live = false;
+        self.source = None;
+        if let Some(relay) = self.relay.take() {
+            self.relay_dropped = Some((relay, now));
+        }
+    }
 }
 
 /// A listener session is identified by the Icecast server that reported it (`server`,
@@ -115,10 +132,15 @@ struct Inner {
     sessions: FastMap<SessionKey, ListenerSession>,
     /// Listeners currently holding each ticket (by `jti`).
     per_ticket: FastMap<String, u32>,
+    /// While a server's admin API is being read: what callbacks changed meanwhile.
+    resync: Option<snapshot::Touched>,
 }
 
 impl Inner {
     fn end_session(&mut self, key: &SessionKey) -> Option<ListenerSession> {
+        if let Some(t) = &mut self.resync {
+            t.sessions.insert(key.clone());
+        }
         let session = self.sessions.remove(key)?;
         if let Some(m) = self.mounts.get_mut(&session.target) {
             m.listeners = m.listeners.saturating_sub(1);
@@ -177,6 +199,9 @@ impl LiveState {
     /// `stream_auth` allowed.
     pub fn mount_added(&self, target: &Target, source: SourceSession) -> Option<i64> {
         let mut inner = self.lock();
+        if let Some(t) = &mut inner.resync {
+            t.mounts.insert(target.clone());
+        }
         let m = inner.mounts.entry(target.clone()).or_default();
         m.live = true;
         m.source = Some(source);
@@ -186,12 +211,12 @@ impl LiveState {
     /// The source of `target` has gone, at `now`; a relay's source is remembered as dropped
     /// (see `rules::relay_may_source`).
     pub fn mount_removed(&self, target: &Target, now: DateTime<Utc>) {
-        if let Some(m) = self.lock().mounts.get_mut(target) {
-            m.live = false;
-            m.source = None;
-            if let Some(relay) = m.relay.take() {
-                m.relay_dropped = Some((relay, now));
-            }
+        let mut inner = self.lock();
+        if let Some(t) = &mut inner.resync {
+            t.mounts.insert(target.clone());
+        }
+        if let Some(m) = inner.mounts.get_mut(target) {
+            m.source_gone(now);
         }
     }
 
@@ -276,7 +301,12 @@ mod tests {
         }
     }
 
-    fn session(t: &Target, server: &str, client: &str, ticket: Option<&str>) -> ListenerSession {
+    pub(super) fn session(
+        t: &Target,
+        server: &str,
+        client: &str,
+        ticket: Option<&str>,
+    ) -> ListenerSession {
         ListenerSession {
             target: t.clone(),
             mount: "/m".into(),

@@ -4,6 +4,7 @@
 //! Icecast has told this node (live mounts, listener sessions). The HTTP glue is
 //! [`crate::http::icecast`].
 
+pub mod admin;
 pub mod decide;
 pub mod decode;
 pub mod kick;

@@ -90,6 +90,10 @@ fn placeholder_secrets_are_warned_about_and_refused_beyond_loopback() {
         "{err}"
     );
     assert!(
+        err.contains("icecast.servers (localhost:8000) admin_password"),
+        "{err}"
+    );
+    assert!(
         !err.contains("change-me-callback-secret"),
         "secret printed: {err}"
     );

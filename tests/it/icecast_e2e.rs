@@ -25,17 +25,21 @@ pub(crate) struct Rig {
     pub(crate) owner_id: i64,
 }
 
+/// The rig's jars config: the callback credentials, a trusted relay, then `extra`.
+pub(crate) fn rig_config(extra: &str) -> String {
+    format!(
+        "[icecast]\nusername = \"{CB_USER}\"\npassword = \"{CB_PASS}\"\n\
+         [[icecast.trusted_sources]]\nuser = \"{RELAY_USER}\"\npassword = \"{RELAY_PASS}\"\n{extra}"
+    )
+}
+
 /// Starts jars (with `extra` config) and an Icecast calling it. `icecast_password` is what
 /// Icecast sends as the callback password (normally the one jars expects).
 async fn rig_with(extra: &str, icecast_password: &str) -> Option<Rig> {
     if !icecast::require_icecast() {
         return None;
     }
-    let jars = TestServer::start(&format!(
-        "[icecast]\nusername = \"{CB_USER}\"\npassword = \"{CB_PASS}\"\n\
-         [[icecast.trusted_sources]]\nuser = \"{RELAY_USER}\"\npassword = \"{RELAY_PASS}\"\n{extra}"
-    ))
-    .await;
+    let jars = TestServer::start(&rig_config(extra)).await;
     let owner_id = jars.add_user("owner", "pw", false);
     jars.add_user("other", "pw", false);
     let owner = jars.login("owner", "pw").await;

@@ -74,7 +74,7 @@ async fn list(server: &TestServer, token: &str) -> (u16, String) {
     outcome(status, &body)
 }
 
-async fn readyz(server: &TestServer) -> (u16, Value) {
+pub(crate) async fn readyz(server: &TestServer) -> (u16, Value) {
     let resp = client().get(server.url("/readyz")).send().await.unwrap();
     (resp.status().as_u16(), resp.json().await.unwrap())
 }

@@ -18,7 +18,7 @@ pub(crate) async fn metrics(server: &TestServer) -> String {
 }
 
 /// The value of the first sample line that starts with `prefix`.
-fn sample(text: &str, prefix: &str) -> Option<f64> {
+pub(crate) fn sample(text: &str, prefix: &str) -> Option<f64> {
     text.lines()
         .find(|l| l.starts_with(prefix))
         .and_then(|l| l.rsplit(' ').next())

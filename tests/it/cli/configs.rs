@@ -24,8 +24,12 @@ fn icecast_example_jars_config_is_valid() {
         "{text}"
     );
     assert!(
-        !text.contains("change-me-callback-secret"),
+        !text.contains("change-me-callback-secret") && !text.contains("change-me-admin-password"),
         "secret printed: {text}"
+    );
+    assert!(
+        text.contains("icecast.servers[0].admin_url") && text.contains("http://127.0.0.1:8000"),
+        "{text}"
     );
 }
 

@@ -129,6 +129,35 @@ impl TestServer {
         self.dir.path().join(name)
     }
 
+    /// Stops this server and starts another as a restarted `jars serve` would be: same data
+    /// directory, address and clock, `toml` as its config, nothing kept in memory.
+    pub async fn restart(mut self, toml: &str) -> TestServer {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.unwrap().unwrap();
+        }
+        let config = config_in(&self.dir, toml);
+        let state = jars::setup::app_state_on(&config, self.clock.clone())
+            .await
+            .expect("app state");
+        let listeners = jars::http::Listeners {
+            main: tokio::net::TcpListener::bind(self.addr).await.unwrap(),
+            metrics: None,
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(jars::http::run(listeners, state.clone(), async {
+            let _ = stopped.await;
+        }));
+        self.state = state;
+        self.config = config;
+        self.metrics_addr = None;
+        self.stop = Some(stop);
+        self.task = Some(task);
+        self
+    }
+
     /// Stops accepting and waits for in-flight requests.
     pub async fn stop(mut self) {
         if let Some(s) = self.stop.take() {

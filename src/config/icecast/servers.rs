@@ -1,0 +1,122 @@
+//! `[[icecast.servers]]`: the Icecast servers whose admin API jars may use, each named as it
+//! reports itself in callbacks (`server` = its `<hostname>`, `port`), with where its admin API
+//! answers and the admin credentials (a secret).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::super::describe::secret;
+use super::super::{err, ConfigError};
+
+/// One Icecast jars can act on through its admin API.
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct IcecastServer {
+    /// The `server` field of that Icecast's callbacks: its `<hostname>`.
+    pub server: String,
+    /// The `port` field of its callbacks.
+    pub port: u16,
+    /// Where its admin API answers, e.g. `http://127.0.0.1:8000` (no credentials in it).
+    pub admin_url: String,
+    pub admin_user: String,
+    #[serde(serialize_with = "secret")]
+    pub admin_password: String,
+}
+
+impl IcecastServer {
+    /// Whether a session Icecast reported with these `server` and `port` fields is on it.
+    pub fn reported_as(&self, server: &str, port: &str) -> bool {
+        self.server == server && port.parse::<u16>() == Ok(self.port)
+    }
+}
+
+impl fmt::Debug for IcecastServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "IcecastServer({}:{}, {}, {}, ***)",
+            self.server, self.port, self.admin_url, self.admin_user
+        )
+    }
+}
+
+/// Checks every entry: names, a plain http(s) admin URL, credentials, no server listed twice.
+pub(super) fn validate(servers: &[IcecastServer]) -> Result<(), ConfigError> {
+    let mut seen = std::collections::HashSet::new();
+    for s in servers {
+        let name = format!("icecast.servers ({}:{})", s.server, s.port);
+        if s.server.is_empty() || s.port == 0 {
+            return Err(err(format!(
+                "{name}: server (Icecast's <hostname>) and port (its listening port) are required"
+            )));
+        }
+        let url =
+            url::Url::parse(&s.admin_url).map_err(|e| err(format!("{name}: admin_url: {e}")))?;
+        if !matches!(url.scheme(), "http" | "https")
+            || url.host().is_none()
+            || !url.username().is_empty()
+            || url.password().is_some()
+            || url.query().is_some()
+        {
+            return Err(err(format!(
+                "{name}: admin_url must be a plain http(s) URL like \"http://127.0.0.1:8000\" \
+                 (credentials go in admin_user and admin_password)"
+            )));
+        }
+        if s.admin_user.is_empty() || s.admin_user.contains(':') || s.admin_password.is_empty() {
+            return Err(err(format!(
+                "{name}: admin_user and admin_password are required; the user must not contain ':'"
+            )));
+        }
+        if !seen.insert((s.server.as_str(), s.port)) {
+            return Err(err(format!("{name}: listed twice")));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::super::toml_for_test as toml;
+    use std::time::Duration;
+
+    const ONE: &str = "[[icecast.servers]]\nserver = \"localhost\"\nport = 8000\n\
+                       admin_url = \"http://127.0.0.1:8000\"\nadmin_user = \"admin\"\n\
+                       admin_password = \"admin-secret-value\"\n";
+
+    #[test]
+    fn servers_are_validated_and_their_password_never_shown() {
+        let c = toml(ONE).unwrap();
+        let s = &c.icecast.servers[0];
+        assert!(s.reported_as("localhost", "8000"));
+        assert!(!s.reported_as("localhost", "8001"));
+        assert!(!s.reported_as("other", "8000"));
+        assert_eq!(c.icecast.resync, Duration::from_secs(300));
+        assert!(!format!("{:?}", c.icecast).contains("admin-secret-value"));
+        let described = c.describe();
+        assert!(!described.contains("admin-secret-value"), "{described}");
+        assert!(described.contains("http://127.0.0.1:8000"), "{described}");
+
+        let e = toml(&format!("{ONE}{ONE}")).unwrap_err().0;
+        assert!(e.contains("listed twice"), "{e}");
+        let e = toml(&ONE.replace("http://127.0.0.1:8000", "http://admin:pw@127.0.0.1:8000"))
+            .unwrap_err()
+            .0;
+        assert!(e.contains("admin_url") && !e.contains("pw@"), "{e}");
+        let e = toml(&ONE.replace("http://127.0.0.1:8000", "127.0.0.1:8000"))
+            .unwrap_err()
+            .0;
+        assert!(e.contains("admin_url"), "{e}");
+        let e = toml(&ONE.replace("admin-secret-value", "")).unwrap_err().0;
+        assert!(e.contains("admin_password"), "{e}");
+        let e = toml(&ONE.replace("server = \"localhost\"", "server = \"\""))
+            .unwrap_err()
+            .0;
+        assert!(e.contains("hostname"), "{e}");
+        let e = toml(&ONE.replace("admin_user", "user")).unwrap_err().0;
+        assert!(e.contains("unknown field"), "{e}");
+        let e = toml("[icecast]\nresync = \"0s\"").unwrap_err().0;
+        assert!(e.contains("icecast.resync"), "{e}");
+    }
+}

@@ -6,7 +6,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use uuid::Uuid;
 
 use super::*;
-use crate::rules::tests::{member, t0};
+use crate::rules::tests::{event, member, t0};
 use crate::store::sanctions::{Ban, EventEnd, RevokedTicket, SanctionRows, TicketCutoff};
 
 /// Address, member, event, when, and the answer.
@@ -22,24 +22,6 @@ type GuestCase = (i64, Uuid, Standing, i64, Result<(), DenyReason>);
 
 fn secs(n: i64) -> chrono::Duration {
     chrono::Duration::seconds(n)
-}
-
-/// An event owned by member 1, ending `ends_in` seconds after [`t0`].
-fn event(private: bool, ends_in: i64) -> Event {
-    Event {
-        id: Uuid::new_v4(),
-        title: None,
-        description: None,
-        private,
-        created_by: 1,
-        created_time: t0() - secs(3600),
-        expires_time: t0() + secs(ends_in),
-        connected: true,
-        connected_by: Some(1),
-        last_connected_at: None,
-        last_disconnected_at: None,
-        relation_id: None,
-    }
 }
 
 fn ban(ip: Option<&str>, member: Option<i64>, event: Option<Uuid>, expires_in: Option<i64>) -> Ban {

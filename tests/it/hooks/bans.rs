@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::revoke::{denied, post, within, Recorder};
+use super::revoke::{admitted, denied, post, within, Recorder};
 use super::*;
 
 /// A form's fields.
@@ -39,21 +39,9 @@ async fn bans_refuse_drop_expire_and_lift() {
     let kicks = Recorder::on(s);
     let event = s.create_event(&st.owner, "public", false).await;
     let mount = format!("/{event}.mp3");
-    assert!(
-        listener_add(s, "1", &mount, "", "203.0.113.9", None)
-            .await
-            .allowed
-    );
-    assert!(
-        listener_add(s, "2", &mount, "", "192.0.2.1", None)
-            .await
-            .allowed
-    );
-    assert!(
-        listener_add(s, "3", "/studio", "", "203.0.113.10", None)
-            .await
-            .allowed
-    );
+    assert!(admitted(s, "1", &mount, "203.0.113.9").await);
+    assert!(admitted(s, "2", &mount, "192.0.2.1").await);
+    assert!(admitted(s, "3", "/studio", "203.0.113.10").await);
     let (status, ban) = post(
         s,
         "/jars/bans",
@@ -91,11 +79,7 @@ async fn bans_refuse_drop_expire_and_lift() {
     assert_eq!(list[0], ban);
     // The ban ends by itself.
     s.clock.advance(Duration::from_secs(90 * 60));
-    assert!(
-        listener_add(s, "5", &mount, "", "203.0.113.200", None)
-            .await
-            .allowed
-    );
+    assert!(admitted(s, "5", &mount, "203.0.113.200").await);
     assert_eq!(bans(s, &st.admin).await.1, serde_json::json!([]));
     // A ban until removed, lifted.
     let (_, ban) = post(
@@ -108,19 +92,11 @@ async fn bans_refuse_drop_expire_and_lift() {
         (ban["ip"].as_str(), &ban["expires"]),
         (Some("192.0.2.77"), &Value::Null)
     );
-    assert!(
-        !listener_add(s, "6", &mount, "", "192.0.2.77", None)
-            .await
-            .allowed
-    );
+    assert!(!admitted(s, "6", &mount, "192.0.2.77").await);
     let id = ban["id"].to_string();
     assert_eq!(unban(s, &st.owner, &id).await.0, 403);
     assert_eq!(unban(s, &st.admin, &id).await.0, 204);
-    assert!(
-        listener_add(s, "7", &mount, "", "192.0.2.77", None)
-            .await
-            .allowed
-    );
+    assert!(admitted(s, "7", &mount, "192.0.2.77").await);
     let (status, body) = unban(s, &st.admin, &id).await;
     assert_eq!(
         (status, error_name(&body)),
@@ -239,18 +215,7 @@ async fn a_member_banned_from_an_event_cannot_broadcast_or_listen_there() {
     let mount = format!("/{event}");
     assert!(stream_auth(s, &mount, "source", &st.owner).await.allowed);
     mount_change(s, "mount_add", &mount).await;
-    assert!(
-        listener_add(
-            s,
-            "1",
-            &format!("{mount}?token={}", st.owner),
-            "",
-            "192.0.2.1",
-            None
-        )
-        .await
-        .allowed
-    );
+    assert!(admitted(s, "1", &format!("{mount}?token={}", st.owner), "192.0.2.1").await);
     let (status, _) = post(
         s,
         "/jars/bans",

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::revoke::{denied, post, revoke, within, Recorder};
+use super::revoke::{admitted, denied, post, revoke, within, Recorder};
 use super::*;
 
 #[tokio::test]
@@ -17,11 +17,7 @@ async fn ending_an_event_drops_its_source_and_listeners() {
     let mount = format!("/{event}.mp3");
     assert!(stream_auth(s, &mount, "source", &st.owner).await.allowed);
     mount_change(s, "mount_add", &mount).await;
-    assert!(
-        listener_add(s, "1", &mount, "", "192.0.2.1", None)
-            .await
-            .allowed
-    );
+    assert!(admitted(s, "1", &mount, "192.0.2.1").await);
     let path = format!("/jars/events/{event}/end");
     let (status, body) = post(s, &path, &[("auth", &st.other)]).await;
     assert_eq!(
@@ -44,11 +40,7 @@ async fn ending_an_event_drops_its_source_and_listeners() {
     assert_eq!(kicks.sources(), [(mount.clone(), "event_expired")]);
     assert_eq!(kicks.listeners(), [("1".into(), "event_expired")]);
     assert!(!stream_auth(s, &mount, "source", &st.owner).await.allowed);
-    assert!(
-        !listener_add(s, "2", &mount, "", "192.0.2.2", None)
-            .await
-            .allowed
-    );
+    assert!(!admitted(s, "2", &mount, "192.0.2.2").await);
     // Ending again is harmless; an admin may too; unknown or malformed ids are told apart.
     assert_eq!(post(s, &path, &[("auth", &st.admin)]).await.0, 200);
     let missing = format!("/jars/events/{}/end", uuid::Uuid::new_v4());
@@ -161,16 +153,13 @@ async fn a_guests_source_ticket_sources_its_event_only_and_can_be_revoked() {
     let private = s.create_event(&st.owner, "private", true).await;
     let guest_private = ticket(s, &st.owner, &private, &[("kind", "source")]).await;
     assert!(
-        !listener_add(
+        !admitted(
             s,
             "9",
             &format!("/{private}?token={guest_private}"),
-            "",
-            "192.0.2.9",
-            None
+            "192.0.2.9"
         )
         .await
-        .allowed
     );
     assert_eq!(denied(s, "listener_add", "wrong_token_kind"), 1);
     assert!(
@@ -218,30 +207,8 @@ async fn an_events_sessions_as_this_node_knows_them() {
     assert!(stream_auth(s, &mount, "source", &st.owner).await.allowed);
     mount_change(s, "mount_add", &mount).await;
     let t = ticket(s, &st.owner, &event, &[]).await;
-    assert!(
-        listener_add(
-            s,
-            "11",
-            &format!("{mount}?token={t}"),
-            "",
-            "192.0.2.1",
-            None
-        )
-        .await
-        .allowed
-    );
-    assert!(
-        listener_add(
-            s,
-            "12",
-            &format!("{mount}?token={}", st.admin),
-            "",
-            "192.0.2.2",
-            None
-        )
-        .await
-        .allowed
-    );
+    assert!(admitted(s, "11", &format!("{mount}?token={t}"), "192.0.2.1").await);
+    assert!(admitted(s, "12", &format!("{mount}?token={}", st.admin), "192.0.2.2").await);
     let (status, v) = get(st.admin.clone()).await;
     assert_eq!(status, 200);
     let source = &v["source"];

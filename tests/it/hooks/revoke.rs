@@ -61,6 +61,14 @@ pub(crate) async fn within(limit: Duration, done: impl Fn() -> bool) -> bool {
     done()
 }
 
+/// Whether a `listener_add` of `client` for `uri` from `ip` (no password, no referer) is
+/// allowed.
+pub(crate) async fn admitted(server: &TestServer, client: &str, uri: &str, ip: &str) -> bool {
+    listener_add(server, client, uri, "", ip, None)
+        .await
+        .allowed
+}
+
 pub(crate) fn denied(server: &TestServer, action: &str, reason: &str) -> u64 {
     server
         .state
@@ -88,30 +96,8 @@ async fn a_revoked_ticket_is_refused_and_its_listeners_dropped() {
     let mount = format!("/{event}.mp3");
     let t1 = ticket(s, &st.owner, &event, &[]).await;
     let t2 = ticket(s, &st.owner, &event, &[]).await;
-    assert!(
-        listener_add(
-            s,
-            "1",
-            &format!("{mount}?token={t1}"),
-            "",
-            "192.0.2.1",
-            None
-        )
-        .await
-        .allowed
-    );
-    assert!(
-        listener_add(
-            s,
-            "2",
-            &format!("{mount}?token={t2}"),
-            "",
-            "192.0.2.2",
-            None
-        )
-        .await
-        .allowed
-    );
+    assert!(admitted(s, "1", &format!("{mount}?token={t1}"), "192.0.2.1").await);
+    assert!(admitted(s, "2", &format!("{mount}?token={t2}"), "192.0.2.2").await);
     // Nobody else may revoke the owner's ticket.
     let (status, body) = revoke(s, &[("auth", &st.other), ("ticket", &t1)]).await;
     assert_eq!(
@@ -141,18 +127,7 @@ async fn a_revoked_ticket_is_refused_and_its_listeners_dropped() {
     assert!(!again.allowed);
     assert_eq!(again.message.as_deref(), Some("ticket revoked"));
     assert_eq!(denied(s, "listener_add", "revoked"), 1);
-    assert!(
-        listener_add(
-            s,
-            "4",
-            &format!("{mount}?token={t2}"),
-            "",
-            "192.0.2.2",
-            None
-        )
-        .await
-        .allowed
-    );
+    assert!(admitted(s, "4", &format!("{mount}?token={t2}"), "192.0.2.2").await);
     // A user token is no ticket to revoke; nothing named is a missing argument.
     let (status, body) = revoke(s, &[("auth", &st.owner), ("ticket", &st.owner)]).await;
     assert_eq!(
@@ -177,55 +152,11 @@ async fn revoking_every_ticket_of_an_event_and_by_id() {
     let mount = format!("/{event}");
     let t1 = ticket(s, &st.owner, &event, &[]).await;
     let t2 = ticket(s, &st.owner, &event, &[]).await;
-    assert!(
-        listener_add(
-            s,
-            "1",
-            &format!("{mount}?token={t1}"),
-            "",
-            "192.0.2.1",
-            None
-        )
-        .await
-        .allowed
-    );
-    assert!(
-        listener_add(
-            s,
-            "2",
-            &format!("{mount}?token={t1}"),
-            "",
-            "192.0.2.3",
-            None
-        )
-        .await
-        .allowed
-    );
-    assert!(
-        listener_add(
-            s,
-            "3",
-            &format!("{mount}?token={t2}"),
-            "",
-            "192.0.2.2",
-            None
-        )
-        .await
-        .allowed
-    );
+    assert!(admitted(s, "1", &format!("{mount}?token={t1}"), "192.0.2.1").await);
+    assert!(admitted(s, "2", &format!("{mount}?token={t1}"), "192.0.2.3").await);
+    assert!(admitted(s, "3", &format!("{mount}?token={t2}"), "192.0.2.2").await);
     // The owner's own token admits them without a ticket: not revoked.
-    assert!(
-        listener_add(
-            s,
-            "4",
-            &format!("{mount}?token={}", st.owner),
-            "",
-            "192.0.2.4",
-            None
-        )
-        .await
-        .allowed
-    );
+    assert!(admitted(s, "4", &format!("{mount}?token={}", st.owner), "192.0.2.4").await);
     let (status, body) = revoke(s, &[("auth", &st.owner), ("mount", &event)]).await;
     assert_eq!((status, body["revoked"].as_u64()), (200, Some(2)), "{body}");
     assert!(within(Duration::from_secs(2), || kicks.listeners().len() == 3).await);
@@ -239,33 +170,11 @@ async fn revoking_every_ticket_of_an_event_and_by_id() {
             ("3".into(), "revoked")
         ]
     );
-    assert!(
-        !listener_add(
-            s,
-            "5",
-            &format!("{mount}?token={t2}"),
-            "",
-            "192.0.2.2",
-            None
-        )
-        .await
-        .allowed
-    );
+    assert!(!admitted(s, "5", &format!("{mount}?token={t2}"), "192.0.2.2").await);
     // A ticket minted after the cut-off (the next second) is good.
     s.clock.advance(Duration::from_secs(1));
     let t3 = ticket(s, &st.owner, &event, &[]).await;
-    assert!(
-        listener_add(
-            s,
-            "6",
-            &format!("{mount}?token={t3}"),
-            "",
-            "192.0.2.2",
-            None
-        )
-        .await
-        .allowed
-    );
+    assert!(admitted(s, "6", &format!("{mount}?token={t3}"), "192.0.2.2").await);
     // By id: the owner names the event, or the node sees the ticket in use.
     let jti = |t: &str| -> String {
         use base64::Engine;

@@ -4,7 +4,7 @@
 //! ([`may_manage`]); who may ban ([`may_ban`]). [`SanctionSet`] is the in-memory form of every
 //! sanction in force, built once per change so that a callback pays hash lookups only.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
@@ -43,7 +43,8 @@ pub struct SanctionSet {
     ips: FastMap<IpAddr, Vec<Scope>>,
     nets: Vec<(IpNet, Scope)>,
     members: FastMap<i64, Vec<Scope>>,
-    tickets: HashSet<String, foldhash::fast::RandomState>,
+    /// Revoked ticket ids, and the event each was revoked on (nil: whichever).
+    tickets: FastMap<String, Uuid>,
     /// Unix second: tickets of the event issued at or before it are revoked.
     cutoffs: FastMap<Uuid, i64>,
     ends: FastMap<Uuid, DateTime<Utc>>,
@@ -89,7 +90,11 @@ impl SanctionSet {
                 set.members.entry(member).or_default().push(scope);
             }
         }
-        set.tickets = rows.tickets.iter().map(|t| t.jti.clone()).collect();
+        set.tickets = rows
+            .tickets
+            .iter()
+            .map(|t| (t.jti.clone(), t.event))
+            .collect();
         set.cutoffs = rows
             .cutoffs
             .iter()
@@ -130,7 +135,16 @@ impl SanctionSet {
 
     /// Whether the ticket `jti` of `event`, issued at Unix second `issued`, is revoked.
     pub fn ticket_revoked(&self, jti: &str, event: Uuid, issued: i64) -> bool {
-        self.tickets.contains(jti) || self.cutoffs.get(&event).is_some_and(|c| issued <= *c)
+        self.jti_revoked(jti, Some(event)) || self.cutoffs.get(&event).is_some_and(|c| issued <= *c)
+    }
+
+    /// Whether ticket `jti` is revoked on `event` (`None`: not known, whichever). A revocation
+    /// names its ticket's event when it can, so an owner revoking by id reaches only tickets of
+    /// events they manage.
+    fn jti_revoked(&self, jti: &str, event: Option<Uuid>) -> bool {
+        self.tickets
+            .get(jti)
+            .is_some_and(|on| on.is_nil() || event.is_none_or(|e| e == *on))
     }
 
     /// When `event` was ended early, if it was.
@@ -263,7 +277,7 @@ pub fn listener_must_go(
                 .get(&e)
                 .is_some_and(|c| l.started.timestamp() <= *c)
         });
-        if set.tickets.contains(jti) || cut {
+        if set.jti_revoked(jti, event) || cut {
             return Some(DenyReason::Revoked);
         }
     }
@@ -313,7 +327,7 @@ pub fn source_must_go(
                 .get(&e)
                 .is_some_and(|c| s.since.timestamp() <= *c)
         });
-        if set.tickets.contains(jti) || cut {
+        if set.jti_revoked(jti, event) || cut {
             return Some(DenyReason::Revoked);
         }
     }

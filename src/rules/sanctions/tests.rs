@@ -127,15 +127,26 @@ fn bans_by_address_range_member_and_event_until_they_expire() {
 fn tickets_revoked_by_id_or_by_the_events_cut_off() {
     let a = Uuid::new_v4();
     let b = Uuid::new_v4();
+    let c = Uuid::new_v4();
     let s = set(SanctionRows {
         version: 3,
-        tickets: vec![RevokedTicket {
-            jti: "leaked".into(),
-            event: a,
-            expires: t0() + secs(600),
-            created_by: 1,
-            created: t0(),
-        }],
+        tickets: vec![
+            RevokedTicket {
+                jti: "leaked".into(),
+                event: a,
+                expires: t0() + secs(600),
+                created_by: 1,
+                created: t0(),
+            },
+            // Revoked by an admin or the CLI without naming the event.
+            RevokedTicket {
+                jti: "anywhere".into(),
+                event: Uuid::nil(),
+                expires: t0() + secs(600),
+                created_by: 0,
+                created: t0(),
+            },
+        ],
         cutoffs: vec![TicketCutoff {
             event: b,
             before: t0(),
@@ -145,6 +156,9 @@ fn tickets_revoked_by_id_or_by_the_events_cut_off() {
     let at = t0().timestamp();
     let cases: &[(&str, Uuid, i64, Result<(), DenyReason>)] = &[
         ("leaked", a, at - 100, Err(DenyReason::Revoked)),
+        // Revoked on event a: a ticket id on another event is not that ticket.
+        ("leaked", c, at - 100, Ok(())),
+        ("anywhere", c, at - 100, Err(DenyReason::Revoked)),
         ("other", a, at - 100, Ok(())),
         // Issued at or before the cut-off (same second included), or after it.
         ("other", b, at - 1, Err(DenyReason::Revoked)),

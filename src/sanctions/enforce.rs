@@ -81,6 +81,7 @@ impl Kicked {
         self.lock().len()
     }
 
+    /// Whether no session is remembered as kicked.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

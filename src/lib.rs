@@ -16,6 +16,8 @@
 //!   [`clock::ManualClock`]).
 //! - [`rules`]: **every access rule**, pure, with an explicit `now`: who may connect, broadcast,
 //!   listen, see an event, mint a ticket, and for how long.
+//! - [`sanctions`]: bans, revocations and early ends in force on this node, kept in step
+//!   with the store and enforced on live sessions.
 //! - [`tokens`]: mint and verify user tokens and listener tickets, with a verified-token cache.
 //! - [`signing`]: where minting's RSA signing runs (the blocking pool, one per core at once).
 //! - [`crypto`]: `jsonwebtoken`'s crypto provider, with RS256 verified by `ring`.
@@ -58,6 +60,7 @@ pub mod multipart;
 pub mod net;
 pub mod rate_limit;
 pub mod rules;
+pub mod sanctions;
 pub mod sessions;
 pub mod setup;
 pub mod shutdown;

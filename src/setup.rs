@@ -17,6 +17,7 @@ use crate::identity::Identity;
 use crate::keys::{KeyOrigin, KeySet, RemoteFormat, RemoteKeySource};
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiter;
+use crate::sanctions::Sanctions;
 use crate::sessions::writer::spawn_maintenance;
 use crate::sessions::SessionWriter;
 use crate::signing::SigningSlots;
@@ -180,11 +181,11 @@ pub async fn app_state_on(config: &Config, clock: SharedClock) -> Result<AppStat
         .map_err(|e| SetupError::Runtime(format!("identity: {e}")))?;
     // PostgreSQL being down at start-up is not fatal: the store recovers by itself, and Icecast
     // decisions it cannot make are denied meanwhile.
-    let store = crate::store::open_for_serve(&config.store)
+    let opened = crate::store::open_with_sanctions_for_serve(&config.store)
         .await
         .map_err(|e| SetupError::Runtime(e.to_string()))?;
     let store: Arc<dyn crate::store::EventStore> = Arc::new(CachedStore::new(
-        Arc::new(MeteredStore::new(store, metrics.clone())),
+        Arc::new(MeteredStore::new(opened.events, metrics.clone())),
         config.store_cache.ttl,
         config.store_cache.negative_ttl,
     ));
@@ -207,14 +208,24 @@ pub async fn app_state_on(config: &Config, clock: SharedClock) -> Result<AppStat
     }
     let identity = Arc::new(identity);
     let sessions = Arc::new(session_writer(config, &metrics, &clock).await?);
+    let live = Arc::new(LiveState::new());
+    let sanctions = Arc::new(Sanctions::new(
+        opened.sanctions,
+        live.clone(),
+        store.clone(),
+        identity.clone(),
+        clock.clone(),
+    ));
+    sanctions.start().await;
     let hooks = Arc::new(Hooks {
         tokens: tokens.clone(),
         identity: identity.clone(),
         store: store.clone(),
-        live: Arc::new(LiveState::new()),
+        live,
         settings: ArcSwap::from_pointee(config.icecast.clone()),
         clock: clock.clone(),
         sessions: sessions.clone(),
+        sanctions: sanctions.clone(),
     });
     let icecast_admin = Arc::new(IcecastAdmin::new(
         config.icecast.servers.clone(),
@@ -234,6 +245,7 @@ pub async fn app_state_on(config: &Config, clock: SharedClock) -> Result<AppStat
             clock.clone(),
         );
     }
+    sanctions.set_kicker(icecast_admin.clone());
     Ok(AppState {
         hooks,
         tokens,
@@ -243,6 +255,7 @@ pub async fn app_state_on(config: &Config, clock: SharedClock) -> Result<AppStat
         metrics,
         signing: Arc::new(SigningSlots::per_core()),
         clock,
+        sanctions,
         kicker: icecast_admin.clone(),
         icecast_admin,
     })

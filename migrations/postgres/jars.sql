@@ -60,3 +60,60 @@ BEGIN
     END IF;
 END
 $jars$;
+
+-- Revocations, bans and ended events (issue 16): tables of jars' own, which the original
+-- service never reads. Every write of them moves jars.sanctions_version and sends
+-- NOTIFY jars_sanctions, so that every node notices another's (or the CLI's) change.
+DO $jars$
+BEGIN
+    PERFORM pg_advisory_xact_lock(4242017001);
+    PERFORM set_config('lock_timeout', '1s', true);
+
+    IF to_regclass('jars.bans') IS NULL THEN
+        CREATE TABLE IF NOT EXISTS jars.bans (
+            id BIGSERIAL PRIMARY KEY,
+            ip TEXT,
+            member BIGINT,
+            member_name TEXT,
+            event_uuid UUID,
+            reason TEXT,
+            created_by BIGINT NOT NULL,
+            created TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+            expires TIMESTAMP WITHOUT TIME ZONE
+        );
+    END IF;
+
+    IF to_regclass('jars.revoked_tickets') IS NULL THEN
+        CREATE TABLE IF NOT EXISTS jars.revoked_tickets (
+            jti TEXT NOT NULL PRIMARY KEY,
+            event_uuid UUID NOT NULL,
+            expires TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+            created_by BIGINT NOT NULL,
+            created TIMESTAMP WITHOUT TIME ZONE NOT NULL
+        );
+    END IF;
+
+    IF to_regclass('jars.ticket_cutoffs') IS NULL THEN
+        CREATE TABLE IF NOT EXISTS jars.ticket_cutoffs (
+            event_uuid UUID NOT NULL PRIMARY KEY,
+            before TIMESTAMP WITHOUT TIME ZONE NOT NULL,
+            created_by BIGINT NOT NULL
+        );
+    END IF;
+
+    IF to_regclass('jars.event_ends') IS NULL THEN
+        CREATE TABLE IF NOT EXISTS jars.event_ends (
+            event_uuid UUID NOT NULL PRIMARY KEY,
+            ended_at TIMESTAMP WITHOUT TIME ZONE NOT NULL
+        );
+    END IF;
+
+    IF to_regclass('jars.sanctions_version') IS NULL THEN
+        CREATE TABLE IF NOT EXISTS jars.sanctions_version (
+            id INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+            version BIGINT NOT NULL
+        );
+        INSERT INTO jars.sanctions_version (id, version) VALUES (1, 0) ON CONFLICT DO NOTHING;
+    END IF;
+END
+$jars$;

@@ -102,14 +102,23 @@ pub enum Command {
         #[arg(long, value_name = "DURATION")]
         lifetime: Option<String>,
     },
-    /// Mint a listener ticket for an event (operator tool)
+    /// Mint a listener ticket (or with --source a guest's source ticket) for an event
+    /// (operator tool); `jars ticket revoke` takes tickets back
     #[command(
-        after_help = "Example: jars ticket 5e0b9230-086c-406f-a26c-13ff3a8d3880 --lifetime 2h --max-listeners 2"
+        after_help = "Example: jars ticket 5e0b9230-086c-406f-a26c-13ff3a8d3880 --lifetime 2h --max-listeners 2",
+        args_conflicts_with_subcommands = true,
+        subcommand_negates_reqs = true
     )]
     Ticket {
         /// The event's id, as `jars event create` prints it (a v4 UUID), e.g.
         /// 5e0b9230-086c-406f-a26c-13ff3a8d3880
-        event_id: String,
+        #[arg(required = true)]
+        event_id: Option<String>,
+        /// A source ticket: a guest DJ's password for this event only, as its owner's
+        #[arg(long, conflicts_with_all = ["ip", "referer", "max_listeners"])]
+        source: bool,
+        #[command(subcommand)]
+        action: Option<TicketCommand>,
         /// Ticket lifetime, e.g. 2h [default: icecast.ticket_lifetime, capped by the event's life]
         #[arg(long, value_name = "DURATION")]
         lifetime: Option<String>,
@@ -123,9 +132,12 @@ pub enum Command {
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
         max_listeners: Option<u32>,
     },
-    /// Create and list events
+    /// Create, list and end events
     #[command(subcommand)]
     Event(EventCommand),
+    /// Ban addresses or members from listening and broadcasting
+    #[command(subcommand)]
+    Ban(BanCommand),
     /// Load and validate the configuration, print what it resolved to
     #[command(after_help = "Example: jars --config /etc/jars/jars.toml check-config")]
     CheckConfig {
@@ -276,6 +288,12 @@ pub enum EventCommand {
         #[arg(long)]
         private: bool,
     },
+    /// End an event now: it expires, and its source and listeners are dropped
+    #[command(after_help = "Example: jars event end 5e0b9230-086c-406f-a26c-13ff3a8d3880")]
+    End {
+        /// The event's id (a v4 UUID), e.g. 5e0b9230-086c-406f-a26c-13ff3a8d3880
+        event_id: String,
+    },
     /// List unexpired events (all of them with --all): owner, whether live and the listeners
     /// now, as the running node reports them (unknown when it does not answer)
     #[command(after_help = "Example: jars event list --all")]
@@ -285,5 +303,63 @@ pub enum EventCommand {
         all: bool,
         #[command(flatten)]
         node: NodeAddress,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TicketCommand {
+    /// Revoke one ticket by its id, or every ticket of an event issued until now; listeners
+    /// and sources holding them are dropped
+    #[command(
+        after_help = "Example: jars ticket revoke --event 5e0b9230-086c-406f-a26c-13ff3a8d3880"
+    )]
+    Revoke {
+        /// The ticket's id (its `jti` claim), e.g. 0b7e5c2a-3f0e-4f7c-9f43-5d1f2e8a9c10
+        #[arg(required_unless_present = "event", conflicts_with = "event")]
+        jti: Option<String>,
+        /// Revoke every ticket of this event issued until now, e.g.
+        /// 5e0b9230-086c-406f-a26c-13ff3a8d3880
+        #[arg(long, value_name = "EVENT_ID")]
+        event: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BanCommand {
+    /// Ban an address, CIDR range or member; their live sessions are dropped
+    #[command(
+        after_help = "Example: jars ban add --ip 203.0.113.0/24 --for 24h --reason 'stream ripping'"
+    )]
+    Add {
+        /// An address or CIDR range, e.g. 203.0.113.7 or 203.0.113.0/24
+        #[arg(
+            long,
+            value_name = "ADDR_OR_CIDR",
+            required_unless_present = "member",
+            conflicts_with = "member"
+        )]
+        ip: Option<String>,
+        /// A member's user name or numeric id, e.g. alice
+        #[arg(long, value_name = "NAME_OR_ID")]
+        member: Option<String>,
+        /// Only from this event, e.g. 5e0b9230-086c-406f-a26c-13ff3a8d3880 [default: every
+        /// mount]
+        #[arg(long, value_name = "EVENT_ID")]
+        event: Option<String>,
+        /// How long the ban lasts, e.g. 24h [default: until removed]
+        #[arg(long = "for", value_name = "DURATION")]
+        length: Option<String>,
+        /// Why, up to 255 characters, e.g. 'stream ripping'
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
+    /// List the bans in force
+    #[command(after_help = "Example: jars ban list")]
+    List,
+    /// Lift a ban by its id, as `jars ban list` shows it
+    #[command(after_help = "Example: jars ban remove 3")]
+    Remove {
+        /// The ban's id, e.g. 3
+        id: i64,
     },
 }

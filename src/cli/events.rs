@@ -59,6 +59,7 @@ pub async fn run(config: &Config, cmd: EventCommand) -> Result<(), Failure> {
                 .map_err(|e| Failure::Runtime(e.to_string()))?;
             println!("{}", e.id);
         }
+        EventCommand::End { .. } => unreachable!("dispatched to event_end"),
         EventCommand::List { all, node } => {
             let events = store
                 .list(ListFilter {

@@ -1,6 +1,7 @@
-//! The `jars` command line: `serve`, `keygen`, `user`, `token`, `event`, `report`,
-//! `check-config`, `migrate`, `completions`, `status`, `man`; what each does (their grammar is
-//! in `args`, the manual page in `manual`, what asks a running node in `node`).
+//! The `jars` command line: `serve`, `keygen`, `user`, `token`, `ticket`, `event`, `ban`,
+//! `report`, `check-config`, `migrate`, `completions`, `status`, `man`; what each does (their
+//! grammar is in `args`, the manual page in `manual`, what asks a running node in `node`;
+//! taking access back in `ban`, `ticket_revoke` and `event_end`).
 //! Every command takes `--data-dir` and `--config` (or `JARS_DATA_DIR`, `JARS_CONFIG`).
 
 use std::io::{BufRead, IsTerminal};
@@ -15,13 +16,16 @@ use crate::setup::{self, SetupError};
 use crate::tokens::TicketBinding;
 
 mod args;
+mod ban;
+mod event_end;
 mod events;
 pub mod manual;
 pub mod node;
 mod report;
+mod ticket_revoke;
 pub use args::{
-    Cli, Command, EventCommand, LogFormat, NodeAddress, PasswordSource, ReportBy, ReportFormat,
-    UserCommand,
+    BanCommand, Cli, Command, EventCommand, LogFormat, NodeAddress, PasswordSource, ReportBy,
+    ReportFormat, TicketCommand, UserCommand,
 };
 
 /// Exit code when the node a command asks does not answer (sysexits' EX_UNAVAILABLE).
@@ -141,19 +145,27 @@ async fn dispatch(cli: Cli, config: &Config) -> Result<(), Failure> {
         Command::User(cmd) => user(config, cmd),
         Command::Token { name, lifetime } => token(config, &name, lifetime.as_deref()).await,
         Command::Ticket {
+            action: Some(TicketCommand::Revoke { jti, event }),
+            ..
+        } => ticket_revoke::run(config, jti.as_deref(), event.as_deref()).await,
+        Command::Ticket {
             event_id,
+            source,
             lifetime,
             ip,
             referer,
             max_listeners,
+            action: None,
         } => {
             let binding = TicketBinding {
                 ip: ip.map(|ip| ip.to_string()),
                 referer,
                 max_listeners,
             };
-            ticket(config, &event_id, lifetime.as_deref(), binding).await
+            let event_id = event_id.unwrap_or_default();
+            ticket(config, &event_id, source, lifetime.as_deref(), binding).await
         }
+        Command::Event(EventCommand::End { event_id }) => event_end::run(config, &event_id).await,
         Command::Event(cmd) => events::run(config, cmd).await,
         Command::Report {
             event,
@@ -166,6 +178,7 @@ async fn dispatch(cli: Cli, config: &Config) -> Result<(), Failure> {
                 .map_err(Failure::Usage)?;
             report::run(config, query, by, format).await
         }
+        Command::Ban(cmd) => ban::run(config, cmd).await,
         Command::Completions { shell } => {
             print_completions(shell);
             Ok(())
@@ -386,16 +399,33 @@ async fn token(config: &Config, name: &str, lifetime: Option<&str>) -> Result<()
     Ok(())
 }
 
+/// The event id an operator typed (a v4 UUID, with or without a leading `/`).
+fn event_id(text: &str) -> Result<uuid::Uuid, Failure> {
+    uuid::Uuid::try_parse(text.trim_start_matches('/'))
+        .ok()
+        .filter(|u| u.get_version_num() == 4)
+        .ok_or_else(|| Failure::Usage(format!("\"{text}\" is not an event id (a v4 UUID)")))
+}
+
+/// Opens the configured store with its sanctions' side, which must exist already.
+async fn sanctions_store(config: &Config) -> Result<crate::store::Opened, Failure> {
+    data_dir::existing_store(config).map_err(Failure::Runtime)?;
+    crate::store::open_with_sanctions(&config.store)
+        .await
+        .map_err(|e| Failure::Runtime(e.to_string()))
+}
+
+/// Who the CLI's bans and revocations are recorded as made by: the operator, not a member.
+const OPERATOR: i64 = 0;
+
 async fn ticket(
     config: &Config,
     event_id: &str,
+    source: bool,
     lifetime: Option<&str>,
     binding: TicketBinding,
 ) -> Result<(), Failure> {
-    let id = uuid::Uuid::try_parse(event_id.trim_start_matches('/'))
-        .ok()
-        .filter(|u| u.get_version_num() == 4)
-        .ok_or_else(|| Failure::Usage(format!("\"{event_id}\" is not an event id (a v4 UUID)")))?;
+    let id = self::event_id(event_id)?;
     let requested = lifetime
         .map(|l| parse_duration("--lifetime", l))
         .transpose()?;
@@ -414,9 +444,15 @@ async fn ticket(
     let lifetime = rules::ticket_lifetime(requested, config.icecast.ticket_lifetime, &event, now)
         .map_err(|_| Failure::Usage("--lifetime: must be longer than zero".into()))?;
     let tokens = setup::token_service(config)?;
-    let (ticket, _) = tokens
-        .issue_ticket(id, lifetime, binding)
-        .map_err(|e| Failure::Runtime(format!("cannot mint a ticket: {e}")))?;
+    let ticket = if source {
+        // As the event's owner: they could mint it themselves.
+        tokens
+            .issue_source_ticket(id, event.created_by, lifetime)
+            .map(|(t, _)| t)
+    } else {
+        tokens.issue_ticket(id, lifetime, binding).map(|(t, _)| t)
+    }
+    .map_err(|e| Failure::Runtime(format!("cannot mint a ticket: {e}")))?;
     println!("{ticket}");
     Ok(())
 }

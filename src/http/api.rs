@@ -266,6 +266,13 @@ async fn approve_connect(
     let event = state.store.get(id).await?;
     let now = state.clock.now();
     rules::may_connect(&claims, event.as_ref(), now)?;
+    if state
+        .sanctions
+        .current()
+        .member_banned(claims.sub, Some(id), now)
+    {
+        return Err(ApiError::Banned);
+    }
     if !state
         .store
         .mark_connected(id, Some(claims.sub), now)
@@ -296,7 +303,7 @@ pub struct EventView {
     peak_listeners: u32,
 }
 
-fn view(state: &AppState, event: Event) -> EventView {
+pub(super) fn view(state: &AppState, event: Event) -> EventView {
     let m = state.hooks.live.mount(&Target::Event(event.id));
     EventView {
         event,
@@ -384,7 +391,8 @@ fn optional<T: std::str::FromStr>(args: &Args, name: &'static str) -> Result<Opt
 }
 
 /// `POST /jars/ticket` with `auth`, `mount`, optional `lifetime` (seconds), `ip`, `referer`,
-/// `max_listeners`: a listener ticket for one event, minted by its owner or an admin.
+/// `max_listeners`: a listener ticket for one event, minted by its owner or an admin; with
+/// `kind=source` (and no bindings), a guest's source ticket for it instead.
 pub async fn ticket(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
@@ -408,6 +416,20 @@ async fn mint_ticket(
     let id = parse_event_id(args.require("mount")?)?;
     subject.event = Some(id);
     let lifetime: Option<u64> = optional(args, "lifetime")?;
+    let source = match args.get("kind").map(str::trim) {
+        None | Some("listener") => false,
+        Some("source") => true,
+        Some(_) => return Err(ApiError::InvalidArgument("kind")),
+    };
+    if source {
+        // A source ticket binds nothing but its event.
+        if let Some(name) = ["ip", "referer", "max_listeners"]
+            .into_iter()
+            .find(|n| args.get(n).is_some())
+        {
+            return Err(ApiError::InvalidArgument(name));
+        }
+    }
     let ip: Option<std::net::IpAddr> = optional(args, "ip")?;
     let referer = args.get("referer").map(str::to_string);
     if referer
@@ -433,12 +455,23 @@ async fn mint_ticket(
         now,
     )
     .map_err(|_| ApiError::InvalidArgument("lifetime"))?;
+    let tokens = state.tokens.clone();
+    if source {
+        let by = claims.sub;
+        let (ticket, t) = state
+            .signing
+            .run(move || tokens.issue_source_ticket(id, by, lifetime))
+            .await?;
+        tracing::info!(event = %id, by, ticket = %t.jti, "source ticket minted");
+        return Ok(Json(
+            serde_json::json!({ "ticket": ticket, "expires": t.exp }),
+        ));
+    }
     let binding = TicketBinding {
         ip: ip.map(|ip| ip.to_string()),
         referer,
         max_listeners,
     };
-    let tokens = state.tokens.clone();
     let (ticket, t) = state
         .signing
         .run(move || tokens.issue_ticket(id, lifetime, binding))

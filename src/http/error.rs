@@ -39,6 +39,10 @@ pub enum ApiError {
     /// The request body did not arrive in time.
     RequestTimeout,
     NotFound,
+    /// No ban has that id.
+    NoSuchBan,
+    /// The member is banned from the event.
+    Banned,
 }
 
 impl ApiError {
@@ -62,6 +66,8 @@ impl ApiError {
             ApiError::PayloadTooLarge => "PayloadTooLarge",
             ApiError::RequestTimeout => "RequestTimeout",
             ApiError::NotFound => "NotFound",
+            ApiError::NoSuchBan => "NoSuchBanException",
+            ApiError::Banned => "UnauthorizedConnectionException",
         }
     }
 
@@ -78,7 +84,10 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED
             }
             ApiError::NoUserPermission | ApiError::UnauthorizedConnection => StatusCode::FORBIDDEN,
-            ApiError::NonExistentOrExpiredEvent | ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NonExistentOrExpiredEvent | ApiError::NotFound | ApiError::NoSuchBan => {
+                StatusCode::NOT_FOUND
+            }
+            ApiError::Banned => StatusCode::FORBIDDEN,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::MyRadioServiceFailure => StatusCode::BAD_GATEWAY,
             ApiError::StoreUnavailable
@@ -91,7 +100,7 @@ impl ApiError {
     }
 
     /// Every label [`Self::reason_label`] gives, so their metric series can start at zero.
-    pub const REASON_LABELS: [&'static str; 22] = [
+    pub const REASON_LABELS: [&'static str; 24] = [
         "missing_argument",
         "invalid_argument",
         "invalid_identifier",
@@ -114,6 +123,8 @@ impl ApiError {
         "payload_too_large",
         "request_timeout",
         "not_found",
+        "no_ban",
+        "banned",
     ];
 
     /// The refusal's reason as a fixed metric label and log field. Where a callback refuses
@@ -144,6 +155,8 @@ impl ApiError {
             ApiError::PayloadTooLarge => "payload_too_large",
             ApiError::RequestTimeout => "request_timeout",
             ApiError::NotFound => "not_found",
+            ApiError::NoSuchBan => "no_ban",
+            ApiError::Banned => "banned",
         }
     }
 }
@@ -255,6 +268,8 @@ mod tests {
             ApiError::PayloadTooLarge,
             ApiError::RequestTimeout,
             ApiError::NotFound,
+            ApiError::NoSuchBan,
+            ApiError::Banned,
         ];
         all.extend(
             [

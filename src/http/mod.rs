@@ -10,6 +10,7 @@ pub mod error;
 pub mod icecast;
 pub mod ops;
 pub mod page;
+pub mod sanctions;
 pub mod server;
 pub mod shed;
 pub mod stats;
@@ -35,6 +36,7 @@ use crate::icecast::decide::Hooks;
 use crate::identity::Identity;
 use crate::metrics::Metrics;
 use crate::rate_limit::{KnownLogins, RateLimiter};
+use crate::sanctions::Sanctions;
 use crate::signing::SigningSlots;
 use crate::store::EventStore;
 use crate::tokens::TokenService;
@@ -81,6 +83,8 @@ pub struct AppState {
     pub signing: Arc<SigningSlots>,
     /// Where every decision reads `now` from (tests hand in a manual clock).
     pub clock: SharedClock,
+    /// Bans, revocations and early ends: in force on callbacks, enforced on live sessions.
+    pub sanctions: Arc<Sanctions>,
     /// Drops live sessions on the Icecast that reported them (`icecast_admin`, as a seam).
     pub kicker: Arc<dyn crate::icecast::kick::Kicker>,
     /// The configured Icecast servers' admin APIs: kicks, resyncs, their `/readyz` detail.
@@ -142,7 +146,18 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route("/jars/ticket", post(api::ticket))
         .route("/jars/events", get(api::list_events))
         .route("/jars/events/{id}", get(api::get_event))
-        .route("/jars/events/{id}/stats", get(stats::event_stats));
+        .route("/jars/events/{id}/stats", get(stats::event_stats))
+        .route("/jars/events/{id}/end", post(sanctions::end_event))
+        .route("/jars/events/{id}/sessions", get(sanctions::sessions))
+        .route("/jars/tickets/revoke", post(sanctions::revoke))
+        .route(
+            "/jars/bans",
+            post(sanctions::add_ban).get(sanctions::list_bans),
+        )
+        .route(
+            "/jars/bans/{id}",
+            axum::routing::delete(sanctions::remove_ban),
+        );
     // The API waits on MyRadio, argon2 and the store: bound each request. Callbacks
     // (`icecast::CallbackRoute`) have no such timer: a per-request timer wakes a parked worker
     // on every callback (measured, see BENCHMARKS.md), and everything a callback can wait on is

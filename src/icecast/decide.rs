@@ -14,12 +14,14 @@ use crate::config::{Access, IcecastSettings, OnStoreError};
 use crate::icecast::decode::{self, Callback, Credentials, Mount, Origin};
 use crate::icecast::live::{ListenerSession, LiveState, Source, SourceSession, Target};
 use crate::identity::{Identity, MemberError};
+use crate::rules::sanctions::Party;
 use crate::rules::{
     self, CallbackCredentials, ListenTo, Listener, Presented, RelayHistory, RelayWindows,
 };
+use crate::sanctions::Sanctions;
 use crate::sessions::{SessionKey, SessionWriter};
 use crate::store::{Event, EventStore};
-use crate::tokens::{Claims, TokenService, Verified};
+use crate::tokens::{Claims, SourceTicketClaims, TokenError, TokenService, Verified};
 
 pub use crate::rules::DenyReason;
 
@@ -49,6 +51,18 @@ pub struct Hooks {
     pub clock: SharedClock,
     /// Where listener sessions are recorded, off the callback path.
     pub sessions: Arc<SessionWriter>,
+    /// Bans, revocations and early ends in force.
+    pub sanctions: Arc<Sanctions>,
+}
+
+/// Who a `stream_auth` password says the source is.
+enum Sourcer {
+    /// A trusted relay (`[[icecast.trusted_sources]]`).
+    Relay,
+    /// A member's token, with the member's current rights.
+    Member(Arc<Claims>),
+    /// A guest's source ticket.
+    Guest(Arc<SourceTicketClaims>),
 }
 
 fn equal(a: &str, b: &str) -> bool {
@@ -98,8 +112,11 @@ impl Hooks {
     pub async fn decide(&self, callback: &Callback<'_>) -> Verdict {
         match callback {
             Callback::StreamAuth {
-                mount, credentials, ..
-            } => self.stream_auth(mount, credentials).await,
+                mount,
+                credentials,
+                ip,
+                ..
+            } => self.stream_auth(mount, ip, credentials).await,
             Callback::MountAdd { mount, origin } => self.mount_add(mount, origin).await,
             Callback::MountRemove { mount, .. } => self.mount_remove(mount).await,
             Callback::ListenerAdd {
@@ -175,36 +192,63 @@ impl Hooks {
             })
     }
 
-    async fn stream_auth(&self, mount: &Mount<'_>, c: &Credentials<'_>) -> Verdict {
+    /// Who the password of a `stream_auth` says the source is.
+    async fn sourcer(&self, c: &Credentials<'_>) -> Result<Sourcer, DenyReason> {
+        if self.trusted_source(c) {
+            return Ok(Sourcer::Relay);
+        }
+        match self.tokens.verify_any(&c.pass).await {
+            Ok(Verified::User(claims)) => self
+                .identity
+                .current(claims)
+                .map(Sourcer::Member)
+                .map_err(Self::member_denial),
+            Ok(Verified::Source(t)) => Ok(Sourcer::Guest(t)),
+            Ok(Verified::Ticket(_)) => Err(DenyReason::Token(TokenError::WrongKind)),
+            Err(e) => Err(DenyReason::Token(e)),
+        }
+    }
+
+    async fn stream_auth(&self, mount: &Mount<'_>, ip: &str, c: &Credentials<'_>) -> Verdict {
         let Some((target, _)) = self.classify(mount) else {
             return Verdict::Deny(DenyReason::UnknownMount);
         };
         if c.pass.is_empty() {
             return Verdict::Deny(DenyReason::NoCredentials);
         }
-        // A trusted relay, or else the password is a member's token.
-        let member = if self.trusted_source(c) {
-            None
-        } else {
-            match self.member(&c.pass).await {
-                Ok(claims) => Some(claims),
-                Err(r) => return Verdict::Deny(r),
-            }
+        // A trusted relay, a member's token, or a guest's source ticket.
+        let sourcer = match self.sourcer(c).await {
+            Ok(s) => s,
+            Err(r) => return Verdict::Deny(r),
         };
-        let decision = match &target {
-            Target::Static(_) => rules::may_source_static(member.as_deref()),
-            Target::Event(id) => {
+        let now = self.clock.now();
+        // For a relay: the member `/jars/connect` approved (the event's `connected_by`).
+        let mut relayed_for = None;
+        let decision = match (&target, &sourcer) {
+            (Target::Static(_), Sourcer::Relay) => rules::may_source_static(None),
+            (Target::Static(_), Sourcer::Member(claims)) => rules::may_source_static(Some(claims)),
+            (Target::Static(_), Sourcer::Guest(_)) => Err(DenyReason::TicketForAnotherEvent),
+            (Target::Event(id), sourcer) => {
                 // A source decision must not act on a row cached before a /jars/connect.
                 let event = match self.event(*id, true).await {
                     Ok(e) => e,
                     Err(r) => return Verdict::Deny(r),
                 };
-                let now = self.clock.now();
-                match &member {
-                    Some(claims) => {
+                match sourcer {
+                    Sourcer::Member(claims) => {
                         rules::may_connect(claims, event.as_deref(), now).map_err(DenyReason::from)
                     }
-                    None => {
+                    Sourcer::Guest(t) => match self.identity.standing(t.by) {
+                        Ok(minter) => rules::sanctions::may_source_with_ticket(
+                            t,
+                            minter,
+                            event.as_deref(),
+                            *id,
+                            now,
+                        ),
+                        Err(e) => Err(Self::member_denial(MemberError::Identity(e))),
+                    },
+                    Sourcer::Relay => {
                         let settings = self.settings.load();
                         let mount = self.live.mount(&target);
                         let history = RelayHistory {
@@ -218,6 +262,7 @@ impl Hooks {
                             approval: settings.relay_window,
                             reconnect: settings.relay_reconnect,
                         };
+                        relayed_for = event.as_ref().and_then(|e| e.connected_by);
                         rules::relay_may_source(event.as_deref(), &c.user, history, windows, now)
                     }
                 }
@@ -226,9 +271,37 @@ impl Hooks {
         if let Err(r) = decision {
             return Verdict::Deny(r);
         }
-        let source = match &member {
-            Some(claims) => Source::Member(claims.sub),
-            None => Source::Relay(&c.user),
+        let party = match &sourcer {
+            Sourcer::Relay => Party {
+                ip,
+                member: relayed_for,
+                ticket: None,
+            },
+            Sourcer::Member(claims) => Party {
+                ip,
+                member: Some(claims.sub),
+                ticket: None,
+            },
+            Sourcer::Guest(t) => Party {
+                ip,
+                member: Some(t.by),
+                ticket: Some((&t.jti, t.iat)),
+            },
+        };
+        let event = match &target {
+            Target::Event(id) => Some(*id),
+            Target::Static(_) => None,
+        };
+        if let Err(r) = rules::sanctions::admits(&self.sanctions.current(), &party, event, now) {
+            return Verdict::Deny(r);
+        }
+        let source = match &sourcer {
+            Sourcer::Member(claims) => Source::Member(claims.sub),
+            Sourcer::Guest(t) => Source::Ticket {
+                by: t.by,
+                jti: &t.jti,
+            },
+            Sourcer::Relay => Source::Relay(&c.user),
         };
         self.live.source_allowed(&target, source);
         Verdict::Allow { timelimit: None }
@@ -240,7 +313,12 @@ impl Hooks {
         };
         // Persist first, then show it live: whoever sees `live` also sees `connected`.
         if let Target::Event(id) = target {
-            let member = self.live.mount(&target).allowed_source;
+            let allowed = self.live.mount(&target);
+            let member = allowed.allowed_source;
+            if let Some(jti) = &allowed.allowed_ticket {
+                tracing::info!(event = %id, by = member, ticket = %jti,
+                    "a guest's source ticket went live");
+            }
             if let Err(e) = self
                 .store
                 .mark_connected(id, member, self.clock.now())
@@ -286,14 +364,6 @@ impl Hooks {
         found
     }
 
-    /// A member's token, verified, with the member's current rights.
-    async fn member(&self, token: &str) -> Result<Arc<Claims>, DenyReason> {
-        self.identity
-            .verify_member(&self.tokens, token)
-            .await
-            .map_err(Self::member_denial)
-    }
-
     fn member_denial(e: MemberError) -> DenyReason {
         match e {
             MemberError::Token(e) => DenyReason::Token(e),
@@ -318,6 +388,10 @@ impl Hooks {
                     }
                 }
                 Ok(Verified::Ticket(t)) => return Presented::Ticket(t),
+                // A source ticket never admits a listener.
+                Ok(Verified::Source(_)) => {
+                    first_error.get_or_insert(DenyReason::Token(TokenError::WrongKind));
+                }
                 Err(e) => {
                     first_error.get_or_insert(DenyReason::Token(e));
                 }
@@ -368,6 +442,21 @@ impl Hooks {
             Ok(a) => a,
             Err(r) => return Verdict::Deny(r),
         };
+        let party = Party {
+            ip,
+            member: admission.member,
+            ticket: match &presented {
+                Presented::Ticket(t) => Some((&t.jti, t.iat)),
+                _ => None,
+            },
+        };
+        let event = match &target {
+            Target::Event(id) => Some(*id),
+            Target::Static(_) => None,
+        };
+        if let Err(r) = rules::sanctions::admits(&self.sanctions.current(), &party, event, now) {
+            return Verdict::Deny(r);
+        }
         let session = ListenerSession {
             target,
             mount: mount.path().to_string(),

@@ -22,8 +22,10 @@ pub use snapshot::{ResyncChange, ServerSnapshot};
 /// Who `stream_auth` allowed to source a mount.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source<'a> {
-    /// A member, by id (their token, or a source ticket they minted).
+    /// A member, by id (their token).
     Member(i64),
+    /// A guest's source ticket (`jti`), minted by member `by`.
+    Ticket { by: i64, jti: &'a str },
     /// A trusted relay (`[[icecast.trusted_sources]]`), by user name.
     Relay(&'a str),
 }
@@ -37,6 +39,8 @@ pub struct MountState {
     pub allowed_source: Option<i64>,
     /// The trusted relay the last successful `stream_auth` allowed, if it was one.
     pub relay: Option<String>,
+    /// The source ticket (`jti`) the last successful `stream_auth` accepted, if it was one.
+    pub allowed_ticket: Option<String>,
     /// The relay whose source Icecast last removed from this mount, and when.
     pub relay_dropped: Option<(String, DateTime<Utc>)>,
     /// Where the live source streams (`None` while not live, or live since before a restart).
@@ -184,9 +188,10 @@ impl LiveState {
     pub fn source_allowed(&self, target: &Target, source: Source<'_>) {
         let mut inner = self.lock();
         let m = inner.mounts.entry(target.clone()).or_default();
-        (m.allowed_source, m.relay) = match source {
-            Source::Member(id) => (Some(id), None),
-            Source::Relay(user) => (None, Some(user.to_string())),
+        (m.allowed_source, m.relay, m.allowed_ticket) = match source {
+            Source::Member(id) => (Some(id), None, None),
+            Source::Ticket { by, jti } => (Some(by), None, Some(jti.to_string())),
+            Source::Relay(user) => (None, Some(user.to_string()), None),
         };
     }
 

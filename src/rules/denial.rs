@@ -56,6 +56,10 @@ pub enum DenyReason {
     /// The callback came from an address that may not send them (not loopback, not in
     /// `[icecast] allowed_from`). Counted as `bad_caller` too.
     CallerAddressNotAllowed,
+    /// The ticket was revoked (by id, or with every ticket of its event).
+    Revoked,
+    /// The address or member is banned (everywhere, or from this event).
+    Banned,
 }
 
 impl DenyReason {
@@ -87,12 +91,14 @@ impl DenyReason {
             DenyReason::CallerAddressNotAllowed => {
                 "callback not from loopback or icecast.allowed_from"
             }
+            DenyReason::Revoked => "ticket revoked",
+            DenyReason::Banned => "banned",
         }
     }
 
     /// One reason of each label, so every label can be listed (metrics start at zero);
     /// reasons that share a label appear once.
-    pub const EACH_LABEL: [DenyReason; 20] = [
+    pub const EACH_LABEL: [DenyReason; 22] = [
         DenyReason::UnknownMount,
         DenyReason::NoCredentials,
         DenyReason::Token(TokenError::Expired),
@@ -113,6 +119,8 @@ impl DenyReason {
         DenyReason::UserRemoved,
         DenyReason::IdentityUnavailable,
         DenyReason::CallerNotIcecast,
+        DenyReason::Revoked,
+        DenyReason::Banned,
     ];
 
     /// A stable label for logs and metrics.
@@ -138,6 +146,8 @@ impl DenyReason {
             DenyReason::UserRemoved => "user_removed",
             DenyReason::IdentityUnavailable => "identity_error",
             DenyReason::CallerNotIcecast | DenyReason::CallerAddressNotAllowed => "bad_caller",
+            DenyReason::Revoked => "revoked",
+            DenyReason::Banned => "banned",
         }
     }
 }

@@ -4,8 +4,9 @@
 //! ([`may_listen`]), what a listener ticket admits ([`ticket`]), how long a ticket may live
 //! ([`ticket_lifetime`]), which events a viewer sees ([`list_filter`], [`may_see`]) and how many
 //! at once ([`page_size`]), what a
-//! member's token is worth now ([`current_claims`]) and how long an event's text may be
-//! ([`text_fits`]), and who may read an event's listening stats ([`may_see_stats`]).
+//! member's token is worth now ([`current_claims`]), how long an event's text may be
+//! ([`text_fits`]), who may read an event's listening stats ([`may_see_stats`]), and what
+//! bans, revocations and early ends take back ([`sanctions`]).
 //!
 //! Pure functions of plain inputs and an explicit `now`: no I/O, no clock, no HTTP. The JARS
 //! API handlers, the Icecast hooks and the CLI gather the inputs, call one rule, and render
@@ -14,6 +15,7 @@
 mod caller;
 mod denial;
 mod reports;
+pub mod sanctions;
 pub mod ticket;
 
 use std::sync::Arc;

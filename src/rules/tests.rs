@@ -47,7 +47,7 @@ pub(crate) fn ticket_for(event: Uuid, exp: i64) -> TicketClaims {
 }
 
 /// An event owned by member 1, ending `ends_in` seconds after [`t0`].
-fn event(private: bool, ends_in: i64) -> Event {
+pub(crate) fn event(private: bool, ends_in: i64) -> Event {
     Event {
         id: Uuid::new_v4(),
         title: None,

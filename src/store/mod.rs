@@ -8,6 +8,7 @@
 pub mod cache;
 pub mod metered;
 pub mod postgres;
+pub mod sanctions;
 pub mod sessions;
 pub mod sqlite;
 
@@ -19,6 +20,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::config::StoreSettings;
+use sanctions::SanctionStore;
 
 /// One row of the event table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -236,6 +238,41 @@ pub async fn open_for_serve(settings: &StoreSettings) -> Result<Arc<dyn EventSto
         StoreSettings::Postgres(pg) => {
             Ok(Arc::new(postgres::PostgresStore::open_tolerant(pg).await?))
         }
+    }
+}
+
+/// One backend seen as both of its tables: events and sanctions (issue 16).
+#[derive(Clone)]
+pub struct Opened {
+    pub events: Arc<dyn EventStore>,
+    pub sanctions: Arc<dyn SanctionStore>,
+}
+
+impl Opened {
+    fn of<S: EventStore + SanctionStore + 'static>(store: S) -> Opened {
+        let store = Arc::new(store);
+        Opened {
+            events: store.clone(),
+            sanctions: store,
+        }
+    }
+}
+
+/// As [`open`], with the sanctions' side of the same backend (one pool).
+pub async fn open_with_sanctions(settings: &StoreSettings) -> Result<Opened, StoreError> {
+    match settings {
+        StoreSettings::Sqlite { path } => Ok(Opened::of(sqlite::SqliteStore::open(path).await?)),
+        StoreSettings::Postgres(pg) => Ok(Opened::of(postgres::PostgresStore::open(pg).await?)),
+    }
+}
+
+/// As [`open_for_serve`], with the sanctions' side of the same backend (one pool).
+pub async fn open_with_sanctions_for_serve(settings: &StoreSettings) -> Result<Opened, StoreError> {
+    match settings {
+        StoreSettings::Sqlite { path } => Ok(Opened::of(sqlite::SqliteStore::open(path).await?)),
+        StoreSettings::Postgres(pg) => Ok(Opened::of(
+            postgres::PostgresStore::open_tolerant(pg).await?,
+        )),
     }
 }
 

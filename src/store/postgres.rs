@@ -330,12 +330,14 @@ impl PostgresStore {
             let before = table_columns(pool)
                 .await
                 .map_err(|e| explained(e, "reading jars.events' columns", true))?;
+            let had_sanctions = sanctions::tables_exist(pool).await?;
             run_migration(pool).await?;
             check_schema(pool).await?;
             let after = table_columns(pool).await?;
-            Ok::<_, Failure>((before, after))
+            Ok::<_, Failure>((before, after, had_sanctions))
         };
-        let (before, after) = match tokio::time::timeout(MIGRATE_TIMEOUT, work).await {
+        let (before, after, had_sanctions) = match tokio::time::timeout(MIGRATE_TIMEOUT, work).await
+        {
             Ok(Ok(columns)) => columns,
             Ok(Err(Failure::Other(m) | Failure::Invalid(m))) => return Err(store.error(m)),
             Ok(Err(Failure::Unreachable(m))) => return Err(store.error(store.diagnose(m).await)),
@@ -347,7 +349,12 @@ impl PostgresStore {
             }
         };
         let label = &store.inner.label;
-        Ok(if before.is_empty() {
+        let sanctions = if had_sanctions {
+            ""
+        } else {
+            "; created jars.bans, jars.revoked_tickets, jars.ticket_cutoffs, jars.event_ends"
+        };
+        let events = if before.is_empty() {
             format!("{label}: created jars.events ({})", after.join(", "))
         } else {
             let added: Vec<&str> = after
@@ -360,7 +367,8 @@ impl PostgresStore {
             } else {
                 format!("{label}: added to jars.events: {}", added.join(", "))
             }
-        })
+        };
+        Ok(format!("{events}{sanctions}"))
     }
 
     fn error(&self, msg: String) -> StoreError {
@@ -517,6 +525,8 @@ impl EventStore for PostgresStore {
         .await
     }
 }
+
+mod sanctions;
 
 #[cfg(test)]
 mod tests {

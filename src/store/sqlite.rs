@@ -221,6 +221,8 @@ impl EventStore for SqliteStore {
     }
 }
 
+mod sanctions;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,5 +1,5 @@
-//! What a token says: a member's [`Claims`] or a listener [`TicketClaims`], and [`Verified`],
-//! the two kinds once a signature checked out.
+//! What a token says: a member's [`Claims`], a listener [`TicketClaims`] or a guest's
+//! [`SourceTicketClaims`], and [`Verified`], the three kinds once a signature checked out.
 
 use std::sync::Arc;
 
@@ -79,6 +79,28 @@ pub struct TicketClaims {
     pub aud: Option<String>,
 }
 
+/// The `kind` claim of a source ticket (a guest DJ's permission to broadcast on one event).
+pub const SOURCE_TICKET_KIND: &str = "source";
+
+/// The claims of a source ticket: permission to source one event's mount, as the member who
+/// minted it (`by`) would. Never a user token, never a listener ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceTicketClaims {
+    pub iss: String,
+    /// The event id.
+    pub sub: String,
+    pub kind: String,
+    /// The member who minted it (the event's owner or an admin).
+    pub by: i64,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none", skip_deserializing)]
+    pub aud: Option<String>,
+}
+
 /// What a ticket is bound to, when minted.
 #[derive(Debug, Clone, Default)]
 pub struct TicketBinding {
@@ -92,6 +114,7 @@ pub struct TicketBinding {
 pub enum Verified {
     User(Arc<Claims>),
     Ticket(Arc<TicketClaims>),
+    Source(Arc<SourceTicketClaims>),
 }
 
 impl Verified {
@@ -112,6 +135,14 @@ impl Verified {
                     + text(&t.referer)
                     + text(&t.aud)
             }
+            Verified::Source(t) => {
+                size_of::<SourceTicketClaims>()
+                    + t.iss.len()
+                    + t.sub.len()
+                    + t.kind.len()
+                    + t.jti.len()
+                    + text(&t.aud)
+            }
         };
         OVERHEAD + token_len + claims
     }
@@ -120,6 +151,7 @@ impl Verified {
         match self {
             Verified::User(c) => c.exp,
             Verified::Ticket(t) => t.exp,
+            Verified::Source(t) => t.exp,
         }
     }
 
@@ -127,6 +159,7 @@ impl Verified {
         match self {
             Verified::User(c) => c.nbf,
             Verified::Ticket(t) => t.nbf,
+            Verified::Source(t) => t.nbf,
         }
     }
 }
@@ -141,6 +174,11 @@ pub(super) fn classify(payload: serde_json::Value) -> Result<Verified, TokenErro
         Some(serde_json::Value::String(k)) if k == TICKET_KIND => {
             serde_json::from_value::<TicketClaims>(payload)
                 .map(|t| Verified::Ticket(Arc::new(t)))
+                .map_err(|_| TokenError::Decode)
+        }
+        Some(serde_json::Value::String(k)) if k == SOURCE_TICKET_KIND => {
+            serde_json::from_value::<SourceTicketClaims>(payload)
+                .map(|t| Verified::Source(Arc::new(t)))
                 .map_err(|_| TokenError::Decode)
         }
         Some(_) => Err(TokenError::Decode),

@@ -27,7 +27,8 @@ mod verify;
 
 use claims::classify;
 pub use claims::{
-    AccessLevel, Claims, TicketBinding, TicketClaims, Verified, MAX_TOKEN_LEN, TICKET_KIND,
+    AccessLevel, Claims, SourceTicketClaims, TicketBinding, TicketClaims, Verified, MAX_TOKEN_LEN,
+    SOURCE_TICKET_KIND, TICKET_KIND,
 };
 pub use error::TokenError;
 pub use verify::TokenPolicy;
@@ -222,11 +223,11 @@ impl TokenService {
     pub async fn verify(&self, token: &str) -> Result<Arc<Claims>, TokenError> {
         match self.verify_any(token).await? {
             Verified::User(c) => Ok(c),
-            Verified::Ticket(_) => Err(TokenError::WrongKind),
+            Verified::Ticket(_) | Verified::Source(_) => Err(TokenError::WrongKind),
         }
     }
 
-    /// Verifies a token of either kind now, refetching a remote key set for an unknown `kid`.
+    /// Verifies a token of any kind now, refetching a remote key set for an unknown `kid`.
     pub async fn verify_any(&self, token: &str) -> Result<Verified, TokenError> {
         if self.is_stale() {
             return Err(TokenError::KeySetStale);
@@ -246,24 +247,31 @@ impl TokenService {
         access_level: AccessLevel,
         lifetime: Option<Duration>,
     ) -> Result<(String, Claims), TokenError> {
+        self.mint(|policy, now| Claims {
+            iss: policy.issuer.clone(),
+            sub,
+            iat: now,
+            exp: seconds_after(now, lifetime.unwrap_or(policy.lifetime)),
+            access_level,
+            nbf: None,
+            jti: Some(uuid::Uuid::new_v4().to_string()),
+            aud: policy.audience.clone(),
+        })
+    }
+
+    /// Mints the claims `build` makes of the policy in force and `now` (Unix seconds), signed
+    /// with the signing key, its `kid` in the header.
+    fn mint<C: serde::Serialize>(
+        &self,
+        build: impl FnOnce(&TokenPolicy, i64) -> C,
+    ) -> Result<(String, C), TokenError> {
         let current = self.current.load();
         let signing = current
             .keys
             .signing
             .as_ref()
             .ok_or(TokenError::NoSigningKey)?;
-        let now = self.clock.unix_now();
-        let lifetime = lifetime.unwrap_or(current.policy.lifetime);
-        let claims = Claims {
-            iss: current.policy.issuer.clone(),
-            sub,
-            iat: now,
-            exp: seconds_after(now, lifetime),
-            access_level,
-            nbf: None,
-            jti: Some(uuid::Uuid::new_v4().to_string()),
-            aud: current.policy.audience.clone(),
-        };
+        let claims = build(&current.policy, self.clock.unix_now());
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(signing.kid.clone());
         let token = jsonwebtoken::encode(&header, &claims, &signing.encoding)
@@ -278,15 +286,8 @@ impl TokenService {
         lifetime: Duration,
         binding: TicketBinding,
     ) -> Result<(String, TicketClaims), TokenError> {
-        let current = self.current.load();
-        let signing = current
-            .keys
-            .signing
-            .as_ref()
-            .ok_or(TokenError::NoSigningKey)?;
-        let now = self.clock.unix_now();
-        let claims = TicketClaims {
-            iss: current.policy.issuer.clone(),
+        self.mint(|policy, now| TicketClaims {
+            iss: policy.issuer.clone(),
             sub: event.to_string(),
             kind: TICKET_KIND.into(),
             iat: now,
@@ -296,24 +297,39 @@ impl TokenService {
             ip: binding.ip,
             referer: binding.referer,
             max_listeners: binding.max_listeners,
-            aud: current.policy.audience.clone(),
-        };
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(signing.kid.clone());
-        let token = jsonwebtoken::encode(&header, &claims, &signing.encoding)
-            .map_err(|_| TokenError::Signing)?;
-        Ok((token, claims))
+            aud: policy.audience.clone(),
+        })
+    }
+
+    /// Mints a source ticket for `event` on behalf of member `by`, valid for `lifetime`.
+    pub fn issue_source_ticket(
+        &self,
+        event: uuid::Uuid,
+        by: i64,
+        lifetime: Duration,
+    ) -> Result<(String, SourceTicketClaims), TokenError> {
+        self.mint(|policy, now| SourceTicketClaims {
+            iss: policy.issuer.clone(),
+            sub: event.to_string(),
+            kind: SOURCE_TICKET_KIND.into(),
+            by,
+            iat: now,
+            exp: seconds_after(now, lifetime.max(Duration::from_secs(1))),
+            jti: uuid::Uuid::new_v4().to_string(),
+            nbf: None,
+            aud: policy.audience.clone(),
+        })
     }
 
     /// Verifies a user token as of `now` (Unix seconds).
     pub fn verify_at(&self, token: &str, now: i64) -> Result<Arc<Claims>, TokenError> {
         match self.verify_any_at(token, now)? {
             Verified::User(c) => Ok(c),
-            Verified::Ticket(_) => Err(TokenError::WrongKind),
+            Verified::Ticket(_) | Verified::Source(_) => Err(TokenError::WrongKind),
         }
     }
 
-    /// Verifies a token of either kind as of `now` (Unix seconds).
+    /// Verifies a token of any kind as of `now` (Unix seconds).
     pub fn verify_any_at(&self, token: &str, now: i64) -> Result<Verified, TokenError> {
         if token.is_empty() || token.len() > MAX_TOKEN_LEN {
             return Err(TokenError::Decode);

@@ -276,9 +276,11 @@ async fn original_schema_and_original_rows() {
         stdout.contains("added to jars.events: last_connected_at, last_disconnected_at"),
         "{stdout}"
     );
+    assert!(stdout.contains("created jars.bans"), "{stdout}");
     let (code, stdout, stderr) = jars_cli(&["migrate"], &server_url);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("up to date"), "{stdout}");
+    assert!(!stdout.contains("created"), "{stdout}");
 
     let server = TestServer::start(&store_toml(&server_url, "")).await;
     let dj = server.add_user("dj", "pw", false);

@@ -443,6 +443,7 @@ mod configs;
 mod help;
 mod node;
 mod readme;
+mod sanctions;
 mod serve;
 
 #[test]

@@ -44,9 +44,9 @@ fn body(fields: &[(&str, &str)]) -> String {
         .join("&")
 }
 
-struct Answer {
+pub(crate) struct Answer {
     status: u16,
-    allowed: bool,
+    pub allowed: bool,
     message: Option<String>,
     timelimit: Option<u64>,
 }
@@ -107,7 +107,7 @@ async fn mount_change(server: &TestServer, action: &str, mount: &str) -> Answer 
     .await
 }
 
-async fn listener_add(
+pub(crate) async fn listener_add(
     server: &TestServer,
     client_id: &str,
     uri: &str,
@@ -197,5 +197,8 @@ async fn station(extra_toml: &str) -> Station {
     }
 }
 
+mod bans;
+mod ending;
 mod listeners;
+pub(crate) mod revoke;
 mod sources;

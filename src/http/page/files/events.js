@@ -225,7 +225,7 @@ class EventCard {
         h('td', {}, `${l.server}:${l.port} #${l.client}`),
         h('td', {}, l.member !== null && l.member !== undefined ? String(l.member) : (l.ticket ? 'link' : 'public')),
         h('td', {}, l.ticket
-          ? h('button', { type: 'button', class: 'revoke-jti', onclick: () => this.revoke({ jti: l.ticket }, line, reload) }, 'Revoke link')
+          ? h('button', { type: 'button', class: 'revoke-jti', onclick: () => this.revoke({ jti: l.ticket, mount: this.id }, line, reload) }, 'Revoke link')
           : '')));
       fill(out, source, rows.length
         ? h('table', {},
@@ -256,13 +256,14 @@ class EventCard {
   async revoke(fields, line, then) {
     try {
       const { body } = await api.post('/jars/tickets/revoke', fields);
-      if (fields.mount) {
+      // Reloaded first: a reload clears the message line.
+      if (then) await then();
+      if (fields.mount && !fields.jti) {
         // jars keeps no list of minted links: it counts those in use on its Icecast.
         line.say(`Revoked every listener link of this event (${body.revoked} in use here).`);
       } else {
         line.say(body.revoked === 1 ? 'Revoked the link.' : 'That link was revoked already.');
       }
-      if (then) await then();
     } catch (err) {
       line.fail(err);
     }

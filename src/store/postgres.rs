@@ -23,7 +23,10 @@ use sqlx::Row;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-use super::{Event, EventStore, ListFilter, NewEvent, StoreError};
+mod connect;
+
+use super::group_commit::GroupCommit;
+use super::{Connect, ConnectRequest, Event, EventStore, ListFilter, NewEvent, StoreError};
 use crate::config::{redact_url, PostgresSettings};
 
 /// The embedded migration: creates the original table when missing, adds jars' nullable columns.
@@ -41,6 +44,8 @@ const COLUMNS: &str = "event_uuid, created_time, created_by, connected, connecte
 
 pub struct PostgresStore {
     inner: Arc<Inner>,
+    /// `/jars/connect`'s writes, committed in batches.
+    connects: GroupCommit<connect::ConnectJob, bool>,
 }
 
 struct Inner {
@@ -267,6 +272,7 @@ impl PostgresStore {
                 schema: OnceCell::new(),
                 down: AtomicBool::new(false),
             }),
+            connects: GroupCommit::new(),
         })
     }
 
@@ -364,17 +370,32 @@ impl PostgresStore {
     }
 
     fn error(&self, msg: String) -> StoreError {
-        StoreError::Unavailable(format!("PostgreSQL {}: {msg}", self.inner.label))
+        self.inner.error(msg)
     }
 
-    /// Runs one operation: at once `Unavailable` while the database is known to be down, else
-    /// with the schema prepared and within `query_timeout`.
+    /// Runs one operation ([`Inner::run`]).
     async fn run<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
     where
         F: FnOnce(PgPool) -> Fut,
         Fut: Future<Output = Result<T, Failure>>,
     {
-        let inner = &self.inner;
+        self.inner.run(op).await
+    }
+}
+
+impl Inner {
+    fn error(&self, msg: String) -> StoreError {
+        StoreError::Unavailable(format!("PostgreSQL {}: {msg}", self.label))
+    }
+
+    /// Runs one operation: at once `Unavailable` while the database is known to be down, else
+    /// with the schema prepared and within `query_timeout`.
+    async fn run<T, F, Fut>(self: &Arc<Self>, op: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(PgPool) -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
+        let inner = self;
         if inner.down.load(Ordering::Acquire) {
             return Err(self.error("unreachable (retrying in the background)".into()));
         }
@@ -492,6 +513,33 @@ impl EventStore for PostgresStore {
             Ok(done.rows_affected() == 1)
         })
         .await
+    }
+
+    async fn connect(&self, request: ConnectRequest) -> Result<Connect, StoreError> {
+        let ConnectRequest { id, by, terms, at } = request;
+        let by = member(by).map_err(|f| match f {
+            Failure::Other(m) | Failure::Invalid(m) | Failure::Unreachable(m) => self.error(m),
+        })?;
+        // A member id beyond INTEGER owns no row.
+        let owner = match terms.owner.map(i32::try_from) {
+            Some(Err(_)) => return Ok(Connect::Refused(self.get(id).await?)),
+            owner => owner.and_then(Result::ok),
+        };
+        let job = connect::ConnectJob {
+            id,
+            by,
+            unexpired_at: to_db(terms.unexpired_at),
+            owner,
+            at: to_db(at),
+        };
+        let writer = || connect::ConnectWriter {
+            inner: self.inner.clone(),
+        };
+        if self.connects.submit(job, writer).await? {
+            Ok(Connect::Done)
+        } else {
+            Ok(Connect::Refused(self.get(id).await?))
+        }
     }
 
     async fn mark_disconnected(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {

@@ -1,5 +1,6 @@
-//! `/jars/connect`'s write on PostgreSQL: one checking UPDATE per connect, the connects queued
-//! meanwhile committed in one transaction ([`super::super::group_commit`]).
+//! `/jars/connect`'s write on PostgreSQL: one checking UPDATE for a lone connect, and one
+//! statement for a batch of the connects queued meanwhile ([`super::super::group_commit`]): a
+//! round trip to the server is what a connect costs here, so a batch makes one, not one each.
 
 use std::sync::Arc;
 
@@ -43,22 +44,56 @@ async fn connect(job: &ConnectJob, on: &mut PgConnection) -> Result<bool, sqlx::
     Ok(done.rows_affected() == 1)
 }
 
+/// A batch in one statement. The terms read only `expires_time` and `created_by`, which a
+/// connect never writes, so each connect is admitted by the row as the statement finds it,
+/// whatever the others in the batch do; the row then holds the last admitted connect's values,
+/// as if they had run one after the other. Answers the batch positions (`k`) that were admitted
+/// and written.
+const CONNECT_BATCH: &str = "WITH req AS ( \
+      SELECT * FROM unnest($1::integer[], $2::uuid[], $3::integer[], $4::timestamp[], \
+        $5::integer[], $6::timestamp[]) AS r(k, id, by_member, unexpired_at, owner, at)), \
+    admitted AS ( \
+      SELECT req.k, req.id, req.by_member, req.at FROM req \
+      JOIN jars.events e ON e.event_uuid = req.id \
+      WHERE e.expires_time > req.unexpired_at AND (req.owner IS NULL OR e.created_by = req.owner)), \
+    last AS (SELECT DISTINCT ON (id) id, by_member, at FROM admitted ORDER BY id, k DESC), \
+    written AS ( \
+      UPDATE jars.events e SET connected = TRUE, connected_by = last.by_member, \
+        last_connected_at = last.at \
+      FROM last WHERE e.event_uuid = last.id RETURNING e.event_uuid) \
+    SELECT k FROM admitted WHERE id IN (SELECT event_uuid FROM written)";
+
+async fn connect_batch(jobs: &[ConnectJob], on: &mut PgConnection) -> Result<Vec<bool>, Failure> {
+    let positions: Vec<i32> = (0..jobs.len())
+        .map(|k| i32::try_from(k).expect("a batch is small"))
+        .collect();
+    let admitted: Vec<i32> = sqlx::query_scalar(CONNECT_BATCH)
+        .bind(positions)
+        .bind(jobs.iter().map(|j| j.id).collect::<Vec<_>>())
+        .bind(jobs.iter().map(|j| j.by).collect::<Vec<_>>())
+        .bind(jobs.iter().map(|j| j.unexpired_at).collect::<Vec<_>>())
+        .bind(jobs.iter().map(|j| j.owner).collect::<Vec<_>>())
+        .bind(jobs.iter().map(|j| j.at).collect::<Vec<_>>())
+        .fetch_all(on)
+        .await?;
+    let mut done = vec![false; jobs.len()];
+    for k in admitted {
+        if let Some(d) = usize::try_from(k).ok().and_then(|k| done.get_mut(k)) {
+            *d = true;
+        }
+    }
+    Ok(done)
+}
+
 impl CommitBatch<ConnectJob, bool> for ConnectWriter {
     async fn commit(&mut self, jobs: Vec<ConnectJob>) -> Result<Vec<bool>, StoreError> {
         self.inner
             .run(|pool| async move {
                 let mut conn = pool.acquire().await?;
                 if let [job] = &jobs[..] {
-                    // Alone: the statement commits itself.
                     return Ok(vec![connect(job, &mut conn).await?]);
                 }
-                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-                let mut done = Vec::with_capacity(jobs.len());
-                for job in &jobs {
-                    done.push(connect(job, &mut tx).await?);
-                }
-                tx.commit().await?;
-                Ok::<_, Failure>(done)
+                connect_batch(&jobs, &mut conn).await
             })
             .await
     }

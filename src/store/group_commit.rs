@@ -1,6 +1,6 @@
 //! Group commit: one writer task per store takes the writes queued to it and commits them
-//! together, in one transaction, so concurrent requests share one commit (and, on SQLite, one
-//! WAL write) instead of each paying for its own. The task never waits for a batch to fill: it
+//! together (in one transaction, or one statement, as the backend does it), so concurrent
+//! requests share one commit (on SQLite, one WAL write) instead of each paying for its own. The task never waits for a batch to fill: it
 //! takes whatever is queued when it is free, so a lone request is committed at once, alone.
 
 use std::future::Future;

@@ -516,21 +516,11 @@ impl EventStore for PostgresStore {
     }
 
     async fn connect(&self, request: ConnectRequest) -> Result<Connect, StoreError> {
-        let ConnectRequest { id, by, terms, at } = request;
-        let by = member(by).map_err(|f| match f {
-            Failure::Other(m) | Failure::Invalid(m) | Failure::Unreachable(m) => self.error(m),
-        })?;
-        // A member id beyond INTEGER owns no row.
-        let owner = match terms.owner.map(i32::try_from) {
-            Some(Err(_)) => return Ok(Connect::Refused(self.get(id).await?)),
-            owner => owner.and_then(Result::ok),
-        };
-        let job = connect::ConnectJob {
-            id,
-            by,
-            unexpired_at: to_db(terms.unexpired_at),
-            owner,
-            at: to_db(at),
+        let id = request.id;
+        let job = match connect::ConnectJob::new(request) {
+            Ok(Some(job)) => job,
+            Ok(None) => return Ok(Connect::Refused(self.get(id).await?)),
+            Err(m) => return Err(self.error(m)),
         };
         let writer = || connect::ConnectWriter {
             inner: self.inner.clone(),

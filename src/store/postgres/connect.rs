@@ -8,9 +8,9 @@ use chrono::NaiveDateTime;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::{Failure, Inner};
+use super::{member, to_db, Failure, Inner};
 use crate::store::group_commit::CommitBatch;
-use crate::store::StoreError;
+use crate::store::{ConnectRequest, StoreError};
 
 /// One `/jars/connect` write, in the table's types.
 pub(super) struct ConnectJob {
@@ -20,6 +20,27 @@ pub(super) struct ConnectJob {
     pub unexpired_at: NaiveDateTime,
     pub owner: Option<i32>,
     pub at: NaiveDateTime,
+}
+
+impl ConnectJob {
+    /// `request` in the table's types; `None` when its terms name an owner beyond INTEGER,
+    /// who owns no row; `Err` (for the log) when the member id does not fit `connected_by`.
+    pub fn new(request: ConnectRequest) -> Result<Option<ConnectJob>, String> {
+        let by = member(request.by).map_err(|f| match f {
+            Failure::Other(m) | Failure::Invalid(m) | Failure::Unreachable(m) => m,
+        })?;
+        let owner = match request.terms.owner.map(i32::try_from) {
+            Some(Err(_)) => return Ok(None),
+            owner => owner.and_then(Result::ok),
+        };
+        Ok(Some(ConnectJob {
+            id: request.id,
+            by,
+            unexpired_at: to_db(request.terms.unexpired_at),
+            owner,
+            at: to_db(request.at),
+        }))
+    }
 }
 
 /// Commits batches of connects through the store's pool, within its `query_timeout`.

@@ -173,7 +173,8 @@ pub async fn app_state_on(config: &Config, clock: SharedClock) -> Result<AppStat
             .with_metrics(metrics.clone()),
     );
     let identity = Identity::from_settings(&config.identity)
-        .map_err(|e| SetupError::Config(format!("identity: {e}")))?;
+        .map_err(|e| SetupError::Config(format!("identity: {e}")))?
+        .recheck_on(clock.clone());
     // A node that issues tokens must be able to tell who still has rights; only a verify-only
     // node trusts tokens without a users file.
     identity

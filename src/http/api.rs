@@ -17,7 +17,7 @@ use crate::icecast::Target;
 use crate::identity::MemberError;
 use crate::log_input::Escaped;
 use crate::rules;
-use crate::store::{Event, EventCursor, ListFilter, NewEvent};
+use crate::store::{Connect, ConnectRequest, Event, EventCursor, ListFilter, NewEvent};
 use crate::tokens::{Claims, TicketBinding, TokenError};
 
 /// `GET /jars/pubkey`: the PEM public key tokens are signed with.
@@ -263,9 +263,8 @@ async fn approve_connect(
     subject.member = Some(claims.sub);
     let id = parse_event_id(args.require("mount")?)?;
     subject.event = Some(id);
-    let event = state.store.get(id).await?;
     let now = state.clock.now();
-    rules::may_connect(&claims, event.as_ref(), now)?;
+    // A banned member is refused before anything is written.
     if state
         .sanctions
         .current()
@@ -273,15 +272,23 @@ async fn approve_connect(
     {
         return Err(ApiError::Banned);
     }
-    if !state
-        .store
-        .mark_connected(id, Some(claims.sub), now)
-        .await?
-    {
-        // Deleted between the read and the write.
-        return Err(ApiError::NonExistentOrExpiredEvent);
+    // The rule checked and the event marked connected in one statement; only a refusal
+    // reads the row, for the rule to say why.
+    let terms = rules::connect_terms(&claims, now);
+    let request = ConnectRequest {
+        id,
+        by: claims.sub,
+        terms,
+        at: now,
+    };
+    match state.store.connect(request).await? {
+        Connect::Done => Ok(StatusCode::ACCEPTED),
+        Connect::Refused(event) => {
+            rules::may_connect(&claims, event.as_ref(), now)?;
+            // The row changed between the write and the read.
+            Err(ApiError::NonExistentOrExpiredEvent)
+        }
     }
-    Ok(StatusCode::ACCEPTED)
 }
 
 async fn viewer(state: &AppState, args: &Args) -> Result<Option<Arc<Claims>>, ApiError> {

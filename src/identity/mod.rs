@@ -69,6 +69,17 @@ impl Identity {
         })
     }
 
+    /// In `serve`: the per-token check looks at a users file on disk at most once per
+    /// [`users_file::RECHECK`] of `clock`.
+    pub fn recheck_on(self, clock: crate::clock::SharedClock) -> Identity {
+        match self {
+            Identity::UsersFile(f) => {
+                Identity::UsersFile(f.with_recheck(clock, users_file::RECHECK))
+            }
+            other => other,
+        }
+    }
+
     /// Checks a user name and password.
     pub async fn authenticate(&self, user: &str, password: &str) -> Result<Member, IdentityError> {
         match self {

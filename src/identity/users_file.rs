@@ -1,6 +1,8 @@
 //! The embedded identity backend: a TOML file of users with numeric ids and argon2id password
 //! hashes, managed by `jars user …` and re-read whenever it changes on disk, so users added while
-//! `jars serve` runs can log in without a restart.
+//! `jars serve` runs can log in without a restart. In `serve`, the check every token makes
+//! ([`UsersFile::user_by_id`]) looks at the file on disk at most once per [`RECHECK`] of the
+//! clock handed in; logins and readiness checks always look.
 //!
 //! # Security
 //! The file holds password hashes: it is written with mode 0600, atomically (write + rename).
@@ -17,14 +19,21 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use serde::{Deserialize, Serialize};
 
+use chrono::{DateTime, Utc};
+
 use super::{IdentityError, Member};
+use crate::clock::SharedClock;
 use crate::tokens::AccessLevel;
+
+/// How long a look at the users file on disk is trusted by the per-request token check: a
+/// removed or demoted member loses their rights within this time.
+pub const RECHECK: Duration = Duration::from_secs(1);
 
 /// One user as stored in the file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -92,10 +101,20 @@ fn stamp(path: &Path) -> std::io::Result<Stamp> {
     })
 }
 
+/// The users as last read, the file's stamp then, and when it was last looked at (on the
+/// recheck clock; `None` without one).
+struct Loaded {
+    stamp: Stamp,
+    users: Arc<Vec<UserRecord>>,
+    looked: Option<DateTime<Utc>>,
+}
+
 /// The users file.
 pub struct UsersFile {
     path: PathBuf,
-    loaded: Mutex<Option<(Stamp, Arc<Vec<UserRecord>>)>>,
+    loaded: Mutex<Option<Loaded>>,
+    /// The clock that times [`RECHECK`], and the interval; `None`: look on every call.
+    recheck: Option<(SharedClock, Duration)>,
     /// Whether a missing file is an error ([`UsersFile::require`]) rather than no users.
     required: AtomicBool,
     /// Password checks running at once. Each argon2id check holds 19 MiB: unbounded, a burst of
@@ -110,6 +129,7 @@ impl UsersFile {
         UsersFile {
             path: path.to_path_buf(),
             loaded: Mutex::new(None),
+            recheck: None,
             required: AtomicBool::new(false),
             checks: tokio::sync::Semaphore::new(cores),
         }
@@ -141,9 +161,44 @@ impl UsersFile {
         !self.is_required() && !self.path.exists()
     }
 
-    /// The current users, re-read if the file changed since the last call. A missing file is an
-    /// empty list, unless it is required.
+    /// Looks at the file on disk at most once per `every` on `clock` for
+    /// [`UsersFile::user_by_id`] (`serve`); without, it looks on every call.
+    pub fn with_recheck(mut self, clock: SharedClock, every: Duration) -> UsersFile {
+        self.recheck = Some((clock, every));
+        self
+    }
+
+    /// The current users, re-read if the file changed since the last look. A missing file is an
+    /// empty list, unless it is required. Looks at the file on disk every time.
     pub fn users(&self) -> Result<Arc<Vec<UserRecord>>, IdentityError> {
+        self.look(None)
+    }
+
+    /// [`UsersFile::users`], but what was read within the recheck interval is answered
+    /// without looking at the disk.
+    fn recent_users(&self) -> Result<Arc<Vec<UserRecord>>, IdentityError> {
+        let Some((clock, every)) = &self.recheck else {
+            return self.look(None);
+        };
+        let now = clock.now();
+        {
+            let loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(l) = loaded.as_ref() {
+                let fresh = l.looked.is_some_and(|at| {
+                    // A clock set back makes it stale, not fresh for longer.
+                    at <= now && (now - at).to_std().is_ok_and(|age| age < *every)
+                });
+                if fresh {
+                    return Ok(l.users.clone());
+                }
+            }
+        }
+        self.look(Some(now))
+    }
+
+    /// Looks at the file on disk (re-reading it if it changed), at `now` on the recheck clock.
+    fn look(&self, now: Option<DateTime<Utc>>) -> Result<Arc<Vec<UserRecord>>, IdentityError> {
+        let now = now.or_else(|| self.recheck.as_ref().map(|(clock, _)| clock.now()));
         let current = match stamp(&self.path) {
             Ok(s) => s,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !self.is_required() => {
@@ -152,13 +207,16 @@ impl UsersFile {
             Err(e) => return Err(self.backend_error(e)),
         };
         let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((s, users)) = loaded.as_ref() {
-            if *s == current {
-                return Ok(users.clone());
-            }
+        if let Some(l) = loaded.as_mut().filter(|l| l.stamp == current) {
+            l.looked = now;
+            return Ok(l.users.clone());
         }
         let users = Arc::new(self.read()?.users);
-        *loaded = Some((current, users.clone()));
+        *loaded = Some(Loaded {
+            stamp: current,
+            users: users.clone(),
+            looked: now,
+        });
         Ok(users)
     }
 
@@ -201,8 +259,11 @@ impl UsersFile {
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             crate::atomic_file::create_private_dir(dir).map_err(|e| self.backend_error(e))?;
         }
-        crate::atomic_file::write_atomically(&self.path, text.as_bytes(), 0o600)
-            .map_err(|e| self.backend_error(e))
+        let written = crate::atomic_file::write_atomically(&self.path, text.as_bytes(), 0o600)
+            .map_err(|e| self.backend_error(e));
+        // This process's own change is seen at once.
+        *self.loaded.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        written
     }
 
     /// Finds a user by name, for operator commands.
@@ -214,9 +275,10 @@ impl UsersFile {
             .ok_or(IdentityError::NoUser)
     }
 
-    /// The user with member id `id`, as the file says now.
+    /// The user with member id `id`, as the file says now (with a recheck clock: as it said at
+    /// most [`RECHECK`] ago).
     pub fn user_by_id(&self, id: i64) -> Result<Option<UserRecord>, IdentityError> {
-        Ok(self.users()?.iter().find(|u| u.id == id).cloned())
+        Ok(self.recent_users()?.iter().find(|u| u.id == id).cloned())
     }
 
     /// Checks a password; the argon2 work runs off the async runtime.
@@ -425,6 +487,41 @@ mod tests {
         // Another process (the CLI) adds a user.
         UsersFile::new(&path).add("dave", "d", false, 0).unwrap();
         assert!(server.authenticate("dave", "d").await.is_ok());
+    }
+
+    #[test]
+    fn the_token_check_looks_at_the_disk_at_most_once_per_recheck() {
+        use crate::clock::Clock;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.toml");
+        let clock = crate::clock::ManualClock::starting_now();
+        let server = UsersFile::new(&path).with_recheck(clock.clone(), RECHECK);
+        let cli = UsersFile::new(&path);
+        let dave = cli.add("dave", "d", false, 0).unwrap().id;
+        assert!(server.user_by_id(dave).unwrap().is_some());
+
+        // Another process removes dave: within the interval the disk is not looked at.
+        cli.remove("dave").unwrap();
+        clock.advance(RECHECK - Duration::from_millis(1));
+        assert!(
+            server.user_by_id(dave).unwrap().is_some(),
+            "the last look stands"
+        );
+        // Once the interval has passed, the removal takes effect.
+        clock.advance(Duration::from_millis(1));
+        assert!(server.user_by_id(dave).unwrap().is_none(), "removed");
+
+        // A login always looks, and so the check after it sees what it saw.
+        let erin = cli.add("erin", "e", false, 0).unwrap().id;
+        assert!(server.users().unwrap().iter().any(|u| u.id == erin));
+        assert!(server.user_by_id(erin).unwrap().is_some());
+        // This process's own change is seen at once.
+        server.remove("erin").unwrap();
+        assert!(server.user_by_id(erin).unwrap().is_none());
+        // A clock set back does not make the last look fresh for longer.
+        let fred = cli.add("fred", "f", false, 0).unwrap().id;
+        clock.set(clock.now() - chrono::Duration::seconds(30));
+        assert!(server.user_by_id(fred).unwrap().is_some());
     }
 
     #[test]

@@ -88,13 +88,50 @@ pub fn may_connect(
     event: Option<&Event>,
     now: DateTime<Utc>,
 ) -> Result<(), ConnectDenial> {
+    let terms = connect_terms(member, now);
     let event = event
-        .filter(|e| !e.is_expired(now))
+        .filter(|e| terms.unexpired(e))
         .ok_or(ConnectDenial::NoEvent)?;
-    if event.created_by == member.sub || member.is_admin() {
+    if terms.owned(event) {
         Ok(())
     } else {
         Err(ConnectDenial::NotOwnerOrAdmin)
+    }
+}
+
+/// The connect rule as conditions on the event's row, for a store to check in the same
+/// statement that marks the event connected ([`crate::store::EventStore::connect`]):
+/// [`may_connect`] allows exactly the rows these terms admit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectTerms {
+    /// The event must expire after this instant.
+    pub unexpired_at: DateTime<Utc>,
+    /// The event must have been created by this member; `None`: by anyone (an admin).
+    pub owner: Option<i64>,
+}
+
+impl ConnectTerms {
+    /// Whether the row has not expired at the terms' instant.
+    pub fn unexpired(&self, event: &Event) -> bool {
+        !event.is_expired(self.unexpired_at)
+    }
+
+    /// Whether the row belongs to whom the terms require.
+    pub fn owned(&self, event: &Event) -> bool {
+        self.owner.is_none_or(|owner| event.created_by == owner)
+    }
+
+    /// Whether the terms admit the row.
+    pub fn admit(&self, event: &Event) -> bool {
+        self.unexpired(event) && self.owned(event)
+    }
+}
+
+/// What `member` may connect to at `now`: unexpired events of their own, any event if admin.
+pub fn connect_terms(member: &Claims, now: DateTime<Utc>) -> ConnectTerms {
+    ConnectTerms {
+        unexpired_at: now,
+        owner: (!member.is_admin()).then_some(member.sub),
     }
 }
 

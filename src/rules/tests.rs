@@ -107,6 +107,9 @@ fn connect_rule() {
     for (name, who, event, expected) in cases {
         assert_eq!(may_connect(&who, event, t0()), expected, "{name}");
         assert_eq!(may_mint_ticket(&who, event, t0()), expected, "{name}");
+        // What a store checks in its one statement admits exactly what the rule allows.
+        let admitted = event.is_some_and(|e| connect_terms(&who, t0()).admit(e));
+        assert_eq!(admitted, expected.is_ok(), "{name}: terms");
     }
     // One second before the end it is still open.
     assert_eq!(

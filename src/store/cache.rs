@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Event, EventStore, ListFilter, NewEvent, StoreError};
+use super::{Connect, ConnectRequest, Event, EventStore, ListFilter, NewEvent, StoreError};
 use crate::expiring_map::ExpiringMap;
 
 type Row = Option<Arc<Event>>;
@@ -151,6 +151,22 @@ impl EventStore for CachedStore {
                 e.connected_by = by.or(e.connected_by);
                 e.last_connected_at = Some(at);
             });
+        }
+        result
+    }
+
+    async fn connect(&self, request: ConnectRequest) -> Result<Connect, StoreError> {
+        let ConnectRequest { id, by, at, .. } = request;
+        let result = self.inner.connect(request).await;
+        self.written(id).await;
+        match &result {
+            Ok(Connect::Done) => self.amend(id, |e| {
+                e.connected = true;
+                e.connected_by = Some(by);
+                e.last_connected_at = Some(at);
+            }),
+            Ok(Connect::Refused(row)) => self.remember(id, row.clone().map(Arc::new).as_ref()),
+            Err(_) => {}
         }
         result
     }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{Event, EventStore, ListFilter, NewEvent, StoreError};
+use super::{Connect, ConnectRequest, Event, EventStore, ListFilter, NewEvent, StoreError};
 use crate::metrics::Metrics;
 
 pub struct MeteredStore {
@@ -56,6 +56,11 @@ impl EventStore for MeteredStore {
             "mark_connected",
             self.inner.mark_connected(id, by, at).await,
         )
+    }
+
+    async fn connect(&self, request: ConnectRequest) -> Result<Connect, StoreError> {
+        // The same write as a source's connect, checked in the same statement.
+        self.count("mark_connected", self.inner.connect(request).await)
     }
 
     async fn mark_disconnected(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {

@@ -6,6 +6,7 @@
 //! either in `serve`.
 
 pub mod cache;
+pub mod group_commit;
 pub mod metered;
 pub mod postgres;
 pub mod sanctions;
@@ -20,6 +21,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::config::StoreSettings;
+use crate::rules::ConnectTerms;
 use sanctions::SanctionStore;
 
 /// One row of the event table.
@@ -176,6 +178,26 @@ pub fn refuses_value(e: &sqlx::Error) -> bool {
     }
 }
 
+/// `/jars/connect`'s write ([`EventStore::connect`]): mark event `id` connected by member
+/// `by` at `at`, if `terms` admit its row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectRequest {
+    pub id: Uuid,
+    pub by: i64,
+    pub terms: ConnectTerms,
+    pub at: DateTime<Utc>,
+}
+
+/// What [`EventStore::connect`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connect {
+    /// The event is marked connected.
+    Done,
+    /// Nothing was written: the terms did not admit the row, which is this as read just after
+    /// (`None`: no such event), for the rule to say why.
+    Refused(Option<Event>),
+}
+
 /// The event table, whatever holds it.
 #[async_trait::async_trait]
 pub trait EventStore: Send + Sync {
@@ -203,6 +225,21 @@ pub trait EventStore: Send + Sync {
         by: Option<i64>,
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
+    /// `/jars/connect`'s write: marks the event connected if the request's terms admit its
+    /// row, checked and written in one step. Backends do it in one statement, committed
+    /// together with the other connects queued meanwhile ([`group_commit`]); this default
+    /// reads, then writes.
+    async fn connect(&self, request: ConnectRequest) -> Result<Connect, StoreError> {
+        let ConnectRequest { id, by, terms, at } = request;
+        match self.get_fresh(id).await? {
+            Some(row) if terms.admit(&row) => Ok(if self.mark_connected(id, Some(by), at).await? {
+                Connect::Done
+            } else {
+                Connect::Refused(None)
+            }),
+            row => Ok(Connect::Refused(row)),
+        }
+    }
     /// Marks the event disconnected, keeping `connected_by`; false if no such event.
     async fn mark_disconnected(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError>;
     /// Answers when the store is reachable.

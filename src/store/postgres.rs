@@ -23,7 +23,10 @@ use sqlx::Row;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-use super::{Event, EventStore, ListFilter, NewEvent, StoreError};
+mod connect;
+
+use super::group_commit::GroupCommit;
+use super::{Connect, ConnectRequest, Event, EventStore, ListFilter, NewEvent, StoreError};
 use crate::config::{redact_url, PostgresSettings};
 
 /// The embedded migration: creates the original table when missing, adds jars' nullable columns.
@@ -41,6 +44,8 @@ const COLUMNS: &str = "event_uuid, created_time, created_by, connected, connecte
 
 pub struct PostgresStore {
     inner: Arc<Inner>,
+    /// `/jars/connect`'s writes, committed in batches.
+    connects: GroupCommit<connect::ConnectJob, bool>,
 }
 
 struct Inner {
@@ -267,6 +272,7 @@ impl PostgresStore {
                 schema: OnceCell::new(),
                 down: AtomicBool::new(false),
             }),
+            connects: GroupCommit::new(),
         })
     }
 
@@ -372,17 +378,32 @@ impl PostgresStore {
     }
 
     fn error(&self, msg: String) -> StoreError {
-        StoreError::Unavailable(format!("PostgreSQL {}: {msg}", self.inner.label))
+        self.inner.error(msg)
     }
 
-    /// Runs one operation: at once `Unavailable` while the database is known to be down, else
-    /// with the schema prepared and within `query_timeout`.
+    /// Runs one operation ([`Inner::run`]).
     async fn run<T, F, Fut>(&self, op: F) -> Result<T, StoreError>
     where
         F: FnOnce(PgPool) -> Fut,
         Fut: Future<Output = Result<T, Failure>>,
     {
-        let inner = &self.inner;
+        self.inner.run(op).await
+    }
+}
+
+impl Inner {
+    fn error(&self, msg: String) -> StoreError {
+        StoreError::Unavailable(format!("PostgreSQL {}: {msg}", self.label))
+    }
+
+    /// Runs one operation: at once `Unavailable` while the database is known to be down, else
+    /// with the schema prepared and within `query_timeout`.
+    async fn run<T, F, Fut>(self: &Arc<Self>, op: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(PgPool) -> Fut,
+        Fut: Future<Output = Result<T, Failure>>,
+    {
+        let inner = self;
         if inner.down.load(Ordering::Acquire) {
             return Err(self.error("unreachable (retrying in the background)".into()));
         }
@@ -500,6 +521,23 @@ impl EventStore for PostgresStore {
             Ok(done.rows_affected() == 1)
         })
         .await
+    }
+
+    async fn connect(&self, request: ConnectRequest) -> Result<Connect, StoreError> {
+        let id = request.id;
+        let job = match connect::ConnectJob::new(request) {
+            Ok(Some(job)) => job,
+            Ok(None) => return Ok(Connect::Refused(self.get(id).await?)),
+            Err(m) => return Err(self.error(m)),
+        };
+        let writer = || connect::ConnectWriter {
+            inner: self.inner.clone(),
+        };
+        if self.connects.submit(job, writer).await? {
+            Ok(Connect::Done)
+        } else {
+            Ok(Connect::Refused(self.get(id).await?))
+        }
     }
 
     async fn mark_disconnected(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {

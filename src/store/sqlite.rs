@@ -12,7 +12,8 @@ use sqlx::sqlite::{
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{Event, EventStore, ListFilter, NewEvent, StoreError};
+use super::group_commit::{CommitBatch, GroupCommit};
+use super::{Connect, ConnectRequest, Event, EventStore, ListFilter, NewEvent, StoreError};
 
 /// Timestamps are stored as fixed-width UTC text so that string order is time order.
 const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.6f";
@@ -39,6 +40,51 @@ pub struct SqliteStore {
     /// readers' pool, concurrent writers waited in SQLite's busy handler, which sleeps
     /// (~1 ms each time, `strace`), while here they queue for the connection and go in turn.
     writer: SqlitePool,
+    /// `/jars/connect`'s writes, committed in batches on `writer`.
+    connects: GroupCommit<ConnectRequest, bool>,
+}
+
+/// Commits queued connects on the writer: one checking UPDATE each, one transaction for all.
+struct ConnectWriter {
+    writer: SqlitePool,
+}
+
+/// The connect rule's terms ([`crate::rules::connect_terms`]) and the write, in one statement.
+const CONNECT: &str = "UPDATE events SET connected = TRUE, connected_by = ?1, \
+    last_connected_at = ?2 WHERE event_uuid = ?3 AND expires_time > ?4 \
+    AND (?5 IS NULL OR created_by = ?5)";
+
+impl ConnectWriter {
+    async fn connect<'c, E>(job: &ConnectRequest, on: E) -> Result<bool, sqlx::Error>
+    where
+        E: sqlx::Executor<'c, Database = sqlx::Sqlite>,
+    {
+        let done = sqlx::query(CONNECT)
+            .bind(job.by)
+            .bind(to_text(job.at))
+            .bind(job.id.to_string())
+            .bind(to_text(job.terms.unexpired_at))
+            .bind(job.terms.owner)
+            .execute(on)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+impl CommitBatch<ConnectRequest, bool> for ConnectWriter {
+    async fn commit(&mut self, jobs: Vec<ConnectRequest>) -> Result<Vec<bool>, StoreError> {
+        if let [job] = &jobs[..] {
+            // Alone: the statement commits itself.
+            return Ok(vec![Self::connect(job, &self.writer).await?]);
+        }
+        let mut tx = self.writer.begin().await?;
+        let mut done = Vec::with_capacity(jobs.len());
+        for job in &jobs {
+            done.push(Self::connect(job, &mut *tx).await?);
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
 }
 
 /// Connections for listings; more listings wait their turn.
@@ -67,6 +113,8 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
         let writer = SqlitePoolOptions::new()
+            // A local file: nothing to find dead before use (a ping is a trip to its thread).
+            .test_before_acquire(false)
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options.clone())
@@ -77,11 +125,15 @@ impl SqliteStore {
             .await
             .map_err(|e| StoreError::Unavailable(format!("migrating {}: {e}", path.display())))?;
         let pool = SqlitePoolOptions::new()
+            // A local file: nothing to find dead before use (a ping is a trip to its thread).
+            .test_before_acquire(false)
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options.clone())
             .await?;
         let lists = SqlitePoolOptions::new()
+            // A local file: nothing to find dead before use (a ping is a trip to its thread).
+            .test_before_acquire(false)
             .max_connections(LIST_CONNECTIONS)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
@@ -90,6 +142,7 @@ impl SqliteStore {
             pool,
             lists,
             writer,
+            connects: GroupCommit::new(),
         })
     }
 }
@@ -202,6 +255,18 @@ impl EventStore for SqliteStore {
         .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn connect(&self, request: ConnectRequest) -> Result<Connect, StoreError> {
+        let id = request.id;
+        let writer = || ConnectWriter {
+            writer: self.writer.clone(),
+        };
+        if self.connects.submit(request, writer).await? {
+            Ok(Connect::Done)
+        } else {
+            Ok(Connect::Refused(self.get(id).await?))
+        }
     }
 
     async fn mark_disconnected(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError> {

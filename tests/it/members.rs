@@ -7,6 +7,7 @@ use crate::support;
 
 use std::time::Duration;
 
+use jars::identity::users_file::RECHECK;
 use serde_json::Value;
 use support::icecast_escape as esc;
 use support::{client, error_name, post_form, TestServer};
@@ -94,6 +95,8 @@ async fn a_new_member_never_inherits_a_removed_members_id_or_tokens() {
         .await;
     // Alice had the highest id; once she is gone, max(id)+1 would hand it to Bob.
     server.users().remove("alice").unwrap();
+    // The token check looks at the file again within one recheck interval.
+    server.clock.advance(RECHECK);
     let bob = server.add_user("bob", "pw-b", false);
     assert_ne!(bob, alice, "ids are never reused");
     let bob_token = server.login("bob", "pw-b").await;
@@ -137,6 +140,7 @@ async fn a_deleted_users_file_fails_closed_and_old_tokens_stay_refused_after() {
 
     // Deleted: nobody can say who still has rights, so nobody has.
     std::fs::remove_file(&users).unwrap();
+    server.clock.advance(RECHECK);
     assert_eq!(
         connect(&server, &alice_token, &event).await,
         (503, "ServiceUnavailable".into())

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use jars::config::{PostgresSettings, StoreSettings};
+use jars::rules::ConnectTerms;
 use jars::store::cache::CachedStore;
-use jars::store::{Event, EventCursor, EventStore, ListFilter, NewEvent};
+use jars::store::{Connect, ConnectRequest, Event, EventCursor, EventStore, ListFilter, NewEvent};
 use support::pg::{admin_url, TempDb};
 use uuid::Uuid;
 
@@ -275,13 +276,122 @@ async fn suite(store: Arc<dyn EventStore>) {
     assert!(store.list(beyond).await.unwrap().is_empty());
 }
 
+/// One connect through [`EventStore::connect`].
+async fn connect(
+    store: &dyn EventStore,
+    id: Uuid,
+    by: i64,
+    terms: ConnectTerms,
+    at: DateTime<Utc>,
+) -> Connect {
+    let request = ConnectRequest { id, by, terms, at };
+    store.connect(request).await.unwrap()
+}
+
+/// `/jars/connect`'s checked write ([`EventStore::connect`]): the terms decide, a refusal
+/// writes nothing and hands back the row, and concurrent connects (committed together by the
+/// backends) each get their own answer.
+async fn connects(store: Arc<dyn EventStore>) {
+    let event = store
+        .create(new_event(21, "connects", true, Duration::from_secs(3600)))
+        .await
+        .unwrap();
+    let now = Utc::now();
+    let owner = ConnectTerms {
+        unexpired_at: now,
+        owner: Some(21),
+    };
+    let stranger = ConnectTerms {
+        owner: Some(22),
+        ..owner
+    };
+    let admin = ConnectTerms {
+        owner: None,
+        ..owner
+    };
+    let after_the_end = ConnectTerms {
+        unexpired_at: event.expires_time,
+        ..owner
+    };
+
+    let refused = connect(&*store, event.id, 22, stranger, now).await;
+    let Connect::Refused(Some(row)) = refused else {
+        panic!("a stranger's connect: {refused:?}");
+    };
+    assert_eq!(row.id, event.id);
+    assert!(
+        !row.connected && row.connected_by.is_none(),
+        "nothing written"
+    );
+    let refused = connect(&*store, event.id, 21, after_the_end, now).await;
+    assert!(
+        matches!(refused, Connect::Refused(Some(_))),
+        "expired: {refused:?}"
+    );
+    let unknown = connect(&*store, Uuid::new_v4(), 21, owner, now).await;
+    assert_eq!(unknown, Connect::Refused(None));
+    assert!(!store.get(event.id).await.unwrap().unwrap().connected);
+
+    assert_eq!(
+        connect(&*store, event.id, 21, owner, now).await,
+        Connect::Done
+    );
+    let got = store.get(event.id).await.unwrap().unwrap();
+    assert!(got.connected);
+    assert_eq!(got.connected_by, Some(21));
+    assert!(same_time(got.last_connected_at.unwrap(), now));
+    let later = now + chrono::Duration::seconds(1);
+    assert_eq!(
+        connect(&*store, event.id, 99, admin, later).await,
+        Connect::Done
+    );
+    let got = store.get(event.id).await.unwrap().unwrap();
+    assert_eq!(got.connected_by, Some(99), "an admin's connect");
+    assert!(same_time(got.last_connected_at.unwrap(), later));
+
+    // Many at once, allowed and refused mixed: each answered by its own terms.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..60i64 {
+        let store = store.clone();
+        let (by, terms) = if i % 3 == 0 {
+            (22, stranger)
+        } else {
+            (21, owner)
+        };
+        let at = later + chrono::Duration::milliseconds(i);
+        tasks.spawn(async move { (i, connect(&*store, event.id, by, terms, at).await) });
+    }
+    let mut done = 0;
+    while let Some(answer) = tasks.join_next().await {
+        let (i, answer) = answer.unwrap();
+        if i % 3 == 0 {
+            assert!(
+                matches!(answer, Connect::Refused(Some(_))),
+                "{i}: {answer:?}"
+            );
+        } else {
+            assert_eq!(answer, Connect::Done, "{i}");
+            done += 1;
+        }
+    }
+    assert_eq!(done, 40);
+    let got = store.get(event.id).await.unwrap().unwrap();
+    assert_eq!(
+        got.connected_by,
+        Some(21),
+        "only the owner's connects wrote"
+    );
+}
+
 #[tokio::test]
 async fn sqlite_store() {
     let dir = tempfile::tempdir().unwrap();
     let settings = StoreSettings::Sqlite {
         path: dir.path().join("events.sqlite3"),
     };
-    suite(jars::store::open(&settings).await.unwrap()).await;
+    let store = jars::store::open(&settings).await.unwrap();
+    suite(store.clone()).await;
+    connects(store).await;
 }
 
 #[tokio::test]
@@ -291,12 +401,13 @@ async fn sqlite_store_behind_the_cache() {
         path: dir.path().join("events.sqlite3"),
     };
     let inner = jars::store::open(&settings).await.unwrap();
-    suite(Arc::new(CachedStore::new(
+    let store: Arc<dyn EventStore> = Arc::new(CachedStore::new(
         inner,
         Duration::from_secs(2),
         Duration::from_secs(1),
-    )))
-    .await;
+    ));
+    suite(store.clone()).await;
+    connects(store).await;
 }
 
 #[tokio::test]
@@ -306,7 +417,9 @@ async fn postgres_store() {
     };
     let db = TempDb::create(&admin).await;
     let settings = StoreSettings::Postgres(PostgresSettings::new(&db.url));
-    suite(jars::store::open(&settings).await.unwrap()).await;
+    let store = jars::store::open(&settings).await.unwrap();
+    suite(store.clone()).await;
+    connects(store).await;
 }
 
 #[tokio::test]
@@ -317,10 +430,11 @@ async fn postgres_store_behind_the_cache() {
     let db = TempDb::create(&admin).await;
     let settings = StoreSettings::Postgres(PostgresSettings::new(&db.url));
     let inner = jars::store::open_for_serve(&settings).await.unwrap();
-    suite(Arc::new(CachedStore::new(
+    let store: Arc<dyn EventStore> = Arc::new(CachedStore::new(
         inner,
         Duration::from_secs(2),
         Duration::from_secs(1),
-    )))
-    .await;
+    ));
+    suite(store.clone()).await;
+    connects(store).await;
 }

@@ -338,6 +338,8 @@ async fn removed_and_demoted_users_lose_rights_at_once() {
 
     // Demoted: the unexpired admin token is a standard user's now.
     t.server.users().set_admin("owner", false).unwrap();
+    // Another process's edit: seen by the token check within one recheck interval.
+    t.server.clock.advance(jars::identity::users_file::RECHECK);
     let (status, body) = post_form(
         &t.server.url("/jars/connect"),
         &[("auth", admin_token.as_str()), ("mount", dj_event.as_str())],
@@ -350,6 +352,7 @@ async fn removed_and_demoted_users_lose_rights_at_once() {
     // Removed: the DJ's unexpired token opens nothing.
     assert!(stream_auth_allows_for(&t, &dj_event, &dj_token).await);
     t.server.users().remove("dj").unwrap();
+    t.server.clock.advance(jars::identity::users_file::RECHECK);
     let (status, body) = post_form(
         &t.server.url("/jars/connect"),
         &[("auth", dj_token.as_str()), ("mount", dj_event.as_str())],

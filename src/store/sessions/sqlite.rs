@@ -1,6 +1,8 @@
 //! Listener sessions in the embedded SQLite file: table `listener_sessions` beside `events`,
-//! created when opened (`CREATE … IF NOT EXISTS`, so any number of times). Its own small pool:
-//! a batch of session writes never takes a connection the event store's readers need.
+//! created when opened (`CREATE … IF NOT EXISTS`, so any number of times). Pools of its own: a
+//! batch of session writes never takes a connection the event store's readers need, and the
+//! writer's batches always run on one connection, whose page cache the previous batch left warm
+//! (alternating between two, each batch re-read what the other had just written).
 
 use std::path::Path;
 use std::time::Duration;
@@ -47,7 +49,10 @@ const KEY: &str = "server = ? AND port = ? AND client = ? AND ended IS NULL";
 
 /// The session table of one SQLite file.
 pub struct SqliteSessions {
+    /// Reports, the sweep and the purge.
     pool: SqlitePool,
+    /// [`SessionStore::apply`]'s one connection.
+    writer: SqlitePool,
 }
 
 impl SqliteSessions {
@@ -64,7 +69,7 @@ impl SqliteSessions {
         let pool = SqlitePoolOptions::new()
             .max_connections(2)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await.map_err(|e| {
             StoreError::Unavailable(format!(
@@ -72,7 +77,12 @@ impl SqliteSessions {
                 path.display()
             ))
         })?;
-        Ok(SqliteSessions { pool })
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        Ok(SqliteSessions { pool, writer })
     }
 }
 
@@ -82,14 +92,15 @@ async fn open_rows(
     tx: &mut Transaction<'_, Sqlite>,
     rows: &[&OpenedSession],
 ) -> Result<(), sqlx::Error> {
+    let started: Vec<String> = rows.iter().map(|s| to_text(s.started)).collect();
     let mut lost = QueryBuilder::<Sqlite>::new(
         "UPDATE listener_sessions SET ended = v.column4, end_reason = 'lost' FROM (",
     );
-    lost.push_values(rows, |mut b, s| {
+    lost.push_values(rows.iter().zip(&started), |mut b, (s, started)| {
         b.push_bind(&s.key.server)
             .push_bind(&s.key.port)
             .push_bind(&s.key.client)
-            .push_bind(to_text(s.started));
+            .push_bind(started);
     });
     lost.push(
         ") AS v WHERE ended IS NULL AND server = v.column1 AND port = v.column2 \
@@ -100,13 +111,13 @@ async fn open_rows(
         "INSERT INTO listener_sessions (event_uuid, mount, server, port, client, started, \
          ticket, member, ip, agent, referer, timelimit) ",
     );
-    insert.push_values(rows, |mut b, s| {
+    insert.push_values(rows.iter().zip(&started), |mut b, (s, started)| {
         b.push_bind(s.event.map(|e| e.to_string()))
             .push_bind(&s.mount)
             .push_bind(&s.key.server)
             .push_bind(&s.key.port)
             .push_bind(&s.key.client)
-            .push_bind(to_text(s.started))
+            .push_bind(started)
             .push_bind(&s.ticket)
             .push_bind(s.member)
             .push_bind(&s.ip)
@@ -165,7 +176,7 @@ async fn close_row(
 #[async_trait::async_trait]
 impl SessionStore for SqliteSessions {
     async fn apply(&self, ops: &[SessionOp]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.writer.begin().await?;
         for step in steps(ops) {
             match step {
                 Step::Opens(rows) => open_rows(&mut tx, &rows).await?,

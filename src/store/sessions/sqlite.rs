@@ -1,8 +1,6 @@
 //! Listener sessions in the embedded SQLite file: table `listener_sessions` beside `events`,
-//! created when opened (`CREATE … IF NOT EXISTS`, so any number of times). Pools of its own: a
-//! batch of session writes never takes a connection the event store's readers need, and the
-//! writer's batches always run on one connection, whose page cache the previous batch left warm
-//! (alternating between two, each batch re-read what the other had just written).
+//! created when opened (`CREATE … IF NOT EXISTS`, so any number of times). Its own small pool:
+//! a batch of session writes never takes a connection the event store's readers need.
 
 use std::path::Path;
 use std::time::Duration;
@@ -49,10 +47,7 @@ const KEY: &str = "server = ? AND port = ? AND client = ? AND ended IS NULL";
 
 /// The session table of one SQLite file.
 pub struct SqliteSessions {
-    /// Reports, the sweep and the purge.
     pool: SqlitePool,
-    /// [`SessionStore::apply`]'s one connection.
-    writer: SqlitePool,
 }
 
 impl SqliteSessions {
@@ -69,7 +64,7 @@ impl SqliteSessions {
         let pool = SqlitePoolOptions::new()
             .max_connections(2)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options.clone())
+            .connect_with(options)
             .await?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await.map_err(|e| {
             StoreError::Unavailable(format!(
@@ -77,12 +72,7 @@ impl SqliteSessions {
                 path.display()
             ))
         })?;
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
-            .await?;
-        Ok(SqliteSessions { pool, writer })
+        Ok(SqliteSessions { pool })
     }
 }
 
@@ -176,7 +166,7 @@ async fn close_row(
 #[async_trait::async_trait]
 impl SessionStore for SqliteSessions {
     async fn apply(&self, ops: &[SessionOp]) -> Result<(), StoreError> {
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.pool.begin().await?;
         for step in steps(ops) {
             match step {
                 Step::Opens(rows) => open_rows(&mut tx, &rows).await?,

@@ -389,4 +389,6 @@ pub fn may_source_with_ticket(
 }
 
 #[cfg(test)]
+mod live_tests;
+#[cfg(test)]
 mod tests;

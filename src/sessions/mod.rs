@@ -125,7 +125,7 @@ pub const MAX_OPENS_PER_STATEMENT: usize = 256;
 
 /// `ops` as [`Step`]s. A run of opens is cut where a key repeats (the second open must close
 /// the first as `lost`, so the first must be in the table by then).
-pub fn steps(ops: &[SessionOp]) -> Vec<Step<'_>> {
+pub fn steps<'a>(ops: impl IntoIterator<Item = &'a SessionOp>) -> Vec<Step<'a>> {
     let mut steps = Vec::new();
     let mut run: Vec<&OpenedSession> = Vec::new();
     let mut keys = std::collections::HashSet::new();
@@ -242,6 +242,6 @@ mod tests {
         assert_eq!(shape(&steps(&ops)), [2, 1, 0, 2]);
         let many: Vec<SessionOp> = (0..600).map(|i| open(&i.to_string())).collect();
         assert_eq!(shape(&steps(&many)), [256, 256, 88]);
-        assert!(steps(&[]).is_empty());
+        assert!(steps(&[] as &[SessionOp]).is_empty());
     }
 }

@@ -17,8 +17,12 @@ use crate::sessions::{OpenRow, SessionFilter, SessionOp, SessionRecord};
 /// Where listener sessions are stored.
 #[async_trait::async_trait]
 pub trait SessionStore: Send + Sync {
+    /// Applies the ops of `chunks`, in order, in one transaction: all or none.
+    async fn apply_chunks(&self, chunks: Vec<Vec<SessionOp>>) -> Result<(), StoreError>;
     /// Applies `ops` in order, in one transaction: all or none.
-    async fn apply(&self, ops: &[SessionOp]) -> Result<(), StoreError>;
+    async fn apply(&self, ops: Vec<SessionOp>) -> Result<(), StoreError> {
+        self.apply_chunks(vec![ops]).await
+    }
     /// The sessions `filter` selects, oldest first.
     async fn sessions(&self, filter: SessionFilter) -> Result<Vec<SessionRecord>, StoreError>;
     /// Open rows that started before `before`.

@@ -207,10 +207,10 @@ async fn close_row(
 
 #[async_trait::async_trait]
 impl SessionStore for PgSessions {
-    async fn apply(&self, ops: &[SessionOp]) -> Result<(), StoreError> {
+    async fn apply_chunks(&self, chunks: Vec<Vec<SessionOp>>) -> Result<(), StoreError> {
         self.run(|pool| async move {
             let mut tx = pool.begin().await?;
-            for step in steps(ops) {
+            for step in steps(chunks.iter().flatten()) {
                 match step {
                     Step::Opens(rows) => open_rows(&mut tx, &rows).await?,
                     Step::One(SessionOp::Close {

@@ -1,33 +1,53 @@
-//! Listener sessions in the embedded SQLite file: table `listener_sessions` beside `events`,
-//! created when opened (`CREATE … IF NOT EXISTS`, so any number of times). Its own small pool:
-//! a batch of session writes never takes a connection the event store's readers need.
+//! Listener sessions in the embedded SQLite file, beside `events`. A row is kept narrow, since
+//! every listener who joins writes one: times as integer microseconds, the mount and the Icecast
+//! that reported the session as small keys into two lookup tables (`listener_session_mounts`,
+//! `listener_session_origins`), the client id as an integer. One connection writes
+//! ([`rusqlite`]: statements prepared once, values bound by reference), on tokio's blocking
+//! pool; reports read on connections of their own. The tables are created when opened (any
+//! number of times); a table of the first layout (text times, one column per key part) is
+//! converted in place, in one transaction ([`layout`]).
 
-use std::path::Path;
+mod layout;
+mod read;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
-use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
+use rusqlite::{
+    params, CachedStatement, Connection, OptionalExtension, Statement, ToSql, Transaction,
+};
 use uuid::Uuid;
 
 use super::SessionStore;
 use crate::sessions::{
-    late_remove_window, steps, EndReason, OpenRow, OpenedSession, SessionFilter, SessionKey,
-    SessionOp, SessionRecord, Step,
+    late_remove_window, EndReason, OpenRow, OpenedSession, SessionFilter, SessionKey, SessionOp,
+    SessionRecord,
 };
-use crate::store::sqlite::{from_text, to_text};
 use crate::store::StoreError;
 
 const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS listener_session_mounts (
+    id         INTEGER PRIMARY KEY,
+    event_uuid TEXT NOT NULL,
+    mount      TEXT NOT NULL,
+    UNIQUE (mount, event_uuid)
+);
+CREATE TABLE IF NOT EXISTS listener_session_origins (
+    id     INTEGER PRIMARY KEY,
+    server TEXT NOT NULL,
+    port   TEXT NOT NULL,
+    UNIQUE (server, port)
+);
 CREATE TABLE IF NOT EXISTS listener_sessions (
-    id         INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_uuid TEXT,
-    mount      TEXT    NOT NULL,
-    server     TEXT    NOT NULL,
-    port       TEXT    NOT NULL,
-    client     TEXT    NOT NULL,
-    started    TEXT    NOT NULL,
-    ended      TEXT,
+    id         INTEGER PRIMARY KEY,
+    mount      INTEGER NOT NULL,
+    origin     INTEGER NOT NULL,
+    client     NOT NULL,
+    started    INTEGER NOT NULL,
+    ended      INTEGER,
     duration   INTEGER,
     ticket     TEXT,
     member     INTEGER,
@@ -37,250 +57,541 @@ CREATE TABLE IF NOT EXISTS listener_sessions (
     timelimit  INTEGER,
     end_reason TEXT
 );
-CREATE INDEX IF NOT EXISTS listener_sessions_open
-    ON listener_sessions (server, port, client) WHERE ended IS NULL;
-CREATE INDEX IF NOT EXISTS listener_sessions_started ON listener_sessions (started);
-CREATE INDEX IF NOT EXISTS listener_sessions_event ON listener_sessions (event_uuid, started);
+CREATE INDEX IF NOT EXISTS listener_sessions_key ON listener_sessions (origin, client);
+CREATE INDEX IF NOT EXISTS listener_sessions_mount ON listener_sessions (mount, started);
 ";
 
-const KEY: &str = "server = ? AND port = ? AND client = ? AND ended IS NULL";
+// `event_uuid` of a static mount's row in `listener_session_mounts` ('' rather than NULL, so
+// that the UNIQUE constraint holds for it too).
+const STATIC: &str = "";
 
-/// The session table of one SQLite file.
+const INSERT: &str = "INSERT INTO listener_sessions (mount, origin, client, started, ticket, \
+    member, ip, agent, referer, timelimit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+/// The values [`INSERT`] binds per row.
+const OPEN_VALUES: usize = 10;
+/// Rows [`INSERT_MANY`] inserts at once: a statement's fixed cost (opening the table's and
+/// indexes' cursors, halting) shared by this many rows.
+const ROWS_PER_INSERT: usize = 16;
+static INSERT_MANY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let (head, _) = INSERT.split_once(" VALUES").expect("INSERT has VALUES");
+    let row = format!("({})", ["?"; OPEN_VALUES].join(", "));
+    format!("{head} VALUES {}", vec![row; ROWS_PER_INSERT].join(", "))
+});
+// A closed row (converting the first layout): its end as well.
+const INSERT_CLOSED: &str = "INSERT INTO listener_sessions (mount, origin, client, started, \
+    ticket, member, ip, agent, referer, timelimit, ended, duration, end_reason) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+const LOST: &str = "UPDATE listener_sessions SET ended = ?1, end_reason = 'lost' \
+    WHERE origin = ?2 AND client = ?3 AND ended IS NULL";
+// ?1 ended, ?2 Icecast's duration; the reason is the kick's if marked, else whether the
+// session lasted (within a second) as long as the timelimit jars sent.
+const CLOSE: &str = "UPDATE listener_sessions SET ended = ?1, duration = ?2, \
+    end_reason = COALESCE(end_reason, CASE WHEN timelimit IS NOT NULL \
+    AND COALESCE(?2, (?1 - started + 500000) / 1000000) >= timelimit - 1 \
+    THEN 'timelimit' ELSE 'left' END) \
+    WHERE origin = ?3 AND client = ?4 AND ended IS NULL";
+const LATE_CLOSE: &str = "UPDATE listener_sessions SET ended = ?1, duration = ?2, \
+    end_reason = CASE WHEN timelimit IS NOT NULL AND ?2 >= timelimit - 1 THEN 'timelimit' \
+    ELSE 'left' END WHERE id = (SELECT id FROM listener_sessions WHERE origin = ?3 \
+    AND client = ?4 AND started >= ?5 AND started <= ?6 AND end_reason = 'lost' \
+    ORDER BY started DESC LIMIT 1)";
+const KICKED: &str = "UPDATE listener_sessions SET end_reason = 'kicked' \
+    WHERE origin = ?1 AND client = ?2 AND ended IS NULL";
+
+/// The session tables of one SQLite file.
 pub struct SqliteSessions {
-    pool: SqlitePool,
+    path: PathBuf,
+    /// Work for the writing connection's thread (`jars-sessions`), which owns it; the thread
+    /// ends when this is dropped.
+    writer: std::sync::mpsc::Sender<WriterJob>,
+}
+
+type WriterJob = Box<dyn FnOnce(&mut Writer) + Send>;
+
+/// The writing connection and the lookup-table keys it has seen.
+struct Writer {
+    conn: Connection,
+    keys: Keys,
+}
+
+// Keyed by what Icecast reported and jars decided, never a listener's choice.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// Lookup-table keys by text, so that a row's mount and origin cost a hash lookup (without
+/// an allocation), not a statement. Rows of those tables are never deleted, so an entry
+/// never goes stale.
+#[derive(Default)]
+struct Keys {
+    /// By mount path: each event (or none) it was seen with, and the key.
+    mounts: FastMap<String, Vec<(Option<Uuid>, i64)>>,
+    /// By server: each port, and the key.
+    origins: FastMap<String, Vec<(String, i64)>>,
+    /// By origin: no open row has an integer client id above this one. Icecast counts client ids
+    /// up from 1 and reuses them only after it restarts, so a new session's id is almost
+    /// always above it, and then no open row can have its key: the `lost` update, an index
+    /// probe per row, is skipped. Only this connection writes rows, and every row it opens
+    /// goes through [`Keys::may_exist`], so the bound stays safe.
+    max_client: FastMap<i64, i64>,
+}
+
+impl Keys {
+    fn mount(
+        &mut self,
+        tx: &Transaction<'_>,
+        event: Option<Uuid>,
+        mount: &str,
+    ) -> rusqlite::Result<i64> {
+        let known = self
+            .mounts
+            .get(mount)
+            .and_then(|seen| seen.iter().find(|(e, _)| *e == event).map(|(_, id)| *id));
+        if let Some(id) = known {
+            return Ok(id);
+        }
+        let uuid = event.map_or(STATIC.to_string(), |e| e.to_string());
+        tx.prepare_cached(
+            "INSERT INTO listener_session_mounts (event_uuid, mount) VALUES (?1, ?2) \
+             ON CONFLICT (mount, event_uuid) DO NOTHING",
+        )?
+        .execute(params![uuid, mount])?;
+        let id = tx
+            .prepare_cached(
+                "SELECT id FROM listener_session_mounts WHERE event_uuid = ?1 AND mount = ?2",
+            )?
+            .query_row(params![uuid, mount], |r| r.get(0))?;
+        self.mounts
+            .entry(mount.to_string())
+            .or_default()
+            .push((event, id));
+        Ok(id)
+    }
+
+    /// The key of `server:port`; `None` when `create` is false and none exists (no row can
+    /// then have it).
+    fn origin(
+        &mut self,
+        tx: &Transaction<'_>,
+        server: &str,
+        port: &str,
+        create: bool,
+    ) -> rusqlite::Result<Option<i64>> {
+        let known = self
+            .origins
+            .get(server)
+            .and_then(|seen| seen.iter().find(|(p, _)| p == port).map(|(_, id)| *id));
+        if known.is_some() {
+            return Ok(known);
+        }
+        if create {
+            tx.prepare_cached(
+                "INSERT INTO listener_session_origins (server, port) VALUES (?1, ?2) \
+                 ON CONFLICT (server, port) DO NOTHING",
+            )?
+            .execute(params![server, port])?;
+        }
+        let id: Option<i64> = tx
+            .prepare_cached(
+                "SELECT id FROM listener_session_origins WHERE server = ?1 AND port = ?2",
+            )?
+            .query_row(params![server, port], |r| r.get(0))
+            .optional()?;
+        if let Some(id) = id {
+            self.origins
+                .entry(server.to_string())
+                .or_default()
+                .push((port.to_string(), id));
+        }
+        Ok(id)
+    }
+}
+
+impl Keys {
+    /// Whether a row with `client` of `origin` may exist; records `client` as written.
+    fn may_exist(
+        &mut self,
+        tx: &Transaction<'_>,
+        origin: i64,
+        client: &Client<'_>,
+    ) -> rusqlite::Result<bool> {
+        let Some(id) = client.integer() else {
+            return Ok(true);
+        };
+        let max = match self.max_client.get(&origin) {
+            Some(max) => *max,
+            None => {
+                // Integers sort below any text in SQLite: the greatest integer id, one index
+                // seek.
+                let max: Option<i64> = tx
+                    .prepare_cached(
+                        "SELECT client FROM listener_sessions WHERE origin = ?1 AND client < '' \
+                         ORDER BY client DESC LIMIT 1",
+                    )?
+                    .query_row([origin], |r| r.get(0))
+                    .optional()?;
+                max.unwrap_or(i64::MIN)
+            }
+        };
+        self.max_client.insert(origin, max.max(id));
+        Ok(id <= max)
+    }
+}
+
+/// A client id as stored: an integer when it is one (Icecast's always are), else its text.
+struct Client<'a>(&'a str);
+
+impl Client<'_> {
+    /// The id as an integer, when it is written as one (no sign, no leading zero).
+    fn integer(&self) -> Option<i64> {
+        let b = self.0.as_bytes();
+        let canonical =
+            !b.is_empty() && b.iter().all(u8::is_ascii_digit) && (b[0] != b'0' || b.len() == 1);
+        canonical.then(|| self.0.parse().ok()).flatten()
+    }
+}
+
+impl ToSql for Client<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self.integer() {
+            Some(n) => ToSqlOutput::Owned(Value::Integer(n)),
+            None => ToSqlOutput::Borrowed(ValueRef::Text(self.0.as_bytes())),
+        })
+    }
+}
+
+/// `t` as stored: microseconds since the Unix epoch.
+fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+fn seconds(v: Option<u64>) -> Option<i64> {
+    v.and_then(|v| i64::try_from(v).ok())
+}
+
+/// A row as written: an open session, or (converting the first layout) a closed one.
+struct NewRow<'a> {
+    opened: &'a OpenedSession,
+    ended: Option<DateTime<Utc>>,
+    duration: Option<u64>,
+    end_reason: Option<EndReason>,
+}
+
+/// The statements a batch runs, prepared once for it (`prepare_cached` hashes and compares
+/// the whole SQL text on every call: a tenth of the writer's time when called per row).
+struct Statements<'t> {
+    tx: &'t Transaction<'t>,
+    insert: CachedStatement<'t>,
+    insert_many: CachedStatement<'t>,
+    lost: CachedStatement<'t>,
+    close: CachedStatement<'t>,
+    late_close: CachedStatement<'t>,
+    kicked: CachedStatement<'t>,
+}
+
+/// An open row waiting to be inserted with others, its lookup keys found.
+struct PendingOpen<'o> {
+    mount: i64,
+    origin: i64,
+    s: &'o OpenedSession,
+}
+
+/// Binds `p`'s [`OPEN_VALUES`] values after the first `at` parameters of `stmt`.
+fn bind_open(stmt: &mut Statement<'_>, at: usize, p: &PendingOpen<'_>) -> rusqlite::Result<()> {
+    let s = p.s;
+    stmt.raw_bind_parameter(at + 1, p.mount)?;
+    stmt.raw_bind_parameter(at + 2, p.origin)?;
+    stmt.raw_bind_parameter(at + 3, Client(&s.key.client))?;
+    stmt.raw_bind_parameter(at + 4, micros(s.started))?;
+    stmt.raw_bind_parameter(at + 5, &s.ticket)?;
+    stmt.raw_bind_parameter(at + 6, s.member)?;
+    stmt.raw_bind_parameter(at + 7, &s.ip)?;
+    stmt.raw_bind_parameter(at + 8, &s.agent)?;
+    stmt.raw_bind_parameter(at + 9, &s.referer)?;
+    stmt.raw_bind_parameter(at + 10, seconds(s.timelimit))?;
+    Ok(())
+}
+
+impl<'t> Statements<'t> {
+    fn prepare(tx: &'t Transaction<'t>) -> rusqlite::Result<Statements<'t>> {
+        Ok(Statements {
+            tx,
+            insert: tx.prepare_cached(INSERT)?,
+            insert_many: tx.prepare_cached(&INSERT_MANY)?,
+            lost: tx.prepare_cached(LOST)?,
+            close: tx.prepare_cached(CLOSE)?,
+            late_close: tx.prepare_cached(LATE_CLOSE)?,
+            kicked: tx.prepare_cached(KICKED)?,
+        })
+    }
+
+    /// Opens `s`: queued in `pending` to go in with others in one statement, unless a row
+    /// with its key may be open (that one is closed as `lost` first, in order).
+    fn open<'o>(
+        &mut self,
+        keys: &mut Keys,
+        s: &'o OpenedSession,
+        pending: &mut Vec<PendingOpen<'o>>,
+    ) -> rusqlite::Result<()> {
+        let mount = keys.mount(self.tx, s.event, &s.mount)?;
+        let origin = keys
+            .origin(self.tx, &s.key.server, &s.key.port, true)?
+            .expect("created above");
+        if keys.may_exist(self.tx, origin, &Client(&s.key.client))? {
+            self.flush(pending)?;
+            // An open row with this key: the client id was reused, its end never came.
+            self.lost
+                .execute(params![micros(s.started), origin, Client(&s.key.client)])?;
+            bind_open(&mut self.insert, 0, &PendingOpen { mount, origin, s })?;
+            self.insert.raw_execute()?;
+            return Ok(());
+        }
+        pending.push(PendingOpen { mount, origin, s });
+        if pending.len() == ROWS_PER_INSERT {
+            self.flush(pending)?;
+        }
+        Ok(())
+    }
+
+    /// Inserts the `pending` opens: a full set in one statement, fewer one by one.
+    fn flush(&mut self, pending: &mut Vec<PendingOpen<'_>>) -> rusqlite::Result<()> {
+        if pending.len() == ROWS_PER_INSERT {
+            for (i, p) in pending.iter().enumerate() {
+                bind_open(&mut self.insert_many, i * OPEN_VALUES, p)?;
+            }
+            self.insert_many.raw_execute()?;
+        } else {
+            for p in pending.iter() {
+                bind_open(&mut self.insert, 0, p)?;
+                self.insert.raw_execute()?;
+            }
+        }
+        pending.clear();
+        Ok(())
+    }
+
+    /// Inserts a closed row (converting the first layout).
+    fn insert_closed(&mut self, keys: &mut Keys, row: &NewRow<'_>) -> rusqlite::Result<()> {
+        let s = row.opened;
+        let mount = keys.mount(self.tx, s.event, &s.mount)?;
+        let origin = keys
+            .origin(self.tx, &s.key.server, &s.key.port, true)?
+            .expect("created above");
+        let mut stmt = self.tx.prepare_cached(INSERT_CLOSED)?;
+        bind_open(&mut stmt, 0, &PendingOpen { mount, origin, s })?;
+        stmt.raw_bind_parameter(OPEN_VALUES + 1, row.ended.map(micros))?;
+        stmt.raw_bind_parameter(OPEN_VALUES + 2, seconds(row.duration))?;
+        stmt.raw_bind_parameter(OPEN_VALUES + 3, row.end_reason.map(EndReason::as_str))?;
+        stmt.raw_execute()?;
+        Ok(())
+    }
+
+    fn close(
+        &mut self,
+        keys: &mut Keys,
+        key: &SessionKey,
+        ended: DateTime<Utc>,
+        duration: Option<u64>,
+    ) -> rusqlite::Result<()> {
+        let Some(origin) = keys.origin(self.tx, &key.server, &key.port, false)? else {
+            return Ok(());
+        };
+        let client = Client(&key.client);
+        let (ended_at, secs) = (micros(ended), seconds(duration));
+        let done = self
+            .close
+            .execute(params![ended_at, secs, origin, client])?;
+        if let (0, Some(d)) = (done, duration) {
+            let (from, to) = late_remove_window(ended, d);
+            self.late_close.execute(params![
+                ended_at,
+                secs,
+                origin,
+                client,
+                micros(from),
+                micros(to)
+            ])?;
+        }
+        Ok(())
+    }
+
+    fn kicked(&mut self, keys: &mut Keys, key: &SessionKey) -> rusqlite::Result<()> {
+        if let Some(origin) = keys.origin(self.tx, &key.server, &key.port, false)? {
+            self.kicked.execute(params![origin, Client(&key.client)])?;
+        }
+        Ok(())
+    }
+}
+
+impl Writer {
+    fn apply<'o>(&mut self, ops: impl Iterator<Item = &'o SessionOp>) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        let mut run = Statements::prepare(&tx)?;
+        let mut pending = Vec::with_capacity(ROWS_PER_INSERT);
+        for op in ops {
+            if !matches!(op, SessionOp::Open(_)) {
+                run.flush(&mut pending)?;
+            }
+            match op {
+                SessionOp::Open(s) => run.open(&mut self.keys, s, &mut pending)?,
+                SessionOp::Close {
+                    key,
+                    ended,
+                    duration,
+                } => run.close(&mut self.keys, key, *ended, *duration)?,
+                SessionOp::Kicked { key } => run.kicked(&mut self.keys, key)?,
+            }
+        }
+        run.flush(&mut pending)?;
+        drop(run);
+        tx.commit()
+    }
+}
+
+fn failed(what: &str, path: &Path, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("{what} in {}: {e}", path.display()))
+}
+
+/// A connection to `path` as every session connection is set up.
+fn connect(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    // WAL, as the event store sets it; NORMAL: a crash may lose the last batches, never
+    // corrupt the file. Checkpoint after 16,000 WAL pages (~64 MiB), not SQLite's 1,000:
+    // every batch rewrites the same rightmost pages of the table and its indexes, and
+    // checkpointing them every few batches doubled the writer's CPU per row.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+         PRAGMA wal_autocheckpoint = 16000;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(32);
+    Ok(conn)
 }
 
 impl SqliteSessions {
-    /// Opens the file at `path` (the event store's), creating the table if needed.
+    /// Opens the file at `path` (the event store's), creating the tables if needed and
+    /// converting a table of the first layout.
     pub async fn open(path: &Path) -> Result<SqliteSessions, StoreError> {
         crate::atomic_file::create_private_file(path)
             .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5))
-            // Checkpoint after 16,000 WAL pages (~64 MiB), not SQLite's 1,000: the batches
-            // rewrite the same rightmost pages of the table and its indexes, and checkpointing
-            // them every few batches doubled the writer's CPU per row as the table grew.
-            .pragma("wal_autocheckpoint", "16000");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(2)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
-            .await?;
-        sqlx::raw_sql(SCHEMA).execute(&pool).await.map_err(|e| {
-            StoreError::Unavailable(format!(
-                "creating listener_sessions in {}: {e}",
-                path.display()
-            ))
-        })?;
-        Ok(SqliteSessions { pool })
+        let owned = path.to_path_buf();
+        let conn = tokio::task::spawn_blocking(move || -> Result<Connection, StoreError> {
+            let mut conn = connect(&owned).map_err(|e| failed("opening", &owned, e))?;
+            layout::prepare(&mut conn)
+                .map_err(|e| failed("creating listener_sessions", &owned, e))?;
+            Ok(conn)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))??;
+        // A thread of its own, rather than tokio's blocking pool: one long-lived owner of the
+        // connection, and its CPU shows apart in per-thread accounts.
+        let (tx, rx) = std::sync::mpsc::channel::<WriterJob>();
+        std::thread::Builder::new()
+            .name("jars-sessions".into())
+            .spawn(move || {
+                let mut writer = Writer {
+                    conn,
+                    keys: Keys::default(),
+                };
+                for job in rx {
+                    job(&mut writer);
+                }
+            })
+            .map_err(|e| StoreError::Unavailable(format!("starting the session writer: {e}")))?;
+        Ok(SqliteSessions {
+            path: path.to_path_buf(),
+            writer: tx,
+        })
     }
-}
 
-/// Opens `rows` (distinct keys) in two statements: open rows with their keys closed as `lost`
-/// at the new start, then one multi-row insert.
-async fn open_rows(
-    tx: &mut Transaction<'_, Sqlite>,
-    rows: &[&OpenedSession],
-) -> Result<(), sqlx::Error> {
-    let started: Vec<String> = rows.iter().map(|s| to_text(s.started)).collect();
-    let mut lost = QueryBuilder::<Sqlite>::new(
-        "UPDATE listener_sessions SET ended = v.column4, end_reason = 'lost' FROM (",
-    );
-    lost.push_values(rows.iter().zip(&started), |mut b, (s, started)| {
-        b.push_bind(&s.key.server)
-            .push_bind(&s.key.port)
-            .push_bind(&s.key.client)
-            .push_bind(started);
-    });
-    lost.push(
-        ") AS v WHERE ended IS NULL AND server = v.column1 AND port = v.column2 \
-         AND client = v.column3",
-    );
-    lost.build().execute(&mut **tx).await?;
-    let mut insert = QueryBuilder::<Sqlite>::new(
-        "INSERT INTO listener_sessions (event_uuid, mount, server, port, client, started, \
-         ticket, member, ip, agent, referer, timelimit) ",
-    );
-    insert.push_values(rows.iter().zip(&started), |mut b, (s, started)| {
-        b.push_bind(s.event.map(|e| e.to_string()))
-            .push_bind(&s.mount)
-            .push_bind(&s.key.server)
-            .push_bind(&s.key.port)
-            .push_bind(&s.key.client)
-            .push_bind(started)
-            .push_bind(&s.ticket)
-            .push_bind(s.member)
-            .push_bind(&s.ip)
-            .push_bind(&s.agent)
-            .push_bind(&s.referer)
-            .push_bind(s.timelimit.and_then(|t| i64::try_from(t).ok()));
-    });
-    insert.build().execute(&mut **tx).await?;
-    Ok(())
-}
-
-async fn close_row(
-    tx: &mut Transaction<'_, Sqlite>,
-    key: &SessionKey,
-    ended: DateTime<Utc>,
-    duration: Option<u64>,
-) -> Result<(), sqlx::Error> {
-    // ?1 ended, ?2 Icecast's duration; the reason is the kick's if marked, else whether the
-    // session lasted (within a second) as long as the timelimit jars sent.
-    let done = sqlx::query(
-        "UPDATE listener_sessions SET ended = ?1, duration = ?2, end_reason = COALESCE(end_reason, \
-         CASE WHEN timelimit IS NOT NULL AND COALESCE(?2, \
-         CAST(ROUND((julianday(?1) - julianday(started)) * 86400) AS INTEGER)) >= timelimit - 1 \
-         THEN 'timelimit' ELSE 'left' END) \
-         WHERE server = ?3 AND port = ?4 AND client = ?5 AND ended IS NULL",
-    )
-    .bind(to_text(ended))
-    .bind(duration.and_then(|d| i64::try_from(d).ok()))
-    .bind(&key.server)
-    .bind(&key.port)
-    .bind(&key.client)
-    .execute(&mut **tx)
-    .await?;
-    if let (0, Some(d)) = (done.rows_affected(), duration) {
-        let (from, to) = late_remove_window(ended, d);
-        sqlx::query(
-            "UPDATE listener_sessions SET ended = ?1, duration = ?2, end_reason = \
-             CASE WHEN timelimit IS NOT NULL AND ?2 >= timelimit - 1 THEN 'timelimit' \
-             ELSE 'left' END WHERE id = (SELECT id FROM listener_sessions \
-             WHERE started >= ?6 AND started <= ?7 AND server = ?3 AND port = ?4 \
-             AND client = ?5 AND end_reason = 'lost' ORDER BY started DESC LIMIT 1)",
-        )
-        .bind(to_text(ended))
-        .bind(i64::try_from(d).ok())
-        .bind(&key.server)
-        .bind(&key.port)
-        .bind(&key.client)
-        .bind(to_text(from))
-        .bind(to_text(to))
-        .execute(&mut **tx)
-        .await?;
+    /// Runs `f` on the writing connection, on its thread.
+    async fn write<T: Send + 'static>(
+        &self,
+        what: &'static str,
+        f: impl FnOnce(&mut Writer) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let path = self.path.clone();
+        let job: WriterJob = Box::new(move |w| {
+            let _ = done.send(f(w).map_err(|e| failed(what, &path, e)));
+        });
+        let gone = || StoreError::Unavailable("the session writer has stopped".into());
+        self.writer.send(job).map_err(|_| gone())?;
+        result.await.map_err(|_| gone())?
     }
-    Ok(())
+
+    /// Runs `f` on a reading connection of its own, on the blocking pool: a long report never
+    /// holds up the writer.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = connect(&path).map_err(|e| failed("opening", &path, e))?;
+            f(&conn).map_err(|e| failed("reading listener_sessions", &path, e))
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?
+    }
 }
 
 #[async_trait::async_trait]
 impl SessionStore for SqliteSessions {
-    async fn apply(&self, ops: &[SessionOp]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        for step in steps(ops) {
-            match step {
-                Step::Opens(rows) => open_rows(&mut tx, &rows).await?,
-                Step::One(SessionOp::Close {
-                    key,
-                    ended,
-                    duration,
-                }) => close_row(&mut tx, key, *ended, *duration).await?,
-                Step::One(SessionOp::Kicked { key }) => {
-                    sqlx::query(&format!(
-                        "UPDATE listener_sessions SET end_reason = 'kicked' WHERE {KEY}"
-                    ))
-                    .bind(&key.server)
-                    .bind(&key.port)
-                    .bind(&key.client)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                Step::One(SessionOp::Open(s)) => open_rows(&mut tx, &[s]).await?,
-            }
-        }
-        tx.commit().await?;
-        Ok(())
+    async fn apply_chunks(&self, chunks: Vec<Vec<SessionOp>>) -> Result<(), StoreError> {
+        self.write("writing listener_sessions", move |w| {
+            w.apply(chunks.iter().flatten())
+        })
+        .await
     }
 
     async fn sessions(&self, f: SessionFilter) -> Result<Vec<SessionRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT event_uuid, mount, started, ended, duration, ticket, member, ip, agent, \
-             referer, end_reason FROM listener_sessions \
-             WHERE (?1 IS NULL OR event_uuid = ?1) AND (?2 IS NULL OR started >= ?2) \
-             AND (?3 IS NULL OR started < ?3) ORDER BY started, id",
-        )
-        .bind(f.event.map(|e| e.to_string()))
-        .bind(f.from.map(to_text))
-        .bind(f.to.map(to_text))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                let event: Option<String> = row.try_get("event_uuid")?;
-                let ended: Option<String> = row.try_get("ended")?;
-                let reason: Option<String> = row.try_get("end_reason")?;
-                Ok(SessionRecord {
-                    event: event.and_then(|e| Uuid::try_parse(&e).ok()),
-                    mount: row.try_get("mount")?,
-                    started: from_text(&row.try_get::<String, _>("started")?)?,
-                    ended: ended.as_deref().map(from_text).transpose()?,
-                    duration: row
-                        .try_get::<Option<i64>, _>("duration")?
-                        .and_then(|d| u64::try_from(d).ok()),
-                    ticket: row.try_get("ticket")?,
-                    member: row.try_get("member")?,
-                    ip: row.try_get("ip")?,
-                    agent: row.try_get("agent")?,
-                    referer: row.try_get("referer")?,
-                    end_reason: reason.as_deref().and_then(EndReason::parse),
-                })
-            })
-            .collect()
+        self.read(move |conn| read::sessions(conn, f)).await
     }
 
     async fn open_before(&self, before: DateTime<Utc>) -> Result<Vec<OpenRow>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, server, port, client, started, timelimit FROM listener_sessions \
-             WHERE ended IS NULL AND started < ?",
-        )
-        .bind(to_text(before))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(OpenRow {
-                    id: row.try_get("id")?,
-                    key: SessionKey {
-                        server: row.try_get("server")?,
-                        port: row.try_get("port")?,
-                        client: row.try_get("client")?,
-                    },
-                    started: from_text(&row.try_get::<String, _>("started")?)?,
-                    timelimit: row
-                        .try_get::<Option<i64>, _>("timelimit")?
-                        .and_then(|t| u64::try_from(t).ok()),
-                })
-            })
-            .collect()
+        self.read(move |conn| read::open_before(conn, micros(before)))
+            .await
     }
 
     async fn close_lost(&self, ids: &[i64], at: DateTime<Utc>) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        let mut closed = 0;
-        for id in ids {
-            closed += sqlx::query(
-                "UPDATE listener_sessions SET ended = ?, end_reason = 'lost' \
-                 WHERE id = ? AND ended IS NULL",
-            )
-            .bind(to_text(at))
-            .bind(id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        }
-        tx.commit().await?;
-        Ok(closed)
+        let ids = ids.to_vec();
+        self.write("closing lost listener sessions", move |w| {
+            let tx = w.conn.transaction()?;
+            let mut closed = 0;
+            for id in ids {
+                closed += tx
+                    .prepare_cached(
+                        "UPDATE listener_sessions SET ended = ?1, end_reason = 'lost' \
+                         WHERE id = ?2 AND ended IS NULL",
+                    )?
+                    .execute(params![micros(at), id])? as u64;
+            }
+            tx.commit()?;
+            Ok(closed)
+        })
+        .await
     }
 
     async fn purge(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        let done = sqlx::query("DELETE FROM listener_sessions WHERE started < ?")
-            .bind(to_text(before))
-            .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected())
+        // Rows go in in the order their sessions started, so the old ones are a range of ids
+        // at the start: found from the first row new enough (read in id order, no index on
+        // the start needed), then deleted by id. A row older than one before it (a clock set
+        // back) waits until that one is purged too.
+        self.write("purging listener_sessions", move |w| {
+            let cut = micros(before);
+            let first_kept: Option<i64> = w
+                .conn
+                .query_row(
+                    "SELECT id FROM listener_sessions WHERE started >= ?1 ORDER BY id LIMIT 1",
+                    [cut],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let deleted = w.conn.execute(
+                "DELETE FROM listener_sessions WHERE id < ?1 AND started < ?2",
+                params![first_kept.unwrap_or(i64::MAX), cut],
+            )?;
+            Ok(deleted as u64)
+        })
+        .await
     }
 }

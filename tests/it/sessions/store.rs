@@ -63,7 +63,7 @@ async fn suite(store: Arc<dyn SessionStore>) {
     let event = Uuid::new_v4();
     let all = SessionFilter::default();
     store
-        .apply(&[
+        .apply(vec![
             open("a", Some(event), t0, Some(60)),
             open("b", Some(event), t0 + s(10), None),
             open("c", None, t0 + s(20), None),
@@ -73,7 +73,7 @@ async fn suite(store: Arc<dyn SessionStore>) {
         .await
         .unwrap();
     store
-        .apply(&[
+        .apply(vec![
             // Cut off at the timelimit jars sent.
             close("a", t0 + s(60), Some(60)),
             // No duration from Icecast: none stored, the reason still computed.
@@ -88,7 +88,7 @@ async fn suite(store: Arc<dyn SessionStore>) {
         .unwrap();
     // The client id of c reused (Icecast restarted): c's end never came.
     store
-        .apply(&[open("c", Some(event), t0 + s(200), None)])
+        .apply(vec![open("c", Some(event), t0 + s(200), None)])
         .await
         .unwrap();
 
@@ -162,7 +162,7 @@ async fn suite(store: Arc<dyn SessionStore>) {
     // Its remove comes late after all (it listened 1,300 s): the lost row gets its real end.
     // One whose duration does not fit the lost row's start changes nothing.
     store
-        .apply(&[
+        .apply(vec![
             close("c", t0 + s(1500), Some(100)),
             close("c", t0 + s(1500), Some(1300)),
         ])
@@ -223,9 +223,176 @@ async fn postgres_down_fails_fast_and_names_no_password() {
     let store = jars::store::sessions::open(&settings).await.unwrap();
     let started = std::time::Instant::now();
     let e = store
-        .apply(&[open("x", None, Utc::now(), None)])
+        .apply(vec![open("x", None, Utc::now(), None)])
         .await
         .unwrap_err();
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
     assert!(!e.to_string().contains("secret"), "{e}");
+}
+
+/// The first SQLite layout (text times and key columns), as jars wrote it before the
+/// narrow one.
+const FIRST_LAYOUT: &str = "
+CREATE TABLE listener_sessions (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_uuid TEXT,
+    mount      TEXT    NOT NULL,
+    server     TEXT    NOT NULL,
+    port       TEXT    NOT NULL,
+    client     TEXT    NOT NULL,
+    started    TEXT    NOT NULL,
+    ended      TEXT,
+    duration   INTEGER,
+    ticket     TEXT,
+    member     INTEGER,
+    ip         TEXT,
+    agent      TEXT,
+    referer    TEXT,
+    timelimit  INTEGER,
+    end_reason TEXT
+);
+CREATE INDEX listener_sessions_open
+    ON listener_sessions (server, port, client) WHERE ended IS NULL;
+CREATE INDEX listener_sessions_started ON listener_sessions (started);
+CREATE INDEX listener_sessions_event ON listener_sessions (event_uuid, started);
+";
+
+#[tokio::test]
+async fn sqlite_first_layout_is_converted_with_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jars.sqlite3");
+    let settings = StoreSettings::Sqlite { path: path.clone() };
+    jars::store::open(&settings).await.unwrap();
+    let event = Uuid::new_v4();
+    {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite:{}", path.display()))
+            .await
+            .unwrap();
+        sqlx::raw_sql(FIRST_LAYOUT)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let rows = [
+            // event, mount, client, started, ended, duration, agent, timelimit, end_reason
+            (
+                Some(event),
+                "a",
+                "2026-11-30 10:00:00.250000",
+                Some("2026-11-30 10:01:00.000000"),
+                Some(60),
+                "agent a",
+                Some(60),
+                Some("timelimit"),
+            ),
+            (
+                None,
+                "b",
+                "2026-11-30 10:00:10.000000",
+                Some("2026-11-30 10:00:50.000000"),
+                None,
+                "agent b",
+                None,
+                Some("lost"),
+            ),
+            (
+                Some(event),
+                "17",
+                "2026-11-30 10:00:20.000000",
+                None,
+                None,
+                "agent c",
+                Some(3600),
+                None,
+            ),
+            (
+                Some(event),
+                "not-a-number",
+                "2026-11-30 10:00:30.000000",
+                None,
+                None,
+                "agent d",
+                None,
+                None,
+            ),
+        ];
+        for (ev, client, started, ended, duration, agent, timelimit, reason) in rows {
+            sqlx::query(
+                "INSERT INTO listener_sessions (event_uuid, mount, server, port, client, started, \
+                 ended, duration, ticket, member, ip, agent, referer, timelimit, end_reason) \
+                 VALUES (?, ?, 'ice.example', '8000', ?, ?, ?, ?, 'jti-1', 7, '192.0.2.0', ?, \
+                 'https://radio.example/player', ?, ?)",
+            )
+            .bind(ev.map(|e| e.to_string()))
+            .bind(ev.map_or("/studio".to_string(), |e| format!("/{e}.mp3")))
+            .bind(client)
+            .bind(started)
+            .bind(ended)
+            .bind(duration)
+            .bind(agent)
+            .bind(timelimit)
+            .bind(reason)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        }
+    }
+    let at = |s: &str| {
+        chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f")
+            .unwrap()
+            .and_utc()
+    };
+    // Converted on the first open; the second finds it done.
+    jars::store::sessions::open(&settings).await.unwrap();
+    let store = jars::store::sessions::open(&settings).await.unwrap();
+    let rows = store.sessions(SessionFilter::default()).await.unwrap();
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    let a = by_agent(&rows, "a");
+    assert_eq!(a.started, at("2026-11-30 10:00:00.25"));
+    assert_eq!(a.ended, Some(at("2026-11-30 10:01:00")));
+    assert_eq!(
+        (a.duration, a.end_reason),
+        (Some(60), Some(EndReason::Timelimit))
+    );
+    assert_eq!(
+        (a.event, a.mount.clone()),
+        (Some(event), format!("/{event}.mp3"))
+    );
+    assert_eq!(
+        (a.ticket.as_deref(), a.member, a.ip.as_deref()),
+        (Some("jti-1"), Some(7), Some("192.0.2.0"))
+    );
+    assert_eq!(a.referer.as_deref(), Some("https://radio.example/player"));
+    let b = by_agent(&rows, "b");
+    assert_eq!((b.event, b.mount.as_str()), (None, "/studio"));
+    assert_eq!(b.end_reason, Some(EndReason::Lost));
+    let of_event = store
+        .sessions(SessionFilter {
+            event: Some(event),
+            ..SessionFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(of_event.len(), 3);
+    // The open rows keep their keys: a remove closes each, numeric client id or not.
+    let mut open_rows = store.open_before(Utc::now()).await.unwrap();
+    open_rows.sort_by_key(|r| r.started);
+    let keys: Vec<&str> = open_rows.iter().map(|r| r.key.client.as_str()).collect();
+    assert_eq!(keys, ["17", "not-a-number"]);
+    assert_eq!(open_rows[0].timelimit, Some(3600));
+    store
+        .apply(vec![
+            close("17", at("2026-11-30 10:05:20"), Some(300)),
+            close("not-a-number", at("2026-11-30 10:05:30"), None),
+        ])
+        .await
+        .unwrap();
+    let rows = store.sessions(SessionFilter::default()).await.unwrap();
+    assert_eq!(by_agent(&rows, "c").end_reason, Some(EndReason::Left));
+    assert_eq!(by_agent(&rows, "c").duration, Some(300));
+    let d = by_agent(&rows, "d");
+    assert_eq!(
+        (d.ended, d.end_reason),
+        (Some(at("2026-11-30 10:05:30")), Some(EndReason::Left))
+    );
 }

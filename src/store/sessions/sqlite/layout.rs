@@ -1,0 +1,107 @@
+//! The session tables' layout: created when missing, and a table of the first layout (times
+//! as text, one text column per key part, three indexes) converted to the narrow one, rows
+//! and ids' order kept, in one transaction: opening the file again finds it done.
+
+use rusqlite::types::Type;
+use rusqlite::{Connection, Row, TransactionBehavior};
+use uuid::Uuid;
+
+use super::{Keys, NewRow, Statements, SCHEMA};
+use crate::sessions::{EndReason, OpenedSession, SessionKey};
+use crate::store::sqlite::from_text;
+
+/// Creates the tables (idempotently), converting a first-layout table if there is one.
+pub(super) fn prepare(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let first_layout = tx
+        .prepare("SELECT 1 FROM pragma_table_info('listener_sessions') WHERE name = 'event_uuid'")?
+        .exists([])?;
+    if first_layout {
+        // Its indexes keep their names when the table is renamed: drop them, so that the new
+        // table's can be created.
+        tx.execute_batch(
+            "DROP INDEX IF EXISTS listener_sessions_open;
+             DROP INDEX IF EXISTS listener_sessions_started;
+             DROP INDEX IF EXISTS listener_sessions_event;
+             ALTER TABLE listener_sessions RENAME TO listener_sessions_text;",
+        )?;
+    }
+    tx.execute_batch(SCHEMA)?;
+    if first_layout {
+        let mut keys = Keys::default();
+        let mut run = Statements::prepare(&tx)?;
+        let mut old = tx.prepare(
+            "SELECT event_uuid, mount, server, port, client, started, ended, duration, ticket, \
+             member, ip, agent, referer, timelimit, end_reason FROM listener_sessions_text \
+             ORDER BY id",
+        )?;
+        let mut rows = old.query([])?;
+        while let Some(row) = rows.next()? {
+            let (opened, ended, duration, end_reason) = first_layout_row(row)?;
+            if ended.is_some() {
+                run.insert_closed(
+                    &mut keys,
+                    &NewRow {
+                        opened: &opened,
+                        ended,
+                        duration,
+                        end_reason,
+                    },
+                )?;
+            } else {
+                // One at a time: the row it borrows lives only for this turn.
+                let mut one = Vec::with_capacity(1);
+                run.open(&mut keys, &opened, &mut one)?;
+                run.flush(&mut one)?;
+            }
+        }
+        drop(rows);
+        drop(old);
+        drop(run);
+        tx.execute_batch("DROP TABLE listener_sessions_text")?;
+    }
+    tx.commit()
+}
+
+type FirstLayoutRow = (
+    OpenedSession,
+    Option<chrono::DateTime<chrono::Utc>>,
+    Option<u64>,
+    Option<EndReason>,
+);
+
+fn first_layout_row(row: &Row<'_>) -> rusqlite::Result<FirstLayoutRow> {
+    let time = |i: usize, text: String| {
+        from_text(&text)
+            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, Type::Text, Box::new(e)))
+    };
+    let unsigned = |v: Option<i64>| v.and_then(|v| u64::try_from(v).ok());
+    let event: Option<String> = row.get(0)?;
+    let opened = OpenedSession {
+        key: SessionKey {
+            server: row.get(2)?,
+            port: row.get(3)?,
+            client: row.get(4)?,
+        },
+        event: event.and_then(|e| Uuid::try_parse(&e).ok()),
+        mount: row.get(1)?,
+        started: time(5, row.get(5)?)?,
+        ticket: row.get(8)?,
+        member: row.get(9)?,
+        ip: row.get(10)?,
+        agent: row.get(11)?,
+        referer: row.get(12)?,
+        timelimit: unsigned(row.get(13)?),
+    };
+    let ended = row
+        .get::<_, Option<String>>(6)?
+        .map(|t| time(6, t))
+        .transpose()?;
+    let reason: Option<String> = row.get(14)?;
+    Ok((
+        opened,
+        ended,
+        unsigned(row.get(7)?),
+        reason.as_deref().and_then(EndReason::parse),
+    ))
+}

@@ -1,0 +1,105 @@
+//! Reading the session tables back: the rows a report selects, and the open rows the
+//! lost-session sweep looks at.
+
+use chrono::{DateTime, Utc};
+use rusqlite::types::{Type, ValueRef};
+use rusqlite::{params, Connection, Row};
+use uuid::Uuid;
+
+use super::{micros, STATIC};
+use crate::sessions::{EndReason, OpenRow, SessionFilter, SessionKey, SessionRecord};
+
+fn time(row: &Row<'_>, i: usize) -> rusqlite::Result<DateTime<Utc>> {
+    let v: i64 = row.get(i)?;
+    DateTime::from_timestamp_micros(v).ok_or(rusqlite::Error::IntegralValueOutOfRange(i, v))
+}
+
+fn unsigned(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<u64>> {
+    Ok(row
+        .get::<_, Option<i64>>(i)?
+        .and_then(|v| u64::try_from(v).ok()))
+}
+
+/// The sessions `f` selects, oldest first. One event's are found through the mount index;
+/// a date range over every event reads the whole table.
+pub(super) fn sessions(
+    conn: &Connection,
+    f: SessionFilter,
+) -> rusqlite::Result<Vec<SessionRecord>> {
+    let of_event = if f.event.is_some() {
+        "s.mount IN (SELECT id FROM listener_session_mounts WHERE event_uuid = ?1)"
+    } else {
+        "?1 IS NULL"
+    };
+    let mut stmt = conn.prepare(&format!(
+        "SELECT m.event_uuid, m.mount, s.started, s.ended, s.duration, s.ticket, s.member, \
+         s.ip, s.agent, s.referer, s.end_reason \
+         FROM listener_sessions s JOIN listener_session_mounts m ON m.id = s.mount \
+         WHERE {of_event} AND s.started >= ?2 AND s.started < ?3 ORDER BY s.started, s.id"
+    ))?;
+    let rows = stmt.query_map(
+        params![
+            f.event.map(|e| e.to_string()),
+            f.from.map_or(i64::MIN, micros),
+            f.to.map_or(i64::MAX, micros),
+        ],
+        |row| {
+            let event: String = row.get(0)?;
+            let reason: Option<String> = row.get(10)?;
+            Ok(SessionRecord {
+                event: if event == STATIC {
+                    None
+                } else {
+                    Uuid::try_parse(&event).ok()
+                },
+                mount: row.get(1)?,
+                started: time(row, 2)?,
+                ended: match row.get_ref(3)? {
+                    ValueRef::Null => None,
+                    _ => Some(time(row, 3)?),
+                },
+                duration: unsigned(row, 4)?,
+                ticket: row.get(5)?,
+                member: row.get(6)?,
+                ip: row.get(7)?,
+                agent: row.get(8)?,
+                referer: row.get(9)?,
+                end_reason: reason.as_deref().and_then(EndReason::parse),
+            })
+        },
+    )?;
+    rows.collect()
+}
+
+/// Open rows that started before `before` (microseconds).
+pub(super) fn open_before(conn: &Connection, before: i64) -> rusqlite::Result<Vec<OpenRow>> {
+    let mut stmt = conn.prepare(
+        "SELECT s.id, o.server, o.port, s.client, s.started, s.timelimit \
+         FROM listener_sessions s JOIN listener_session_origins o ON o.id = s.origin \
+         WHERE s.ended IS NULL AND s.started < ?1",
+    )?;
+    let rows = stmt.query_map([before], |row| {
+        let client = match row.get_ref(3)? {
+            ValueRef::Integer(n) => n.to_string(),
+            ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+            _ => {
+                return Err(rusqlite::Error::InvalidColumnType(
+                    3,
+                    "client".into(),
+                    Type::Null,
+                ))
+            }
+        };
+        Ok(OpenRow {
+            id: row.get(0)?,
+            key: SessionKey {
+                server: row.get(1)?,
+                port: row.get(2)?,
+                client,
+            },
+            started: time(row, 4)?,
+            timelimit: unsigned(row, 5)?,
+        })
+    })?;
+    rows.collect()
+}

@@ -133,7 +133,7 @@ impl CallbackRoute {
     }
 
     /// Answers one request for [`PATH`].
-    pub async fn serve(self, req: Request) -> Response {
+    pub async fn serve(&self, req: Request) -> Response {
         let started = Instant::now();
         let resp = self.answer(req).await;
         self.metrics

@@ -131,7 +131,7 @@ impl Hooks {
                 let listener = Joining {
                     client,
                     ip,
-                    agent: agent.as_deref(),
+                    agent: *agent,
                     headers,
                 };
                 self.listener_add(mount, origin, listener, credentials)
@@ -471,7 +471,15 @@ impl Hooks {
         let timelimit = admission.until.map(|until| rules::timelimit(until, now));
         // The row is made before the live state takes the session, and queued once it did; a
         // reused client id's old row is closed as `lost` by the open itself.
-        let row = self.sessions.row(&session, agent, referer, timelimit);
+        let row = self
+            .sessions
+            .enabled()
+            .then(|| {
+                let agent = agent.and_then(|a| a.text());
+                self.sessions
+                    .row(&session, agent.as_deref(), referer, timelimit)
+            })
+            .flatten();
         if self.live.add_listener(session, admission.cap).is_err() {
             return Verdict::Deny(DenyReason::TicketFull);
         }
@@ -486,7 +494,7 @@ impl Hooks {
 struct Joining<'c, 'h> {
     client: &'c str,
     ip: &'c str,
-    agent: Option<&'c str>,
+    agent: Option<decode::Agent<'c>>,
     headers: &'h [(Cow<'c, str>, Cow<'c, str>)],
 }
 

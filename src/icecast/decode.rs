@@ -157,9 +157,9 @@ pub enum Callback<'a> {
         client: Cow<'a, str>,
         ip: Cow<'a, str>,
         credentials: Credentials<'a>,
-        /// The listener's `User-Agent`; `None` when absent or not UTF-8 (it never refuses a
-        /// callback: it is only stored).
-        agent: Option<Cow<'a, str>>,
+        /// The listener's `User-Agent`, still encoded: only a stored session row reads it
+        /// (see [`Agent::text`]).
+        agent: Option<Agent<'a>>,
         /// Forwarded request headers: names without the prefix, as sent; see [`header`].
         headers: Vec<(Cow<'a, str>, Cow<'a, str>)>,
     },
@@ -179,6 +179,20 @@ pub fn header<'h>(headers: &'h [(Cow<'_, str>, Cow<'_, str>)], name: &str) -> Op
         .rev()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_ref())
+}
+
+/// A `listener_add`'s `agent` field as sent: decoded only when read, since only a stored
+/// session row needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Agent<'a>(&'a [u8]);
+
+impl<'a> Agent<'a> {
+    /// The user agent; `None` when empty or not UTF-8 (it never refuses a callback).
+    pub fn text(&self) -> Option<Cow<'a, str>> {
+        form::decode_component(self.0)
+            .ok()
+            .filter(|a| !a.is_empty())
+    }
 }
 
 /// The still-encoded values of the fields jars reads, the last of each name.
@@ -344,10 +358,7 @@ impl<'a> Callback<'a> {
                 client: required(f.client, "client")?,
                 ip: text(f.ip)?,
                 credentials: credentials()?,
-                agent: f
-                    .agent
-                    .and_then(|a| form::decode_component(a).ok())
-                    .filter(|a| !a.is_empty()),
+                agent: f.agent.map(Agent),
                 headers: f
                     .headers
                     .into_iter()
@@ -445,7 +456,7 @@ mod tests {
                 );
                 assert_eq!(header(headers, "x-forwarded-for"), Some("1.2.3.4"));
                 assert_eq!(header(headers, "agent"), None);
-                assert_eq!(agent.as_deref(), Some("curl/7.88.1"));
+                assert_eq!(agent.and_then(|a| a.text()).as_deref(), Some("curl/7.88.1"));
             }
             other => panic!("{other:?}"),
         }
@@ -537,7 +548,7 @@ mod tests {
         else {
             panic!("{cb:?}")
         };
-        assert_eq!(agent, &None);
+        assert_eq!(agent.and_then(|a| a.text()), None);
         assert!(matches!(client, Cow::Borrowed("7")));
         assert_eq!(mount.path(), "/a");
         assert_eq!(mount.query(), "x=%ff&token=t.1");

@@ -16,10 +16,12 @@ pub fn kept_ip(reported: &str, mode: IpMode) -> Option<String> {
     match mode {
         IpMode::None => None,
         IpMode::Full => Some(reported.to_string()),
-        IpMode::Truncated => {
-            let ip: IpAddr = reported.parse().ok()?;
-            Some(truncated(ip).to_string())
-        }
+        IpMode::Truncated => match truncated(reported.parse().ok()?) {
+            // Written by hand: `Ipv4Addr`'s `Display` goes through the formatting machinery,
+            // the largest part of a session row's cost on the callback path (callgrind).
+            IpAddr::V4(v4) => Some(dotted(v4)),
+            v6 => Some(v6.to_string()),
+        },
     }
 }
 
@@ -34,6 +36,24 @@ fn truncated(ip: IpAddr) -> IpAddr {
             }
         },
     }
+}
+
+/// `v4` in dotted decimal, as its `Display` writes it.
+fn dotted(v4: Ipv4Addr) -> String {
+    let mut out = String::with_capacity(15);
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            out.push('.');
+        }
+        if octet >= 100 {
+            out.push(char::from(b'0' + octet / 100));
+        }
+        if octet >= 10 {
+            out.push(char::from(b'0' + octet / 10 % 10));
+        }
+        out.push(char::from(b'0' + octet % 10));
+    }
+    out
 }
 
 fn v4_network(v4: Ipv4Addr) -> Ipv4Addr {
@@ -71,5 +91,18 @@ mod tests {
         );
         assert_eq!(kept_ip("", IpMode::Full), None);
         assert_eq!(kept_ip("192.0.2.77", IpMode::None), None);
+    }
+
+    #[test]
+    fn dotted_writes_what_display_writes() {
+        for v4 in [
+            [0, 0, 0, 0],
+            [9, 10, 99, 100],
+            [255, 255, 255, 255],
+            [1, 20, 200, 7],
+        ] {
+            let ip = Ipv4Addr::from(v4);
+            assert_eq!(dotted(ip), ip.to_string());
+        }
     }
 }

@@ -264,7 +264,11 @@ impl SessionWriter {
         let live_keys: HashSet<SessionKey> =
             live.listeners_where(|_| true).iter().map(key_of).collect();
         let lost: Vec<i64> = store
-            .open_before(now - TIMELIMIT_GRACE)
+            .open_before(
+                now.checked_sub_signed(lost_after)
+                    .unwrap_or(DateTime::<Utc>::MIN_UTC),
+                now - TIMELIMIT_GRACE,
+            )
             .await?
             .into_iter()
             .filter(|row| !live_keys.contains(&row.key))

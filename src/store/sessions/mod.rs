@@ -25,8 +25,14 @@ pub trait SessionStore: Send + Sync {
     }
     /// The sessions `filter` selects, oldest first.
     async fn sessions(&self, filter: SessionFilter) -> Result<Vec<SessionRecord>, StoreError>;
-    /// Open rows that started before `before`.
-    async fn open_before(&self, before: DateTime<Utc>) -> Result<Vec<OpenRow>, StoreError>;
+    /// Open rows that started before `before`, or whose timelimit ran out before
+    /// `timelimit_before` (start + timelimit): the only rows the lost-session sweep may close,
+    /// found by the store rather than every open row read back.
+    async fn open_before(
+        &self,
+        before: DateTime<Utc>,
+        timelimit_before: DateTime<Utc>,
+    ) -> Result<Vec<OpenRow>, StoreError>;
     /// Closes the rows `ids` (if still open) as `lost`, ended `at`; how many it closed.
     async fn close_lost(&self, ids: &[i64], at: DateTime<Utc>) -> Result<u64, StoreError>;
     /// Deletes the rows that started before `before`; how many.

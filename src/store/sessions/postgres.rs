@@ -278,14 +278,21 @@ impl SessionStore for PgSessions {
             .map_err(StoreError::from)
     }
 
-    async fn open_before(&self, before: DateTime<Utc>) -> Result<Vec<OpenRow>, StoreError> {
+    async fn open_before(
+        &self,
+        before: DateTime<Utc>,
+        timelimit_before: DateTime<Utc>,
+    ) -> Result<Vec<OpenRow>, StoreError> {
         let rows = self
             .run(|pool| async move {
                 sqlx::query(
                     "SELECT id, server, port, client, started, timelimit \
-                     FROM jars.listener_sessions WHERE ended IS NULL AND started < $1",
+                     FROM jars.listener_sessions WHERE ended IS NULL AND (started < $1 \
+                     OR (timelimit IS NOT NULL \
+                     AND started + timelimit * interval '1 second' < $2))",
                 )
                 .bind(db_time(before))
+                .bind(db_time(timelimit_before))
                 .fetch_all(&pool)
                 .await
             })

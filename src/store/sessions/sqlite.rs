@@ -547,8 +547,12 @@ impl SessionStore for SqliteSessions {
         self.read(move |conn| read::sessions(conn, f)).await
     }
 
-    async fn open_before(&self, before: DateTime<Utc>) -> Result<Vec<OpenRow>, StoreError> {
-        self.read(move |conn| read::open_before(conn, micros(before)))
+    async fn open_before(
+        &self,
+        before: DateTime<Utc>,
+        timelimit_before: DateTime<Utc>,
+    ) -> Result<Vec<OpenRow>, StoreError> {
+        self.read(move |conn| read::open_before(conn, micros(before), micros(timelimit_before)))
             .await
     }
 

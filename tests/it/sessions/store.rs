@@ -72,6 +72,21 @@ async fn suite(store: Arc<dyn SessionStore>) {
         ])
         .await
         .unwrap();
+    // The sweep's candidates by timelimit: a's (60 s) ran out at t0+60, f's (30 s) at t0+70.
+    let by_limit = |rows: Vec<jars::sessions::OpenRow>| {
+        let mut clients: Vec<String> = rows.into_iter().map(|r| r.key.client).collect();
+        clients.sort();
+        clients
+    };
+    assert_eq!(
+        by_limit(store.open_before(t0, t0 + s(71)).await.unwrap()),
+        ["a", "f"]
+    );
+    assert_eq!(
+        by_limit(store.open_before(t0, t0 + s(65)).await.unwrap()),
+        ["a"]
+    );
+    assert!(store.open_before(t0, t0 + s(60)).await.unwrap().is_empty());
     store
         .apply(vec![
             // Cut off at the timelimit jars sent.
@@ -151,14 +166,18 @@ async fn suite(store: Arc<dyn SessionStore>) {
     assert_eq!(agents, ["agent b", "agent c", "agent d"], "oldest first");
 
     // Open rows, closing lost ones, purging.
-    let open_rows = store.open_before(t0 + s(1000)).await.unwrap();
+    let open_rows = store.open_before(t0 + s(1000), t0).await.unwrap();
     assert_eq!(open_rows.len(), 1);
     assert_eq!(open_rows[0].key, key("c"));
-    assert!(store.open_before(t0 + s(200)).await.unwrap().is_empty());
+    assert!(store.open_before(t0 + s(200), t0).await.unwrap().is_empty());
     let ids = [open_rows[0].id];
     assert_eq!(store.close_lost(&ids, t0 + s(900)).await.unwrap(), 1);
     assert_eq!(store.close_lost(&ids, t0 + s(901)).await.unwrap(), 0);
-    assert!(store.open_before(t0 + s(1000)).await.unwrap().is_empty());
+    assert!(store
+        .open_before(t0 + s(1000), t0)
+        .await
+        .unwrap()
+        .is_empty());
     // Its remove comes late after all (it listened 1,300 s): the lost row gets its real end.
     // One whose duration does not fit the lost row's start changes nothing.
     store
@@ -375,7 +394,8 @@ async fn sqlite_first_layout_is_converted_with_every_row() {
         .unwrap();
     assert_eq!(of_event.len(), 3);
     // The open rows keep their keys: a remove closes each, numeric client id or not.
-    let mut open_rows = store.open_before(Utc::now()).await.unwrap();
+    let later = at("2100-01-01 00:00:00");
+    let mut open_rows = store.open_before(later, later).await.unwrap();
     open_rows.sort_by_key(|r| r.started);
     let keys: Vec<&str> = open_rows.iter().map(|r| r.key.client.as_str()).collect();
     assert_eq!(keys, ["17", "not-a-number"]);

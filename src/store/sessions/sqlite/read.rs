@@ -71,14 +71,20 @@ pub(super) fn sessions(
     rows.collect()
 }
 
-/// Open rows that started before `before` (microseconds).
-pub(super) fn open_before(conn: &Connection, before: i64) -> rusqlite::Result<Vec<OpenRow>> {
+/// Open rows that started before `before`, or whose timelimit ran out before
+/// `timelimit_before` (both microseconds).
+pub(super) fn open_before(
+    conn: &Connection,
+    before: i64,
+    timelimit_before: i64,
+) -> rusqlite::Result<Vec<OpenRow>> {
     let mut stmt = conn.prepare(
         "SELECT s.id, o.server, o.port, s.client, s.started, s.timelimit \
          FROM listener_sessions s JOIN listener_session_origins o ON o.id = s.origin \
-         WHERE s.ended IS NULL AND s.started < ?1",
+         WHERE s.ended IS NULL AND (s.started < ?1 \
+         OR (s.timelimit IS NOT NULL AND s.started + s.timelimit * 1000000 < ?2))",
     )?;
-    let rows = stmt.query_map([before], |row| {
+    let rows = stmt.query_map([before, timelimit_before], |row| {
         let client = match row.get_ref(3)? {
             ValueRef::Integer(n) => n.to_string(),
             ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),

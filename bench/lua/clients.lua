@@ -1,6 +1,7 @@
 -- BENCH_BODY (a listener_add with `client=1`), each request as a new listener: the client id
--- counts up (thread k from k * 10,000,000), as Icecast numbers its clients, so each request
--- opens a session of its own.
+-- counts up (thread k from BENCH_CLIENT_BASE + k * 10,000,000), as Icecast numbers its clients,
+-- so each request opens a session of its own; bench/run moves the base on for every run, so
+-- that no run reuses an earlier run's ids (as only a restarted Icecast does).
 local body = os.getenv("BENCH_BODY") or ""
 local prefix, suffix = body:match("^(.-client=)1(&.*)$")
 assert(prefix, "BENCH_BODY has no client=1 field")
@@ -16,7 +17,7 @@ function setup(thread)
 end
 
 function init(args)
-   next_client = id * 10000000
+   next_client = (tonumber(os.getenv("BENCH_CLIENT_BASE")) or 0) + id * 10000000
 end
 
 function request()

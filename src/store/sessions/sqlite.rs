@@ -323,8 +323,9 @@ impl<'t> Statements<'t> {
         })
     }
 
-    /// Opens `s`: queued in `pending` to go in with others in one statement, unless a row
-    /// with its key may be open (that one is closed as `lost` first, in order).
+    /// Opens `s`: queued in `pending` to go in with others in one statement; a row with its
+    /// key that may be open is closed as `lost` first (after inserting the pending rows, when
+    /// one of them has that key).
     fn open<'o>(
         &mut self,
         keys: &mut Keys,
@@ -336,13 +337,16 @@ impl<'t> Statements<'t> {
             .origin(self.tx, &s.key.server, &s.key.port, true)?
             .expect("created above");
         if keys.may_exist(self.tx, origin, &Client(&s.key.client))? {
-            self.flush(pending)?;
+            // The row it would close must be in the table first.
+            if pending
+                .iter()
+                .any(|p| p.origin == origin && p.s.key.client == s.key.client)
+            {
+                self.flush(pending)?;
+            }
             // An open row with this key: the client id was reused, its end never came.
             self.lost
                 .execute(params![micros(s.started), origin, Client(&s.key.client)])?;
-            bind_open(&mut self.insert, 0, &PendingOpen { mount, origin, s })?;
-            self.insert.raw_execute()?;
-            return Ok(());
         }
         pending.push(PendingOpen { mount, origin, s });
         if pending.len() == ROWS_PER_INSERT {

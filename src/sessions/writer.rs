@@ -1,5 +1,5 @@
 //! [`SessionWriter`]: session rows written off the callback path. A callback only pushes an op
-//! onto a bounded queue ([`QUEUE_CAPACITY`]: a `Vec` under a mutex held for the push) and
+//! onto a bounded queue ([`QUEUE_CAPACITY`]: chunks under a mutex held for the push) and
 //! returns; one task takes whatever has queued up within [`BATCH_WINDOW`] of the first op and
 //! applies it in one transaction (group commit). A full queue or a failed batch drops rows,
 //! counted in `jars_sessions_dropped_total`; a decision never waits for, nor depends on, the
@@ -395,4 +395,60 @@ pub fn spawn_maintenance(
             tokio::time::sleep(MAINTENANCE_INTERVAL).await;
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sessions::SessionKey;
+
+    fn op(client: usize) -> SessionOp {
+        SessionOp::Kicked {
+            key: SessionKey {
+                server: "s".into(),
+                port: "1".into(),
+                client: client.to_string(),
+            },
+        }
+    }
+
+    fn client(op: &SessionOp) -> &str {
+        match op {
+            SessionOp::Kicked { key } => &key.client,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_queue_keeps_order_in_chunks_and_refuses_beyond_capacity() {
+        let q = Queue::default();
+        for i in 0..QUEUE_CAPACITY {
+            assert!(q.push(op(i)), "op {i}");
+        }
+        assert!(!q.push(op(QUEUE_CAPACITY)), "full");
+        let taken = q.take();
+        assert_eq!(taken.ops, QUEUE_CAPACITY);
+        assert!(taken.chunks.iter().all(|c| c.len() == CHUNK));
+        let order: Vec<usize> = taken
+            .chunks
+            .iter()
+            .flatten()
+            .map(|o| client(o).parse().unwrap())
+            .collect();
+        assert_eq!(order, (0..QUEUE_CAPACITY).collect::<Vec<_>>());
+        // Taking empties it: room again.
+        assert!(q.take().is_empty());
+        assert!(q.push(op(1)));
+    }
+
+    #[test]
+    fn a_flush_alone_is_work_for_the_task() {
+        let q = Queue::default();
+        assert!(q.take().is_empty());
+        let (done, _) = oneshot::channel();
+        q.flush(done);
+        let taken = q.take();
+        assert!(!taken.is_empty());
+        assert_eq!((taken.ops, taken.flushes.len()), (0, 1));
+    }
 }

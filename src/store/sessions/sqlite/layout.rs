@@ -6,7 +6,8 @@ use rusqlite::types::Type;
 use rusqlite::{Connection, Row, TransactionBehavior};
 use uuid::Uuid;
 
-use super::{Keys, NewRow, Statements, SCHEMA};
+use super::keys::Keys;
+use super::{NewRow, Statements, SCHEMA};
 use crate::sessions::{EndReason, OpenedSession, SessionKey};
 use crate::store::sqlite::from_text;
 

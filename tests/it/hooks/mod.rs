@@ -8,7 +8,6 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use jars::clock::Clock;
 use serde_json::Value;
-use support::icecast_escape as esc;
 use support::{client, error_name, post_form, TestServer};
 
 const CALLBACK_USER: &str = "icecast";
@@ -35,14 +34,6 @@ access = "admins"
 user = "relay"
 password = "relay-password"
 "#;
-
-fn body(fields: &[(&str, &str)]) -> String {
-    fields
-        .iter()
-        .map(|(k, v)| format!("{k}={}", esc(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
 
 pub(crate) struct Answer {
     status: u16,
@@ -81,7 +72,7 @@ async fn send(server: &TestServer, body: String) -> Answer {
 async fn stream_auth(server: &TestServer, mount: &str, user: &str, pass: &str) -> Answer {
     send(
         server,
-        body(&[
+        support::callback_body(&[
             ("action", "stream_auth"),
             ("mount", mount),
             ("ip", "127.0.0.1"),
@@ -97,7 +88,7 @@ async fn stream_auth(server: &TestServer, mount: &str, user: &str, pass: &str) -
 async fn mount_change(server: &TestServer, action: &str, mount: &str) -> Answer {
     send(
         server,
-        body(&[
+        support::callback_body(&[
             ("action", action),
             ("mount", mount),
             ("server", "localhost"),
@@ -129,13 +120,13 @@ pub(crate) async fn listener_add(
     if let Some(r) = referer {
         fields.push(("ClientHeader.referer", r));
     }
-    send(server, body(&fields)).await
+    send(server, support::callback_body(&fields)).await
 }
 
 async fn listener_remove(server: &TestServer, client_id: &str, uri: &str) -> Answer {
     send(
         server,
-        body(&[
+        support::callback_body(&[
             ("action", "listener_remove"),
             ("server", "localhost"),
             ("port", "8000"),

@@ -52,7 +52,7 @@ async fn metadata_updates_need_credentials_and_tickets_cannot_broadcast() {
     let s = station("").await;
     let event = s.server.create_event(&s.owner, "Show", true).await;
     let mount = format!("/{event}");
-    let admin_update = body(&[
+    let admin_update = support::callback_body(&[
         ("action", "stream_auth"),
         ("mount", &mount),
         ("ip", "127.0.0.1"),
@@ -153,7 +153,7 @@ async fn station_with_window(window: &str) -> Station {
 async fn callbacks_must_carry_the_configured_credentials() {
     let s = station("").await;
     let event = s.server.create_event(&s.owner, "Show", false).await;
-    let b = body(&[
+    let b = support::callback_body(&[
         ("action", "stream_auth"),
         ("mount", &format!("/{event}")),
         ("ip", "127.0.0.1"),
@@ -173,7 +173,7 @@ async fn callbacks_must_carry_the_configured_credentials() {
             .allowed
     );
     // A forged mount_add changes nothing.
-    let forged = body(&[
+    let forged = support::callback_body(&[
         ("action", "mount_add"),
         ("mount", &format!("/{event}")),
         ("server", "x"),

@@ -8,7 +8,6 @@ use chrono::{DateTime, DurationRound, Utc};
 use jars::clock::Clock;
 use jars::sessions::{EndReason, SessionFilter, SessionRecord};
 use serde_json::Value;
-use support::icecast_escape as esc;
 use support::{client, error_name, TestServer};
 
 pub(super) const CONFIG: &str = r#"
@@ -21,21 +20,13 @@ name = "/studio"
 access = "public"
 "#;
 
-fn body(fields: &[(&str, &str)]) -> String {
-    fields
-        .iter()
-        .map(|(k, v)| format!("{k}={}", esc(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
 /// Sends a callback; whether Icecast would let the client in.
 async fn send(server: &TestServer, fields: &[(&str, &str)]) -> bool {
     let resp = client()
         .post(server.url("/icecast/auth"))
         .basic_auth("icecast", Some("cb-secret"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(body(fields))
+        .body(support::callback_body(fields))
         .send()
         .await
         .unwrap();

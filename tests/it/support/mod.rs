@@ -195,6 +195,15 @@ pub fn icecast_escape(s: &str) -> String {
         .collect()
 }
 
+/// A callback body of `fields`, each value escaped as Icecast escapes it.
+pub fn callback_body(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{k}={}", icecast_escape(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
 /// Callbacks refused as not from our Icecast (`unknown`/`deny`/`bad_caller`).
 pub fn bad_callers(server: &TestServer) -> u64 {
     server

@@ -29,7 +29,7 @@ use crate::tokens::{AccessLevel, Claims, TicketClaims};
 
 pub use caller::{may_send_callbacks, CallbackCredentials};
 pub use denial::{ConnectDenial, DenyReason};
-pub use reports::may_see_stats;
+pub use reports::{may_see_stats, session_is_lost, TIMELIMIT_GRACE};
 pub use ticket::Listener;
 
 /// The longest title or description the original schema holds (`VARCHAR(255)`).

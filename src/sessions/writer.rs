@@ -26,6 +26,7 @@ use crate::icecast::live::{ListenerSession, LiveState};
 use crate::icecast::Target;
 use crate::log_input::Throttle;
 use crate::metrics::Metrics;
+use crate::rules::{self, TIMELIMIT_GRACE};
 use crate::store::sessions::SessionStore;
 use crate::store::StoreError;
 
@@ -39,8 +40,6 @@ pub const QUEUE_CAPACITY: usize = 16_384;
 pub const BATCH_WINDOW: Duration = Duration::from_millis(20);
 /// How often the daemon purges old rows and closes lost ones.
 pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(600);
-/// A session with a timelimit is over this long after it, whatever Icecast said.
-const TIMELIMIT_GRACE: chrono::Duration = chrono::Duration::seconds(60);
 
 /// What callbacks hand the writer task. A mutex held only to push (a `tokio::sync::mpsc`
 /// channel cost ~1 µs more per row, measured: its blocks are allocated and moved through, and
@@ -273,15 +272,7 @@ impl SessionWriter {
             .await?
             .into_iter()
             .filter(|row| !live_keys.contains(&row.key))
-            .filter(|row| {
-                let plausible = match row.timelimit {
-                    Some(t) => (chrono::Duration::seconds(t.min(i64::MAX as u64 / 2_000) as i64)
-                        + TIMELIMIT_GRACE)
-                        .min(lost_after),
-                    None => lost_after,
-                };
-                now - row.started > plausible
-            })
+            .filter(|row| rules::session_is_lost(row.started, row.timelimit, lost_after, now))
             .map(|row| row.id)
             .collect();
         let closed = if lost.is_empty() {

@@ -59,25 +59,125 @@ impl EndReason {
     }
 }
 
-/// A session as it opens (`listener_add` allowed).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A session's text as it opens, borrowed: what [`OpenedSession`] packs, and gives back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionText<'a> {
+    /// The Icecast that reported it (`server`, `port`) and its client id there.
+    pub server: &'a str,
+    pub port: &'a str,
+    pub client: &'a str,
+    /// The mount as Icecast named it (`/<id>.mp3`, `/studio`), without the query string.
+    pub mount: &'a str,
+    /// The ticket (`jti`) that admitted the listener.
+    pub ticket: Option<&'a str>,
+    /// The address as `[sessions] ip` keeps it.
+    pub ip: Option<&'a str>,
+    pub agent: Option<&'a str>,
+    pub referer: Option<&'a str>,
+}
+
+/// A session as it opens (`listener_add` allowed). Its [`SessionText`] is packed into one
+/// allocation: a row is made on the callback path and freed on the writer's thread, and its
+/// eight strings, each allocated on one thread and freed on another, cost the callbacks about
+/// half a microsecond a row at 64 connections (measured, BENCHMARKS.md run F).
+#[derive(Clone, PartialEq, Eq)]
 pub struct OpenedSession {
-    pub key: SessionKey,
+    /// The text's parts, back to back, in [`SessionText`]'s order (an absent one empty).
+    packed: Box<str>,
+    /// Where each part ends in `packed`.
+    ends: [usize; 8],
+    /// Which optional parts are present: bit 0 the ticket, then ip, agent, referer.
+    present: u8,
     /// The event listened to (`None`: a static mount).
     pub event: Option<Uuid>,
-    /// The mount as Icecast named it (`/<id>.mp3`, `/studio`), without the query string.
-    pub mount: String,
     pub started: DateTime<Utc>,
-    /// The ticket (`jti`) that admitted the listener.
-    pub ticket: Option<String>,
     /// The member whose token admitted the listener.
     pub member: Option<i64>,
-    /// The address as `[sessions] ip` keeps it.
-    pub ip: Option<String>,
-    pub agent: Option<String>,
-    pub referer: Option<String>,
     /// The `icecast-auth-timelimit` jars answered, in seconds.
     pub timelimit: Option<u64>,
+}
+
+impl OpenedSession {
+    /// The session with `text`, packed.
+    pub fn new(
+        text: SessionText<'_>,
+        event: Option<Uuid>,
+        started: DateTime<Utc>,
+        member: Option<i64>,
+        timelimit: Option<u64>,
+    ) -> OpenedSession {
+        let optional = [text.ticket, text.ip, text.agent, text.referer];
+        let [ticket, ip, agent, referer] = optional.map(Option::unwrap_or_default);
+        let parts = [
+            text.server,
+            text.port,
+            text.client,
+            text.mount,
+            ticket,
+            ip,
+            agent,
+            referer,
+        ];
+        let mut packed = String::with_capacity(parts.iter().map(|p| p.len()).sum());
+        let mut ends = [0; 8];
+        for (end, part) in ends.iter_mut().zip(parts) {
+            packed.push_str(part);
+            *end = packed.len();
+        }
+        let present = optional
+            .iter()
+            .enumerate()
+            .filter(|(_, part)| part.is_some())
+            .fold(0, |bits, (i, _)| bits | 1 << i);
+        OpenedSession {
+            packed: packed.into_boxed_str(),
+            ends,
+            present,
+            event,
+            started,
+            member,
+            timelimit,
+        }
+    }
+
+    /// The session's text.
+    pub fn text(&self) -> SessionText<'_> {
+        let part =
+            |i: usize| &self.packed[i.checked_sub(1).map_or(0, |p| self.ends[p])..self.ends[i]];
+        let optional = |i: usize| (self.present & 1 << (i - 4) != 0).then(|| part(i));
+        SessionText {
+            server: part(0),
+            port: part(1),
+            client: part(2),
+            mount: part(3),
+            ticket: optional(4),
+            ip: optional(5),
+            agent: optional(6),
+            referer: optional(7),
+        }
+    }
+
+    /// The key of its row.
+    pub fn key(&self) -> SessionKey {
+        let t = self.text();
+        SessionKey {
+            server: t.server.to_string(),
+            port: t.port.to_string(),
+            client: t.client.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Debug for OpenedSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OpenedSession")
+            .field("text", &self.text())
+            .field("event", &self.event)
+            .field("started", &self.started)
+            .field("member", &self.member)
+            .field("timelimit", &self.timelimit)
+            .finish()
+    }
 }
 
 /// One write to the session table; a batch of them is applied in one transaction.
@@ -132,10 +232,12 @@ pub fn steps<'a>(ops: impl IntoIterator<Item = &'a SessionOp>) -> Vec<Step<'a>> 
     for op in ops {
         match op {
             SessionOp::Open(s) => {
-                if run.len() == MAX_OPENS_PER_STATEMENT || !keys.insert(&s.key) {
+                let t = s.text();
+                let key = (t.server, t.port, t.client);
+                if run.len() == MAX_OPENS_PER_STATEMENT || !keys.insert(key) {
                     steps.push(Step::Opens(std::mem::take(&mut run)));
                     keys.clear();
-                    keys.insert(&s.key);
+                    keys.insert(key);
                 }
                 run.push(s);
             }
@@ -194,22 +296,19 @@ mod tests {
     use super::*;
 
     fn open(client: &str) -> SessionOp {
-        SessionOp::Open(OpenedSession {
-            key: SessionKey {
-                server: "s".into(),
-                port: "1".into(),
-                client: client.into(),
+        SessionOp::Open(OpenedSession::new(
+            SessionText {
+                server: "s",
+                port: "1",
+                client,
+                mount: "/m",
+                ..SessionText::default()
             },
-            event: None,
-            mount: "/m".into(),
-            started: DateTime::UNIX_EPOCH,
-            ticket: None,
-            member: None,
-            ip: None,
-            agent: None,
-            referer: None,
-            timelimit: None,
-        })
+            None,
+            DateTime::UNIX_EPOCH,
+            None,
+            None,
+        ))
     }
 
     fn shape(steps: &[Step<'_>]) -> Vec<usize> {
@@ -243,5 +342,27 @@ mod tests {
         let many: Vec<SessionOp> = (0..600).map(|i| open(&i.to_string())).collect();
         assert_eq!(shape(&steps(&many)), [256, 256, 88]);
         assert!(steps(&[] as &[SessionOp]).is_empty());
+    }
+
+    #[test]
+    fn a_packed_session_gives_back_its_text_absent_and_empty_parts_apart() {
+        let text = SessionText {
+            server: "ice.example",
+            port: "8000",
+            client: "42",
+            mount: "/studio",
+            ticket: Some(""),
+            ip: None,
+            agent: Some("VLC/3.0.18 «ö»"),
+            referer: Some("https://radio.example/player"),
+        };
+        let s = OpenedSession::new(text, None, DateTime::UNIX_EPOCH, Some(7), Some(60));
+        assert_eq!(s.text(), text);
+        assert_eq!(s.key().client, "42");
+        let bare = SessionText::default();
+        assert_eq!(
+            OpenedSession::new(bare, None, DateTime::UNIX_EPOCH, None, None).text(),
+            bare
+        );
     }
 }

@@ -19,7 +19,7 @@ use prometheus::IntCounter;
 use tokio::sync::{oneshot, Notify};
 
 use super::ip::kept_ip;
-use super::{OpenedSession, SessionKey, SessionOp};
+use super::{OpenedSession, SessionKey, SessionOp, SessionText};
 use crate::clock::SharedClock;
 use crate::config::SessionSettings;
 use crate::icecast::live::{ListenerSession, LiveState};
@@ -172,30 +172,33 @@ impl SessionWriter {
 
     /// The row of a session `listener_add` is opening, with the callback's user agent and
     /// referer and the timelimit jars answers; `None` when sessions are not stored.
-    pub fn row(
+    pub fn row<'a>(
         &self,
         s: &ListenerSession,
-        agent: Option<&str>,
-        referer: Option<&str>,
+        agent: Option<&'a str>,
+        referer: Option<&'a str>,
         timelimit: Option<u64>,
     ) -> Option<OpenedSession> {
         self.queue.as_ref()?;
-        let nonempty = |v: Option<&str>| v.filter(|v| !v.is_empty()).map(str::to_string);
-        Some(OpenedSession {
-            key: key_of(s),
-            event: match &s.target {
-                Target::Event(id) => Some(*id),
-                Target::Static(_) => None,
-            },
-            mount: s.mount.clone(),
-            started: s.started,
-            ticket: s.ticket.clone(),
-            member: s.member,
-            ip: kept_ip(&s.ip, self.settings.ip),
+        let nonempty = |v: Option<&'a str>| v.filter(|v| !v.is_empty());
+        let ip = kept_ip(&s.ip, self.settings.ip);
+        let text = SessionText {
+            server: &s.server,
+            port: &s.port,
+            client: &s.client,
+            mount: &s.mount,
+            ticket: s.ticket.as_deref(),
+            ip: ip.as_deref(),
             agent: nonempty(agent),
             referer: nonempty(referer),
-            timelimit,
-        })
+        };
+        let event = match &s.target {
+            Target::Event(id) => Some(*id),
+            Target::Static(_) => None,
+        };
+        Some(OpenedSession::new(
+            text, event, s.started, s.member, timelimit,
+        ))
     }
 
     /// A session opened (its [`SessionWriter::row`]).

@@ -131,9 +131,10 @@ async fn open_rows(
         "UPDATE jars.listener_sessions s SET ended = v.started, end_reason = 'lost' FROM (",
     );
     lost.push_values(rows, |mut b, r| {
-        b.push_bind(&r.key.server)
-            .push_bind(&r.key.port)
-            .push_bind(&r.key.client)
+        let t = r.text();
+        b.push_bind(t.server)
+            .push_bind(t.port)
+            .push_bind(t.client)
             .push_bind(db_time(r.started));
     });
     lost.push(
@@ -146,17 +147,18 @@ async fn open_rows(
          ticket, member, ip, agent, referer, timelimit) ",
     );
     insert.push_values(rows, |mut b, r| {
+        let t = r.text();
         b.push_bind(r.event)
-            .push_bind(&r.mount)
-            .push_bind(&r.key.server)
-            .push_bind(&r.key.port)
-            .push_bind(&r.key.client)
+            .push_bind(t.mount)
+            .push_bind(t.server)
+            .push_bind(t.port)
+            .push_bind(t.client)
             .push_bind(db_time(r.started))
-            .push_bind(&r.ticket)
+            .push_bind(t.ticket)
             .push_bind(r.member)
-            .push_bind(&r.ip)
-            .push_bind(&r.agent)
-            .push_bind(&r.referer)
+            .push_bind(t.ip)
+            .push_bind(t.agent)
+            .push_bind(t.referer)
             .push_bind(r.timelimit.and_then(|t| i64::try_from(t).ok()));
     });
     insert.build().execute(&mut **tx).await?;

@@ -22,7 +22,7 @@ use rusqlite::{params, CachedStatement, Connection, OptionalExtension, Statement
 use super::SessionStore;
 use crate::sessions::{
     late_remove_window, EndReason, OpenRow, OpenedSession, SessionFilter, SessionKey, SessionOp,
-    SessionRecord,
+    SessionRecord, SessionText,
 };
 use crate::store::StoreError;
 
@@ -146,20 +146,21 @@ struct PendingOpen<'o> {
     mount: i64,
     origin: i64,
     s: &'o OpenedSession,
+    text: SessionText<'o>,
 }
 
 /// Binds `p`'s [`OPEN_VALUES`] values after the first `at` parameters of `stmt`.
 fn bind_open(stmt: &mut Statement<'_>, at: usize, p: &PendingOpen<'_>) -> rusqlite::Result<()> {
-    let s = p.s;
+    let (s, t) = (p.s, &p.text);
     stmt.raw_bind_parameter(at + 1, p.mount)?;
     stmt.raw_bind_parameter(at + 2, p.origin)?;
-    stmt.raw_bind_parameter(at + 3, Client(&s.key.client))?;
+    stmt.raw_bind_parameter(at + 3, Client(t.client))?;
     stmt.raw_bind_parameter(at + 4, micros(s.started))?;
-    stmt.raw_bind_parameter(at + 5, &s.ticket)?;
+    stmt.raw_bind_parameter(at + 5, t.ticket)?;
     stmt.raw_bind_parameter(at + 6, s.member)?;
-    stmt.raw_bind_parameter(at + 7, &s.ip)?;
-    stmt.raw_bind_parameter(at + 8, &s.agent)?;
-    stmt.raw_bind_parameter(at + 9, &s.referer)?;
+    stmt.raw_bind_parameter(at + 7, t.ip)?;
+    stmt.raw_bind_parameter(at + 8, t.agent)?;
+    stmt.raw_bind_parameter(at + 9, t.referer)?;
     stmt.raw_bind_parameter(at + 10, seconds(s.timelimit))?;
     Ok(())
 }
@@ -186,23 +187,29 @@ impl<'t> Statements<'t> {
         s: &'o OpenedSession,
         pending: &mut Vec<PendingOpen<'o>>,
     ) -> rusqlite::Result<()> {
-        let mount = keys.mount(self.tx, s.event, &s.mount)?;
+        let text = s.text();
+        let mount = keys.mount(self.tx, s.event, text.mount)?;
         let origin = keys
-            .origin(self.tx, &s.key.server, &s.key.port, true)?
+            .origin(self.tx, text.server, text.port, true)?
             .expect("created above");
-        if keys.may_exist(self.tx, origin, &Client(&s.key.client))? {
+        if keys.may_exist(self.tx, origin, &Client(text.client))? {
             // The row it would close must be in the table first.
             if pending
                 .iter()
-                .any(|p| p.origin == origin && p.s.key.client == s.key.client)
+                .any(|p| p.origin == origin && p.text.client == text.client)
             {
                 self.flush(pending)?;
             }
             // An open row with this key: the client id was reused, its end never came.
             self.lost
-                .execute(params![micros(s.started), origin, Client(&s.key.client)])?;
+                .execute(params![micros(s.started), origin, Client(text.client)])?;
         }
-        pending.push(PendingOpen { mount, origin, s });
+        pending.push(PendingOpen {
+            mount,
+            origin,
+            s,
+            text,
+        });
         if pending.len() == ROWS_PER_INSERT {
             self.flush(pending)?;
         }
@@ -228,13 +235,22 @@ impl<'t> Statements<'t> {
 
     /// Inserts a closed row (converting the first layout).
     fn insert_closed(&mut self, keys: &mut Keys, row: &NewRow<'_>) -> rusqlite::Result<()> {
-        let s = row.opened;
-        let mount = keys.mount(self.tx, s.event, &s.mount)?;
+        let (s, text) = (row.opened, row.opened.text());
+        let mount = keys.mount(self.tx, s.event, text.mount)?;
         let origin = keys
-            .origin(self.tx, &s.key.server, &s.key.port, true)?
+            .origin(self.tx, text.server, text.port, true)?
             .expect("created above");
         let mut stmt = self.tx.prepare_cached(INSERT_CLOSED)?;
-        bind_open(&mut stmt, 0, &PendingOpen { mount, origin, s })?;
+        bind_open(
+            &mut stmt,
+            0,
+            &PendingOpen {
+                mount,
+                origin,
+                s,
+                text,
+            },
+        )?;
         stmt.raw_bind_parameter(OPEN_VALUES + 1, row.ended.map(micros))?;
         stmt.raw_bind_parameter(OPEN_VALUES + 2, seconds(row.duration))?;
         stmt.raw_bind_parameter(OPEN_VALUES + 3, row.end_reason.map(EndReason::as_str))?;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, DurationRound, Utc};
 use jars::config::{PostgresSettings, StoreSettings};
 use jars::sessions::{
-    EndReason, OpenedSession, SessionFilter, SessionKey, SessionOp, SessionRecord,
+    EndReason, OpenedSession, SessionFilter, SessionKey, SessionOp, SessionRecord, SessionText,
 };
 use jars::store::sessions::SessionStore;
 use support::pg::{admin_url, TempDb};
@@ -28,18 +28,25 @@ fn open(
     started: DateTime<Utc>,
     timelimit: Option<u64>,
 ) -> SessionOp {
-    SessionOp::Open(OpenedSession {
-        key: key(client),
+    let key = key(client);
+    let mount = event.map_or("/studio".into(), |e| format!("/{e}.mp3"));
+    let (ticket, agent) = (format!("jti-{client}"), format!("agent {client}"));
+    SessionOp::Open(OpenedSession::new(
+        SessionText {
+            server: &key.server,
+            port: &key.port,
+            client: &key.client,
+            mount: &mount,
+            ticket: Some(&ticket),
+            ip: Some("192.0.2.0"),
+            agent: Some(&agent),
+            referer: Some("https://radio.example/player"),
+        },
         event,
-        mount: event.map_or("/studio".into(), |e| format!("/{e}.mp3")),
         started,
-        ticket: Some(format!("jti-{client}")),
-        member: Some(7),
-        ip: Some("192.0.2.0".into()),
-        agent: Some(format!("agent {client}")),
-        referer: Some("https://radio.example/player".into()),
+        Some(7),
         timelimit,
-    })
+    ))
 }
 
 fn close(client: &str, ended: DateTime<Utc>, duration: Option<u64>) -> SessionOp {

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::keys::Keys;
 use super::{NewRow, Statements, SCHEMA};
-use crate::sessions::{EndReason, OpenedSession, SessionKey};
+use crate::sessions::{EndReason, OpenedSession, SessionText};
 use crate::store::sqlite::from_text;
 
 /// Creates the tables (idempotently), converting a first-layout table if there is one.
@@ -78,22 +78,26 @@ fn first_layout_row(row: &Row<'_>) -> rusqlite::Result<FirstLayoutRow> {
     };
     let unsigned = |v: Option<i64>| v.and_then(|v| u64::try_from(v).ok());
     let event: Option<String> = row.get(0)?;
-    let opened = OpenedSession {
-        key: SessionKey {
-            server: row.get(2)?,
-            port: row.get(3)?,
-            client: row.get(4)?,
+    let text = |i: usize| row.get::<_, String>(i);
+    let optional = |i: usize| row.get::<_, Option<String>>(i);
+    let (server, port, client, mount) = (text(2)?, text(3)?, text(4)?, text(1)?);
+    let (ticket, ip, agent, referer) = (optional(8)?, optional(10)?, optional(11)?, optional(12)?);
+    let opened = OpenedSession::new(
+        SessionText {
+            server: &server,
+            port: &port,
+            client: &client,
+            mount: &mount,
+            ticket: ticket.as_deref(),
+            ip: ip.as_deref(),
+            agent: agent.as_deref(),
+            referer: referer.as_deref(),
         },
-        event: event.and_then(|e| Uuid::try_parse(&e).ok()),
-        mount: row.get(1)?,
-        started: time(5, row.get(5)?)?,
-        ticket: row.get(8)?,
-        member: row.get(9)?,
-        ip: row.get(10)?,
-        agent: row.get(11)?,
-        referer: row.get(12)?,
-        timelimit: unsigned(row.get(13)?),
-    };
+        event.and_then(|e| Uuid::try_parse(&e).ok()),
+        time(5, row.get(5)?)?,
+        row.get(9)?,
+        unsigned(row.get(13)?),
+    );
     let ended = row
         .get::<_, Option<String>>(6)?
         .map(|t| time(6, t))

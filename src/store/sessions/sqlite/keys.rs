@@ -133,23 +133,37 @@ impl Keys {
 }
 
 /// A client id as stored: an integer when it is one (Icecast's always are), else its text.
-pub(super) struct Client<'a>(pub(super) &'a str);
+/// Parsed once: a row's id is both looked up and bound.
+#[derive(Clone, Copy)]
+pub(super) struct Client<'a> {
+    text: &'a str,
+    integer: Option<i64>,
+}
 
-impl Client<'_> {
-    /// The id as an integer, when it is written as one (no sign, no leading zero).
-    fn integer(&self) -> Option<i64> {
-        let b = self.0.as_bytes();
+impl<'a> Client<'a> {
+    pub(super) fn new(text: &'a str) -> Client<'a> {
+        // An integer only when written as one (no sign, no leading zero), so that it reads
+        // back as the same text.
+        let b = text.as_bytes();
         let canonical =
             !b.is_empty() && b.iter().all(u8::is_ascii_digit) && (b[0] != b'0' || b.len() == 1);
-        canonical.then(|| self.0.parse().ok()).flatten()
+        Client {
+            text,
+            integer: canonical.then(|| text.parse().ok()).flatten(),
+        }
+    }
+
+    /// The id as an integer, when it is written as one.
+    fn integer(&self) -> Option<i64> {
+        self.integer
     }
 }
 
 impl ToSql for Client<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(match self.integer() {
+        Ok(match self.integer {
             Some(n) => ToSqlOutput::Owned(Value::Integer(n)),
-            None => ToSqlOutput::Borrowed(ValueRef::Text(self.0.as_bytes())),
+            None => ToSqlOutput::Borrowed(ValueRef::Text(self.text.as_bytes())),
         })
     }
 }

@@ -17,7 +17,9 @@ use uuid::Uuid;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
-    let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>().expect("a number"));
+    let mut args = std::env::args()
+        .skip(1)
+        .map(|a| a.parse::<usize>().expect("a number"));
     let rows = args.next().unwrap_or(20_000);
     let batch = args.next().unwrap_or(1_000).max(1);
     let dir = tempfile::tempdir().expect("a temporary directory");

@@ -2,10 +2,11 @@
 //! every listener who joins writes one: times as integer microseconds, the mount and the Icecast
 //! that reported the session as small keys into two lookup tables (`listener_session_mounts`,
 //! `listener_session_origins`), the client id as an integer. One connection writes
-//! ([`rusqlite`]: statements prepared once per batch, values bound by reference), owned by a
-//! thread of its own (`jars-sessions`); reports read on connections of their own. The tables are created when opened (any
-//! number of times); a table of the first layout (text times, one column per key part) is
-//! converted in place, in one transaction ([`layout`]); [`keys`] holds the lookup keys.
+//! ([`rusqlite`]: statements prepared once per batch, sixteen new rows per `INSERT`), owned by
+//! a thread of its own (`jars-sessions`), which keeps the open rows' ids by key in memory
+//! ([`keys`]) rather than an index on the key; reports read on connections of their own. The
+//! tables are created when opened (any number of times); a table of the first layout (text
+//! times, one column per key part) is converted in place, in one transaction ([`layout`]).
 
 mod keys;
 mod layout;
@@ -55,7 +56,11 @@ CREATE TABLE IF NOT EXISTS listener_sessions (
     timelimit  INTEGER,
     end_reason TEXT
 );
-CREATE INDEX IF NOT EXISTS listener_sessions_key ON listener_sessions (origin, client);
+-- Open rows are found by key through the writer's memory (keys.rs); this index finds the
+-- rows closed as `lost` for a late `listener_remove`, and only those are in it.
+DROP INDEX IF EXISTS listener_sessions_key;
+CREATE INDEX IF NOT EXISTS listener_sessions_lost ON listener_sessions (origin, client)
+    WHERE end_reason = 'lost';
 CREATE INDEX IF NOT EXISTS listener_sessions_mount ON listener_sessions (mount, started);
 ";
 
@@ -67,8 +72,11 @@ const STATIC: &str = "";
 // journal of every page it changes, to undo its own rows (4% of the writer's instructions,
 // callgrind). Nothing it binds can break a constraint, and a failed batch is rolled back whole
 // with its transaction anyway.
-const INSERT: &str = "INSERT OR FAIL INTO listener_sessions (mount, origin, client, started, ticket, \
-    member, ip, agent, referer, timelimit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+// The row's id is SQLite's (the greatest plus one, which [`Keys`] counts along with it and
+// checks): binding it costs a seek per row (5% of the writer's instructions).
+const INSERT: &str = "INSERT OR FAIL INTO listener_sessions (mount, origin, client, started, \
+    ticket, member, ip, agent, referer, timelimit) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 /// The values [`INSERT`] binds per row.
 const OPEN_VALUES: usize = 10;
 /// Rows [`INSERT_MANY`] inserts at once: a statement's fixed cost (opening the table's and
@@ -83,22 +91,24 @@ static INSERT_MANY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 const INSERT_CLOSED: &str = "INSERT INTO listener_sessions (mount, origin, client, started, \
     ticket, member, ip, agent, referer, timelimit, ended, duration, end_reason) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+// Open rows by id (found in [`Keys`]); `ended IS NULL` all the same, so that a row closed
+// meanwhile is never closed again.
 const LOST: &str = "UPDATE listener_sessions SET ended = ?1, end_reason = 'lost' \
-    WHERE origin = ?2 AND client = ?3 AND ended IS NULL";
+    WHERE id = ?2 AND ended IS NULL";
 // ?1 ended, ?2 Icecast's duration; the reason is the kick's if marked, else whether the
 // session lasted (within a second) as long as the timelimit jars sent.
 const CLOSE: &str = "UPDATE listener_sessions SET ended = ?1, duration = ?2, \
     end_reason = COALESCE(end_reason, CASE WHEN timelimit IS NOT NULL \
     AND COALESCE(?2, (?1 - started + 500000) / 1000000) >= timelimit - 1 \
     THEN 'timelimit' ELSE 'left' END) \
-    WHERE origin = ?3 AND client = ?4 AND ended IS NULL";
+    WHERE id = ?3 AND ended IS NULL";
 const LATE_CLOSE: &str = "UPDATE listener_sessions SET ended = ?1, duration = ?2, \
     end_reason = CASE WHEN timelimit IS NOT NULL AND ?2 >= timelimit - 1 THEN 'timelimit' \
     ELSE 'left' END WHERE id = (SELECT id FROM listener_sessions WHERE origin = ?3 \
     AND client = ?4 AND started >= ?5 AND started <= ?6 AND end_reason = 'lost' \
     ORDER BY started DESC LIMIT 1)";
 const KICKED: &str = "UPDATE listener_sessions SET end_reason = 'kicked' \
-    WHERE origin = ?1 AND client = ?2 AND ended IS NULL";
+    WHERE id = ?1 AND ended IS NULL";
 
 /// The session tables of one SQLite file.
 pub struct SqliteSessions {
@@ -110,10 +120,11 @@ pub struct SqliteSessions {
 
 type WriterJob = Box<dyn FnOnce(&mut Writer) + Send>;
 
-/// The writing connection and the lookup-table keys it has seen.
+/// The writing connection and its [`Keys`] (`None`: to be read from the table before the
+/// next batch).
 struct Writer {
     conn: Connection,
-    keys: Keys,
+    keys: Option<Keys>,
 }
 
 /// `t` as stored: microseconds since the Unix epoch.
@@ -145,8 +156,9 @@ struct Statements<'t> {
     kicked: CachedStatement<'t>,
 }
 
-/// An open row waiting to be inserted with others, its lookup keys found.
+/// An open row waiting to be inserted with others, its id and lookup keys found.
 struct PendingOpen<'o> {
+    id: i64,
     mount: i64,
     origin: i64,
     s: &'o OpenedSession,
@@ -198,19 +210,18 @@ impl<'t> Statements<'t> {
             .origin(self.tx, text.server, text.port, true)?
             .expect("created above");
         let client = Client::new(text.client);
-        if keys.may_exist(self.tx, origin, &client)? {
-            // The row it would close must be in the table first.
-            if pending
-                .iter()
-                .any(|p| p.origin == origin && p.text.client == text.client)
-            {
+        if let Some(old) = keys.open_row(origin, &client) {
+            // The row it closes must be in the table first.
+            if pending.iter().any(|p| p.id == old) {
                 self.flush(pending)?;
             }
             // An open row with this key: the client id was reused, its end never came.
-            self.lost
-                .execute(params![micros(s.started), origin, client])?;
+            self.lost.execute(params![micros(s.started), old])?;
         }
+        let id = keys.next_id();
+        keys.set_open(origin, &client, id);
         pending.push(PendingOpen {
+            id,
             mount,
             origin,
             s,
@@ -230,19 +241,37 @@ impl<'t> Statements<'t> {
                 bind_open(&mut self.insert_many, i * OPEN_VALUES, p)?;
             }
             self.insert_many.raw_execute()?;
+            self.inserted(pending[ROWS_PER_INSERT - 1].id)?;
         } else {
             for p in pending.iter() {
                 bind_open(&mut self.insert, 0, p)?;
                 self.insert.raw_execute()?;
+                self.inserted(p.id)?;
             }
         }
         pending.clear();
         Ok(())
     }
 
+    /// Checks that the row just inserted got `id`, the one [`Keys`] gave it (a new row's id is
+    /// the greatest plus one, and only this connection writes rows): should it not, the batch
+    /// fails, rolled back, rather than closing some other row later.
+    fn inserted(&self, id: i64) -> rusqlite::Result<()> {
+        if self.tx.last_insert_rowid() == id {
+            return Ok(());
+        }
+        Err(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_INTERNAL),
+            Some(format!(
+                "listener_sessions: row {} inserted where {id} was expected",
+                self.tx.last_insert_rowid()
+            )),
+        ))
+    }
+
     /// Inserts a closed row (converting the first layout).
     fn insert_closed(&mut self, keys: &mut Keys, row: &NewRow<'_>) -> rusqlite::Result<()> {
-        let (s, text) = (row.opened, row.opened.text());
+        let (s, text, id) = (row.opened, row.opened.text(), keys.next_id());
         let mount = keys.mount(self.tx, s.event, text.mount)?;
         let origin = keys
             .origin(self.tx, text.server, text.port, true)?
@@ -252,6 +281,7 @@ impl<'t> Statements<'t> {
             &mut stmt,
             0,
             &PendingOpen {
+                id,
                 mount,
                 origin,
                 s,
@@ -263,6 +293,7 @@ impl<'t> Statements<'t> {
         stmt.raw_bind_parameter(OPEN_VALUES + 2, seconds(row.duration))?;
         stmt.raw_bind_parameter(OPEN_VALUES + 3, row.end_reason.map(EndReason::as_str))?;
         stmt.raw_execute()?;
+        self.inserted(id)?;
         Ok(())
     }
 
@@ -278,9 +309,10 @@ impl<'t> Statements<'t> {
         };
         let client = Client::new(&key.client);
         let (ended_at, secs) = (micros(ended), seconds(duration));
-        let done = self
-            .close
-            .execute(params![ended_at, secs, origin, client])?;
+        let done = match keys.take_open(origin, &client) {
+            Some(id) => self.close.execute(params![ended_at, secs, id])?,
+            None => 0,
+        };
         if let (0, Some(d)) = (done, duration) {
             let (from, to) = late_remove_window(ended, d);
             self.late_close.execute(params![
@@ -296,16 +328,31 @@ impl<'t> Statements<'t> {
     }
 
     fn kicked(&mut self, keys: &mut Keys, key: &SessionKey) -> rusqlite::Result<()> {
-        if let Some(origin) = keys.origin(self.tx, &key.server, &key.port, false)? {
-            self.kicked.execute(params![origin, Client::new(&key.client)])?;
+        let origin = keys.origin(self.tx, &key.server, &key.port, false)?;
+        if let Some(id) = origin.and_then(|o| keys.open_row(o, &Client::new(&key.client))) {
+            self.kicked.execute([id])?;
         }
         Ok(())
     }
 }
 
 impl Writer {
+    /// Applies `ops` in one transaction; after a failure, the keys are read again (the
+    /// rollback undid rows and lookup rows they hold).
     fn apply<'o>(&mut self, ops: impl Iterator<Item = &'o SessionOp>) -> rusqlite::Result<()> {
+        let applied = self.try_apply(ops);
+        if applied.is_err() {
+            self.keys = None;
+        }
+        applied
+    }
+
+    fn try_apply<'o>(&mut self, ops: impl Iterator<Item = &'o SessionOp>) -> rusqlite::Result<()> {
         let tx = self.conn.transaction()?;
+        let keys = match &mut self.keys {
+            Some(keys) => keys,
+            None => self.keys.insert(Keys::load(&tx)?),
+        };
         let mut run = Statements::prepare(&tx)?;
         let mut pending = Vec::with_capacity(ROWS_PER_INSERT);
         for op in ops {
@@ -313,13 +360,13 @@ impl Writer {
                 run.flush(&mut pending)?;
             }
             match op {
-                SessionOp::Open(s) => run.open(&mut self.keys, s, &mut pending)?,
+                SessionOp::Open(s) => run.open(keys, s, &mut pending)?,
                 SessionOp::Close {
                     key,
                     ended,
                     duration,
-                } => run.close(&mut self.keys, key, *ended, *duration)?,
-                SessionOp::Kicked { key } => run.kicked(&mut self.keys, key)?,
+                } => run.close(keys, key, *ended, *duration)?,
+                SessionOp::Kicked { key } => run.kicked(keys, key)?,
             }
         }
         run.flush(&mut pending)?;
@@ -369,10 +416,9 @@ impl SqliteSessions {
         std::thread::Builder::new()
             .name("jars-sessions".into())
             .spawn(move || {
-                let mut writer = Writer {
-                    conn,
-                    keys: Keys::default(),
-                };
+                // Its keys are read by the first batch, on this thread: opening never waits
+                // for a pass over the table.
+                let mut writer = Writer { conn, keys: None };
                 for job in rx {
                     job(&mut writer);
                 }
@@ -452,6 +498,10 @@ impl SessionStore for SqliteSessions {
                     .execute(params![micros(at), id])? as u64;
             }
             tx.commit()?;
+            if closed > 0 {
+                // Rows the keys hold as open are not any more.
+                w.keys = None;
+            }
             Ok(closed)
         })
         .await
@@ -476,6 +526,9 @@ impl SessionStore for SqliteSessions {
                 "DELETE FROM listener_sessions WHERE id < ?1 AND started < ?2",
                 params![first_kept.unwrap_or(i64::MAX), cut],
             )?;
+            if deleted > 0 {
+                w.keys = None;
+            }
             Ok(deleted as u64)
         })
         .await

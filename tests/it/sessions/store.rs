@@ -227,6 +227,72 @@ async fn sqlite_sessions() {
     suite(jars::store::sessions::open(&settings).await.unwrap()).await;
 }
 
+/// SQLite's writer finds open rows by key in its memory, read from the table: after the store
+/// is opened again (a restart), and after a batch failed (here: another writer inserted a row
+/// behind its back, so its row ids were out of step; the batch is rolled back whole).
+#[tokio::test]
+async fn sqlite_writer_reads_its_open_rows_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("jars.sqlite3");
+    let settings = StoreSettings::Sqlite { path: path.clone() };
+    let t0 = Utc::now().duration_trunc(Duration::seconds(1)).unwrap();
+    let s = Duration::seconds;
+    let first = jars::store::sessions::open(&settings).await.unwrap();
+    first
+        .apply(vec![open("x", None, t0, None), open("y", None, t0, None)])
+        .await
+        .unwrap();
+    drop(first);
+    let store = jars::store::sessions::open(&settings).await.unwrap();
+    // Its first batch reads the open rows; then another writer inserts one.
+    store.apply(vec![close("nobody", t0, None)]).await.unwrap();
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "INSERT INTO listener_sessions (mount, origin, client, started) \
+             SELECT mount, origin, 'other', started FROM listener_sessions LIMIT 1",
+            [],
+        )
+        .unwrap();
+    let batch = || {
+        vec![
+            open("z", None, t0 + s(1), None),
+            close("x", t0 + s(5), Some(5)),
+            open("y", None, t0 + s(6), None),
+            SessionOp::Kicked { key: key("z") },
+            close("z", t0 + s(7), None),
+        ]
+    };
+    assert!(store.apply(batch()).await.is_err(), "ids out of step");
+    assert_eq!(
+        store
+            .sessions(SessionFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    store.apply(batch()).await.unwrap();
+    let rows = store.sessions(SessionFilter::default()).await.unwrap();
+    let ended = |agent: &str| -> Vec<(Option<DateTime<Utc>>, Option<EndReason>)> {
+        rows.iter()
+            .filter(|r| r.agent.as_deref() == Some(agent))
+            .map(|r| (r.ended, r.end_reason))
+            .collect()
+    };
+    assert_eq!(ended("agent x"), [(Some(t0 + s(5)), Some(EndReason::Left))]);
+    assert_eq!(
+        ended("agent y"),
+        [(Some(t0 + s(6)), Some(EndReason::Lost)), (None, None)],
+        "the row opened before the restart is found by its key"
+    );
+    assert_eq!(
+        ended("agent z"),
+        [(Some(t0 + s(7)), Some(EndReason::Kicked))]
+    );
+    assert_eq!(rows.len(), 5, "and the other writer's row: {rows:?}");
+}
+
 #[tokio::test]
 async fn postgres_sessions() {
     let Some(admin) = admin_url("sessions::store::postgres_sessions") else {

@@ -29,7 +29,7 @@ pub(super) fn prepare(conn: &mut Connection) -> rusqlite::Result<()> {
     }
     tx.execute_batch(SCHEMA)?;
     if first_layout {
-        let mut keys = Keys::default();
+        let mut keys = Keys::load(&tx)?;
         let mut run = Statements::prepare(&tx)?;
         let mut old = tx.prepare(
             "SELECT event_uuid, mount, server, port, client, started, ended, duration, ticket, \

@@ -402,11 +402,16 @@ impl SqliteSessions {
         crate::atomic_file::create_private_file(path)
             .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
         let owned = path.to_path_buf();
-        let conn = tokio::task::spawn_blocking(move || -> Result<Connection, StoreError> {
+        // The open rows' keys are read now, before the daemon is ready: read by the first
+        // batch instead, under tens of thousands of joins a second, the queue overflowed while
+        // a large table was read (measured: bench/run, its table of a million open rows).
+        let (conn, keys) = tokio::task::spawn_blocking(move || {
             let mut conn = connect(&owned).map_err(|e| failed("opening", &owned, e))?;
             layout::prepare(&mut conn)
                 .map_err(|e| failed("creating listener_sessions", &owned, e))?;
-            Ok(conn)
+            let keys =
+                Keys::load(&conn).map_err(|e| failed("reading listener_sessions", &owned, e))?;
+            Ok::<_, StoreError>((conn, keys))
         })
         .await
         .map_err(|e| StoreError::Unavailable(e.to_string()))??;
@@ -416,9 +421,10 @@ impl SqliteSessions {
         std::thread::Builder::new()
             .name("jars-sessions".into())
             .spawn(move || {
-                // Its keys are read by the first batch, on this thread: opening never waits
-                // for a pass over the table.
-                let mut writer = Writer { conn, keys: None };
+                let mut writer = Writer {
+                    conn,
+                    keys: Some(keys),
+                };
                 for job in rx {
                     job(&mut writer);
                 }
@@ -489,7 +495,7 @@ impl SessionStore for SqliteSessions {
         self.write("closing lost listener sessions", move |w| {
             let tx = w.conn.transaction()?;
             let mut closed = 0;
-            for id in ids {
+            for id in &ids {
                 closed += tx
                     .prepare_cached(
                         "UPDATE listener_sessions SET ended = ?1, end_reason = 'lost' \
@@ -498,9 +504,8 @@ impl SessionStore for SqliteSessions {
                     .execute(params![micros(at), id])? as u64;
             }
             tx.commit()?;
-            if closed > 0 {
-                // Rows the keys hold as open are not any more.
-                w.keys = None;
+            if let Some(keys) = &mut w.keys {
+                keys.forget(&ids);
             }
             Ok(closed)
         })
@@ -522,12 +527,26 @@ impl SessionStore for SqliteSessions {
                     |r| r.get(0),
                 )
                 .optional()?;
-            let deleted = w.conn.execute(
+            let range = params![first_kept.unwrap_or(i64::MAX), cut];
+            let tx = w.conn.transaction()?;
+            // Open rows among them leave the keys too (their ids may be given again).
+            let open: Vec<i64> = tx
+                .prepare(
+                    "SELECT id FROM listener_sessions WHERE id < ?1 AND started < ?2 \
+                     AND ended IS NULL",
+                )?
+                .query_map(range, |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let deleted = tx.execute(
                 "DELETE FROM listener_sessions WHERE id < ?1 AND started < ?2",
-                params![first_kept.unwrap_or(i64::MAX), cut],
+                range,
             )?;
-            if deleted > 0 {
-                w.keys = None;
+            let max: Option<i64> =
+                tx.query_row("SELECT max(id) FROM listener_sessions", [], |r| r.get(0))?;
+            tx.commit()?;
+            if let Some(keys) = &mut w.keys {
+                keys.forget(&open);
+                keys.set_next_id(max);
             }
             Ok(deleted as u64)
         })

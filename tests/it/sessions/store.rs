@@ -244,8 +244,7 @@ async fn sqlite_writer_reads_its_open_rows_back() {
         .unwrap();
     drop(first);
     let store = jars::store::sessions::open(&settings).await.unwrap();
-    // Its first batch reads the open rows; then another writer inserts one.
-    store.apply(vec![close("nobody", t0, None)]).await.unwrap();
+    // Opening read the open rows; then another writer inserts one.
     rusqlite::Connection::open(&path)
         .unwrap()
         .execute(
@@ -291,6 +290,18 @@ async fn sqlite_writer_reads_its_open_rows_back() {
         [(Some(t0 + s(7)), Some(EndReason::Kicked))]
     );
     assert_eq!(rows.len(), 5, "and the other writer's row: {rows:?}");
+
+    // Every row purged, open ones too: ids are given from 1 again, and a remove for a purged
+    // session (y's, row 5) closes nothing, not the new row 5.
+    assert_eq!(store.purge(t0 + s(3600)).await.unwrap(), 5);
+    let mut again: Vec<SessionOp> = (1..=5)
+        .map(|i| open(&format!("n{i}"), None, t0 + s(3600 + i), None))
+        .collect();
+    again.push(close("y", t0 + s(3700), Some(3000)));
+    store.apply(again).await.unwrap();
+    let rows = store.sessions(SessionFilter::default()).await.unwrap();
+    assert_eq!(rows.len(), 5);
+    assert!(rows.iter().all(|r| r.ended.is_none()), "{rows:?}");
 }
 
 #[tokio::test]

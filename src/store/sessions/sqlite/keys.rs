@@ -17,9 +17,9 @@ type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 /// an allocation), not a statement; and the open rows by key, so that opening, closing or
 /// kicking a session finds its row without an index on the key (one index fewer to write per
 /// row: 15% of the writer's instructions, callgrind). Only the writer's connection writes
-/// rows, so this stays true to the table while its batches commit; the writer reads it again
-/// ([`Keys::load`]) after a batch failed (its rows and lookup rows rolled back) and after
-/// maintenance closed or deleted rows.
+/// rows, so this stays true to the table while its batches commit and maintenance tells it
+/// what it closed or deleted; the writer reads it again ([`Keys::load`]) after a batch failed
+/// (its rows and lookup rows rolled back).
 pub(super) struct Keys {
     /// By mount path: each event (or none) it was seen with, and the key.
     mounts: FastMap<String, Vec<(Option<Uuid>, i64)>>,
@@ -62,8 +62,23 @@ impl Keys {
         }
         let max: Option<i64> =
             conn.query_row("SELECT max(id) FROM listener_sessions", [], |r| r.get(0))?;
-        keys.next_id = max.unwrap_or(0).saturating_add(1);
+        keys.set_next_id(max);
         Ok(keys)
+    }
+
+    /// The next row's id after `max`, the greatest in the table (SQLite's own choice).
+    pub(super) fn set_next_id(&mut self, max: Option<i64>) {
+        self.next_id = max.unwrap_or(0).saturating_add(1);
+    }
+
+    /// Rows `ids` are no longer open (closed or deleted by maintenance).
+    pub(super) fn forget(&mut self, ids: &[i64]) {
+        if ids.is_empty() {
+            return;
+        }
+        let gone: std::collections::HashSet<i64> = ids.iter().copied().collect();
+        self.open.retain(|_, id| !gone.contains(id));
+        self.open_text.retain(|_, id| !gone.contains(id));
     }
 
     /// The id for a new row.

@@ -156,16 +156,6 @@ impl OpenedSession {
             referer: optional(7),
         }
     }
-
-    /// The key of its row.
-    pub fn key(&self) -> SessionKey {
-        let t = self.text();
-        SessionKey {
-            server: t.server.to_string(),
-            port: t.port.to_string(),
-            client: t.client.to_string(),
-        }
-    }
 }
 
 impl std::fmt::Debug for OpenedSession {
@@ -358,7 +348,7 @@ mod tests {
         };
         let s = OpenedSession::new(text, None, DateTime::UNIX_EPOCH, Some(7), Some(60));
         assert_eq!(s.text(), text);
-        assert_eq!(s.key().client, "42");
+        assert_eq!(s.text().client, "42");
         let bare = SessionText::default();
         assert_eq!(
             OpenedSession::new(bare, None, DateTime::UNIX_EPOCH, None, None).text(),

@@ -205,10 +205,7 @@ impl<'t> Statements<'t> {
         pending: &mut Vec<PendingOpen<'o>>,
     ) -> rusqlite::Result<()> {
         let text = s.text();
-        let mount = keys.mount(self.tx, s.event, text.mount)?;
-        let origin = keys
-            .origin(self.tx, text.server, text.port, true)?
-            .expect("created above");
+        let (mount, origin) = self.lookup_keys(keys, s.event, &text)?;
         let client = Client::new(text.client);
         if let Some(old) = keys.open_row(origin, &client) {
             // The row it closes must be in the table first.
@@ -232,6 +229,20 @@ impl<'t> Statements<'t> {
             self.flush(pending)?;
         }
         Ok(())
+    }
+
+    /// The keys of a row's mount and origin in their lookup tables, created as needed.
+    fn lookup_keys(
+        &self,
+        keys: &mut Keys,
+        event: Option<uuid::Uuid>,
+        text: &SessionText<'_>,
+    ) -> rusqlite::Result<(i64, i64)> {
+        let mount = keys.mount(self.tx, event, text.mount)?;
+        let origin = keys
+            .origin(self.tx, text.server, text.port, true)?
+            .expect("created above");
+        Ok((mount, origin))
     }
 
     /// Inserts the `pending` opens: a full set in one statement, fewer one by one.
@@ -272,10 +283,7 @@ impl<'t> Statements<'t> {
     /// Inserts a closed row (converting the first layout).
     fn insert_closed(&mut self, keys: &mut Keys, row: &NewRow<'_>) -> rusqlite::Result<()> {
         let (s, text, id) = (row.opened, row.opened.text(), keys.next_id());
-        let mount = keys.mount(self.tx, s.event, text.mount)?;
-        let origin = keys
-            .origin(self.tx, text.server, text.port, true)?
-            .expect("created above");
+        let (mount, origin) = self.lookup_keys(keys, s.event, &text)?;
         let mut stmt = self.tx.prepare_cached(INSERT_CLOSED)?;
         bind_open(
             &mut stmt,
@@ -541,12 +549,10 @@ impl SessionStore for SqliteSessions {
                 "DELETE FROM listener_sessions WHERE id < ?1 AND started < ?2",
                 range,
             )?;
-            let max: Option<i64> =
-                tx.query_row("SELECT max(id) FROM listener_sessions", [], |r| r.get(0))?;
             tx.commit()?;
             if let Some(keys) = &mut w.keys {
                 keys.forget(&open);
-                keys.set_next_id(max);
+                keys.follow_table(&w.conn)?;
             }
             Ok(deleted as u64)
         })

@@ -60,15 +60,16 @@ impl Keys {
                 }
             }
         }
-        let max: Option<i64> =
-            conn.query_row("SELECT max(id) FROM listener_sessions", [], |r| r.get(0))?;
-        keys.set_next_id(max);
+        keys.follow_table(conn)?;
         Ok(keys)
     }
 
-    /// The next row's id after `max`, the greatest in the table (SQLite's own choice).
-    pub(super) fn set_next_id(&mut self, max: Option<i64>) {
+    /// The next row's id: after the greatest in the table, as SQLite chooses it.
+    pub(super) fn follow_table(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        let max: Option<i64> =
+            conn.query_row("SELECT max(id) FROM listener_sessions", [], |r| r.get(0))?;
         self.next_id = max.unwrap_or(0).saturating_add(1);
+        Ok(())
     }
 
     /// Rows `ids` are no longer open (closed or deleted by maintenance).

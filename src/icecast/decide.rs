@@ -471,15 +471,11 @@ impl Hooks {
         let timelimit = admission.until.map(|until| rules::timelimit(until, now));
         // The row is made before the live state takes the session, and queued once it did; a
         // reused client id's old row is closed as `lost` by the open itself.
-        let row = self
-            .sessions
-            .enabled()
-            .then(|| {
-                let agent = agent.and_then(|a| a.text());
-                self.sessions
-                    .row(&session, agent.as_deref(), referer, timelimit)
-            })
-            .flatten();
+        let row = self.sessions.enabled().then(|| {
+            let agent = agent.and_then(|a| a.text());
+            self.sessions
+                .row(&session, agent.as_deref(), referer, timelimit)
+        });
         if self.live.add_listener(session, admission.cap).is_err() {
             return Verdict::Deny(DenyReason::TicketFull);
         }

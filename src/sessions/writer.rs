@@ -171,15 +171,14 @@ impl SessionWriter {
     }
 
     /// The row of a session `listener_add` is opening, with the callback's user agent and
-    /// referer and the timelimit jars answers; `None` when sessions are not stored.
+    /// referer and the timelimit jars answers (made only when [`SessionWriter::enabled`]).
     pub fn row<'a>(
         &self,
         s: &ListenerSession,
         agent: Option<&'a str>,
         referer: Option<&'a str>,
         timelimit: Option<u64>,
-    ) -> Option<OpenedSession> {
-        self.queue.as_ref()?;
+    ) -> OpenedSession {
         let nonempty = |v: Option<&'a str>| v.filter(|v| !v.is_empty());
         let ip = kept_ip(&s.ip, self.settings.ip);
         let text = SessionText {
@@ -196,9 +195,7 @@ impl SessionWriter {
             Target::Event(id) => Some(*id),
             Target::Static(_) => None,
         };
-        Some(OpenedSession::new(
-            text, event, s.started, s.member, timelimit,
-        ))
+        OpenedSession::new(text, event, s.started, s.member, timelimit)
     }
 
     /// A session opened (its [`SessionWriter::row`]).

@@ -4,13 +4,15 @@
 //! `listener_session_origins`), the client id as an integer. One connection writes
 //! ([`rusqlite`]: statements prepared once per batch, sixteen new rows per `INSERT`), owned by
 //! a thread of its own (`jars-sessions`), which keeps the open rows' ids by key in memory
-//! ([`keys`]) rather than an index on the key; reports read on connections of their own. The
-//! tables are created when opened (any number of times); a table of the first layout (text
-//! times, one column per key part) is converted in place, in one transaction ([`layout`]).
+//! ([`keys`]) rather than an index on the key, and each mount's rows as spans of ids
+//! ([`spans`]) rather than an index on the mount; reports read on connections of their own.
+//! The tables are created when opened (any number of times); an older layout is converted in
+//! place, in one transaction ([`layout`]).
 
 mod keys;
 mod layout;
 mod read;
+mod spans;
 
 use keys::{Client, Keys};
 
@@ -56,12 +58,12 @@ CREATE TABLE IF NOT EXISTS listener_sessions (
     timelimit  INTEGER,
     end_reason TEXT
 );
--- Open rows are found by key through the writer's memory (keys.rs); this index finds the
--- rows closed as `lost` for a late `listener_remove`, and only those are in it.
+-- Open rows are found by key through the writer's memory (keys.rs), one mount's rows
+-- through its spans of ids (spans.rs); this index finds the rows closed as `lost` for a late
+-- `listener_remove`, and only those are in it.
 DROP INDEX IF EXISTS listener_sessions_key;
 CREATE INDEX IF NOT EXISTS listener_sessions_lost ON listener_sessions (origin, client)
     WHERE end_reason = 'lost';
-CREATE INDEX IF NOT EXISTS listener_sessions_mount ON listener_sessions (mount, started);
 ";
 
 // `event_uuid` of a static mount's row in `listener_session_mounts` ('' rather than NULL, so
@@ -215,7 +217,7 @@ impl<'t> Statements<'t> {
             // An open row with this key: the client id was reused, its end never came.
             self.lost.execute(params![micros(s.started), old])?;
         }
-        let id = keys.next_id();
+        let id = keys.new_row(mount);
         keys.set_open(origin, &client, id);
         pending.push(PendingOpen {
             id,
@@ -282,8 +284,9 @@ impl<'t> Statements<'t> {
 
     /// Inserts a closed row (converting the first layout).
     fn insert_closed(&mut self, keys: &mut Keys, row: &NewRow<'_>) -> rusqlite::Result<()> {
-        let (s, text, id) = (row.opened, row.opened.text(), keys.next_id());
+        let (s, text) = (row.opened, row.opened.text());
         let (mount, origin) = self.lookup_keys(keys, s.event, &text)?;
+        let id = keys.new_row(mount);
         let mut stmt = self.tx.prepare_cached(INSERT_CLOSED)?;
         bind_open(
             &mut stmt,
@@ -379,6 +382,7 @@ impl Writer {
         }
         run.flush(&mut pending)?;
         drop(run);
+        keys.write_spans(&tx)?;
         tx.commit()
     }
 }
@@ -549,10 +553,16 @@ impl SessionStore for SqliteSessions {
                 "DELETE FROM listener_sessions WHERE id < ?1 AND started < ?2",
                 range,
             )?;
+            // Spans below every row left hold none.
+            tx.execute(
+                "DELETE FROM listener_session_spans WHERE last_id < \
+                 (SELECT coalesce(min(id), 9223372036854775807) FROM listener_sessions)",
+                [],
+            )?;
             tx.commit()?;
             if let Some(keys) = &mut w.keys {
                 keys.forget(&open);
-                keys.follow_table(&w.conn)?;
+                keys.after_purge(&w.conn)?;
             }
             Ok(deleted as u64)
         })

@@ -8,6 +8,7 @@ use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::{params, Connection, OptionalExtension, ToSql, Transaction};
 use uuid::Uuid;
 
+use super::spans::Spans;
 use super::STATIC;
 
 // Keyed by what Icecast reported and jars decided, never a listener's choice.
@@ -31,11 +32,13 @@ pub(super) struct Keys {
     open_text: FastMap<(i64, String), i64>,
     /// The id the next row gets: rows go in in the order they are written.
     next_id: i64,
+    /// Where each mount's rows lie.
+    spans: Spans,
 }
 
 impl Keys {
-    /// The keys of the table as it is: its open rows (one pass over the table) and its
-    /// greatest id; lookup rows are found as they are needed.
+    /// The keys of the table as it is: its open rows (one pass over the table), its
+    /// greatest id and its mounts' latest spans; lookup rows are found as they are needed.
     pub(super) fn load(conn: &Connection) -> rusqlite::Result<Keys> {
         let mut keys = Keys {
             mounts: FastMap::default(),
@@ -43,6 +46,7 @@ impl Keys {
             open: FastMap::default(),
             open_text: FastMap::default(),
             next_id: 1,
+            spans: Spans::load(conn)?,
         };
         let mut stmt = conn.prepare(
             "SELECT id, origin, client FROM listener_sessions WHERE ended IS NULL ORDER BY id",
@@ -72,6 +76,14 @@ impl Keys {
         Ok(())
     }
 
+    /// After a purge: the next id as the table now has it (emptied, it gives ids again) and
+    /// the spans it kept.
+    pub(super) fn after_purge(&mut self, conn: &Connection) -> rusqlite::Result<()> {
+        self.follow_table(conn)?;
+        self.spans = Spans::load(conn)?;
+        Ok(())
+    }
+
     /// Rows `ids` are no longer open (closed or deleted by maintenance).
     pub(super) fn forget(&mut self, ids: &[i64]) {
         if ids.is_empty() {
@@ -82,11 +94,17 @@ impl Keys {
         self.open_text.retain(|_, id| !gone.contains(id));
     }
 
-    /// The id for a new row.
-    pub(super) fn next_id(&mut self) -> i64 {
+    /// The id for a new row of `mount`.
+    pub(super) fn new_row(&mut self, mount: i64) -> i64 {
         let id = self.next_id;
         self.next_id += 1;
+        self.spans.note(mount, id);
         id
+    }
+
+    /// Writes the spans new rows changed.
+    pub(super) fn write_spans(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        self.spans.write(tx)
     }
 
     /// The open row of `client` of `origin`.

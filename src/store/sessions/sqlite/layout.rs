@@ -1,13 +1,14 @@
-//! The session tables' layout: created when missing, and a table of the first layout (times
-//! as text, one text column per key part, three indexes) converted to the narrow one, rows
-//! and ids' order kept, in one transaction: opening the file again finds it done.
+//! The session tables' layout: created when missing, and an older one converted in one
+//! transaction, so that opening the file again finds it done: a table of the first layout
+//! (times as text, one text column per key part, three indexes) to the narrow one, rows and
+//! ids' order kept; an index on the mount to [`spans`].
 
 use rusqlite::types::Type;
 use rusqlite::{Connection, Row, TransactionBehavior};
 use uuid::Uuid;
 
 use super::keys::Keys;
-use super::{NewRow, Statements, SCHEMA};
+use super::{spans, NewRow, Statements, SCHEMA};
 use crate::sessions::{EndReason, OpenedSession, SessionText};
 use crate::store::sqlite::from_text;
 
@@ -27,7 +28,17 @@ pub(super) fn prepare(conn: &mut Connection) -> rusqlite::Result<()> {
              ALTER TABLE listener_sessions RENAME TO listener_sessions_text;",
         )?;
     }
+    let mount_index = tx
+        .prepare(
+            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'listener_sessions_mount'",
+        )?
+        .exists([])?;
     tx.execute_batch(SCHEMA)?;
+    tx.execute_batch(spans::SCHEMA)?;
+    if mount_index {
+        spans::build(&tx)?;
+        tx.execute_batch("DROP INDEX listener_sessions_mount")?;
+    }
     if first_layout {
         let mut keys = Keys::load(&tx)?;
         let mut run = Statements::prepare(&tx)?;
@@ -59,6 +70,7 @@ pub(super) fn prepare(conn: &mut Connection) -> rusqlite::Result<()> {
         drop(rows);
         drop(old);
         drop(run);
+        keys.write_spans(&tx)?;
         tx.execute_batch("DROP TABLE listener_sessions_text")?;
     }
     tx.commit()

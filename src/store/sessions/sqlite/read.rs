@@ -20,22 +20,25 @@ fn unsigned(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<u64>> {
         .and_then(|v| u64::try_from(v).ok()))
 }
 
-/// The sessions `f` selects, oldest first. One event's are found through the mount index;
-/// a date range over every event reads the whole table.
+/// The sessions `f` selects, oldest first. One event's are read from its mounts' spans of
+/// row ids; a date range over every event reads the whole table.
 pub(super) fn sessions(
     conn: &Connection,
     f: SessionFilter,
 ) -> rusqlite::Result<Vec<SessionRecord>> {
-    let of_event = if f.event.is_some() {
-        "s.mount IN (SELECT id FROM listener_session_mounts WHERE event_uuid = ?1)"
+    // CROSS JOIN fixes the order (mounts, their spans, the rows in each span's id range) and
+    // `+s.mount` keeps SQLite from indexing the whole table by mount for the query instead.
+    let rows = if f.event.is_some() {
+        "listener_session_mounts m CROSS JOIN listener_session_spans p ON p.mount = m.id \
+         CROSS JOIN listener_sessions s ON s.id BETWEEN p.first_id AND p.last_id \
+         AND +s.mount = m.id WHERE m.event_uuid = ?1"
     } else {
-        "?1 IS NULL"
+        "listener_sessions s JOIN listener_session_mounts m ON m.id = s.mount WHERE ?1 IS NULL"
     };
     let mut stmt = conn.prepare(&format!(
         "SELECT m.event_uuid, m.mount, s.started, s.ended, s.duration, s.ticket, s.member, \
-         s.ip, s.agent, s.referer, s.end_reason \
-         FROM listener_sessions s JOIN listener_session_mounts m ON m.id = s.mount \
-         WHERE {of_event} AND s.started >= ?2 AND s.started < ?3 ORDER BY s.started, s.id"
+         s.ip, s.agent, s.referer, s.end_reason FROM {rows} \
+         AND s.started >= ?2 AND s.started < ?3 ORDER BY s.started, s.id"
     ))?;
     let rows = stmt.query_map(
         params![

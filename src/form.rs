@@ -40,8 +40,7 @@ pub fn raw_pairs(input: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
 /// digits stays as it is). Borrows from `part` when nothing in it is escaped.
 pub fn decode_component(part: &[u8]) -> Result<Cow<'_, str>, NotUtf8> {
     // memchr2 scans 32 bytes a step: a ticket in a listener's URL is one long plain run.
-    let escape = |bytes: &[u8]| memchr::memchr2(b'%', b'+', bytes);
-    let Some(first) = escape(part) else {
+    let Some(first) = memchr::memchr2(b'%', b'+', part) else {
         return std::str::from_utf8(part)
             .map(Cow::Borrowed)
             .map_err(|_| NotUtf8);
@@ -66,10 +65,23 @@ pub fn decode_component(part: &[u8]) -> Result<Cow<'_, str>, NotUtf8> {
                 after
             }
         };
-        next = escape(rest);
+        next = next_escape(rest);
     }
     out.extend_from_slice(rest);
     String::from_utf8(out).map(Cow::Owned).map_err(|_| NotUtf8)
+}
+
+/// Where the next `%` or `+` is, once one was found: Icecast escapes every byte but
+/// `[A-Za-z0-9]`, so in an escaped value the next is a few bytes on, nearer than a vector
+/// search's setup pays for (a third of a user agent's decoding, callgrind); a long plain run
+/// still goes to memchr2.
+fn next_escape(bytes: &[u8]) -> Option<usize> {
+    const NEAR: usize = 16;
+    let (near, far) = bytes.split_at(bytes.len().min(NEAR));
+    match near.iter().position(|b| matches!(b, b'%' | b'+')) {
+        Some(i) => Some(i),
+        None => memchr::memchr2(b'%', b'+', far).map(|i| i + near.len()),
+    }
 }
 
 /// The value of an ASCII hex digit.
@@ -154,6 +166,17 @@ mod tests {
                 .map_err(|_| NotUtf8);
             let got = decode_component(&input).map(Cow::into_owned);
             assert_eq!(got, expected, "{input:?}");
+        }
+    }
+
+    /// Escapes found near (within 16 bytes of the last) and far, at every distance between.
+    #[test]
+    fn finds_escapes_at_any_distance() {
+        for gap in 0..48 {
+            let plain = "a".repeat(gap);
+            let input = format!("%41{plain}%42{plain}+{plain}");
+            let expected = format!("A{plain}B{plain} {plain}");
+            assert_eq!(decode_component(input.as_bytes()).unwrap(), expected);
         }
     }
 }

@@ -17,9 +17,7 @@ use tracing_subscriber::{reload, EnvFilter};
 
 /// mimalloc: a callback allocates a few dozen small blocks (hyper, axum, the decoded fields),
 /// and glibc's malloc and free were ~15% of a callback's instructions (callgrind, see
-/// BENCHMARKS.md). Its `override` feature makes it the C `malloc` too, for the bundled SQLite:
-/// binding a session row's text allocates and frees a copy of each value (glibc's malloc was
-/// ~7% of the session writer's instructions; idle RSS unchanged).
+/// BENCHMARKS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -52,11 +52,17 @@ fn spans_of(path: &std::path::Path, event: Uuid) -> i64 {
         .unwrap()
 }
 
-#[tokio::test]
-async fn sqlite_one_events_rows_are_found_however_they_interleave() {
+/// A SQLite file of its own (gone with the directory), its path and settings.
+fn sqlite_file() -> (tempfile::TempDir, std::path::PathBuf, StoreSettings) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("jars.sqlite3");
     let settings = StoreSettings::Sqlite { path: path.clone() };
+    (dir, path, settings)
+}
+
+#[tokio::test]
+async fn sqlite_one_events_rows_are_found_however_they_interleave() {
+    let (_dir, path, settings) = sqlite_file();
     let t0 = Utc::now().duration_trunc(Duration::seconds(1)).unwrap();
     let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
     let store = jars::store::sessions::open(&settings).await.unwrap();
@@ -117,9 +123,7 @@ async fn sqlite_one_events_rows_are_found_however_they_interleave() {
 /// to it again since: opening it builds the spans from the rows and drops the index.
 #[tokio::test]
 async fn sqlite_mount_index_is_converted_to_spans() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("jars.sqlite3");
-    let settings = StoreSettings::Sqlite { path: path.clone() };
+    let (_dir, path, settings) = sqlite_file();
     let t0 = Utc::now().duration_trunc(Duration::seconds(1)).unwrap();
     let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
     let store = jars::store::sessions::open(&settings).await.unwrap();

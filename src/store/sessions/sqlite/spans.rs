@@ -110,18 +110,7 @@ impl Spans {
 
     /// Writes the changed spans in `tx`.
     pub(super) fn write(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
-        let changed = self.take_changed();
-        if changed.is_empty() {
-            return Ok(());
-        }
-        let mut stmt = tx.prepare_cached(
-            "INSERT INTO listener_session_spans (mount, first_id, last_id) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (mount, first_id) DO UPDATE SET last_id = excluded.last_id",
-        )?;
-        for s in changed {
-            stmt.execute(params![s.mount, s.first, s.last])?;
-        }
-        Ok(())
+        write_spans(tx, &self.take_changed())
     }
 }
 
@@ -138,17 +127,21 @@ pub(super) fn build(tx: &Transaction<'_>) -> rusqlite::Result<()> {
             spans.note(r.get(1)?, r.get(0)?);
             // Keep memory flat on a large table.
             if spans.ended.len() >= 4096 {
-                let ended = std::mem::take(&mut spans.ended);
-                write_all(tx, &ended)?;
+                write_spans(tx, &std::mem::take(&mut spans.ended))?;
             }
         }
     }
     spans.write(tx)
 }
 
-fn write_all(tx: &Transaction<'_>, spans: &[Span]) -> rusqlite::Result<()> {
+/// Stores `spans`, a span already stored (same mount and first id) grown to its new end.
+fn write_spans(tx: &Transaction<'_>, spans: &[Span]) -> rusqlite::Result<()> {
+    if spans.is_empty() {
+        return Ok(());
+    }
     let mut stmt = tx.prepare_cached(
-        "INSERT INTO listener_session_spans (mount, first_id, last_id) VALUES (?1, ?2, ?3)",
+        "INSERT INTO listener_session_spans (mount, first_id, last_id) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (mount, first_id) DO UPDATE SET last_id = excluded.last_id",
     )?;
     for s in spans {
         stmt.execute(params![s.mount, s.first, s.last])?;

@@ -5,7 +5,8 @@
 //! ([`rusqlite`]: statements prepared once per batch, sixteen new rows per `INSERT`), owned by
 //! a thread of its own (`jars-sessions`), which keeps the open rows' ids by key in memory
 //! ([`keys`]) rather than an index on the key, and each mount's rows as spans of ids
-//! ([`spans`]) rather than an index on the mount; reports read on connections of their own.
+//! ([`spans`]) rather than an index on the mount; user agents and referers are stored once
+//! each, rows holding their keys ([`texts`]); reports read on connections of their own.
 //! The tables are created when opened (any number of times); an older layout is converted in
 //! place, in one transaction ([`layout`]).
 
@@ -13,6 +14,7 @@ mod keys;
 mod layout;
 mod read;
 mod spans;
+mod texts;
 
 use keys::{Client, Keys};
 
@@ -53,10 +55,12 @@ CREATE TABLE IF NOT EXISTS listener_sessions (
     ticket     TEXT,
     member     INTEGER,
     ip         TEXT,
-    agent      TEXT,
+    agent      TEXT,    -- as text: rows an older jars wrote
     referer    TEXT,
     timelimit  INTEGER,
-    end_reason TEXT
+    end_reason TEXT,
+    agent_key   INTEGER, -- listener_session_texts
+    referer_key INTEGER
 );
 -- Open rows are found by key through the writer's memory (keys.rs), one mount's rows
 -- through its spans of ids (spans.rs); this index finds the rows closed as `lost` for a late
@@ -77,7 +81,7 @@ const STATIC: &str = "";
 // The row's id is SQLite's (the greatest plus one, which [`Keys`] counts along with it and
 // checks): binding it costs a seek per row (5% of the writer's instructions).
 const INSERT: &str = "INSERT OR FAIL INTO listener_sessions (mount, origin, client, started, \
-    ticket, member, ip, agent, referer, timelimit) \
+    ticket, member, ip, agent_key, referer_key, timelimit) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 /// The values [`INSERT`] binds per row.
 const OPEN_VALUES: usize = 10;
@@ -91,7 +95,7 @@ static INSERT_MANY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
 });
 // A closed row (converting the first layout): its end as well.
 const INSERT_CLOSED: &str = "INSERT INTO listener_sessions (mount, origin, client, started, \
-    ticket, member, ip, agent, referer, timelimit, ended, duration, end_reason) \
+    ticket, member, ip, agent_key, referer_key, timelimit, ended, duration, end_reason) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 // Open rows by id (found in [`Keys`]); `ended IS NULL` all the same, so that a row closed
 // meanwhile is never closed again.
@@ -163,6 +167,8 @@ struct PendingOpen<'o> {
     id: i64,
     mount: i64,
     origin: i64,
+    agent: Option<i64>,
+    referer: Option<i64>,
     s: &'o OpenedSession,
     text: SessionText<'o>,
     client: Client<'o>,
@@ -178,8 +184,8 @@ fn bind_open(stmt: &mut Statement<'_>, at: usize, p: &PendingOpen<'_>) -> rusqli
     stmt.raw_bind_parameter(at + 5, t.ticket)?;
     stmt.raw_bind_parameter(at + 6, s.member)?;
     stmt.raw_bind_parameter(at + 7, t.ip)?;
-    stmt.raw_bind_parameter(at + 8, t.agent)?;
-    stmt.raw_bind_parameter(at + 9, t.referer)?;
+    stmt.raw_bind_parameter(at + 8, p.agent)?;
+    stmt.raw_bind_parameter(at + 9, p.referer)?;
     stmt.raw_bind_parameter(at + 10, seconds(s.timelimit))?;
     Ok(())
 }
@@ -209,7 +215,8 @@ impl<'t> Statements<'t> {
         let text = s.text();
         let (mount, origin) = self.lookup_keys(keys, s.event, &text)?;
         let client = Client::new(text.client);
-        if let Some(old) = keys.open_row(origin, &client) {
+        let id = keys.new_row(mount);
+        if let Some(old) = keys.replace_open(origin, &client, id) {
             // The row it closes must be in the table first.
             if pending.iter().any(|p| p.id == old) {
                 self.flush(pending)?;
@@ -217,12 +224,12 @@ impl<'t> Statements<'t> {
             // An open row with this key: the client id was reused, its end never came.
             self.lost.execute(params![micros(s.started), old])?;
         }
-        let id = keys.new_row(mount);
-        keys.set_open(origin, &client, id);
         pending.push(PendingOpen {
             id,
             mount,
             origin,
+            agent: keys.text(self.tx, text.agent, id)?,
+            referer: keys.text(self.tx, text.referer, id)?,
             s,
             text,
             client,
@@ -287,6 +294,10 @@ impl<'t> Statements<'t> {
         let (s, text) = (row.opened, row.opened.text());
         let (mount, origin) = self.lookup_keys(keys, s.event, &text)?;
         let id = keys.new_row(mount);
+        let (agent, referer) = (
+            keys.text(self.tx, text.agent, id)?,
+            keys.text(self.tx, text.referer, id)?,
+        );
         let mut stmt = self.tx.prepare_cached(INSERT_CLOSED)?;
         bind_open(
             &mut stmt,
@@ -295,6 +306,8 @@ impl<'t> Statements<'t> {
                 id,
                 mount,
                 origin,
+                agent,
+                referer,
                 s,
                 text,
                 client: Client::new(text.client),
@@ -382,7 +395,7 @@ impl Writer {
         }
         run.flush(&mut pending)?;
         drop(run);
-        keys.write_spans(&tx)?;
+        keys.write_back(&tx)?;
         tx.commit()
     }
 }
@@ -553,12 +566,13 @@ impl SessionStore for SqliteSessions {
                 "DELETE FROM listener_sessions WHERE id < ?1 AND started < ?2",
                 range,
             )?;
-            // Spans below every row left hold none.
+            // Spans below every row left hold none; texts last used there are used by none.
             tx.execute(
                 "DELETE FROM listener_session_spans WHERE last_id < \
                  (SELECT coalesce(min(id), 9223372036854775807) FROM listener_sessions)",
                 [],
             )?;
+            texts::purge(&tx)?;
             tx.commit()?;
             if let Some(keys) = &mut w.keys {
                 keys.forget(&open);

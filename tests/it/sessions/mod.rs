@@ -1,10 +1,11 @@
-//! Listener sessions (issue 17): the session table on both backends ([`store`]) and SQLite's
-//! spans of an event's rows ([`spans`]), the stats API and the writer through a real jars
-//! ([`api`]), `jars report` ([`cli`]), and sessions reported by a real Icecast 2.4.4 across a
-//! jars restart ([`icecast`]).
+//! Listener sessions (issue 17): the session table on both backends ([`store`]), SQLite's
+//! spans of an event's rows ([`spans`]) and its texts stored once ([`texts`]), the stats API
+//! and the writer through a real jars ([`api`]), `jars report` ([`cli`]), and sessions
+//! reported by a real Icecast 2.4.4 across a jars restart ([`icecast`]).
 
 mod api;
 mod cli;
 mod icecast;
 mod spans;
 mod store;
+mod texts;

@@ -53,7 +53,7 @@ fn spans_of(path: &std::path::Path, event: Uuid) -> i64 {
 }
 
 /// A SQLite file of its own (gone with the directory), its path and settings.
-fn sqlite_file() -> (tempfile::TempDir, std::path::PathBuf, StoreSettings) {
+pub(super) fn sqlite_file() -> (tempfile::TempDir, std::path::PathBuf, StoreSettings) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("jars.sqlite3");
     let settings = StoreSettings::Sqlite { path: path.clone() };
@@ -141,8 +141,9 @@ async fn sqlite_mount_index_is_converted_to_spans() {
     conn.execute_batch(
         "CREATE INDEX listener_sessions_mount ON listener_sessions (mount, started);
          INSERT INTO listener_sessions (mount, origin, client, started, agent)
-             SELECT mount, origin, 9000 + id, started + 5000000, 'old ' || agent
-             FROM listener_sessions ORDER BY id;",
+             SELECT s.mount, s.origin, 9000 + s.id, s.started + 5000000, 'old ' || t.text
+             FROM listener_sessions s JOIN listener_session_texts t ON t.id = s.agent_key
+             ORDER BY s.id;",
     )
     .unwrap();
     drop(conn);

@@ -9,6 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension, ToSql, Transaction};
 use uuid::Uuid;
 
 use super::spans::Spans;
+use super::texts::Texts;
 use super::STATIC;
 
 // Keyed by what Icecast reported and jars decided, never a listener's choice.
@@ -38,6 +39,8 @@ pub(super) struct Keys {
     next_id: i64,
     /// Where each mount's rows lie.
     spans: Spans,
+    /// User agents' and referers' keys.
+    texts: Texts,
 }
 
 impl Keys {
@@ -51,6 +54,7 @@ impl Keys {
             open_text: FastMap::default(),
             next_id: 1,
             spans: Spans::load(conn)?,
+            texts: Texts::default(),
         };
         let mut stmt = conn.prepare(
             "SELECT id, origin, client FROM listener_sessions WHERE ended IS NULL ORDER BY id",
@@ -81,10 +85,11 @@ impl Keys {
     }
 
     /// After a purge: the next id as the table now has it (emptied, it gives ids again) and
-    /// the spans it kept.
+    /// the spans it kept; texts looked up again (the purge may have deleted them).
     pub(super) fn after_purge(&mut self, conn: &Connection) -> rusqlite::Result<()> {
         self.follow_table(conn)?;
         self.spans = Spans::load(conn)?;
+        self.texts = Texts::default();
         Ok(())
     }
 
@@ -106,9 +111,20 @@ impl Keys {
         id
     }
 
-    /// Writes the spans new rows changed.
-    pub(super) fn write_spans(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
-        self.spans.write(tx)
+    /// The key of user agent or referer `text` of new row `row`.
+    pub(super) fn text(
+        &mut self,
+        tx: &Transaction<'_>,
+        text: Option<&str>,
+        row: i64,
+    ) -> rusqlite::Result<Option<i64>> {
+        text.map(|t| self.texts.key(tx, t, row)).transpose()
+    }
+
+    /// Writes what new rows changed: their mounts' spans, their texts' last rows.
+    pub(super) fn write_back(&mut self, tx: &Transaction<'_>) -> rusqlite::Result<()> {
+        self.spans.write(tx)?;
+        self.texts.write(tx)
     }
 
     /// The open row of `client` of `origin`.
@@ -122,12 +138,18 @@ impl Keys {
         }
     }
 
-    /// Row `id` is now the open row of `client` of `origin`.
-    pub(super) fn set_open(&mut self, origin: i64, client: &Client<'_>, id: i64) {
+    /// Row `id` is now the open row of `client` of `origin`; the row that was, if any (one
+    /// search of the map for both: a tenth of the writer's instructions, callgrind).
+    pub(super) fn replace_open(
+        &mut self,
+        origin: i64,
+        client: &Client<'_>,
+        id: i64,
+    ) -> Option<i64> {
         match client.integer {
             Some(n) => self.open.insert((origin, n), id),
             None => self.open_text.insert((origin, client.text.to_string()), id),
-        };
+        }
     }
 
     /// The open row of `client` of `origin`, no longer open.

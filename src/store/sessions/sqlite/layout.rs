@@ -1,14 +1,15 @@
 //! The session tables' layout: created when missing, and an older one converted in one
 //! transaction, so that opening the file again finds it done: a table of the first layout
 //! (times as text, one text column per key part, three indexes) to the narrow one, rows and
-//! ids' order kept; an index on the mount to [`spans`].
+//! ids' order kept; an index on the mount to [`spans`]; agent and referer columns gain keys
+//! into [`texts`] (rows written before keep their text).
 
 use rusqlite::types::Type;
 use rusqlite::{Connection, Row, TransactionBehavior};
 use uuid::Uuid;
 
 use super::keys::Keys;
-use super::{spans, NewRow, Statements, SCHEMA};
+use super::{spans, texts, NewRow, Statements, SCHEMA};
 use crate::sessions::{EndReason, OpenedSession, SessionText};
 use crate::store::sqlite::from_text;
 
@@ -35,6 +36,17 @@ pub(super) fn prepare(conn: &mut Connection) -> rusqlite::Result<()> {
         .exists([])?;
     tx.execute_batch(SCHEMA)?;
     tx.execute_batch(spans::SCHEMA)?;
+    tx.execute_batch(texts::SCHEMA)?;
+    // Rows written since hold their agent and referer as keys; older ones keep their text.
+    let text_keys = tx
+        .prepare("SELECT 1 FROM pragma_table_info('listener_sessions') WHERE name = 'agent_key'")?
+        .exists([])?;
+    if !text_keys {
+        tx.execute_batch(
+            "ALTER TABLE listener_sessions ADD COLUMN agent_key INTEGER;
+             ALTER TABLE listener_sessions ADD COLUMN referer_key INTEGER;",
+        )?;
+    }
     if mount_index {
         spans::build(&tx)?;
         tx.execute_batch("DROP INDEX listener_sessions_mount")?;
@@ -70,7 +82,7 @@ pub(super) fn prepare(conn: &mut Connection) -> rusqlite::Result<()> {
         drop(rows);
         drop(old);
         drop(run);
-        keys.write_spans(&tx)?;
+        keys.write_back(&tx)?;
         tx.execute_batch("DROP TABLE listener_sessions_text")?;
     }
     tx.commit()

@@ -28,17 +28,27 @@ pub(super) fn sessions(
 ) -> rusqlite::Result<Vec<SessionRecord>> {
     // CROSS JOIN fixes the order (mounts, their spans, the rows in each span's id range) and
     // `+s.mount` keeps SQLite from indexing the whole table by mount for the query instead.
-    let rows = if f.event.is_some() {
-        "listener_session_mounts m CROSS JOIN listener_session_spans p ON p.mount = m.id \
-         CROSS JOIN listener_sessions s ON s.id BETWEEN p.first_id AND p.last_id \
-         AND +s.mount = m.id WHERE m.event_uuid = ?1"
+    let (from, which) = if f.event.is_some() {
+        (
+            "listener_session_mounts m CROSS JOIN listener_session_spans p ON p.mount = m.id \
+             CROSS JOIN listener_sessions s ON s.id BETWEEN p.first_id AND p.last_id \
+             AND +s.mount = m.id",
+            "m.event_uuid = ?1",
+        )
     } else {
-        "listener_sessions s JOIN listener_session_mounts m ON m.id = s.mount WHERE ?1 IS NULL"
+        (
+            "listener_sessions s JOIN listener_session_mounts m ON m.id = s.mount",
+            "?1 IS NULL",
+        )
     };
+    // A row an older jars wrote holds its agent and referer as text, not keys.
     let mut stmt = conn.prepare(&format!(
         "SELECT m.event_uuid, m.mount, s.started, s.ended, s.duration, s.ticket, s.member, \
-         s.ip, s.agent, s.referer, s.end_reason FROM {rows} \
-         AND s.started >= ?2 AND s.started < ?3 ORDER BY s.started, s.id"
+         s.ip, coalesce(ta.text, s.agent), coalesce(tr.text, s.referer), s.end_reason \
+         FROM {from} \
+         LEFT JOIN listener_session_texts ta ON ta.id = s.agent_key \
+         LEFT JOIN listener_session_texts tr ON tr.id = s.referer_key \
+         WHERE {which} AND s.started >= ?2 AND s.started < ?3 ORDER BY s.started, s.id"
     ))?;
     let rows = stmt.query_map(
         params![

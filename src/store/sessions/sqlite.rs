@@ -10,19 +10,21 @@
 //! The tables are created when opened (any number of times); an older layout is converted in
 //! place, in one transaction ([`layout`]).
 
+mod bound;
 mod keys;
 mod layout;
 mod read;
 mod spans;
 mod texts;
 
+use bound::{Binder, Held};
 use keys::{Client, Keys};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, CachedStatement, Connection, OptionalExtension, Statement, Transaction};
+use rusqlite::{params, CachedStatement, Connection, OptionalExtension, Transaction};
 
 use super::SessionStore;
 use crate::sessions::{
@@ -156,6 +158,9 @@ struct Statements<'t> {
     tx: &'t Transaction<'t>,
     insert: CachedStatement<'t>,
     insert_many: CachedStatement<'t>,
+    /// What `insert`'s and `insert_many`'s parameters hold.
+    held_one: Vec<Held>,
+    held_many: Vec<Held>,
     lost: CachedStatement<'t>,
     close: CachedStatement<'t>,
     late_close: CachedStatement<'t>,
@@ -174,19 +179,22 @@ struct PendingOpen<'o> {
     client: Client<'o>,
 }
 
-/// Binds `p`'s [`OPEN_VALUES`] values after the first `at` parameters of `stmt`.
-fn bind_open(stmt: &mut Statement<'_>, at: usize, p: &PendingOpen<'_>) -> rusqlite::Result<()> {
+/// Binds `p`'s [`OPEN_VALUES`] values after the first `at` parameters of `b`'s statement.
+fn bind_open(b: &mut Binder<'_, '_>, at: usize, p: &PendingOpen<'_>) -> rusqlite::Result<()> {
     let (s, t) = (p.s, &p.text);
-    stmt.raw_bind_parameter(at + 1, p.mount)?;
-    stmt.raw_bind_parameter(at + 2, p.origin)?;
-    stmt.raw_bind_parameter(at + 3, p.client)?;
-    stmt.raw_bind_parameter(at + 4, micros(s.started))?;
-    stmt.raw_bind_parameter(at + 5, t.ticket)?;
-    stmt.raw_bind_parameter(at + 6, s.member)?;
-    stmt.raw_bind_parameter(at + 7, t.ip)?;
-    stmt.raw_bind_parameter(at + 8, p.agent)?;
-    stmt.raw_bind_parameter(at + 9, p.referer)?;
-    stmt.raw_bind_parameter(at + 10, seconds(s.timelimit))?;
+    b.integer(at + 1, Some(p.mount))?;
+    b.integer(at + 2, Some(p.origin))?;
+    match p.client.integer() {
+        Some(n) => b.integer(at + 3, Some(n))?,
+        None => b.text(at + 3, Some(p.client.text()))?,
+    }
+    b.integer(at + 4, Some(micros(s.started)))?;
+    b.text(at + 5, t.ticket)?;
+    b.integer(at + 6, s.member)?;
+    b.text(at + 7, t.ip)?;
+    b.integer(at + 8, p.agent)?;
+    b.integer(at + 9, p.referer)?;
+    b.integer(at + 10, seconds(s.timelimit))?;
     Ok(())
 }
 
@@ -196,6 +204,8 @@ impl<'t> Statements<'t> {
             tx,
             insert: tx.prepare_cached(INSERT)?,
             insert_many: tx.prepare_cached(&INSERT_MANY)?,
+            held_one: vec![Held::Unknown; OPEN_VALUES],
+            held_many: vec![Held::Unknown; OPEN_VALUES * ROWS_PER_INSERT],
             lost: tx.prepare_cached(LOST)?,
             close: tx.prepare_cached(CLOSE)?,
             late_close: tx.prepare_cached(LATE_CLOSE)?,
@@ -257,14 +267,22 @@ impl<'t> Statements<'t> {
     /// Inserts the `pending` opens: a full set in one statement, fewer one by one.
     fn flush(&mut self, pending: &mut Vec<PendingOpen<'_>>) -> rusqlite::Result<()> {
         if pending.len() == ROWS_PER_INSERT {
+            let mut bind = Binder {
+                stmt: &mut self.insert_many,
+                held: &mut self.held_many,
+            };
             for (i, p) in pending.iter().enumerate() {
-                bind_open(&mut self.insert_many, i * OPEN_VALUES, p)?;
+                bind_open(&mut bind, i * OPEN_VALUES, p)?;
             }
             self.insert_many.raw_execute()?;
             self.inserted(pending[ROWS_PER_INSERT - 1].id)?;
         } else {
             for p in pending.iter() {
-                bind_open(&mut self.insert, 0, p)?;
+                let mut bind = Binder {
+                    stmt: &mut self.insert,
+                    held: &mut self.held_one,
+                };
+                bind_open(&mut bind, 0, p)?;
                 self.insert.raw_execute()?;
                 self.inserted(p.id)?;
             }
@@ -300,7 +318,10 @@ impl<'t> Statements<'t> {
         );
         let mut stmt = self.tx.prepare_cached(INSERT_CLOSED)?;
         bind_open(
-            &mut stmt,
+            &mut Binder {
+                stmt: &mut stmt,
+                held: &mut [const { Held::Unknown }; OPEN_VALUES],
+            },
             0,
             &PendingOpen {
                 id,

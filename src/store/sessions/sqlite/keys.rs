@@ -254,6 +254,18 @@ impl<'a> Client<'a> {
     }
 }
 
+impl Client<'_> {
+    /// The id as an integer, when it is one.
+    pub(super) fn integer(&self) -> Option<i64> {
+        self.integer
+    }
+
+    /// The id as Icecast sent it.
+    pub(super) fn text(&self) -> &str {
+        self.text
+    }
+}
+
 impl ToSql for Client<'_> {
     fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
         Ok(match self.integer {

@@ -28,7 +28,7 @@ use rusqlite::{params, CachedStatement, Connection, OptionalExtension, Transacti
 
 use super::SessionStore;
 use crate::sessions::{
-    late_remove_window, EndReason, OpenRow, OpenedSession, SessionFilter, SessionKey, SessionOp,
+    late_remove_window, OpenRow, OpenedSession, SessionFilter, SessionKey, SessionOp,
     SessionRecord, SessionText,
 };
 use crate::store::StoreError;
@@ -95,10 +95,6 @@ static INSERT_MANY: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     let row = format!("({})", ["?"; OPEN_VALUES].join(", "));
     format!("{head} VALUES {}", vec![row; ROWS_PER_INSERT].join(", "))
 });
-// A closed row (converting the first layout): its end as well.
-const INSERT_CLOSED: &str = "INSERT INTO listener_sessions (mount, origin, client, started, \
-    ticket, member, ip, agent_key, referer_key, timelimit, ended, duration, end_reason) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 // Open rows by id (found in [`Keys`]); `ended IS NULL` all the same, so that a row closed
 // meanwhile is never closed again.
 const LOST: &str = "UPDATE listener_sessions SET ended = ?1, end_reason = 'lost' \
@@ -142,14 +138,6 @@ fn micros(t: DateTime<Utc>) -> i64 {
 
 fn seconds(v: Option<u64>) -> Option<i64> {
     v.and_then(|v| i64::try_from(v).ok())
-}
-
-/// A row as written: an open session, or (converting the first layout) a closed one.
-struct NewRow<'a> {
-    opened: &'a OpenedSession,
-    ended: Option<DateTime<Utc>>,
-    duration: Option<u64>,
-    end_reason: Option<EndReason>,
 }
 
 /// The statements a batch runs, prepared once for it (`prepare_cached` hashes and compares
@@ -305,41 +293,6 @@ impl<'t> Statements<'t> {
                 self.tx.last_insert_rowid()
             )),
         ))
-    }
-
-    /// Inserts a closed row (converting the first layout).
-    fn insert_closed(&mut self, keys: &mut Keys, row: &NewRow<'_>) -> rusqlite::Result<()> {
-        let (s, text) = (row.opened, row.opened.text());
-        let (mount, origin) = self.lookup_keys(keys, s.event, &text)?;
-        let id = keys.new_row(mount);
-        let (agent, referer) = (
-            keys.text(self.tx, text.agent, id)?,
-            keys.text(self.tx, text.referer, id)?,
-        );
-        let mut stmt = self.tx.prepare_cached(INSERT_CLOSED)?;
-        bind_open(
-            &mut Binder {
-                stmt: &mut stmt,
-                held: &mut [const { Held::Unknown }; OPEN_VALUES],
-            },
-            0,
-            &PendingOpen {
-                id,
-                mount,
-                origin,
-                agent,
-                referer,
-                s,
-                text,
-                client: Client::new(text.client),
-            },
-        )?;
-        stmt.raw_bind_parameter(OPEN_VALUES + 1, row.ended.map(micros))?;
-        stmt.raw_bind_parameter(OPEN_VALUES + 2, seconds(row.duration))?;
-        stmt.raw_bind_parameter(OPEN_VALUES + 3, row.end_reason.map(EndReason::as_str))?;
-        stmt.raw_execute()?;
-        self.inserted(id)?;
-        Ok(())
     }
 
     fn close(

@@ -8,8 +8,12 @@ use rusqlite::types::Type;
 use rusqlite::{Connection, Row, TransactionBehavior};
 use uuid::Uuid;
 
+use super::bound::{Binder, Held};
+use super::keys::Client;
 use super::keys::Keys;
-use super::{spans, texts, NewRow, Statements, SCHEMA};
+use super::{
+    bind_open, micros, seconds, spans, texts, PendingOpen, Statements, OPEN_VALUES, SCHEMA,
+};
 use crate::sessions::{EndReason, OpenedSession, SessionText};
 use crate::store::sqlite::from_text;
 
@@ -63,7 +67,8 @@ pub(super) fn prepare(conn: &mut Connection) -> rusqlite::Result<()> {
         while let Some(row) = rows.next()? {
             let (opened, ended, duration, end_reason) = first_layout_row(row)?;
             if ended.is_some() {
-                run.insert_closed(
+                insert_closed(
+                    &mut run,
                     &mut keys,
                     &NewRow {
                         opened: &opened,
@@ -86,6 +91,58 @@ pub(super) fn prepare(conn: &mut Connection) -> rusqlite::Result<()> {
         tx.execute_batch("DROP TABLE listener_sessions_text")?;
     }
     tx.commit()
+}
+
+// A closed row: its end as well.
+const INSERT_CLOSED: &str = "INSERT INTO listener_sessions (mount, origin, client, started, \
+    ticket, member, ip, agent_key, referer_key, timelimit, ended, duration, end_reason) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+
+/// A closed row of the first layout, as written to the new one.
+struct NewRow<'a> {
+    opened: &'a OpenedSession,
+    ended: Option<chrono::DateTime<chrono::Utc>>,
+    duration: Option<u64>,
+    end_reason: Option<EndReason>,
+}
+
+/// Inserts a closed row.
+fn insert_closed(
+    run: &mut Statements<'_>,
+    keys: &mut Keys,
+    row: &NewRow<'_>,
+) -> rusqlite::Result<()> {
+    let (s, text) = (row.opened, row.opened.text());
+    let (mount, origin) = run.lookup_keys(keys, s.event, &text)?;
+    let id = keys.new_row(mount);
+    let (agent, referer) = (
+        keys.text(run.tx, text.agent, id)?,
+        keys.text(run.tx, text.referer, id)?,
+    );
+    let mut stmt = run.tx.prepare_cached(INSERT_CLOSED)?;
+    bind_open(
+        &mut Binder {
+            stmt: &mut stmt,
+            held: &mut [const { Held::Unknown }; OPEN_VALUES],
+        },
+        0,
+        &PendingOpen {
+            id,
+            mount,
+            origin,
+            agent,
+            referer,
+            s,
+            text,
+            client: Client::new(text.client),
+        },
+    )?;
+    stmt.raw_bind_parameter(OPEN_VALUES + 1, row.ended.map(micros))?;
+    stmt.raw_bind_parameter(OPEN_VALUES + 2, seconds(row.duration))?;
+    stmt.raw_bind_parameter(OPEN_VALUES + 3, row.end_reason.map(EndReason::as_str))?;
+    stmt.raw_execute()?;
+    run.inserted(id)?;
+    Ok(())
 }
 
 type FirstLayoutRow = (

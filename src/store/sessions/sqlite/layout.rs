@@ -9,8 +9,7 @@ use rusqlite::{Connection, Row, TransactionBehavior};
 use uuid::Uuid;
 
 use super::bound::{Binder, Held};
-use super::keys::Client;
-use super::keys::Keys;
+use super::keys::{Client, Keys};
 use super::{
     bind_open, micros, seconds, spans, texts, PendingOpen, Statements, OPEN_VALUES, SCHEMA,
 };

@@ -3,10 +3,16 @@
 //! sleeping.
 
 use std::fmt::Debug;
-use std::sync::{Arc, Mutex};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+
+/// A [`Clock::sleep`].
+pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// Where `now` comes from.
 pub trait Clock: Send + Sync + Debug {
@@ -17,6 +23,10 @@ pub trait Clock: Send + Sync + Debug {
     fn unix_now(&self) -> i64 {
         self.now().timestamp()
     }
+
+    /// Completes once `d` has passed on this clock: what the daemon's sweeps wait on, so that
+    /// a test moves them by moving its clock.
+    fn sleep(&self, d: Duration) -> Sleep;
 }
 
 /// A clock shared by everything that decides.
@@ -30,6 +40,10 @@ impl Clock for SystemClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now()
     }
+
+    fn sleep(&self, d: Duration) -> Sleep {
+        Box::pin(tokio::time::sleep(d))
+    }
 }
 
 /// The system clock, shared.
@@ -37,17 +51,18 @@ pub fn system() -> SharedClock {
     Arc::new(SystemClock)
 }
 
-/// A clock that stands still until told to move: for tests.
+/// A clock that stands still until told to move: for tests. Moving it wakes whatever
+/// [`Clock::sleep`]s on it past its deadline.
 #[derive(Debug)]
 pub struct ManualClock {
-    now: Mutex<DateTime<Utc>>,
+    now: watch::Sender<DateTime<Utc>>,
 }
 
 impl ManualClock {
     /// A clock standing at `now`.
     pub fn at(now: DateTime<Utc>) -> Arc<ManualClock> {
         Arc::new(ManualClock {
-            now: Mutex::new(now),
+            now: watch::Sender::new(now),
         })
     }
 
@@ -59,22 +74,31 @@ impl ManualClock {
     /// Moves the clock forward by `by`.
     pub fn advance(&self, by: Duration) {
         let by = chrono::Duration::from_std(by).expect("a test advances by a sane duration");
-        *self.lock() += by;
+        self.now.send_modify(|now| *now += by);
     }
 
     /// Sets the clock to `now`.
     pub fn set(&self, now: DateTime<Utc>) {
-        *self.lock() = now;
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, DateTime<Utc>> {
-        self.now.lock().unwrap_or_else(|p| p.into_inner())
+        self.now.send_replace(now);
     }
 }
 
 impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
-        *self.lock()
+        *self.now.borrow()
+    }
+
+    fn sleep(&self, d: Duration) -> Sleep {
+        let deadline = self.now() + chrono::Duration::from_std(d).unwrap_or(chrono::Duration::MAX);
+        let mut moves = self.now.subscribe();
+        Box::pin(async move {
+            while *moves.borrow_and_update() < deadline {
+                if moves.changed().await.is_err() {
+                    // The clock is gone: it will never get there.
+                    std::future::pending::<()>().await;
+                }
+            }
+        })
     }
 }
 
@@ -92,5 +116,24 @@ mod tests {
         assert_eq!(clock.unix_now(), 1_700_000_001);
         clock.set(start);
         assert_eq!(clock.unix_now(), 1_700_000_000);
+    }
+
+    #[tokio::test]
+    async fn a_manual_sleep_ends_when_the_clock_passes_its_deadline() {
+        let clock = ManualClock::at(DateTime::from_timestamp(1_700_000_000, 0).unwrap());
+        let mut sleep = clock.sleep(Duration::from_secs(10));
+        let poll = |s: &mut Sleep| {
+            let waker = std::task::Waker::noop();
+            s.as_mut()
+                .poll(&mut std::task::Context::from_waker(waker))
+                .is_ready()
+        };
+        assert!(!poll(&mut sleep));
+        clock.advance(Duration::from_secs(9));
+        assert!(!poll(&mut sleep), "not yet");
+        clock.advance(Duration::from_secs(1));
+        assert!(poll(&mut sleep), "at the deadline");
+        // An already-passed deadline is ready at once.
+        assert!(poll(&mut clock.sleep(Duration::ZERO)));
     }
 }

@@ -1,6 +1,6 @@
 //! `jars report`: the listening report from the stored sessions, per event or per day, as a
-//! table, CSV or JSON. The columns are [`crate::sessions::report::Summary`]'s; events get their
-//! title from the event store.
+//! table, CSV or JSON. The columns are [`crate::sessions::report::Summary`]'s, aggregated by
+//! the store; events get their title from the event store.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use super::{Failure, ReportBy, ReportFormat};
 use crate::config::Config;
-use crate::sessions::report::{grouped, GroupBy, Summary};
-use crate::sessions::SessionFilter;
+use crate::sessions::report::{GroupBy, Summary};
+use crate::store::sessions::SessionFilter;
 
 /// What the report covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,17 +86,19 @@ pub async fn run(
     let sessions = crate::store::sessions::open(&config.store)
         .await
         .map_err(runtime)?;
-    let rows = sessions.sessions(query.filter).await.map_err(runtime)?;
     let by = match by {
         ReportBy::Event => GroupBy::Event,
         ReportBy::Day => GroupBy::Day,
     };
-    let mut lines: Vec<Line> = grouped(&rows, by, Utc::now())
+    let mut lines: Vec<Line> = sessions
+        .report(query.filter, by, Utc::now())
+        .await
+        .map_err(runtime)?
         .into_iter()
-        .map(|(group, summary)| Line {
+        .map(|(group, figures)| Line {
             group,
             title: None,
-            summary,
+            summary: Summary::of(&figures),
         })
         .collect();
     if by == GroupBy::Event && !lines.is_empty() {
@@ -130,7 +132,7 @@ fn csv_field(text: &str) -> String {
     }
 }
 
-const COLUMNS: [&str; 9] = [
+const COLUMNS: [&str; 10] = [
     "title",
     "sessions",
     "unique_listeners",
@@ -140,9 +142,10 @@ const COLUMNS: [&str; 9] = [
     "first_start",
     "last_end",
     "lost",
+    "kicked",
 ];
 
-fn cells(line: &Line) -> [String; 9] {
+fn cells(line: &Line) -> [String; 10] {
     let s = &line.summary;
     [
         line.title.clone().unwrap_or_default(),
@@ -154,6 +157,7 @@ fn cells(line: &Line) -> [String; 9] {
         time(s.first_start),
         time(s.last_end),
         s.lost.to_string(),
+        s.kicked.to_string(),
     ]
 }
 

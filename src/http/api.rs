@@ -314,7 +314,7 @@ pub(super) fn view(state: &AppState, event: Event) -> EventView {
     let m = state.hooks.live.mount(&Target::Event(event.id));
     EventView {
         event,
-        live: m.live,
+        live: m.live(),
         listeners: m.listeners,
         peak_listeners: m.peak_listeners,
     }

@@ -86,7 +86,7 @@ pub struct AppState {
     /// Bans, revocations and early ends: in force on callbacks, enforced on live sessions.
     pub sanctions: Arc<Sanctions>,
     /// Drops live sessions on the Icecast that reported them (`icecast_admin`, as a seam).
-    pub kicker: Arc<dyn crate::icecast::kick::Kicker>,
+    pub kicker: Arc<dyn crate::live::Kicker>,
     /// The configured Icecast servers' admin APIs: kicks, resyncs, their `/readyz` detail.
     pub icecast_admin: Arc<crate::icecast::admin::IcecastAdmin>,
 }

@@ -18,10 +18,11 @@ use uuid::Uuid;
 use super::api::{parse_event_id, verified, view};
 use super::args::Args;
 use super::{ApiError, AppState};
-use crate::icecast::Target;
+use crate::domain::{Role, Target};
 use crate::identity::IdentityError;
 use crate::rules;
 use crate::sanctions::bans::{ban_ip, ban_member};
+use crate::sessions::ip::kept_ip;
 use crate::store::sanctions::{EventEnd, NewBan, RevokedTicket, TicketCutoff};
 use crate::store::Event;
 use crate::tokens::{Claims, Verified};
@@ -51,42 +52,24 @@ async fn managed(state: &AppState, claims: &Claims, id: Uuid) -> Result<Event, A
 /// Distinct tickets of `event` in use on this node: by its listeners, and by its source.
 fn tickets_in_use(state: &AppState, event: Uuid) -> usize {
     let target = Target::Event(event);
-    let mut jtis: HashSet<String> = state
+    let jtis: HashSet<String> = state
         .hooks
         .live
-        .listeners_where(|l| l.target == target && l.ticket.is_some())
-        .into_iter()
-        .filter_map(|l| l.ticket)
+        .sessions_where(|s| s.target == target && s.ticket.is_some())
+        .iter()
+        .filter_map(|s| s.ticket.clone())
         .collect();
-    let mount = state.hooks.live.mount(&target);
-    if mount.live {
-        jtis.extend(mount.allowed_ticket);
-    }
     jtis.len()
 }
 
 /// The event of ticket `jti` as this node sees it in use, if it does.
 fn event_of_ticket(state: &AppState, jti: &str) -> Option<Uuid> {
-    let listener = state
+    state
         .hooks
         .live
-        .listeners_where(|l| l.ticket.as_deref() == Some(jti))
-        .into_iter()
-        .find_map(|l| match l.target {
-            Target::Event(id) => Some(id),
-            Target::Static(_) => None,
-        });
-    listener.or_else(|| {
-        state
-            .hooks
-            .live
-            .live_mounts()
-            .into_iter()
-            .find_map(|(t, m)| match t {
-                Target::Event(id) if m.allowed_ticket.as_deref() == Some(jti) => Some(id),
-                _ => None,
-            })
-    })
+        .sessions_where(|s| s.ticket.as_deref() == Some(jti))
+        .iter()
+        .find_map(|s| s.event())
 }
 
 /// `POST /jars/tickets/revoke` with `auth` (the event's owner or an admin) and one of `ticket`
@@ -299,7 +282,9 @@ struct SourceView {
     server: String,
     port: String,
     since: DateTime<Utc>,
+    ip: Option<String>,
     member: Option<i64>,
+    ticket: Option<String>,
     relay: Option<String>,
 }
 
@@ -309,14 +294,15 @@ struct ListenerView {
     server: String,
     port: String,
     client: String,
-    ip: String,
+    ip: Option<String>,
+    agent: Option<String>,
     ticket: Option<String>,
     member: Option<i64>,
     started: DateTime<Utc>,
 }
 
 /// `GET /jars/events/{id}/sessions` (its owner or an admin): the event's source and listeners
-/// as this node knows them.
+/// as this node knows them; addresses as `[sessions] ip` keeps them.
 pub async fn sessions(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -326,32 +312,37 @@ pub async fn sessions(
     let id = parse_event_id(&id)?;
     managed(&state, &claims, id).await?;
     let target = Target::Event(id);
-    let m = state.hooks.live.mount(&target);
-    let source = m.source.map(|s| SourceView {
-        mount: s.mount,
-        server: s.server,
-        port: s.port,
-        since: s.since,
-        member: m.allowed_source,
-        relay: m.relay,
-    });
-    let mut listeners: Vec<ListenerView> = state
-        .hooks
-        .live
-        .listeners_where(|l| l.target == target)
-        .into_iter()
-        .map(|l| ListenerView {
-            mount: l.mount,
-            server: l.server,
-            port: l.port,
-            client: l.client,
-            ip: l.ip,
-            ticket: l.ticket,
-            member: l.member,
-            started: l.started,
+    let ip_mode = state.hooks.sessions.ip_mode();
+    let mut live = state.hooks.live.sessions_where(|s| s.target == target);
+    live.sort_by(|a, b| (a.started, &a.key).cmp(&(b.started, &b.key)));
+    let source = live
+        .iter()
+        .find(|s| s.role() == Role::Source)
+        .map(|s| SourceView {
+            mount: s.mount.clone(),
+            server: s.key.server.host.clone(),
+            port: s.key.server.port.clone(),
+            since: s.started,
+            ip: kept_ip(&s.ip, ip_mode),
+            member: s.member,
+            ticket: s.ticket.clone(),
+            relay: s.relay.clone(),
+        });
+    let listeners: Vec<ListenerView> = live
+        .iter()
+        .filter(|s| s.role() == Role::Listener)
+        .map(|s| ListenerView {
+            mount: s.mount.clone(),
+            server: s.key.server.host.clone(),
+            port: s.key.server.port.clone(),
+            client: s.key.id.clone(),
+            ip: kept_ip(&s.ip, ip_mode),
+            agent: s.agent.clone(),
+            ticket: s.ticket.clone(),
+            member: s.member,
+            started: s.started,
         })
         .collect();
-    listeners.sort_by(|a, b| a.started.cmp(&b.started).then(a.client.cmp(&b.client)));
     Ok(Json(
         serde_json::json!({ "source": source, "listeners": listeners }),
     ))

@@ -11,15 +11,17 @@ use subtle::ConstantTimeEq;
 
 use crate::clock::SharedClock;
 use crate::config::{Access, IcecastSettings, OnStoreError};
+use crate::domain::{Session, SessionKey, Target};
 use crate::icecast::decode::{self, Callback, Credentials, Mount, Origin};
-use crate::icecast::live::{ListenerSession, LiveState, Source, SourceSession, Target};
 use crate::identity::{Identity, MemberError};
+use crate::live::{Allowed, LiveState};
+use crate::log_input::Escaped;
 use crate::rules::sanctions::Party;
 use crate::rules::{
     self, CallbackCredentials, ListenTo, Listener, Presented, RelayHistory, RelayWindows,
 };
 use crate::sanctions::Sanctions;
-use crate::sessions::{SessionKey, SessionWriter};
+use crate::sessions::SessionWriter;
 use crate::store::{Event, EventStore};
 use crate::tokens::{Claims, SourceTicketClaims, TokenError, TokenService, Verified};
 
@@ -118,7 +120,7 @@ impl Hooks {
                 ..
             } => self.stream_auth(mount, ip, credentials).await,
             Callback::MountAdd { mount, origin } => self.mount_add(mount, origin).await,
-            Callback::MountRemove { mount, .. } => self.mount_remove(mount).await,
+            Callback::MountRemove { mount, origin } => self.mount_remove(mount, origin).await,
             Callback::ListenerAdd {
                 mount,
                 origin,
@@ -143,14 +145,10 @@ impl Hooks {
                 duration,
                 ..
             } => {
-                let ended = self.live.remove_listener(origin, client);
-                let key = SessionKey {
-                    server: origin.server.to_string(),
-                    port: origin.port.to_string(),
-                    client: client.to_string(),
-                };
-                self.sessions
-                    .closed(key, ended.as_ref(), self.clock.now(), *duration);
+                let now = self.clock.now();
+                let key = SessionKey::listener(origin.server_id(), client.as_ref());
+                let ended = self.live.listener_left(&key, now);
+                self.sessions.closed(key, ended.as_ref(), now, *duration);
                 Verdict::Noted
             }
         }
@@ -252,7 +250,7 @@ impl Hooks {
                         let settings = self.settings.load();
                         let mount = self.live.mount(&target);
                         let history = RelayHistory {
-                            live: mount.live,
+                            live: mount.live(),
                             dropped: mount
                                 .relay_dropped
                                 .as_ref()
@@ -295,15 +293,13 @@ impl Hooks {
         if let Err(r) = rules::sanctions::admits(&self.sanctions.current(), &party, event, now) {
             return Verdict::Deny(r);
         }
-        let source = match &sourcer {
-            Sourcer::Member(claims) => Source::Member(claims.sub),
-            Sourcer::Guest(t) => Source::Ticket {
-                by: t.by,
-                jti: &t.jti,
-            },
-            Sourcer::Relay => Source::Relay(&c.user),
+        let allowed = Allowed {
+            member: party.member,
+            ticket: party.ticket.map(|(jti, _)| jti.to_string()),
+            relay: matches!(sourcer, Sourcer::Relay).then(|| c.user.to_string()),
+            ip: ip.to_string(),
         };
-        self.live.source_allowed(&target, source);
+        self.live.source_allowed(&target, allowed);
         Verdict::Allow { timelimit: None }
     }
 
@@ -311,42 +307,63 @@ impl Hooks {
         let Some((target, _)) = self.classify(mount) else {
             return Verdict::Noted;
         };
+        let now = self.clock.now();
+        let allowed = self.live.mount(&target).allowed.unwrap_or_default();
         // Persist first, then show it live: whoever sees `live` also sees `connected`.
         if let Target::Event(id) = target {
-            let allowed = self.live.mount(&target);
-            let member = allowed.allowed_source;
-            if let Some(jti) = &allowed.allowed_ticket {
-                tracing::info!(event = %id, by = member, ticket = %jti,
-                    "a guest's source ticket went live");
-            }
-            if let Err(e) = self
-                .store
-                .mark_connected(id, member, self.clock.now())
-                .await
-            {
+            if let Err(e) = self.store.mark_connected(id, allowed.member, now).await {
                 tracing::error!(error = %e, event = %id, "could not record mount_add");
             }
         }
-        let source = SourceSession {
+        let session = Session {
+            key: SessionKey::source(origin.server_id(), mount.path()),
             mount: mount.path().to_string(),
-            server: origin.server.to_string(),
-            port: origin.port.to_string(),
-            since: self.clock.now(),
+            target,
+            ip: allowed.ip,
+            agent: None,
+            referer: None,
+            ticket: allowed.ticket,
+            member: allowed.member,
+            relay: allowed.relay,
+            started: now,
+            timelimit: None,
         };
-        self.live.mount_added(&target, source);
+        let (session, replaced) = self.live.source_started(session, now);
+        tracing::info!(
+            mount = %Escaped(&session.mount),
+            event = session.event().map(display),
+            member = session.member,
+            relay = session.relay.as_deref().map(|r| display(Escaped(r))),
+            ticket = session.ticket.as_deref().map(|t| display(Escaped(t))),
+            server = %Escaped(&session.key.server.to_string()),
+            "source went live"
+        );
+        // A source whose end never came: its row is closed as `lost` by the open itself.
+        drop(replaced);
+        self.sessions.opened(&session);
         Verdict::Noted
     }
 
-    async fn mount_remove(&self, mount: &Mount<'_>) -> Verdict {
+    async fn mount_remove(&self, mount: &Mount<'_>, origin: &Origin<'_>) -> Verdict {
         let Some((target, _)) = self.classify(mount) else {
             return Verdict::Noted;
         };
+        let now = self.clock.now();
         if let Target::Event(id) = target {
-            if let Err(e) = self.store.mark_disconnected(id, self.clock.now()).await {
+            if let Err(e) = self.store.mark_disconnected(id, now).await {
                 tracing::error!(error = %e, event = %id, "could not record mount_remove");
             }
         }
-        self.live.mount_removed(&target, self.clock.now());
+        let key = SessionKey::source(origin.server_id(), mount.path());
+        let ended = self.live.source_ended(&target, &key, now);
+        tracing::info!(
+            mount = %Escaped(mount.path()),
+            event = target.event().map(display),
+            member = ended.as_ref().and_then(|e| e.session.member),
+            seconds = ended.as_ref().map(|e| (now - e.session.started).num_seconds()),
+            "source stopped"
+        );
+        self.sessions.closed(key, ended.as_ref(), now, None);
         Verdict::Noted
     }
 
@@ -457,32 +474,37 @@ impl Hooks {
         if let Err(r) = rules::sanctions::admits(&self.sanctions.current(), &party, event, now) {
             return Verdict::Deny(r);
         }
-        let session = ListenerSession {
-            target,
+        let now_airing = self.live.airing(&target, &origin.server_id());
+        let timelimit = admission.until.map(|until| rules::timelimit(until, now));
+        // Icecast answers a listener 404 when nothing is on air: allowed, but no session.
+        if !rules::sessions::opens_session(now_airing) {
+            return Verdict::Allow { timelimit };
+        }
+        let stored = |text: Option<&str>| {
+            text.filter(|t| !t.is_empty())
+                .map(crate::domain::session::stored_text)
+        };
+        let session = Session {
+            key: SessionKey::listener(origin.server_id(), client),
             mount: mount.path().to_string(),
-            server: origin.server.to_string(),
-            port: origin.port.to_string(),
-            client: client.to_string(),
+            target,
             ip: ip.to_string(),
+            agent: stored(agent.and_then(|a| a.text()).as_deref()),
+            referer: stored(referer),
             ticket: admission.ticket,
             member: admission.member,
+            relay: None,
             started: now,
+            timelimit,
         };
-        let timelimit = admission.until.map(|until| rules::timelimit(until, now));
-        // The row is made before the live state takes the session, and queued once it did; a
-        // reused client id's old row is closed as `lost` by the open itself.
-        let row = self.sessions.enabled().then(|| {
-            let agent = agent.and_then(|a| a.text());
-            self.sessions
-                .row(&session, agent.as_deref(), referer, timelimit)
-        });
-        if self.live.add_listener(session, admission.cap).is_err() {
-            return Verdict::Deny(DenyReason::TicketFull);
+        match self.live.listener_joined(session, admission.cap, now) {
+            // A reused client id's old row is closed as `lost` by the open itself.
+            Ok((session, _replaced)) => {
+                self.sessions.opened(&session);
+                Verdict::Allow { timelimit }
+            }
+            Err(_) => Verdict::Deny(DenyReason::TicketFull),
         }
-        if let Some(row) = row {
-            self.sessions.opened(row);
-        }
-        Verdict::Allow { timelimit }
     }
 }
 
@@ -492,12 +514,4 @@ struct Joining<'c, 'h> {
     ip: &'c str,
     agent: Option<decode::Agent<'c>>,
     headers: &'h [(Cow<'c, str>, Cow<'c, str>)],
-}
-
-impl Hooks {
-    /// Records that jars asked Icecast to drop `session` (a revocation or ban), so that its
-    /// stored row ends as `kicked`.
-    pub fn session_kicked(&self, session: &ListenerSession) {
-        self.sessions.kicked(session);
-    }
 }

@@ -112,6 +112,13 @@ pub struct Origin<'a> {
     pub port: Cow<'a, str>,
 }
 
+impl Origin<'_> {
+    /// The server these fields name.
+    pub fn server_id(&self) -> crate::domain::ServerId {
+        crate::domain::ServerId::new(self.server.as_ref(), self.port.as_ref())
+    }
+}
+
 /// Credentials a client gave Icecast (source password, or a listener's Basic auth).
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Credentials<'a> {

@@ -13,9 +13,9 @@
 //! the outcome.
 
 mod caller;
-mod denial;
 mod reports;
 pub mod sanctions;
+pub mod sessions;
 pub mod ticket;
 
 use std::sync::Arc;
@@ -27,9 +27,10 @@ use crate::config::Access;
 use crate::store::{Event, ListFilter};
 use crate::tokens::{AccessLevel, Claims, TicketClaims};
 
+pub use crate::domain::{ConnectDenial, ConnectTerms, DenyReason};
 pub use caller::{may_send_callbacks, CallbackCredentials};
-pub use denial::{ConnectDenial, DenyReason};
-pub use reports::{may_see_stats, session_is_lost, TIMELIMIT_GRACE};
+pub use reports::may_see_stats;
+pub use sessions::{session_is_lost, TIMELIMIT_GRACE};
 pub use ticket::Listener;
 
 /// The longest title or description the original schema holds (`VARCHAR(255)`).
@@ -96,34 +97,6 @@ pub fn may_connect(
         Ok(())
     } else {
         Err(ConnectDenial::NotOwnerOrAdmin)
-    }
-}
-
-/// The connect rule as conditions on the event's row, for a store to check in the same
-/// statement that marks the event connected ([`crate::store::EventStore::connect`]):
-/// [`may_connect`] allows exactly the rows these terms admit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnectTerms {
-    /// The event must expire after this instant.
-    pub unexpired_at: DateTime<Utc>,
-    /// The event must have been created by this member; `None`: by anyone (an admin).
-    pub owner: Option<i64>,
-}
-
-impl ConnectTerms {
-    /// Whether the row has not expired at the terms' instant.
-    pub fn unexpired(&self, event: &Event) -> bool {
-        !event.is_expired(self.unexpired_at)
-    }
-
-    /// Whether the row belongs to whom the terms require.
-    pub fn owned(&self, event: &Event) -> bool {
-        self.owner.is_none_or(|owner| event.created_by == owner)
-    }
-
-    /// Whether the terms admit the row.
-    pub fn admit(&self, event: &Event) -> bool {
-        self.unexpired(event) && self.owned(event)
     }
 }
 

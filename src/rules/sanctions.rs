@@ -11,9 +11,9 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{ConnectDenial, DenyReason, Standing};
+use crate::domain::Event;
 use crate::net::IpNet;
 use crate::store::sanctions::SanctionRows;
-use crate::store::Event;
 use crate::tokens::{AccessLevel, Claims, SourceTicketClaims};
 
 /// Keys are ids and addresses from the store, chosen by admins: a fast hasher is safe.
@@ -295,6 +295,8 @@ pub fn listener_must_go(
 /// A live source, as far as sanctions go.
 #[derive(Debug, Clone, Copy)]
 pub struct LiveSource<'a> {
+    /// The address `stream_auth` reported.
+    pub ip: &'a str,
     /// The member whose token or source ticket let it in (for a trusted relay: the member
     /// `/jars/connect` approved, the event's `connected_by`), and where their backend stands.
     pub member: Option<(i64, Standing)>,
@@ -304,7 +306,7 @@ pub struct LiveSource<'a> {
 }
 
 /// Whether a live source must be dropped at `now`, and why: its event gone, expired or ended;
-/// its member banned; its source ticket revoked; or its member's rights lost (removed, or no
+/// its address or member banned; its source ticket revoked; or its member's rights lost (removed, or no
 /// longer an admin on somebody else's event).
 pub fn source_must_go(
     set: &SanctionSet,
@@ -316,8 +318,9 @@ pub fn source_must_go(
         return Some(reason);
     }
     let event = row.id();
-    if s.member
-        .is_some_and(|(m, _)| set.member_banned(m, event, now))
+    if canonical_ip(s.ip).is_some_and(|ip| set.ip_banned(ip, event, now))
+        || s.member
+            .is_some_and(|(m, _)| set.member_banned(m, event, now))
     {
         return Some(DenyReason::Banned);
     }

@@ -20,17 +20,16 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use crate::clock::SharedClock;
-use crate::icecast::kick::{Kicker, NoKicker};
-use crate::icecast::live::LiveState;
 use crate::identity::Identity;
+use crate::live::{Kicker, LiveState, NoKicker};
 use crate::rules::sanctions::SanctionSet;
 use crate::store::sanctions::SanctionStore;
 use crate::store::{EventStore, StoreError};
 
 /// How often the store's version is read.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
-/// How often live sessions are checked even when nothing changed (events expire, members
-/// lose rights, bans run out).
+/// How often (on the node's clock) live sessions are checked even when nothing changed
+/// (events expire, members lose rights, bans run out).
 pub const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Every this many sweeps, a full pass over every live session.
@@ -46,8 +45,6 @@ pub struct Sanctions {
     events: Arc<dyn EventStore>,
     identity: Arc<Identity>,
     clock: SharedClock,
-    /// Sessions kicked lately, so a sweep does not kick them again while Icecast drops them.
-    kicked: enforce::Kicked,
     /// Woken by the store's push (PostgreSQL `NOTIFY`) and by local writes.
     wake: Arc<tokio::sync::Notify>,
     /// A failing reload is logged once until one succeeds.
@@ -74,7 +71,6 @@ impl Sanctions {
             events,
             identity,
             clock,
-            kicked: enforce::Kicked::default(),
             wake: Arc::new(tokio::sync::Notify::new()),
             failing: AtomicBool::new(false),
         }
@@ -90,7 +86,8 @@ impl Sanctions {
         self.kicker.store(Arc::new(KickerSlot(kicker)));
     }
 
-    fn kicker(&self) -> Arc<dyn Kicker> {
+    /// The [`Kicker`] in use.
+    pub fn kicker(&self) -> Arc<dyn Kicker> {
         self.kicker.load().0.clone()
     }
 
@@ -157,27 +154,28 @@ impl Sanctions {
     }
 }
 
-/// Polls, listens and sweeps until the sanctions are dropped.
+/// Polls, listens and sweeps until the sanctions are dropped. The store is polled on the wall
+/// clock (it is I/O, not a rule); sweeps run on the node's clock, so a test moves them by
+/// moving its clock.
 async fn watch(weak: Weak<Sanctions>, wake: Arc<tokio::sync::Notify>) {
-    let mut last_sweep = tokio::time::Instant::now();
+    let Some(clock) = weak.upgrade().map(|s| s.clock.clone()) else {
+        return;
+    };
+    let mut sweep_due = clock.sleep(SWEEP_INTERVAL);
     let mut sweeps = 0u32;
     loop {
-        tokio::select! {
-            _ = tokio::time::sleep(POLL_INTERVAL) => {}
-            _ = wake.notified() => {}
-        }
+        let sweep = tokio::select! {
+            _ = tokio::time::sleep(POLL_INTERVAL) => None,
+            _ = wake.notified() => None,
+            _ = &mut sweep_due => {
+                sweep_due = clock.sleep(SWEEP_INTERVAL);
+                sweeps = sweeps.wrapping_add(1);
+                Some(if sweeps % FULL_EVERY == 0 { Pass::Full } else { Pass::Sweep })
+            }
+        };
         let Some(sanctions) = weak.upgrade() else {
             return;
         };
-        let sweep = (last_sweep.elapsed() >= SWEEP_INTERVAL).then(|| {
-            last_sweep = tokio::time::Instant::now();
-            sweeps = sweeps.wrapping_add(1);
-            if sweeps % FULL_EVERY == 0 {
-                Pass::Full
-            } else {
-                Pass::Sweep
-            }
-        });
         sanctions.turn(sweep).await;
     }
 }

@@ -17,55 +17,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use uuid::Uuid;
 
 use crate::config::StoreSettings;
-use crate::rules::ConnectTerms;
+pub use crate::domain::event::{ConnectTerms, Event, EventCursor, ListFilter};
 use sanctions::SanctionStore;
-
-/// One row of the event table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Event {
-    #[serde(rename = "event_id")]
-    pub id: Uuid,
-    pub title: Option<String>,
-    pub description: Option<String>,
-    pub private: bool,
-    pub created_by: i64,
-    #[serde(serialize_with = "unix_seconds")]
-    pub created_time: DateTime<Utc>,
-    #[serde(serialize_with = "unix_seconds")]
-    pub expires_time: DateTime<Utc>,
-    pub connected: bool,
-    pub connected_by: Option<i64>,
-    #[serde(serialize_with = "opt_unix_seconds")]
-    pub last_connected_at: Option<DateTime<Utc>>,
-    #[serde(serialize_with = "opt_unix_seconds")]
-    pub last_disconnected_at: Option<DateTime<Utc>>,
-    pub relation_id: Option<i32>,
-}
-
-fn unix_seconds<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_i64(t.timestamp())
-}
-
-fn opt_unix_seconds<S: serde::Serializer>(
-    t: &Option<DateTime<Utc>>,
-    s: S,
-) -> Result<S::Ok, S::Error> {
-    match t {
-        Some(t) => s.serialize_i64(t.timestamp()),
-        None => s.serialize_none(),
-    }
-}
-
-impl Event {
-    /// Whether the event has expired at `now`.
-    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
-        self.expires_time <= now
-    }
-}
 
 /// What `/jars/create` asks for.
 #[derive(Debug, Clone)]
@@ -77,70 +33,6 @@ pub struct NewEvent {
     pub lifetime: Duration,
     /// The creation time; the event expires `lifetime` after it.
     pub now: DateTime<Utc>,
-}
-
-/// Which events a listing includes, and which page of them.
-#[derive(Debug, Clone, Copy)]
-pub struct ListFilter {
-    /// Include private events of this member (`None`: no private events, unless `all_private`).
-    pub private_of: Option<i64>,
-    /// Include every private event (admins).
-    pub all_private: bool,
-    /// Include expired events.
-    pub include_expired: bool,
-    /// What "expired" is measured against.
-    pub now: DateTime<Utc>,
-    /// At most this many events (`None`: all of them, for operator commands only).
-    pub limit: Option<u32>,
-    /// Only events after this one in listing order: the next page.
-    pub after: Option<EventCursor>,
-}
-
-/// A position in a listing: the last event of a page. Listings run newest first by
-/// `created_time`, then by id (descending), so the order is total and a page boundary never
-/// skips or repeats an event, however many share a creation time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EventCursor {
-    pub created_time: DateTime<Utc>,
-    pub id: Uuid,
-}
-
-impl EventCursor {
-    /// The position just after `event`.
-    pub fn after(event: &Event) -> EventCursor {
-        EventCursor {
-            created_time: event.created_time,
-            id: event.id,
-        }
-    }
-
-    /// The cursor as opaque, URL-safe text (microseconds and id, base64url).
-    pub fn encode(&self) -> String {
-        use base64::Engine;
-        let plain = format!(
-            "{}.{}",
-            self.created_time.timestamp_micros(),
-            self.id.simple()
-        );
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(plain)
-    }
-
-    /// Reads [`EventCursor::encode`]'s text back; `None` for anything else.
-    pub fn decode(text: &str) -> Option<EventCursor> {
-        use base64::Engine;
-        // Far longer than any cursor: not worth decoding.
-        if text.len() > 128 {
-            return None;
-        }
-        let plain = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(text)
-            .ok()?;
-        let (micros, id) = std::str::from_utf8(&plain).ok()?.split_once('.')?;
-        Some(EventCursor {
-            created_time: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
-            id: Uuid::try_parse(id).ok()?,
-        })
-    }
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

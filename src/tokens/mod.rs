@@ -22,15 +22,14 @@ use crate::keys::{KeyError, KeySet, RemoteKeySource};
 use crate::metrics::Metrics;
 
 mod claims;
-mod error;
 mod verify;
 
+pub use crate::domain::TokenError;
 use claims::classify;
 pub use claims::{
     AccessLevel, Claims, SourceTicketClaims, TicketBinding, TicketClaims, Verified, MAX_TOKEN_LEN,
     SOURCE_TICKET_KIND, TICKET_KIND,
 };
-pub use error::TokenError;
 pub use verify::TokenPolicy;
 use verify::{check_times, header_kid, map_error, refuse_null_audience, seconds_after, Verifier};
 

@@ -22,9 +22,25 @@ pub struct IcecastServer {
     pub admin_user: String,
     #[serde(serialize_with = "secret")]
     pub admin_password: String,
+    /// The most listeners it carries (its `<clients>` limit): what a resync reads of it at
+    /// most.
+    #[serde(default = "default_max_listeners")]
+    pub max_listeners: u32,
+}
+
+/// `max_listeners` when not given.
+pub const DEFAULT_MAX_LISTENERS: u32 = 100_000;
+
+fn default_max_listeners() -> u32 {
+    DEFAULT_MAX_LISTENERS
 }
 
 impl IcecastServer {
+    /// The server its callbacks name.
+    pub fn id(&self) -> crate::domain::ServerId {
+        crate::domain::ServerId::new(self.server.clone(), self.port.to_string())
+    }
+
     /// Whether a session Icecast reported with these `server` and `port` fields is on it.
     pub fn reported_as(&self, server: &str, port: &str) -> bool {
         self.server == server && port.parse::<u16>() == Ok(self.port)
@@ -68,6 +84,9 @@ pub(super) fn validate(servers: &[IcecastServer]) -> Result<(), ConfigError> {
             return Err(err(format!(
                 "{name}: admin_user and admin_password are required; the user must not contain ':'"
             )));
+        }
+        if s.max_listeners == 0 {
+            return Err(err(format!("{name}: max_listeners must be at least 1")));
         }
         if !seen.insert((s.server.as_str(), s.port)) {
             return Err(err(format!("{name}: listed twice")));

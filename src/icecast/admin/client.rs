@@ -3,14 +3,16 @@
 
 use std::time::Duration;
 
-use super::xml::{self, ListedClient, ListedMount};
+use super::xml::{self, ListedClient, ListedMount, ListenerStream};
 use crate::config::IcecastServer;
 
 /// How long one admin request may take, connecting included.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Icecast's answers are a few kilobytes; a larger one is not read.
-const MAX_BODY: usize = 4 << 20;
+/// Icecast's answers other than `listclients` are a few kilobytes; a larger one is not read.
+const MAX_BODY: usize = 1 << 20;
+/// How long a whole `listclients` answer may take to read: a large audience is megabytes.
+const LIST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What a kill request achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,14 +32,28 @@ pub enum AdminError {
     Refused(u16),
     #[error("unexpected answer: HTTP {0}")]
     Status(u16),
+    #[error("answer larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("more than {0} listeners listed: raise max_listeners of this server")]
+    TooManyListeners(u32),
     #[error(transparent)]
     Xml(#[from] xml::XmlError),
 }
 
-/// The HTTP client all admin requests share.
+fn unreachable(e: reqwest::Error) -> AdminError {
+    AdminError::Unreachable(e.without_url().to_string())
+}
+
+/// Connections kept open to one Icecast: as many as kicks run at once there.
+pub const CONNECTIONS_PER_SERVER: usize = 16;
+
+/// The HTTP client all admin requests share: keep-alive, at most
+/// [`CONNECTIONS_PER_SERVER`] idle connections kept per server. Each request is bounded by
+/// [`REQUEST_TIMEOUT`], but for `listclients`, bounded as a whole by its own timeout.
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
-        .timeout(REQUEST_TIMEOUT)
+        .read_timeout(REQUEST_TIMEOUT)
+        .pool_max_idle_per_host(CONNECTIONS_PER_SERVER)
         .connect_timeout(CONNECT_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("jars/", env!("CARGO_PKG_VERSION")))
@@ -52,8 +68,12 @@ pub struct AdminApi<'a> {
 }
 
 impl AdminApi<'_> {
-    /// GETs `/admin/<page>` with `query`; the status and the body.
-    async fn get(&self, page: &str, query: &[(&str, &str)]) -> Result<(u16, String), AdminError> {
+    /// GETs `/admin/<page>` with `query`.
+    async fn request(
+        &self,
+        page: &str,
+        query: &[(&str, &str)],
+    ) -> Result<reqwest::Response, AdminError> {
         let base = self.server.admin_url.trim_end_matches('/');
         let resp = self
             .http
@@ -62,19 +82,20 @@ impl AdminApi<'_> {
             .basic_auth(&self.server.admin_user, Some(&self.server.admin_password))
             .send()
             .await
-            .map_err(|e| AdminError::Unreachable(e.without_url().to_string()))?;
-        let status = resp.status().as_u16();
-        if status == 401 || status == 403 {
-            return Err(AdminError::Refused(status));
+            .map_err(unreachable)?;
+        match resp.status().as_u16() {
+            status @ (401 | 403) => Err(AdminError::Refused(status)),
+            _ => Ok(resp),
         }
-        if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
-            return Err(AdminError::Status(status));
-        }
-        let body = resp
-            .text()
+    }
+
+    /// GETs `/admin/<page>` with `query`; the status and the body, read up to [`MAX_BODY`]
+    /// whatever the framing, all within [`REQUEST_TIMEOUT`].
+    async fn get(&self, page: &str, query: &[(&str, &str)]) -> Result<(u16, String), AdminError> {
+        let whole = async { read_body(self.request(page, query).await?).await };
+        tokio::time::timeout(REQUEST_TIMEOUT, whole)
             .await
-            .map_err(|e| AdminError::Unreachable(e.without_url().to_string()))?;
-        Ok((status, body))
+            .map_err(|_| AdminError::Unreachable(format!("no answer within {REQUEST_TIMEOUT:?}")))?
     }
 
     /// The mounts that have a source.
@@ -85,13 +106,51 @@ impl AdminApi<'_> {
         }
     }
 
-    /// The listeners of `mount`; `None` when the mount has no source any more.
-    pub async fn list_clients(&self, mount: &str) -> Result<Option<Vec<ListedClient>>, AdminError> {
-        match self.get("listclients", &[("mount", mount)]).await? {
-            (200, body) => Ok(Some(xml::list_clients(&body)?)),
-            (400, body) if no_source(&body) => Ok(None),
-            (status, _) => Err(AdminError::Status(status)),
-        }
+    /// The listeners of `mount`, read as they arrive (see [`ListenerStream`]); at most
+    /// `max_listeners` of them, else an error. `None` when the mount has no source any more.
+    pub async fn list_clients(
+        &self,
+        mount: &str,
+        max_listeners: u32,
+    ) -> Result<Option<Vec<ListedClient>>, AdminError> {
+        let read = async {
+            let mut resp = self.request("listclients", &[("mount", mount)]).await?;
+            match resp.status().as_u16() {
+                200 => {}
+                400 => {
+                    let (_, body) = read_body(resp).await?;
+                    return if no_source(&body) {
+                        Ok(None)
+                    } else {
+                        Err(AdminError::Status(400))
+                    };
+                }
+                status => return Err(AdminError::Status(status)),
+            }
+            let mut stream = ListenerStream::default();
+            let mut listed = Vec::new();
+            // A chunk may end inside a character: keep its start for the next one.
+            let mut carry = Vec::new();
+            while let Some(chunk) = resp.chunk().await.map_err(unreachable)? {
+                carry.extend_from_slice(&chunk);
+                let valid = match std::str::from_utf8(&carry) {
+                    Ok(text) => text.len(),
+                    Err(e) if e.error_len().is_none() => e.valid_up_to(),
+                    Err(_) => return Err(xml::XmlError("not UTF-8").into()),
+                };
+                let text = std::str::from_utf8(&carry[..valid]).expect("checked above");
+                listed.extend(stream.push(text)?);
+                carry.drain(..valid);
+                if listed.len() > max_listeners as usize {
+                    return Err(AdminError::TooManyListeners(max_listeners));
+                }
+            }
+            stream.finish()?;
+            Ok(Some(listed))
+        };
+        tokio::time::timeout(LIST_TIMEOUT, read)
+            .await
+            .map_err(|_| AdminError::Unreachable("listclients took too long".into()))?
     }
 
     /// Drops listener `id` of `mount`.
@@ -116,6 +175,19 @@ impl AdminApi<'_> {
             status => Err(AdminError::Status(status)),
         }
     }
+}
+
+/// `resp`'s status and body, read up to [`MAX_BODY`] whatever the framing.
+async fn read_body(mut resp: reqwest::Response) -> Result<(u16, String), AdminError> {
+    let status = resp.status().as_u16();
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(unreachable)? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(AdminError::TooLarge(MAX_BODY));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
 /// Icecast 2.4.4's 400 page for a mount without a running source: "Source does not exist",

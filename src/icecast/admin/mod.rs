@@ -18,11 +18,9 @@ use chrono::{DateTime, Utc};
 pub use client::{AdminApi, AdminError, KillOutcome};
 
 use crate::config::IcecastServer;
-use crate::icecast::kick::Kicker;
-use crate::icecast::live::{ListenerSession, SourceSession};
-use crate::icecast::Target;
+use crate::domain::{DenyReason, Role, Session};
+use crate::live::Kicker;
 use crate::metrics::Metrics;
-use crate::rules::DenyReason;
 
 /// How often a kill is tried, and the wait before the second try (doubling after each):
 /// five tries over about 7.5 s, plus the requests' own time.
@@ -39,6 +37,11 @@ pub struct ResyncStatus {
 
 /// The admin APIs of the configured Icecast servers. Replaced servers take effect at the next
 /// kick or resync ([`IcecastAdmin::set_servers`], on SIGHUP).
+///
+/// Kicks fan out without bound in number (ending an event with ten thousand listeners asks
+/// for ten thousand), but at most [`client::CONNECTIONS_PER_SERVER`] of them run at once per
+/// server, on kept-alive connections: an Icecast (and jars' own file descriptors) never sees
+/// more.
 pub struct IcecastAdmin {
     http: reqwest::Client,
     servers: ArcSwap<Vec<IcecastServer>>,
@@ -49,6 +52,8 @@ pub struct IcecastAdmin {
     resyncs: Mutex<BTreeMap<String, ResyncStatus>>,
     /// Wakes the resync task early: the servers were replaced.
     servers_changed: Arc<tokio::sync::Notify>,
+    /// Kicks running at once, per server (`server:port`).
+    kicking: Mutex<BTreeMap<String, Arc<tokio::sync::Semaphore>>>,
 }
 
 /// What one kill asks for.
@@ -67,6 +72,7 @@ impl IcecastAdmin {
             unknown: Mutex::default(),
             resyncs: Mutex::default(),
             servers_changed: Arc::default(),
+            kicking: Mutex::default(),
         }
     }
 
@@ -115,16 +121,26 @@ impl IcecastAdmin {
             .inc();
     }
 
-    /// Runs `kill` on `server` in the background, with retries.
+    /// Runs `kill` on `server` in the background, with retries, once one of the server's
+    /// kick slots is free.
     fn spawn(&self, server: IcecastServer, kill: Kill, reason: DenyReason) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             tracing::error!("cannot drop a session outside the runtime");
             self.count(reason, "failed");
             return;
         };
+        let slots = lock(&self.kicking)
+            .entry(name(&server))
+            .or_insert_with(|| {
+                Arc::new(tokio::sync::Semaphore::new(client::CONNECTIONS_PER_SERVER))
+            })
+            .clone();
         let http = self.http.clone();
         let metrics = self.metrics.clone();
         runtime.spawn(async move {
+            let Ok(_slot) = slots.acquire_owned().await else {
+                return;
+            };
             let result = kill_with_retries(&http, &server, &kill, reason).await;
             metrics
                 .kicks
@@ -241,22 +257,18 @@ async fn kill_with_retries(
 }
 
 impl Kicker for IcecastAdmin {
-    fn kick_listener(&self, session: &ListenerSession, reason: DenyReason) {
-        if let Some(server) = self.entry(&session.server, &session.port, reason) {
-            let kill = Kill::Listener {
-                mount: session.mount.clone(),
-                client: session.client.clone(),
+    fn kick(&self, session: &Session, reason: DenyReason) {
+        let server = &session.key.server;
+        if let Some(entry) = self.entry(&server.host, &server.port, reason) {
+            let mount = session.mount.clone();
+            let kill = match session.role() {
+                Role::Listener => Kill::Listener {
+                    mount,
+                    client: session.key.id.clone(),
+                },
+                Role::Source => Kill::Source { mount },
             };
-            self.spawn(server, kill, reason);
-        }
-    }
-
-    fn kick_source(&self, _target: &Target, source: &SourceSession, reason: DenyReason) {
-        if let Some(server) = self.entry(&source.server, &source.port, reason) {
-            let kill = Kill::Source {
-                mount: source.mount.clone(),
-            };
-            self.spawn(server, kill, reason);
+            self.spawn(entry, kill, reason);
         }
     }
 }

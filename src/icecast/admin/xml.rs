@@ -1,212 +1,20 @@
-//! A small XML reader for what Icecast 2.4's admin API answers (libxml2's output: a prolog,
-//! elements, attributes, text, the five named entities and character references), and the
-//! three documents jars reads: `listmounts`, `listclients` and the `iceresponse` of a kill.
+//! Icecast 2.4's admin API answers, read with `roxmltree`: `listmounts` ([`list_mounts`]), the
+//! answer to a kill ([`ice_response`]), and `listclients` as a stream ([`ListenerStream`]): its
+//! `<listener>` elements are cut out of the body as it arrives and read one at a time, so a
+//! mount with a hundred thousand listeners is never held whole, and no one element may grow
+//! past [`MAX_ELEMENT`].
 
-use std::borrow::Cow;
+use roxmltree::{Document, Node};
 
-/// An element: its name, attributes, child elements and text (concatenated).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Element {
-    pub name: String,
-    pub attributes: Vec<(String, String)>,
-    pub children: Vec<Element>,
-    pub text: String,
-}
+use crate::domain::session::stored_text;
 
-impl Element {
-    pub fn attribute(&self, name: &str) -> Option<&str> {
-        self.attributes
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-    }
+/// The longest `<listener>` element read (its user agent is the listener's to choose).
+pub const MAX_ELEMENT: usize = 16 << 10;
 
-    /// The children named `name`.
-    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
-        self.children.iter().filter(move |c| c.name == name)
-    }
-
-    /// The text of the first child named `name` (case-insensitive: Icecast writes both
-    /// `<listeners>` and `<Listeners>`).
-    pub fn child_text(&self, name: &str) -> Option<&str> {
-        self.children
-            .iter()
-            .find(|c| c.name.eq_ignore_ascii_case(name))
-            .map(|c| c.text.trim())
-    }
-}
-
-/// Why a document could not be read.
+/// Why an answer could not be read. Display is fit for logs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("not the XML Icecast writes: {0}")]
-pub struct XmlError(&'static str);
-
-struct Reader<'a> {
-    s: &'a str,
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn rest(&self) -> &'a str {
-        &self.s[self.pos..]
-    }
-
-    fn skip_ws(&mut self) {
-        let r = self.rest();
-        self.pos += r.len() - r.trim_start().len();
-    }
-
-    /// Skips `<?…?>`, `<!--…-->` and `<!…>` before the root element.
-    fn skip_misc(&mut self) -> Result<(), XmlError> {
-        loop {
-            self.skip_ws();
-            let (open, close) = if self.rest().starts_with("<?") {
-                ("<?", "?>")
-            } else if self.rest().starts_with("<!--") {
-                ("<!--", "-->")
-            } else if self.rest().starts_with("<!") {
-                ("<!", ">")
-            } else {
-                return Ok(());
-            };
-            let end = self.rest()[open.len()..]
-                .find(close)
-                .ok_or(XmlError("unterminated declaration"))?;
-            self.pos += open.len() + end + close.len();
-        }
-    }
-
-    fn name(&mut self) -> Result<&'a str, XmlError> {
-        let r = self.rest();
-        let len = r
-            .find(|c: char| c.is_whitespace() || matches!(c, '/' | '>' | '='))
-            .unwrap_or(r.len());
-        if len == 0 {
-            return Err(XmlError("a name is missing"));
-        }
-        self.pos += len;
-        Ok(&r[..len])
-    }
-
-    fn eat(&mut self, what: &str) -> Result<(), XmlError> {
-        if !self.rest().starts_with(what) {
-            return Err(XmlError("unexpected character"));
-        }
-        self.pos += what.len();
-        Ok(())
-    }
-
-    fn element(&mut self, depth: usize) -> Result<Element, XmlError> {
-        if depth > 16 {
-            return Err(XmlError("nested too deeply"));
-        }
-        self.eat("<")?;
-        let mut e = Element {
-            name: self.name()?.to_string(),
-            ..Element::default()
-        };
-        loop {
-            self.skip_ws();
-            if self.rest().starts_with("/>") {
-                self.pos += 2;
-                return Ok(e);
-            }
-            if self.rest().starts_with('>') {
-                self.pos += 1;
-                break;
-            }
-            let name = self.name()?.to_string();
-            self.skip_ws();
-            self.eat("=")?;
-            self.skip_ws();
-            let quote = self.rest().chars().next().ok_or(XmlError("truncated"))?;
-            if quote != '"' && quote != '\'' {
-                return Err(XmlError("an attribute value is not quoted"));
-            }
-            self.pos += 1;
-            let end = self
-                .rest()
-                .find(quote)
-                .ok_or(XmlError("unterminated attribute"))?;
-            let value = unescape(&self.rest()[..end])?.into_owned();
-            self.pos += end + 1;
-            e.attributes.push((name, value));
-        }
-        loop {
-            let r = self.rest();
-            let lt = r.find('<').ok_or(XmlError("unterminated element"))?;
-            e.text.push_str(&unescape(&r[..lt])?);
-            self.pos += lt;
-            if self.rest().starts_with("</") {
-                self.pos += 2;
-                if self.name()? != e.name {
-                    return Err(XmlError("mismatched end tag"));
-                }
-                self.skip_ws();
-                self.eat(">")?;
-                return Ok(e);
-            }
-            if self.rest().starts_with("<!--") {
-                let end = self
-                    .rest()
-                    .find("-->")
-                    .ok_or(XmlError("unterminated comment"))?;
-                self.pos += end + 3;
-                continue;
-            }
-            e.children.push(self.element(depth + 1)?);
-        }
-    }
-}
-
-fn unescape(s: &str) -> Result<Cow<'_, str>, XmlError> {
-    if !s.contains('&') {
-        return Ok(Cow::Borrowed(s));
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(amp) = rest.find('&') {
-        out.push_str(&rest[..amp]);
-        let semi = rest[amp..]
-            .find(';')
-            .ok_or(XmlError("unterminated entity"))?;
-        let entity = &rest[amp + 1..amp + semi];
-        let c = match entity {
-            "amp" => '&',
-            "lt" => '<',
-            "gt" => '>',
-            "quot" => '"',
-            "apos" => '\'',
-            _ => {
-                let code = if let Some(hex) = entity.strip_prefix("#x") {
-                    u32::from_str_radix(hex, 16).ok()
-                } else if let Some(dec) = entity.strip_prefix('#') {
-                    dec.parse().ok()
-                } else {
-                    None
-                };
-                code.and_then(char::from_u32)
-                    .ok_or(XmlError("unknown entity"))?
-            }
-        };
-        out.push(c);
-        rest = &rest[amp + semi + 1..];
-    }
-    out.push_str(rest);
-    Ok(Cow::Owned(out))
-}
-
-/// Parses a whole document and returns its root element.
-pub fn parse(doc: &str) -> Result<Element, XmlError> {
-    let mut r = Reader { s: doc, pos: 0 };
-    r.skip_misc()?;
-    let root = r.element(0)?;
-    r.skip_misc()?;
-    if !r.rest().is_empty() {
-        return Err(XmlError("content after the root element"));
-    }
-    Ok(root)
-}
+#[error("malformed admin answer: {0}")]
+pub struct XmlError(pub &'static str);
 
 /// A mount with a source, from `/admin/listmounts`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -222,28 +30,43 @@ pub struct ListedClient {
     /// Icecast's client id (`<ID>`).
     pub id: String,
     pub ip: String,
+    /// As stored: capped like any user agent.
+    pub agent: Option<String>,
     /// Seconds the listener has been connected.
     pub connected: u64,
 }
 
-fn seconds(e: &Element) -> u64 {
-    e.child_text("Connected")
-        .and_then(|t| t.parse().ok())
+fn child_text<'a>(node: Node<'a, '_>, name: &str) -> Option<&'a str> {
+    node.children()
+        .find(|c| c.has_tag_name(name))
+        .and_then(|c| c.text())
+}
+
+fn seconds(node: Node<'_, '_>) -> u64 {
+    child_text(node, "Connected")
+        .and_then(|t| t.trim().parse().ok())
         .unwrap_or(0)
 }
 
-fn icestats(doc: &str) -> Result<Element, XmlError> {
-    let root = parse(doc)?;
-    if root.name != "icestats" {
-        return Err(XmlError("the root is not <icestats>"));
+fn root<'a>(doc: &'a Document<'a>, name: &str) -> Result<Node<'a, 'a>, XmlError> {
+    let root = doc.root_element();
+    if root.has_tag_name(name) {
+        Ok(root)
+    } else {
+        Err(XmlError("unexpected root element"))
     }
-    Ok(root)
+}
+
+fn parse(text: &str) -> Result<Document<'_>, XmlError> {
+    Document::parse(text).map_err(|_| XmlError("not well-formed XML"))
 }
 
 /// The mounts of a `/admin/listmounts` answer.
-pub fn list_mounts(doc: &str) -> Result<Vec<ListedMount>, XmlError> {
-    icestats(doc)?
-        .all("source")
+pub fn list_mounts(text: &str) -> Result<Vec<ListedMount>, XmlError> {
+    let doc = parse(text)?;
+    root(&doc, "icestats")?
+        .children()
+        .filter(|n| n.has_tag_name("source"))
         .map(|s| {
             Ok(ListedMount {
                 mount: s
@@ -256,33 +79,93 @@ pub fn list_mounts(doc: &str) -> Result<Vec<ListedMount>, XmlError> {
         .collect()
 }
 
-/// The listeners of a `/admin/listclients` answer.
-pub fn list_clients(doc: &str) -> Result<Vec<ListedClient>, XmlError> {
-    let root = icestats(doc)?;
-    let mut out = Vec::new();
-    for source in root.all("source") {
-        for l in source.all("listener") {
-            let id = l
-                .child_text("ID")
-                .or_else(|| l.attribute("id"))
-                .ok_or(XmlError("a <listener> without an ID"))?;
-            out.push(ListedClient {
-                id: id.to_string(),
-                ip: l.child_text("IP").unwrap_or_default().to_string(),
-                connected: seconds(l),
-            });
-        }
-    }
-    Ok(out)
+/// Whether an `<iceresponse>` (the answer to a kill) says it was done (`<return>1</return>`).
+pub fn ice_response(text: &str) -> Result<bool, XmlError> {
+    let doc = parse(text)?;
+    Ok(child_text(root(&doc, "iceresponse")?, "return").map(str::trim) == Some("1"))
 }
 
-/// Whether an `<iceresponse>` (the answer to a kill) says it was done (`<return>1</return>`).
-pub fn ice_response(doc: &str) -> Result<bool, XmlError> {
-    let root = parse(doc)?;
-    if root.name != "iceresponse" {
-        return Err(XmlError("the root is not <iceresponse>"));
+fn listener(element: &str) -> Result<ListedClient, XmlError> {
+    let doc = parse(element)?;
+    let l = root(&doc, "listener")?;
+    let id = child_text(l, "ID")
+        .or_else(|| l.attribute("id"))
+        .ok_or(XmlError("a <listener> without an ID"))?;
+    Ok(ListedClient {
+        id: id.trim().to_string(),
+        ip: child_text(l, "IP").unwrap_or_default().trim().to_string(),
+        agent: child_text(l, "UserAgent")
+            .filter(|a| !a.is_empty())
+            .map(stored_text),
+        connected: seconds(l),
+    })
+}
+
+/// `/admin/listclients`'s listeners, read as the body arrives ([`ListenerStream::push`]).
+#[derive(Debug, Default)]
+pub struct ListenerStream {
+    pending: String,
+    /// Whether the root `<icestats>` was seen.
+    started: bool,
+}
+
+const OPEN: &str = "<listener";
+const CLOSE: &str = "</listener>";
+
+impl ListenerStream {
+    /// Reads what `chunk` completes: every whole `<listener>` element so far, in order. The
+    /// rest waits for the next chunk. An element longer than [`MAX_ELEMENT`] is an error.
+    pub fn push(&mut self, chunk: &str) -> Result<Vec<ListedClient>, XmlError> {
+        self.pending.push_str(chunk);
+        if !self.started {
+            if self.pending.contains("<icestats") {
+                self.started = true;
+            } else if self.pending.len() > MAX_ELEMENT {
+                return Err(XmlError("no <icestats>"));
+            }
+        }
+        let mut out = Vec::new();
+        let mut done = 0;
+        while let Some(open) = self.pending[done..].find(OPEN).map(|i| done + i) {
+            let Some(close) = self.pending[open..]
+                .find(CLOSE)
+                .map(|i| open + i + CLOSE.len())
+            else {
+                break;
+            };
+            if close - open > MAX_ELEMENT {
+                return Err(XmlError("a <listener> too long"));
+            }
+            out.push(listener(&self.pending[open..close])?);
+            done = close;
+        }
+        // What precedes an unfinished element is read; keep the element itself.
+        let keep_from = self.pending[done..]
+            .find(OPEN)
+            .map_or(self.pending.len().saturating_sub(OPEN.len()), |i| done + i);
+        let keep_from = floor_char_boundary(&self.pending, keep_from.max(done));
+        self.pending.drain(..keep_from);
+        if self.pending.len() > MAX_ELEMENT {
+            return Err(XmlError("a <listener> too long"));
+        }
+        Ok(out)
     }
-    Ok(root.child_text("return") == Some("1"))
+
+    /// The body ended: it must have been an `<icestats>` answer.
+    pub fn finish(self) -> Result<(), XmlError> {
+        if self.started {
+            Ok(())
+        } else {
+            Err(XmlError("no <icestats>"))
+        }
+    }
+}
+
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
 }
 
 #[cfg(test)]
@@ -296,6 +179,23 @@ mod tests {
                 $name
             ))
         };
+    }
+
+    /// All listeners of `doc`, fed in chunks of `size` bytes (on char boundaries).
+    fn streamed(doc: &str, size: usize) -> Result<Vec<ListedClient>, XmlError> {
+        let mut stream = ListenerStream::default();
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at < doc.len() {
+            let end = floor_char_boundary(doc, (at + size).min(doc.len())).max(at + 1);
+            let end = (at..=doc.len())
+                .find(|&e| e >= end && doc.is_char_boundary(e))
+                .unwrap();
+            out.extend(stream.push(&doc[at..end])?);
+            at = end;
+        }
+        stream.finish()?;
+        Ok(out)
     }
 
     #[test]
@@ -324,30 +224,49 @@ mod tests {
     }
 
     #[test]
-    fn listclients_as_icecast_2_4_4_writes_it() {
-        let clients = list_clients(capture!("listclients.xml")).unwrap();
-        assert_eq!(
-            clients,
-            [
-                ListedClient {
-                    id: "4".into(),
-                    ip: "127.0.0.1".into(),
-                    connected: 15
-                },
-                ListedClient {
-                    id: "20".into(),
-                    ip: "127.0.0.1".into(),
-                    connected: 1
-                }
-            ]
-        );
-        assert!(list_clients(capture!("listclients-empty.xml"))
+    fn listclients_as_icecast_2_4_4_writes_it_in_any_chunks() {
+        let want = [
+            ListedClient {
+                id: "4".into(),
+                ip: "127.0.0.1".into(),
+                agent: Some("curl/7.88.1".into()),
+                connected: 15,
+            },
+            ListedClient {
+                id: "20".into(),
+                ip: "127.0.0.1".into(),
+                // The escaped `<`, `&` and `"` come through as text.
+                agent: Some("Mozilla <x> & \"q\"".into()),
+                connected: 1,
+            },
+        ];
+        for size in [1, 2, 7, 64, 100_000] {
+            assert_eq!(
+                streamed(capture!("listclients.xml"), size).unwrap(),
+                want,
+                "{size}"
+            );
+        }
+        assert!(streamed(capture!("listclients-empty.xml"), 5)
             .unwrap()
             .is_empty());
-        // The user agent's escaped `<`, `&` and `"` came through as text.
-        let root = parse(capture!("listclients.xml")).unwrap();
-        let agent = root.children[0].all("listener").nth(1).unwrap();
-        assert_eq!(agent.child_text("UserAgent"), Some("Mozilla <x> & \"q\""));
+    }
+
+    #[test]
+    fn a_long_agent_is_capped_and_an_endless_element_refused() {
+        let agent = "A".repeat(8_000);
+        let doc = format!(
+            "<icestats><source mount=\"/m\"><listener><IP>1.2.3.4</IP><UserAgent>{agent}\
+             </UserAgent><Connected>3</Connected><ID>9</ID></listener></source></icestats>"
+        );
+        let got = streamed(&doc, 1000).unwrap();
+        assert_eq!(got[0].agent.as_ref().map(String::len), Some(512));
+        let endless = format!("<icestats><listener><IP>{}", "x".repeat(MAX_ELEMENT + 10));
+        assert!(streamed(&endless, 4096).is_err());
+        assert!(
+            streamed("<html>no</html>", 4).is_err(),
+            "not an icestats answer"
+        );
     }
 
     #[test]
@@ -371,25 +290,14 @@ mod tests {
             "<icestats><source mount=\"/a></icestats>",
             "<icestats></source>",
             "<icestats>&bogus;</icestats>",
-            "<icestats/><more/>",
             "<a>&#xffffffff;</a>",
-            "<icestats><source><listener></listener></source></icestats>",
         ] {
-            assert!(
-                list_clients(doc).is_err() || list_mounts(doc).is_err(),
-                "{doc:?}"
-            );
+            assert!(list_mounts(doc).is_err(), "{doc:?}");
         }
-        let deep = "<a>".repeat(100) + &"</a>".repeat(100);
-        assert!(parse(&deep).is_err());
-        assert_eq!(
-            parse("<a x='1&#65;'>t&#x42;<!-- c --></a>").unwrap(),
-            Element {
-                name: "a".into(),
-                attributes: vec![("x".into(), "1A".into())],
-                children: vec![],
-                text: "tB".into()
-            }
-        );
+        assert!(streamed(
+            "<icestats><source><listener></listener></source></icestats>",
+            9
+        )
+        .is_err());
     }
 }

@@ -160,7 +160,10 @@ fn live_sources_that_must_go() {
     let since = t0() - secs(30);
     let s = set(SanctionRows {
         version: 1,
-        bans: vec![ban(None, Some(7), Some(e.id), None)],
+        bans: vec![
+            ban(None, Some(7), Some(e.id), None),
+            ban(Some("198.51.100.7"), None, None, None),
+        ],
         tickets: vec![RevokedTicket {
             jti: "guest-revoked".into(),
             event: e.id,
@@ -178,6 +181,7 @@ fn live_sources_that_must_go() {
         }],
     });
     let src = |member: Option<(i64, Standing)>, ticket: Option<&'static str>, since| LiveSource {
+        ip: "192.0.2.1",
         member,
         ticket,
         since,
@@ -233,6 +237,25 @@ fn live_sources_that_must_go() {
             EventRow::Found(&other),
             now,
             None,
+        ),
+        // A banned address, wherever it streams from (an encoder or a relay).
+        (
+            LiveSource {
+                ip: "198.51.100.7",
+                ..src(Some((1, present(false))), None, since)
+            },
+            EventRow::Found(&other),
+            now,
+            Some(DenyReason::Banned),
+        ),
+        (
+            LiveSource {
+                ip: "::ffff:198.51.100.7",
+                ..src(None, None, since)
+            },
+            EventRow::NotAnEvent,
+            now,
+            Some(DenyReason::Banned),
         ),
         // A guest's ticket revoked by id; a cut-off before the source began spares it.
         (

@@ -1,7 +1,8 @@
-//! The listener session table: the [`SessionStore`] trait and its two backends, [`sqlite`]
-//! (a table beside the events in the embedded file) and [`postgres`] (`jars.listener_sessions`,
-//! one table every node writes to). Each prepares its own table, idempotently, when opened
-//! (and on `jars migrate`), apart from the event table's migrations.
+//! The session table: the [`SessionStore`] trait and its two backends, [`sqlite`] (a table
+//! beside the events in the embedded file) and [`postgres`] (`jars.listener_sessions`, one
+//! table every node writes to), both through sqlx, in the same plain shape: one row per
+//! session (listeners and sources), its indexes, a migration. Figures for reports are
+//! aggregated by the database, never by reading every row into memory.
 
 pub mod postgres;
 pub mod sqlite;
@@ -9,25 +10,104 @@ pub mod sqlite;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 use super::StoreError;
 use crate::config::StoreSettings;
-use crate::sessions::{OpenRow, SessionFilter, SessionOp, SessionRecord};
+use crate::domain::{EndReason, ServerId, Session, SessionKey, SessionOp};
 
-/// Where listener sessions are stored.
+/// Which sessions a report reads: listeners' sessions that started in `[from, to)`, of one
+/// event or all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionFilter {
+    pub event: Option<Uuid>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// How report figures are grouped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupBy {
+    /// One group per event (a static mount by its name).
+    Event,
+    /// One group per UTC day a session started on.
+    Day,
+}
+
+/// The listening figures of a set of listeners' sessions, at `now` (open sessions count up
+/// to it). A session lasts Icecast's own `duration` when it sent one, else from its start to
+/// its end; concurrency is counted per second, ends before starts within a second.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Figures {
+    pub sessions: u64,
+    /// Distinct listeners: by member, else ticket, else stored address; a session none of
+    /// these tell counts as its own listener.
+    pub unique_listeners: u64,
+    pub listening_seconds: u64,
+    pub peak_listeners: u32,
+    pub first_start: Option<DateTime<Utc>>,
+    pub last_end: Option<DateTime<Utc>>,
+    /// Sessions closed as `lost` (their end never came).
+    pub lost: u64,
+    /// Sessions jars had Icecast drop (`kicked`).
+    pub kicked: u64,
+}
+
+/// One point of a series: the most listeners at once during the minute starting at `t`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Point {
+    pub t: DateTime<Utc>,
+    pub listeners: u32,
+}
+
+/// A stored session, as `jars report --format json` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub session: Session,
+    /// `None` while open.
+    pub ended: Option<DateTime<Utc>>,
+    /// Icecast's own duration, in seconds, when it sent one.
+    pub duration: Option<u64>,
+    pub end_reason: Option<EndReason>,
+    /// Why jars had it dropped (a deny reason's label), for `kicked`.
+    pub end_cause: Option<String>,
+}
+
+/// An open row, as the lost-session sweep reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenRow {
+    pub id: i64,
+    pub key: SessionKey,
+    pub started: DateTime<Utc>,
+    pub timelimit: Option<u64>,
+}
+
+/// Where sessions are stored.
 #[async_trait::async_trait]
 pub trait SessionStore: Send + Sync {
-    /// Applies the ops of `chunks`, in order, in one transaction: all or none.
-    async fn apply_chunks(&self, chunks: Vec<Vec<SessionOp>>) -> Result<(), StoreError>;
     /// Applies `ops` in order, in one transaction: all or none.
-    async fn apply(&self, ops: Vec<SessionOp>) -> Result<(), StoreError> {
-        self.apply_chunks(vec![ops]).await
-    }
-    /// The sessions `filter` selects, oldest first.
-    async fn sessions(&self, filter: SessionFilter) -> Result<Vec<SessionRecord>, StoreError>;
+    async fn apply(&self, ops: &[SessionOp]) -> Result<(), StoreError>;
+    /// The sessions `server` has open rows for (listeners and sources), as stored: what a
+    /// restarted node joins with what that server's admin API lists.
+    async fn open_sessions(&self, server: &ServerId) -> Result<Vec<Session>, StoreError>;
+    /// The figures of the listeners' sessions of `event`, and one [`Point`] a minute from the
+    /// first start's minute to the last end's (at most `max_points`), at `now`.
+    async fn event_figures(
+        &self,
+        event: Uuid,
+        now: DateTime<Utc>,
+        max_points: usize,
+    ) -> Result<(Figures, Vec<Point>), StoreError>;
+    /// The figures of the listeners' sessions `filter` selects, one per group (events by id,
+    /// static mounts by name, or UTC dates `YYYY-MM-DD`), in the groups' order, at `now`.
+    async fn report(
+        &self,
+        filter: SessionFilter,
+        by: GroupBy,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, Figures)>, StoreError>;
     /// Open rows that started before `before`, or whose timelimit ran out before
-    /// `timelimit_before` (start + timelimit): the only rows the lost-session sweep may close,
-    /// found by the store rather than every open row read back.
+    /// `timelimit_before` (start + timelimit): the only rows the lost-session sweep may close.
     async fn open_before(
         &self,
         before: DateTime<Utc>,
@@ -48,13 +128,11 @@ pub async fn open(settings: &StoreSettings) -> Result<Arc<dyn SessionStore>, Sto
     }
 }
 
-/// Creates the session table whatever `[store] migrate` says (`jars migrate`); describes it.
+/// Creates the session table whatever `[store] migrate` says (`jars migrate`); describes what
+/// it did.
 pub async fn migrate(settings: &StoreSettings) -> Result<String, StoreError> {
     match settings {
-        StoreSettings::Sqlite { path } => {
-            sqlite::SqliteSessions::open(path).await?;
-            Ok("listener_sessions: up to date".into())
-        }
+        StoreSettings::Sqlite { path } => sqlite::SqliteSessions::migrate(path).await,
         StoreSettings::Postgres(pg) => postgres::PgSessions::migrate(pg).await,
     }
 }

@@ -2,7 +2,7 @@
 //! give, with its Icecast log text and metric label) and [`ConnectDenial`] (the connect rule's
 //! two answers).
 
-use crate::tokens::TokenError;
+use super::TokenError;
 
 /// Why a connect (or a ticket mint) was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,14 +1,16 @@
 //! Why a request or callback was refused: [`DenyReason`] (every reason a rule or a hook can
 //! give, with its Icecast log text and metric label) and [`ConnectDenial`] (the connect rule's
-//! two answers).
+//! answers).
 
 use super::TokenError;
 
 /// Why a connect (or a ticket mint) was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnectDenial {
-    /// No such event, or it has expired.
+    /// No such event.
     NoEvent,
+    /// The event has expired, or was ended.
+    Expired,
     /// The event exists, but the member neither owns it nor is an admin.
     NotOwnerOrAdmin,
 }
@@ -24,6 +26,7 @@ impl From<ConnectDenial> for DenyReason {
     fn from(d: ConnectDenial) -> DenyReason {
         match d {
             ConnectDenial::NoEvent => DenyReason::NoSuchEvent,
+            ConnectDenial::Expired => DenyReason::EventExpired,
             ConnectDenial::NotOwnerOrAdmin => DenyReason::NotOwnerOrAdmin,
         }
     }

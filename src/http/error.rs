@@ -221,7 +221,7 @@ impl From<StoreError> for ApiError {
 impl From<ConnectDenial> for ApiError {
     fn from(d: ConnectDenial) -> Self {
         match d {
-            ConnectDenial::NoEvent => ApiError::NonExistentOrExpiredEvent,
+            ConnectDenial::NoEvent | ConnectDenial::Expired => ApiError::NonExistentOrExpiredEvent,
             ConnectDenial::NotOwnerOrAdmin => ApiError::UnauthorizedConnection,
         }
     }

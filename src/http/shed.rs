@@ -3,7 +3,7 @@
 //! both applied before a request may take one of the shared slots. [`guard_api`] applies them
 //! to the management API; [`super::icecast::CallbackRoute`] to Icecast's callbacks.
 
-use std::collections::HashMap;
+use crate::domain::FastMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,7 +23,7 @@ pub const API_MAX_PER_CLIENT: usize = 16;
 /// At most `max` things in progress per address.
 pub struct PeerSlots {
     max: usize,
-    counts: Mutex<HashMap<IpAddr, usize, foldhash::fast::RandomState>>,
+    counts: Mutex<FastMap<IpAddr, usize>>,
 }
 
 /// One address's slot, given back on drop.

@@ -24,7 +24,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::config::Access;
-use crate::store::{Event, ListFilter};
+use crate::domain::{Event, ListFilter};
 use crate::tokens::{AccessLevel, Claims, TicketClaims};
 
 pub use crate::domain::{ConnectDenial, ConnectTerms, DenyReason};
@@ -90,9 +90,10 @@ pub fn may_connect(
     now: DateTime<Utc>,
 ) -> Result<(), ConnectDenial> {
     let terms = connect_terms(member, now);
-    let event = event
-        .filter(|e| terms.unexpired(e))
-        .ok_or(ConnectDenial::NoEvent)?;
+    let event = event.ok_or(ConnectDenial::NoEvent)?;
+    if !terms.unexpired(event) {
+        return Err(ConnectDenial::Expired);
+    }
     if terms.owned(event) {
         Ok(())
     } else {
@@ -147,9 +148,10 @@ pub fn relay_may_source(
     windows: RelayWindows,
     now: DateTime<Utc>,
 ) -> Result<(), DenyReason> {
-    let event = event
-        .filter(|e| !e.is_expired(now))
-        .ok_or(DenyReason::NoSuchEvent)?;
+    let event = event.ok_or(DenyReason::NoSuchEvent)?;
+    if event.is_expired(now) {
+        return Err(DenyReason::EventExpired);
+    }
     let within = |since: DateTime<Utc>, window: Duration| {
         let window = chrono::Duration::from_std(window).unwrap_or(chrono::Duration::MAX);
         now - since <= window

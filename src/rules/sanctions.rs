@@ -4,20 +4,16 @@
 //! ([`may_manage`]); who may ban ([`may_ban`]). [`SanctionSet`] is the in-memory form of every
 //! sanction in force, built once per change so that a callback pays hash lookups only.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{ConnectDenial, DenyReason, Standing};
-use crate::domain::Event;
+use crate::domain::{Event, FastMap};
 use crate::net::IpNet;
 use crate::store::sanctions::SanctionRows;
 use crate::tokens::{AccessLevel, Claims, SourceTicketClaims};
-
-/// Keys are ids and addresses from the store, chosen by admins: a fast hasher is safe.
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Where a ban applies, and until when.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -380,9 +376,10 @@ pub fn may_source_with_ticket(
     if Uuid::try_parse(&ticket.sub).ok() != Some(target) {
         return Err(DenyReason::TicketForAnotherEvent);
     }
-    let event = event
-        .filter(|e| !e.is_expired(now))
-        .ok_or(DenyReason::NoSuchEvent)?;
+    let event = event.ok_or(DenyReason::NoSuchEvent)?;
+    if event.is_expired(now) {
+        return Err(DenyReason::EventExpired);
+    }
     if let Standing::Present { created, .. } = minter {
         if ticket.iat < created {
             return Err(DenyReason::UserRemoved);

@@ -95,13 +95,13 @@ fn connect_rule() {
             "expired at exactly now",
             member(9, true, FAR),
             Some(&ended),
-            Err(ConnectDenial::NoEvent),
+            Err(ConnectDenial::Expired),
         ),
         (
             "owner, expired",
             member(1, false, FAR),
             Some(&ended),
-            Err(ConnectDenial::NoEvent),
+            Err(ConnectDenial::Expired),
         ),
     ];
     for (name, who, event, expected) in cases {
@@ -181,18 +181,18 @@ fn relay_window() {
             refused,
         ),
         (
-            "event ended",
+            "event ended: its retries are refused as event_expired",
             Some(&ended),
             live,
             10,
-            Err(DenyReason::NoSuchEvent),
+            Err(DenyReason::EventExpired),
         ),
         (
             "event ended while dropped",
             Some(&ended),
             dropped("relay", 5),
             10,
-            Err(DenyReason::NoSuchEvent),
+            Err(DenyReason::EventExpired),
         ),
         ("no event", None, live, 0, Err(DenyReason::NoSuchEvent)),
     ];

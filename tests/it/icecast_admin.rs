@@ -5,8 +5,8 @@
 use std::time::{Duration, Instant};
 
 use jars::config::IcecastServer;
+use jars::domain::{DenyReason, Role};
 use jars::icecast::admin::{resync, AdminApi, AdminError};
-use jars::rules::DenyReason;
 use serde_json::Value;
 
 use crate::icecast_e2e::{rig, rig_config, Rig, WAIT};
@@ -23,6 +23,7 @@ fn entry(rig_icecast: &icecast::Icecast, password: &str) -> IcecastServer {
         admin_url: format!("http://127.0.0.1:{}", rig_icecast.port),
         admin_user: ADMIN_USER.into(),
         admin_password: password.into(),
+        max_listeners: 100,
     }
 }
 
@@ -96,7 +97,7 @@ async fn listed_clients(server: &IcecastServer, mount: &str) -> Option<Vec<Strin
         http: &http,
         server,
     };
-    let clients = api.list_clients(mount).await.expect("listclients");
+    let clients = api.list_clients(mount, 100).await.expect("listclients");
     clients.map(|c| c.into_iter().map(|c| c.id).collect())
 }
 
@@ -153,17 +154,19 @@ async fn the_kicker_drops_a_real_listener_and_a_real_source() {
     let state = &rig.jars.state;
     let server = entry(&rig.icecast, ADMIN_PASSWORD);
     state.icecast_admin.set_servers(vec![server.clone()]);
-    let session = state.hooks.live.listeners_where(|_| true).remove(0);
-    assert_eq!(session.server, "localhost");
+    let session = state
+        .hooks
+        .live
+        .sessions_where(|s| s.role() == Role::Listener)
+        .remove(0);
+    assert_eq!(session.key.server.host, "localhost");
     assert_eq!(
         listed_clients(&server, &mount).await,
-        Some(vec![session.client.clone()])
+        Some(vec![session.key.id.clone()])
     );
 
     let started = Instant::now();
-    state
-        .kicker
-        .kick_listener(&session, DenyReason::UserRemoved);
+    state.kicker.kick(&session, DenyReason::UserRemoved);
     assert!(
         listener.wait_closed(Duration::from_secs(3)).await.is_some(),
         "the listener was not dropped within 3 s"
@@ -175,16 +178,15 @@ async fn the_kicker_drops_a_real_listener_and_a_real_source() {
     assert_eq!(listed_clients(&server, &mount).await, Some(vec![]));
 
     // Kicking it again: Icecast has no such client.
-    state
-        .kicker
-        .kick_listener(&session, DenyReason::UserRemoved);
+    state.kicker.kick(&session, DenyReason::UserRemoved);
     wait_kicks(&rig.jars, DenyReason::UserRemoved, "gone", 1.0, WAIT).await;
 
-    let (target, mount_state) = state.hooks.live.live_mounts().remove(0);
-    let on = mount_state.source.expect("the source is known");
-    state
-        .kicker
-        .kick_source(&target, &on, DenyReason::EventExpired);
+    let on = state
+        .hooks
+        .live
+        .sessions_where(|s| s.role() == Role::Source)
+        .remove(0);
+    state.kicker.kick(&on, DenyReason::EventExpired);
     rig.wait_event(&event, "source dropped", |e| e["live"] == false)
         .await;
     wait_kicks(&rig.jars, DenyReason::EventExpired, "dropped", 1.0, WAIT).await;
@@ -220,13 +222,13 @@ async fn a_refused_or_missing_admin_entry_is_counted_and_never_logs_the_password
     let _guard = log.start();
 
     // No entry for this Icecast: counted, said once in the log and in readyz.
-    let session = state.hooks.live.listeners_where(|_| true).remove(0);
-    state
-        .kicker
-        .kick_listener(&session, DenyReason::UserRemoved);
-    state
-        .kicker
-        .kick_listener(&session, DenyReason::UserRemoved);
+    let session = state
+        .hooks
+        .live
+        .sessions_where(|s| s.role() == Role::Listener)
+        .remove(0);
+    state.kicker.kick(&session, DenyReason::UserRemoved);
+    state.kicker.kick(&session, DenyReason::UserRemoved);
     assert_eq!(
         kicks(&rig.jars, DenyReason::UserRemoved, "no_admin").await,
         2.0
@@ -246,9 +248,7 @@ async fn a_refused_or_missing_admin_entry_is_counted_and_never_logs_the_password
     // A wrong admin password: retried, then counted as failed; the listener stays.
     let server = entry(&rig.icecast, wrong);
     state.icecast_admin.set_servers(vec![server.clone()]);
-    state
-        .kicker
-        .kick_listener(&session, DenyReason::UserRemoved);
+    state.kicker.kick(&session, DenyReason::UserRemoved);
     wait_kicks(
         &rig.jars,
         DenyReason::UserRemoved,

@@ -30,6 +30,7 @@ fn wire_admin(rig: &Rig) {
             admin_url: format!("http://127.0.0.1:{}", rig.icecast.port),
             admin_user: ADMIN_USER.into(),
             admin_password: ADMIN_PASSWORD.into(),
+            max_listeners: 100,
         }]);
 }
 

@@ -274,7 +274,7 @@ fn guest_source_tickets() {
             Err(DenyReason::TicketForAnotherEvent),
         ),
         // Not on an expired event.
-        (1, e.id, created_before, 60, Err(DenyReason::NoSuchEvent)),
+        (1, e.id, created_before, 60, Err(DenyReason::EventExpired)),
         // Its minter gone, or the id now somebody else's.
         (1, e.id, Standing::Removed, 0, Err(DenyReason::UserRemoved)),
         (1, e.id, created_after, 0, Err(DenyReason::UserRemoved)),

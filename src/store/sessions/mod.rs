@@ -60,7 +60,7 @@ pub struct Point {
     pub listeners: u32,
 }
 
-/// A stored session, as `jars report --format json` lists it.
+/// A stored session, as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
     pub session: Session,
@@ -87,6 +87,13 @@ pub struct OpenRow {
 pub trait SessionStore: Send + Sync {
     /// Applies `ops` in order, in one transaction: all or none.
     async fn apply(&self, ops: &[SessionOp]) -> Result<(), StoreError>;
+    /// The stored sessions (listeners and sources) that started in `filter`'s range, of its
+    /// event, oldest first, at most `limit`: rows as they are, for tests and inspection.
+    async fn sessions(
+        &self,
+        filter: SessionFilter,
+        limit: u32,
+    ) -> Result<Vec<SessionRecord>, StoreError>;
     /// The sessions `server` has open rows for (listeners and sources), as stored: what a
     /// restarted node joins with what that server's admin API lists.
     async fn open_sessions(&self, server: &ServerId) -> Result<Vec<Session>, StoreError>;

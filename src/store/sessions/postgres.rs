@@ -31,6 +31,13 @@ impl SessionStore for PgSessions {
     async fn apply(&self, _ops: &[SessionOp]) -> Result<(), StoreError> {
         Err(todo())
     }
+    async fn sessions(
+        &self,
+        _filter: SessionFilter,
+        _limit: u32,
+    ) -> Result<Vec<super::SessionRecord>, StoreError> {
+        Err(todo())
+    }
     async fn open_sessions(&self, _server: &ServerId) -> Result<Vec<Session>, StoreError> {
         Err(todo())
     }

@@ -5,10 +5,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use jars::icecast::kick::Kicker;
-use jars::icecast::live::{ListenerSession, SourceSession};
-use jars::icecast::Target;
-use jars::rules::DenyReason;
+use jars::domain::{DenyReason, Role, Session};
+use jars::live::Kicker;
 use serde_json::Value;
 
 use super::*;
@@ -21,17 +19,16 @@ pub(crate) struct Recorder {
 }
 
 impl Kicker for Recorder {
-    fn kick_listener(&self, s: &ListenerSession, reason: DenyReason) {
-        self.listeners
+    fn kick(&self, s: &Session, reason: DenyReason) {
+        let kicks = match s.role() {
+            Role::Listener => &self.listeners,
+            Role::Source => &self.sources,
+        };
+        // A listener by its client id, a source by its mount.
+        kicks
             .lock()
             .unwrap()
-            .push((s.client.clone(), reason.label()));
-    }
-    fn kick_source(&self, _: &Target, s: &SourceSession, reason: DenyReason) {
-        self.sources
-            .lock()
-            .unwrap()
-            .push((s.mount.clone(), reason.label()));
+            .push((s.key.id.clone(), reason.label()));
     }
 }
 

@@ -17,7 +17,7 @@ use tracing_subscriber::{reload, EnvFilter};
 
 /// mimalloc: a callback allocates a few dozen small blocks (hyper, axum, the decoded fields),
 /// and glibc's malloc and free were ~15% of a callback's instructions (callgrind, see
-/// BENCHMARKS.md).
+/// docs/benchmarks.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

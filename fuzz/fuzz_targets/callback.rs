@@ -199,7 +199,7 @@ password = "{RELAY_PASS}"
     }
 }
 
-/// What the README says a mount is.
+/// What docs/icecast.md says a mount is.
 #[derive(Debug, PartialEq)]
 enum MountKind {
     Event(Uuid),

@@ -24,7 +24,8 @@ pub fn render(out: &mut dyn Write) -> std::io::Result<()> {
     }
     roff.control("SH", ["SEE ALSO"]);
     roff.text([roman(
-        "README.md in the jars sources: configuration, the HTTP API, Icecast, operations.",
+        "README.md in the jars sources, and docs/ beside it: api.md (the HTTP API), icecast.md, \
+         operations.md, cli.md, configuration.md; SECURITY.md.",
     )]);
     roff.to_writer(out)?;
     page.render_version_section(out)

@@ -31,8 +31,8 @@ pub use args::{
 /// Exit code when the node a command asks does not answer (sysexits' EX_UNAVAILABLE).
 pub const EXIT_UNAVAILABLE: i32 = 69;
 
-/// The commented default config: deploy/jars.toml, itself generated from the README's reference
-/// by scripts/sync-example-config, so the three cannot drift apart.
+/// The commented default config: deploy/jars.toml, itself generated from the reference in
+/// docs/configuration.md by scripts/sync-example-config, so the three cannot drift apart.
 pub const DEFAULT_CONFIG: &str = include_str!("../../deploy/jars.toml");
 
 /// How a command failed, and so which exit code it ends with.

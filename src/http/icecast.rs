@@ -6,7 +6,7 @@
 //! ([`super::App`]) and does in line what the router's layers do for the other routes: load
 //! shedding, the body limit and the request metrics. Through the router, its three layers cost
 //! about twenty allocations per request (each layer clones a boxed service; callgrind, see
-//! BENCHMARKS.md), more than deciding the callback does.
+//! docs/benchmarks.md), more than deciding the callback does.
 //!
 //! # Security
 //! Set `[icecast] username/password` so that only Icecast can ask. Without them, only

@@ -162,7 +162,7 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         );
     // The API waits on MyRadio, argon2 and the store: bound each request. Callbacks
     // (`icecast::CallbackRoute`) have no such timer: a per-request timer wakes a parked worker
-    // on every callback (measured, see BENCHMARKS.md), and everything a callback can wait on is
+    // on every callback (measured, see docs/benchmarks.md), and everything a callback can wait on is
     // bounded already (store operations; slow clients by the header read timeout and
     // `icecast::CALLBACK_BODY_TIMEOUT`).
     // Per-client cap and body deadline first (`shed::guard_api`), so that slow or greedy

@@ -1,6 +1,6 @@
 //! Drop-in compatibility with the original JARS (Python/Tornado 6, PyJWT 1.7.1), issue 13: one
 //! table of requests, each with the error name the original answered (or its success) and
-//! what jars answers. Where jars stays deliberately different, README.md's "Differences from
+//! what jars answers. Where jars stays deliberately different, docs/api.md's "Differences from
 //! the original JARS" says why; those rows are marked `differs`.
 
 use std::net::SocketAddr;
@@ -197,7 +197,7 @@ async fn requests_of_the_originals_clients_get_the_originals_answers() {
         // yet one name guessed from many addresses is slowed.
         ("8 member at home", login("member", "member-pw", "2001:db8:1:1::99"), TOKEN, 200, ""),
         ("8 victim, guessed", login("victim", "victim-pw", "192.0.2.77"), "(none: no limit)", 429, "TooManyRequests"),
-        // 9. Kept differences (README).
+        // 9. Kept differences (docs/api.md).
         ("9 differs: no exp", connect(&format!("auth={}&mount={event}", without("exp"))), ACCEPTED, 401, "DecodeError"),
         ("9 differs: no iss", connect(&format!("auth={}&mount={event}", without("iss"))), ACCEPTED, 401, "DecodeError"),
         ("9 differs: status", token_req("user=owner&password=wrong", 5), "NoUserException (500)", 401, "NoUserException"),

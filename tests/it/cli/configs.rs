@@ -1,5 +1,5 @@
-//! The configurations jars ships or must accept: deploy/, icecast-examples/, the README's
-//! reference, and the original service's own sample `config.json` against PostgreSQL.
+//! The configurations jars ships or must accept: deploy/, icecast-examples/, the reference in
+//! docs/configuration.md, and the original service's own sample `config.json` against PostgreSQL.
 
 use super::*;
 
@@ -34,15 +34,15 @@ fn icecast_example_jars_config_is_valid() {
 }
 
 #[test]
-fn shipped_example_config_matches_the_readme_reference() {
+fn shipped_example_config_matches_the_documented_reference() {
     let root = env!("CARGO_MANIFEST_DIR");
-    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
-    let reference: Vec<&str> = readme
-        .split("## Configuration")
+    let doc = std::fs::read_to_string(format!("{root}/docs/configuration.md")).unwrap();
+    let reference: Vec<&str> = doc
+        .split("## The reference")
         .nth(1)
         .and_then(|s| s.split("```toml\n").nth(1))
         .and_then(|s| s.split("\n```").next())
-        .expect("a toml block under ## Configuration")
+        .expect("a toml block under ## The reference in docs/configuration.md")
         .lines()
         .filter(|l| !l.starts_with("data_dir"))
         .collect();

@@ -28,6 +28,7 @@ mod relay;
 mod revoke_e2e;
 mod router;
 mod sanctions_pg;
+mod seams;
 mod sessions;
 mod signals;
 mod store_suite;

@@ -4,42 +4,46 @@
 //! to, a station's live events. A drop-in successor to the original JARS service.
 //!
 //! ## Module map
-//! In the order a request flows through them:
-//! - [`config`]: TOML / environment / original `config.json`, validated before anything binds.
-//! - [`setup`]: turns a [`config::Config`] into the shared state ([`http::AppState`]), and
-//!   applies a reload.
-//! - [`http`]: [`http::App`] (Icecast's callbacks ahead of [`http::router`]), [`http::run`],
-//!   the JARS API handlers ([`http::api`]), [`http::ApiError`].
-//! - [`icecast`]: the URL-auth pipeline: [`icecast::decode`] → [`icecast::decide`] →
-//!   [`icecast::live`].
-//! - [`clock`]: where `now` comes from ([`clock::SystemClock`]; tests hand in a
-//!   [`clock::ManualClock`]).
-//! - [`rules`]: **every access rule**, pure, with an explicit `now`: who may connect, broadcast,
-//!   listen, see an event, mint a ticket, and for how long.
-//! - [`sanctions`]: bans, revocations and early ends in force on this node, kept in step
-//!   with the store and enforced on live sessions.
-//! - [`tokens`]: mint and verify user tokens and listener tickets, with a verified-token cache.
-//! - [`signing`]: where minting's RSA signing runs (the blocking pool, one per core at once).
-//! - [`crypto`]: `jsonwebtoken`'s crypto provider, with RS256 verified by `ring`.
-//! - [`keys`]: the RS256 signing key and verification key set; PEM and JWKS. Loaded from
-//!   [`keys::files`] (generated, rotated in the data directory) or [`keys::remote`] (fetched).
-//! - [`atomic_file`]: whole-file replacement (write beside, rename over) for keys and users.
-//! - [`identity`]: credentials → member (users file or MyRadio).
-//! - [`sessions`]: listener sessions for reports: the writer off the callback path, the
-//!   report maths, how much of an address is kept ([`store::sessions`] holds the rows).
-//! - [`store`]: the [`store::EventStore`] trait, SQLite (embedded) and PostgreSQL (shared)
-//!   implementations, and the short-lived row cache in front of them.
-//! - [`form`]: strict form-encoded decoding, shared by the API and the callback decoder;
-//!   [`multipart`]: `multipart/form-data` bodies (a browser's `FormData`), read the same way.
-//! - [`rate_limit`]: [`rate_limit::RateLimiter`], a GCRA per key (client network, user name).
-//! - [`net`]: client addresses: CIDR ranges and `X-Forwarded-For` from trusted proxies.
-//! - [`expiring_map`]: the bounded, expiring map behind the token and event-row caches.
-//! - [`metrics`]: the Prometheus registry and named metrics.
-//! - [`log_input`]: request input written to the log escaped, and warnings throttled.
-//! - [`shutdown`]: the signals that stop it.
-//! - [`cli`]: the `jars` command line; [`data_dir`]: its absolute path and existence checks.
+//! In the order a request flows through them, top to bottom; each layer uses only those
+//! below it (no two top-level modules depend on each other in a circle):
+//! - [`cli`], [`config`], [`setup`]: the `jars` command line; TOML / environment / original
+//!   `config.json`, validated before anything binds; a config turned into the shared state
+//!   ([`http::AppState`]), and a reload applied.
+//! - [`http`]: the edge — [`http::App`] (Icecast's callbacks ahead of [`http::router`]),
+//!   [`http::run`], the JARS API handlers ([`http::api`]), [`http::ApiError`]. The only module
+//!   that knows HTTP.
+//! - [`icecast`]: the URL-auth pipeline, [`icecast::decode`] → [`icecast::decide`], and
+//!   [`icecast::admin`] (resync from Icecast's admin API, dropping sessions).
+//! - [`sanctions`]: bans, revocations and early ends in force on this node, kept in step with
+//!   the store and enforced on live sessions. [`sessions`]: session rows written off the
+//!   callback path, and what reports show of them.
+//! - [`live`]: **live state** — every live [`domain::Session`] Icecast reported (listeners and
+//!   sources), each mount's counts, the kicks jars asked for; a resync's linear diff; the
+//!   [`live::Kicker`] seam.
+//! - [`identity`] (credentials → member: users file or MyRadio), [`tokens`] (mint and verify,
+//!   with a verified-token cache), [`keys`] (the signing key and verification key set),
+//!   [`signing`], [`crypto`].
+//! - [`store`]: [`store::EventStore`], [`store::sanctions::SanctionStore`] and
+//!   [`store::sessions::SessionStore`] on SQLite (embedded) and PostgreSQL (shared), and the
+//!   short-lived row cache in front of them.
+//! - [`rules`]: **every access rule**, pure, with an explicit `now`: who may connect,
+//!   broadcast, listen, see an event, mint a ticket, for how long; what sanctions take back;
+//!   how a session ended.
+//! - [`domain`]: the types every layer shares — events, a live session and its key, why
+//!   something was refused. Plain data at the bottom.
+//! - Beside them, used by many: [`clock`] (where `now` comes from; tests hand in a
+//!   [`clock::ManualClock`] and move the daemon's sweeps with it), [`form`] and [`multipart`]
+//!   (strict argument decoding), [`net`] (client addresses, ranges), [`rate_limit`],
+//!   [`expiring_map`], [`metrics`], [`log_input`] (request input logged escaped),
+//!   [`atomic_file`], [`data_dir`], [`shutdown`].
 //!
-//! Domain modules (`rules`, `tokens`, `store`, `identity`) know nothing of HTTP.
+//! ## One live session
+//! A listener or a source on one Icecast server is one [`domain::Session`], keyed by the
+//! server (`server`, `port` callback fields) and its client id there (a source: its mount).
+//! Callbacks open and end it in [`live::LiveState`]; the session writer stores one row each;
+//! sanctions check it and the [`live::Kicker`] drops it (its row then ends `kicked`, with the
+//! reason); a resync diffs it against Icecast's listing and, after a restart, gets back from
+//! the open rows the ticket and member that let it in.
 #![forbid(unsafe_code)]
 
 pub mod atomic_file;

@@ -114,7 +114,7 @@ impl EventCursor {
 
 /// The connect rule as conditions on the event's row, for a store to check in the same
 /// statement that marks the event connected (`EventStore::connect`):
-/// [`may_connect`] allows exactly the rows these terms admit.
+/// `rules::may_connect` allows exactly the rows these terms admit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectTerms {
     /// The event must expire after this instant.

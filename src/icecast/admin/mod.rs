@@ -39,7 +39,7 @@ pub struct ResyncStatus {
 /// kick or resync ([`IcecastAdmin::set_servers`], on SIGHUP).
 ///
 /// Kicks fan out without bound in number (ending an event with ten thousand listeners asks
-/// for ten thousand), but at most [`client::CONNECTIONS_PER_SERVER`] of them run at once per
+/// for ten thousand), but at most `CONNECTIONS_PER_SERVER` (16) of them run at once per
 /// server, on kept-alive connections: an Icecast (and jars' own file descriptors) never sees
 /// more.
 pub struct IcecastAdmin {

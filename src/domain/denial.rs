@@ -63,6 +63,8 @@ pub enum DenyReason {
     Revoked,
     /// The address or member is banned (everywhere, or from this event).
     Banned,
+    /// The event's owner or an admin dropped the session by hand (nothing revoked).
+    Dropped,
 }
 
 impl DenyReason {
@@ -96,12 +98,13 @@ impl DenyReason {
             }
             DenyReason::Revoked => "ticket revoked",
             DenyReason::Banned => "banned",
+            DenyReason::Dropped => "dropped by the event's owner or an admin",
         }
     }
 
     /// One reason of each label, so every label can be listed (metrics start at zero);
     /// reasons that share a label appear once.
-    pub const EACH_LABEL: [DenyReason; 22] = [
+    pub const EACH_LABEL: [DenyReason; 23] = [
         DenyReason::UnknownMount,
         DenyReason::NoCredentials,
         DenyReason::Token(TokenError::Expired),
@@ -124,6 +127,7 @@ impl DenyReason {
         DenyReason::CallerNotIcecast,
         DenyReason::Revoked,
         DenyReason::Banned,
+        DenyReason::Dropped,
     ];
 
     /// A stable label for logs and metrics.
@@ -151,6 +155,7 @@ impl DenyReason {
             DenyReason::CallerNotIcecast | DenyReason::CallerAddressNotAllowed => "bad_caller",
             DenyReason::Revoked => "revoked",
             DenyReason::Banned => "banned",
+            DenyReason::Dropped => "dropped",
         }
     }
 }

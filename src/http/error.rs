@@ -41,6 +41,8 @@ pub enum ApiError {
     NotFound,
     /// No ban has that id.
     NoSuchBan,
+    /// No such live session on this node.
+    NoSuchSession,
     /// The member is banned from the event.
     Banned,
 }
@@ -67,6 +69,7 @@ impl ApiError {
             ApiError::RequestTimeout => "RequestTimeout",
             ApiError::NotFound => "NotFound",
             ApiError::NoSuchBan => "NoSuchBanException",
+            ApiError::NoSuchSession => "NoSuchSessionException",
             ApiError::Banned => "UnauthorizedConnectionException",
         }
     }
@@ -84,9 +87,10 @@ impl ApiError {
                 StatusCode::UNAUTHORIZED
             }
             ApiError::NoUserPermission | ApiError::UnauthorizedConnection => StatusCode::FORBIDDEN,
-            ApiError::NonExistentOrExpiredEvent | ApiError::NotFound | ApiError::NoSuchBan => {
-                StatusCode::NOT_FOUND
-            }
+            ApiError::NonExistentOrExpiredEvent
+            | ApiError::NotFound
+            | ApiError::NoSuchBan
+            | ApiError::NoSuchSession => StatusCode::NOT_FOUND,
             ApiError::Banned => StatusCode::FORBIDDEN,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::MyRadioServiceFailure => StatusCode::BAD_GATEWAY,
@@ -156,6 +160,7 @@ impl ApiError {
             ApiError::RequestTimeout => "request_timeout",
             ApiError::NotFound => "not_found",
             ApiError::NoSuchBan => "no_ban",
+            ApiError::NoSuchSession => "no_session",
             ApiError::Banned => "banned",
         }
     }
@@ -269,6 +274,7 @@ mod tests {
             ApiError::RequestTimeout,
             ApiError::NotFound,
             ApiError::NoSuchBan,
+            ApiError::NoSuchSession,
             ApiError::Banned,
         ];
         all.extend(

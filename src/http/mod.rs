@@ -12,6 +12,7 @@ pub mod ops;
 pub mod page;
 pub mod sanctions;
 pub mod server;
+pub mod sessions;
 pub mod shed;
 pub mod stats;
 
@@ -150,7 +151,11 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route("/jars/events/{id}", get(api::get_event))
         .route("/jars/events/{id}/stats", get(stats::event_stats))
         .route("/jars/events/{id}/end", post(sanctions::end_event))
-        .route("/jars/events/{id}/sessions", get(sanctions::sessions))
+        .route("/jars/events/{id}/sessions", get(sessions::sessions))
+        .route(
+            "/jars/events/{id}/sessions/drop",
+            post(sessions::drop_listener),
+        )
         .route("/jars/tickets/revoke", post(sanctions::revoke))
         .route(
             "/jars/bans",

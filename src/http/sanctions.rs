@@ -12,23 +12,21 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use uuid::Uuid;
 
 use super::api::{parse_event_id, verified, view};
 use super::args::Args;
 use super::{ApiError, AppState};
-use crate::domain::{Role, Target};
+use crate::domain::Target;
 use crate::identity::IdentityError;
 use crate::rules;
 use crate::sanctions::bans::{ban_ip, ban_member};
-use crate::sessions::ip::kept_ip;
 use crate::store::sanctions::{EventEnd, NewBan, RevokedTicket, TicketCutoff};
 use crate::store::Event;
 use crate::tokens::{Claims, Verified};
 
 /// The caller's token (`auth` or `Authorization: Bearer`), verified, with current rights.
-async fn caller(state: &AppState, args: &Args) -> Result<Arc<Claims>, ApiError> {
+pub(super) async fn caller(state: &AppState, args: &Args) -> Result<Arc<Claims>, ApiError> {
     let token = args.token().ok_or(ApiError::MissingArgument("auth"))?;
     verified(state, token).await
 }
@@ -43,7 +41,11 @@ async fn admin(state: &AppState, args: &Args) -> Result<Arc<Claims>, ApiError> {
 }
 
 /// The event `id`, when `claims` may manage it (its owner or an admin, expired or not).
-async fn managed(state: &AppState, claims: &Claims, id: Uuid) -> Result<Event, ApiError> {
+pub(super) async fn managed(
+    state: &AppState,
+    claims: &Claims,
+    id: Uuid,
+) -> Result<Event, ApiError> {
     let event = state.store.get_fresh(id).await?;
     rules::sanctions::may_manage(claims, event.as_ref())?;
     event.ok_or(ApiError::NonExistentOrExpiredEvent)
@@ -274,76 +276,4 @@ pub async fn end_event(
         .await?
         .ok_or(ApiError::NonExistentOrExpiredEvent)?;
     Ok(Json(view(&state, event)))
-}
-
-#[derive(Serialize)]
-struct SourceView {
-    mount: String,
-    server: String,
-    port: String,
-    since: DateTime<Utc>,
-    ip: Option<String>,
-    member: Option<i64>,
-    ticket: Option<String>,
-    relay: Option<String>,
-}
-
-#[derive(Serialize)]
-struct ListenerView {
-    mount: String,
-    server: String,
-    port: String,
-    client: String,
-    ip: Option<String>,
-    agent: Option<String>,
-    ticket: Option<String>,
-    member: Option<i64>,
-    started: DateTime<Utc>,
-}
-
-/// `GET /jars/events/{id}/sessions` (its owner or an admin): the event's source and listeners
-/// as this node knows them; addresses as `[sessions] ip` keeps them.
-pub async fn sessions(
-    State(state): State<AppState>,
-    Path(id): Path<String>,
-    args: Args,
-) -> Result<impl IntoResponse, ApiError> {
-    let claims = caller(&state, &args).await?;
-    let id = parse_event_id(&id)?;
-    managed(&state, &claims, id).await?;
-    let target = Target::Event(id);
-    let ip_mode = state.hooks.sessions.ip_mode();
-    let mut live = state.hooks.live.sessions_where(|s| s.target == target);
-    live.sort_by(|a, b| (a.started, &a.key).cmp(&(b.started, &b.key)));
-    let source = live
-        .iter()
-        .find(|s| s.role() == Role::Source)
-        .map(|s| SourceView {
-            mount: s.mount.clone(),
-            server: s.key.server.host.clone(),
-            port: s.key.server.port.clone(),
-            since: s.started,
-            ip: kept_ip(&s.ip, ip_mode),
-            member: s.member,
-            ticket: s.ticket.clone(),
-            relay: s.relay.clone(),
-        });
-    let listeners: Vec<ListenerView> = live
-        .iter()
-        .filter(|s| s.role() == Role::Listener)
-        .map(|s| ListenerView {
-            mount: s.mount.clone(),
-            server: s.key.server.host.clone(),
-            port: s.key.server.port.clone(),
-            client: s.key.id.clone(),
-            ip: kept_ip(&s.ip, ip_mode),
-            agent: s.agent.clone(),
-            ticket: s.ticket.clone(),
-            member: s.member,
-            started: s.started,
-        })
-        .collect();
-    Ok(Json(
-        serde_json::json!({ "source": source, "listeners": listeners }),
-    ))
 }

@@ -247,4 +247,40 @@ async fn an_events_sessions_as_this_node_knows_them() {
     assert_eq!(get(st.other.clone()).await.0, 403);
     let resp = client().get(s.url(&path)).send().await.unwrap();
     assert_eq!(resp.status(), 400, "no auth");
+
+    // One listener dropped by hand: nothing revoked, Icecast asked to drop it once.
+    let kicks = Recorder::on(s);
+    let drop = format!("{path}/drop");
+    let (other, owner) = (st.other.as_str(), st.owner.as_str());
+    let (status, body) = post(s, &drop, &form(other, "11")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("UnauthorizedConnectionException"))
+    );
+    let (status, body) = post(s, &drop, &form(owner, "11")).await;
+    assert_eq!((status, body["dropped"].as_u64()), (200, Some(1)), "{body}");
+    assert_eq!(kicks.listeners(), [("11".to_string(), "dropped")]);
+    let (status, _) = post(s, &drop, &form(owner, "11")).await;
+    assert_eq!(
+        status, 200,
+        "asked again: still live, kicked once within the memory"
+    );
+    assert_eq!(kicks.listeners().len(), 1);
+    let (status, body) = post(s, &drop, &form(owner, "99")).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (404, Some("NoSuchSessionException"))
+    );
+    // The ticket still admits: nothing was revoked.
+    assert!(admitted(s, "13", &format!("{mount}?token={t}"), "192.0.2.1").await);
+}
+
+/// A `/sessions/drop` form for listener `client` on the station's Icecast.
+fn form<'a>(auth: &'a str, client: &'a str) -> [(&'static str, &'a str); 4] {
+    [
+        ("auth", auth),
+        ("server", "localhost"),
+        ("port", "8000"),
+        ("client", client),
+    ]
 }

@@ -289,11 +289,6 @@ impl LiveState {
         }
     }
 
-    /// Whether `target` has a live source.
-    pub fn is_live(&self, target: &Target) -> bool {
-        self.lock().mounts.get(target).is_some_and(MountState::live)
-    }
-
     /// The state of `target` (all zero if never seen).
     pub fn mount(&self, target: &Target) -> MountState {
         self.lock().mounts.get(target).cloned().unwrap_or_default()
@@ -339,11 +334,6 @@ impl LiveState {
                 true
             }
         }
-    }
-
-    /// The kick asked of the session `key`, if any.
-    pub fn kick_of(&self, key: &SessionKey) -> Option<Kick> {
-        self.lock().sessions.get(key).and_then(|e| e.kick)
     }
 
     pub fn totals(&self) -> Totals {

@@ -100,12 +100,12 @@ fn sources_and_whether_a_mount_is_on_air() {
     assert_eq!(live.mount(&t).allowed.unwrap().member, Some(7));
     let (s, replaced) = live.source_started(source(&t, "a", None), t0());
     assert!(replaced.is_none());
-    assert!(live.is_live(&t));
+    assert!(live.mount(&t).live());
     assert_eq!(live.airing(&t, &a), Airing::Live);
     assert_eq!(live.totals().live_mounts, 1);
     let ended = live.source_ended(&t, &s.key, t0()).unwrap();
     assert_eq!(ended.session.key.role, Role::Source);
-    assert!(!live.is_live(&t));
+    assert!(!live.mount(&t).live());
     assert_eq!(live.airing(&t, &a), Airing::Off, "its source went away");
     assert_eq!(
         live.mount(&t).relay_dropped,
@@ -204,10 +204,10 @@ fn a_listing_replaces_one_server_and_keeps_what_jars_knew() {
         "a known session keeps its ticket"
     );
     assert_eq!(live.mount(&t).listeners, 3, "a:1, a:3 and b:2");
-    assert!(live.is_live(&t));
-    assert!(!live.is_live(&gone));
+    assert!(live.mount(&t).live());
+    assert!(!live.mount(&gone).live());
     assert!(
-        live.is_live(&Target::Static("/b".into())),
+        live.mount(&Target::Static("/b".into())).live(),
         "another server is untouched"
     );
     assert!(live.was_listed(&a) && !live.was_listed(&server("b")));
@@ -279,6 +279,9 @@ fn callbacks_during_a_resync_win_over_the_listing() {
         .map(|s| s.key.id.clone())
         .collect();
     assert_eq!(left, ["2"]);
-    assert!(!live.is_live(&t), "mount_remove came after the listing");
+    assert!(
+        !live.mount(&t).live(),
+        "mount_remove came after the listing"
+    );
     assert_eq!(live.mount(&t).listeners, 1);
 }

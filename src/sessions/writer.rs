@@ -269,3 +269,129 @@ pub fn spawn_maintenance(writer: Weak<SessionWriter>, live: Weak<LiveState>, clo
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{ServerId, Target};
+    use crate::store::sessions::{Figures, GroupBy, OpenRow, Point, SessionFilter, SessionRecord};
+    use std::sync::Mutex;
+    use uuid::Uuid;
+
+    /// Records each batch it is asked to apply; fails every batch while `failing`.
+    #[derive(Default)]
+    struct Batches {
+        applied: Mutex<Vec<Vec<SessionOp>>>,
+        failing: std::sync::atomic::AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl SessionStore for Batches {
+        async fn apply(&self, ops: &[SessionOp]) -> Result<(), StoreError> {
+            if self.failing.load(std::sync::atomic::Ordering::Relaxed) {
+                return Err(StoreError::Unavailable("down".into()));
+            }
+            self.applied.lock().unwrap().push(ops.to_vec());
+            Ok(())
+        }
+        async fn sessions(
+            &self,
+            _: SessionFilter,
+            _: u32,
+        ) -> Result<Vec<SessionRecord>, StoreError> {
+            unreachable!()
+        }
+        async fn open_sessions(&self, _: &ServerId) -> Result<Vec<Session>, StoreError> {
+            unreachable!()
+        }
+        async fn event_figures(
+            &self,
+            _: Uuid,
+            _: DateTime<Utc>,
+            _: usize,
+        ) -> Result<(Figures, Vec<Point>), StoreError> {
+            unreachable!()
+        }
+        async fn report(
+            &self,
+            _: SessionFilter,
+            _: GroupBy,
+            _: DateTime<Utc>,
+        ) -> Result<Vec<(String, Figures)>, StoreError> {
+            unreachable!()
+        }
+        async fn open_before(
+            &self,
+            _: DateTime<Utc>,
+            _: DateTime<Utc>,
+        ) -> Result<Vec<OpenRow>, StoreError> {
+            unreachable!()
+        }
+        async fn close_lost(&self, _: &[i64], _: DateTime<Utc>) -> Result<u64, StoreError> {
+            unreachable!()
+        }
+        async fn purge(&self, _: DateTime<Utc>) -> Result<u64, StoreError> {
+            unreachable!()
+        }
+    }
+
+    fn session(client: u32, ip: &str) -> Arc<Session> {
+        Arc::new(Session {
+            key: SessionKey::listener(ServerId::new("ice", "8000"), client.to_string()),
+            mount: "/m".into(),
+            target: Target::Static("/m".into()),
+            ip: ip.into(),
+            agent: None,
+            referer: None,
+            ticket: None,
+            member: None,
+            relay: None,
+            started: DateTime::UNIX_EPOCH,
+            timelimit: None,
+        })
+    }
+
+    #[tokio::test]
+    async fn rows_go_in_order_with_the_kept_address_and_failures_are_counted() {
+        let metrics = Metrics::new();
+        let store = Arc::new(Batches::default());
+        let writer = SessionWriter::start(
+            store.clone(),
+            SessionSettings::default(),
+            &metrics,
+            crate::clock::system(),
+        );
+        for i in 0..5 {
+            writer.opened(&session(i, "203.0.113.77"));
+        }
+        writer.closed(
+            session(0, "").key.clone(),
+            None,
+            DateTime::UNIX_EPOCH,
+            Some(3),
+        );
+        writer.flush().await;
+        let ops: Vec<SessionOp> = store.applied.lock().unwrap().concat();
+        assert_eq!(ops.len(), 6);
+        for (i, op) in ops[..5].iter().enumerate() {
+            let SessionOp::Open(s) = op else {
+                panic!("{op:?}")
+            };
+            assert_eq!(s.key.id, i.to_string(), "in order");
+            assert_eq!(s.ip, "203.0.113.0", "the address as [sessions] ip keeps it");
+        }
+        assert!(matches!(&ops[5], SessionOp::Close(e) if e.ending == Ending::Reported));
+        assert_eq!(metrics.listening_seconds.get(), 3);
+
+        store
+            .failing
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        writer.opened(&session(9, "192.0.2.1"));
+        writer.flush().await;
+        let failed = metrics
+            .sessions_dropped
+            .with_label_values(&["store_error"])
+            .get();
+        assert_eq!(failed, 1, "a failed batch is dropped and counted");
+    }
+}

@@ -25,6 +25,8 @@
 //!   [`keys::files`] (generated, rotated in the data directory) or [`keys::remote`] (fetched).
 //! - [`atomic_file`]: whole-file replacement (write beside, rename over) for keys and users.
 //! - [`identity`]: credentials → member (users file or MyRadio).
+//! - [`webcast`]: relays' approvals (`/jars/connect`) and jars' own webcast relay, a DJ's
+//!   browser stream sent on to Icecast as a source.
 //! - [`sessions`]: listener sessions for reports: the writer off the callback path, the
 //!   report maths, how much of an address is kept ([`store::sessions`] holds the rows).
 //! - [`store`]: the [`store::EventStore`] trait, SQLite (embedded) and PostgreSQL (shared)
@@ -67,3 +69,4 @@ pub mod shutdown;
 pub mod signing;
 pub mod store;
 pub mod tokens;
+pub mod webcast;

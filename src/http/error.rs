@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::identity::IdentityError;
-use crate::rules::ConnectDenial;
+use crate::rules::{ConnectDenial, DenyReason};
 use crate::signing::SigningError;
 use crate::store::StoreError;
 use crate::tokens::TokenError;
@@ -43,6 +43,10 @@ pub enum ApiError {
     NoSuchBan,
     /// The member is banned from the event.
     Banned,
+    /// A guest's source ticket was revoked.
+    Revoked,
+    /// A guest's source ticket is for another event.
+    WrongEvent,
 }
 
 impl ApiError {
@@ -67,7 +71,9 @@ impl ApiError {
             ApiError::RequestTimeout => "RequestTimeout",
             ApiError::NotFound => "NotFound",
             ApiError::NoSuchBan => "NoSuchBanException",
-            ApiError::Banned => "UnauthorizedConnectionException",
+            ApiError::Banned | ApiError::Revoked | ApiError::WrongEvent => {
+                "UnauthorizedConnectionException"
+            }
         }
     }
 
@@ -87,7 +93,7 @@ impl ApiError {
             ApiError::NonExistentOrExpiredEvent | ApiError::NotFound | ApiError::NoSuchBan => {
                 StatusCode::NOT_FOUND
             }
-            ApiError::Banned => StatusCode::FORBIDDEN,
+            ApiError::Banned | ApiError::Revoked | ApiError::WrongEvent => StatusCode::FORBIDDEN,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::MyRadioServiceFailure => StatusCode::BAD_GATEWAY,
             ApiError::StoreUnavailable
@@ -100,7 +106,7 @@ impl ApiError {
     }
 
     /// Every label [`Self::reason_label`] gives, so their metric series can start at zero.
-    pub const REASON_LABELS: [&'static str; 24] = [
+    pub const REASON_LABELS: [&'static str; 26] = [
         "missing_argument",
         "invalid_argument",
         "invalid_identifier",
@@ -125,6 +131,8 @@ impl ApiError {
         "not_found",
         "no_ban",
         "banned",
+        "revoked",
+        "wrong_event",
     ];
 
     /// The refusal's reason as a fixed metric label and log field. Where a callback refuses
@@ -157,6 +165,8 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::NoSuchBan => "no_ban",
             ApiError::Banned => "banned",
+            ApiError::Revoked => "revoked",
+            ApiError::WrongEvent => "wrong_event",
         }
     }
 }
@@ -227,6 +237,26 @@ impl From<ConnectDenial> for ApiError {
     }
 }
 
+impl From<DenyReason> for ApiError {
+    /// A refusal of the rules shared with the Icecast hooks (a guest's source ticket, the
+    /// sanctions), as the API answers it.
+    fn from(r: DenyReason) -> Self {
+        match r {
+            DenyReason::Token(e) => e.into(),
+            DenyReason::NoSuchEvent | DenyReason::EventExpired => {
+                ApiError::NonExistentOrExpiredEvent
+            }
+            DenyReason::TicketForAnotherEvent => ApiError::WrongEvent,
+            DenyReason::Revoked => ApiError::Revoked,
+            DenyReason::Banned => ApiError::Banned,
+            DenyReason::UserRemoved => ApiError::UserRemoved,
+            DenyReason::IdentityUnavailable => ApiError::UsersUnavailable,
+            DenyReason::StoreUnavailable => ApiError::StoreUnavailable,
+            _ => ApiError::UnauthorizedConnection,
+        }
+    }
+}
+
 impl From<IdentityError> for ApiError {
     fn from(e: IdentityError) -> Self {
         match e {
@@ -270,6 +300,8 @@ mod tests {
             ApiError::NotFound,
             ApiError::NoSuchBan,
             ApiError::Banned,
+            ApiError::Revoked,
+            ApiError::WrongEvent,
         ];
         all.extend(
             [

@@ -14,6 +14,7 @@ pub mod sanctions;
 pub mod server;
 pub mod shed;
 pub mod stats;
+pub mod webcast;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -89,6 +90,8 @@ pub struct AppState {
     pub kicker: Arc<dyn crate::icecast::kick::Kicker>,
     /// The configured Icecast servers' admin APIs: kicks, resyncs, their `/readyz` detail.
     pub icecast_admin: Arc<crate::icecast::admin::IcecastAdmin>,
+    /// Relay approvals (`/jars/connect`) and jars' own webcast endpoint (`/webcast/{mount}`).
+    pub webcast: Arc<crate::webcast::Webcast>,
 }
 
 /// Everything jars serves on its main address: Icecast's callbacks ([`icecast::PATH`]) go
@@ -152,6 +155,7 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route("/jars/events/{id}/end", post(sanctions::end_event))
         .route("/jars/events/{id}/sessions", get(sanctions::sessions))
         .route("/jars/tickets/revoke", post(sanctions::revoke))
+        .route("/webcast/{mount}", get(webcast::webcast))
         .route(
             "/jars/bans",
             post(sanctions::add_ban).get(sanctions::list_bans),

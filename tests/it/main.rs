@@ -31,3 +31,4 @@ mod sanctions_pg;
 mod sessions;
 mod signals;
 mod store_suite;
+mod webcast;

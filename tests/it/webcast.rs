@@ -1,0 +1,357 @@
+//! jars' own webcast relay against a real Icecast 2.4.4: DJs (a member, and a guest with a
+//! source ticket) stream through `/webcast/{mount}` with a webcast client written for the
+//! tests, jars PUTs the audio to Icecast as its trusted relay, listeners hear it; two DJs on
+//! two events never cross; an Icecast restart mid-show is survived with one source
+//! connection; a revoked guest is cut and told why. And guests through webcaster-relay's
+//! approval, `/jars/connect`.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::icecast_e2e::{rig_config, Rig, CB_PASS, CB_USER, RELAY_PASS, RELAY_USER, WAIT};
+use crate::support::icecast::{self, Icecast};
+use crate::support::webcast::{hear, WebcastDj};
+use crate::support::{error_name, post_form, TestServer};
+
+/// jars with `[webcast]` pointing at an Icecast started on a port chosen first.
+async fn rig() -> Option<Rig> {
+    if !icecast::require_icecast() {
+        return None;
+    }
+    let port = icecast::free_port();
+    let webcast = format!(
+        "[webcast]\nicecast_url = \"http://127.0.0.1:{port}\"\nuser = \"{RELAY_USER}\"\n\
+         password = \"{RELAY_PASS}\"\n"
+    );
+    let jars = TestServer::start(&rig_config(&webcast)).await;
+    let owner_id = jars.add_user("owner", "pw", false);
+    jars.add_user("other", "pw", false);
+    let owner = jars.login("owner", "pw").await;
+    let other = jars.login("other", "pw").await;
+    let url = jars.url("/icecast/auth");
+    let icecast =
+        tokio::task::spawn_blocking(move || Icecast::start_on(port, &url, CB_USER, CB_PASS))
+            .await
+            .unwrap();
+    Some(Rig {
+        jars,
+        icecast,
+        owner,
+        other,
+        owner_id,
+    })
+}
+
+/// A source ticket for `event`, minted by the rig's owner.
+async fn guest_ticket(rig: &Rig, event: &str) -> (String, String) {
+    let (status, body) = post_form(
+        &rig.jars.url("/jars/ticket"),
+        &[
+            ("auth", rig.owner.as_str()),
+            ("mount", event),
+            ("kind", "source"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let ticket = serde_json::from_str::<Value>(&body).unwrap()["ticket"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let payload = ticket.split('.').nth(1).unwrap();
+    let claims: Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+            .unwrap(),
+    )
+    .unwrap();
+    (ticket, claims["jti"].as_str().unwrap().to_string())
+}
+
+fn stream_url(rig: &Rig, mount: &str) -> String {
+    format!("http://127.0.0.1:{}/{mount}", rig.icecast.port)
+}
+
+/// Listens to `mount` until `want` bytes arrive, trying again while Icecast has no source.
+async fn hear_within(rig: &Rig, mount: &str, want: usize, within: Duration) -> Vec<u8> {
+    let started = Instant::now();
+    loop {
+        let heard = hear(&stream_url(rig, mount), want, Duration::from_secs(3)).await;
+        if heard.len() >= want || started.elapsed() > within {
+            return heard;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn metric(rig: &Rig, name: &str) -> f64 {
+    let text = rig.jars.state.metrics.render();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+}
+
+fn relay_allowed(rig: &Rig) -> u64 {
+    rig.jars
+        .state
+        .metrics
+        .auth_decisions
+        .with_label_values(&["stream_auth", "allow", "ok"])
+        .get()
+}
+
+#[tokio::test]
+async fn a_member_and_a_guest_go_live_through_webcast_and_never_cross() {
+    let Some(rig) = rig().await else { return };
+    let a = rig.jars.create_event(&rig.owner, "Breakfast", false).await;
+    let b = rig.jars.create_event(&rig.owner, "Guest hour", false).await;
+    let (ticket, _) = guest_ticket(&rig, &b).await;
+    let addr = rig.jars.addr;
+
+    let member = WebcastDj::go_live(addr, &format!("{a}.mp3"), &rig.owner, 0xAA).await;
+    assert_eq!(member.protocol.as_deref(), Some("webcast"));
+    let guest = WebcastDj::go_live(addr, &format!("{b}.mp3"), &ticket, 0xBB).await;
+    // Each listener hears its own DJ only.
+    for (event, mine, theirs) in [(&a, 0xAA, 0xBB), (&b, 0xBB, 0xAA)] {
+        let heard = hear_within(&rig, &format!("{event}.mp3"), 16 * 1024, WAIT).await;
+        assert!(
+            heard.len() >= 16 * 1024,
+            "{event}: heard {} bytes",
+            heard.len()
+        );
+        assert!(heard.contains(&mine), "{event}: not its DJ's audio");
+        assert!(!heard.contains(&theirs), "{event}: the other DJ's audio");
+    }
+    assert_eq!(member.closed(), None);
+    assert_eq!(guest.closed(), None);
+    let e = rig
+        .wait_event(&b, "guest live", |e| e["live"] == true)
+        .await;
+    assert_eq!(e["connected_by"], rig.owner_id, "the ticket's minter");
+    let e = rig
+        .wait_event(&a, "member live", |e| e["live"] == true)
+        .await;
+    assert_eq!(e["connected_by"], rig.owner_id);
+    assert_eq!(metric(&rig, "jars_webcast_sessions"), 2.0);
+    assert!(metric(&rig, "jars_webcast_bytes_total") > 32.0 * 1024.0);
+
+    // The title comes from the DJ's metadata frames.
+    member.metadata("Song", "Band");
+    let started = Instant::now();
+    loop {
+        let admin = Some((icecast::ADMIN_USER, icecast::ADMIN_PASSWORD));
+        let (_, status) = icecast::get_page(rig.icecast.port, "/admin/stats", admin).await;
+        if status.contains("Band - Song") {
+            break;
+        }
+        assert!(started.elapsed() < WAIT, "title never shown: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A second DJ on a live event is refused; one without rights is told so.
+    let intruder = WebcastDj::go_live(addr, &format!("{a}.mp3"), &rig.other, 0xCC).await;
+    let closed = intruder.wait_closed(WAIT).await;
+    assert!(
+        matches!(closed.as_ref(), Some((4409, r)) if r == "mount_in_use"),
+        "{closed:?}"
+    );
+    let c = rig.jars.create_event(&rig.owner, "Nobody's", false).await;
+    let refused = WebcastDj::go_live(addr, &c, &rig.other, 0xCC).await;
+    assert_eq!(
+        refused.wait_closed(WAIT).await,
+        Some((4403, "not_owner".into()))
+    );
+    let stranger = WebcastDj::go_live(addr, &c, &ticket, 0xCC).await;
+    assert_eq!(
+        stranger.wait_closed(WAIT).await,
+        Some((4403, "wrong_event".into()))
+    );
+    let silent = WebcastDj::connect(addr, &c, Some("{\"type\":\"metadata\"}".into()), 0).await;
+    assert_eq!(
+        silent.wait_closed(WAIT).await,
+        Some((4400, "bad_hello".into()))
+    );
+
+    // The DJ leaving ends their Icecast source.
+    member.leave();
+    rig.wait_event(&a, "member gone", |e| e["live"] == false)
+        .await;
+    assert!(rig.icecast.error_log().matches("in use").count() == 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn icecast_restarted_mid_show_is_heard_again_with_one_source_connection() {
+    let Some(mut rig) = rig().await else { return };
+    let event = rig.jars.create_event(&rig.owner, "Survivor", false).await;
+    let mount = format!("{event}.mp3");
+    let dj = WebcastDj::go_live(rig.jars.addr, &mount, &rig.owner, 0xAA).await;
+    assert!(hear_within(&rig, &mount, 8192, WAIT).await.len() >= 8192);
+    let allowed = relay_allowed(&rig);
+
+    // A crash: no mount_remove, every connection cut.
+    let restarted = Instant::now();
+    tokio::task::block_in_place(|| rig.icecast.restart());
+    let heard = hear_within(&rig, &mount, 8192, WAIT).await;
+    assert!(
+        heard.len() >= 8192 && heard.contains(&0xAA),
+        "heard {} bytes within {:?} of the restart\nicecast error log:\n{}",
+        heard.len(),
+        restarted.elapsed(),
+        rig.icecast.error_log()
+    );
+    assert!(restarted.elapsed() < Duration::from_secs(10) + Duration::from_secs(3));
+    // One source connection: exactly one more stream_auth, none refused as in use.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(relay_allowed(&rig), allowed + 1);
+    assert_eq!(rig.icecast.error_log().matches("in use").count(), 0);
+    assert!(metric(&rig, "jars_webcast_reconnects_total") >= 1.0);
+    assert_eq!(dj.closed(), None, "the DJ did nothing and noticed nothing");
+}
+
+#[tokio::test]
+async fn a_revoked_guest_is_cut_and_told_why() {
+    let Some(rig) = rig().await else { return };
+    let event = rig.jars.create_event(&rig.owner, "Guest", false).await;
+    let (ticket, jti) = guest_ticket(&rig, &event).await;
+    let mount = format!("{event}.mp3");
+    let guest = WebcastDj::go_live(rig.jars.addr, &mount, &ticket, 0xBB).await;
+    assert!(hear_within(&rig, &mount, 4096, WAIT).await.len() >= 4096);
+
+    let (status, body) = post_form(
+        &rig.jars.url("/jars/tickets/revoke"),
+        &[
+            ("auth", rig.owner.as_str()),
+            ("jti", jti.as_str()),
+            ("mount", event.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        guest.wait_closed(WAIT).await,
+        Some((4403, "revoked".into()))
+    );
+    rig.wait_event(&event, "off air", |e| e["live"] == false)
+        .await;
+    // Neither through /webcast nor through webcaster-relay's approval again.
+    let again = WebcastDj::go_live(rig.jars.addr, &mount, &ticket, 0xBB).await;
+    assert_eq!(
+        again.wait_closed(WAIT).await,
+        Some((4403, "revoked".into()))
+    );
+    let (status, body) = post_form(
+        &rig.jars.url("/jars/connect"),
+        &[("auth", ticket.as_str()), ("mount", mount.as_str())],
+    )
+    .await;
+    assert_eq!(
+        (status, error_name(&body).as_str()),
+        (403, "UnauthorizedConnectionException")
+    );
+
+    // The owner ends the event: their own show is cut as ended.
+    let member = WebcastDj::go_live(rig.jars.addr, &mount, &rig.owner, 0xAA).await;
+    assert!(hear_within(&rig, &mount, 4096, WAIT).await.len() >= 4096);
+    let (status, body) = post_form(
+        &rig.jars.url(&format!("/jars/events/{event}/end")),
+        &[("auth", rig.owner.as_str())],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        member.wait_closed(WAIT).await,
+        Some((4410, "event_ended".into()))
+    );
+}
+
+#[tokio::test]
+async fn guests_are_approved_by_jars_connect_for_their_own_event_only() {
+    let jars = TestServer::start("").await;
+    jars.add_user("owner", "pw", false);
+    let owner = jars.login("owner", "pw").await;
+    let event = jars.create_event(&owner, "Guest", false).await;
+    let other = jars.create_event(&owner, "Other", false).await;
+    let mint = |kind: &'static str, event: String| {
+        let (url, owner) = (jars.url("/jars/ticket"), owner.clone());
+        async move {
+            let (status, body) = post_form(
+                &url,
+                &[
+                    ("auth", owner.as_str()),
+                    ("mount", event.as_str()),
+                    ("kind", kind),
+                ],
+            )
+            .await;
+            assert_eq!(status, 200, "{body}");
+            serde_json::from_str::<Value>(&body).unwrap()["ticket"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let source = mint("source", event.clone()).await;
+    let listener = mint("listener", event.clone()).await;
+    let connect = |auth: String, mount: String| {
+        let url = jars.url("/jars/connect");
+        async move { post_form(&url, &[("auth", auth.as_str()), ("mount", mount.as_str())]).await }
+    };
+    assert_eq!(connect(source.clone(), format!("{event}.mp3")).await.0, 202);
+    let (status, body) = connect(source.clone(), other.clone()).await;
+    assert_eq!(
+        (status, error_name(&body).as_str()),
+        (403, "UnauthorizedConnectionException")
+    );
+    let (status, body) = connect(listener, event.clone()).await;
+    assert_eq!(
+        (status, error_name(&body).as_str()),
+        (401, "InvalidTokenError")
+    );
+    let e: Value = reqwest::get(jars.url(&format!("/jars/events/{event}")))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(e["connected"], true);
+    let decisions = |reason: &str| {
+        jars.state
+            .metrics
+            .auth_decisions
+            .with_label_values(&["connect", "deny", reason])
+            .get()
+    };
+    assert_eq!(decisions("wrong_event"), 1);
+    assert_eq!(decisions("wrong_token_kind"), 1);
+    // Ended: no more approvals.
+    let (status, _) = post_form(
+        &jars.url(&format!("/jars/events/{event}/end")),
+        &[("auth", owner.as_str())],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(connect(source, event).await.0, 404);
+}
+
+#[tokio::test]
+async fn webcast_is_not_found_unless_configured_and_wants_its_subprotocol() {
+    let jars = TestServer::start("").await;
+    let id = uuid::Uuid::new_v4();
+    let resp = reqwest::get(jars.url(&format!("/webcast/{id}.mp3")))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    let Some(rig) = rig().await else { return };
+    let plain = reqwest::get(rig.jars.url(&format!("/webcast/{id}.mp3")))
+        .await
+        .unwrap();
+    assert_eq!(plain.status(), 400, "not a WebSocket upgrade");
+    let resp = reqwest::get(rig.jars.url("/webcast/not-an-event"))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert_eq!(
+        error_name(&resp.text().await.unwrap()),
+        "InvalidIdentifierException"
+    );
+}

@@ -19,7 +19,7 @@ use crate::log_input::Escaped;
 use crate::rules;
 use crate::store::{Event, EventCursor, ListFilter, NewEvent};
 use crate::tokens::{Claims, TicketBinding, TokenError};
-use crate::webcast::ApprovalError;
+use crate::webcast::{ApprovalError, Approver};
 
 /// `GET /jars/pubkey`: the PEM public key tokens are signed with.
 pub async fn pubkey(State(state): State<AppState>) -> impl IntoResponse {
@@ -261,7 +261,7 @@ async fn approve_connect(
     args: &Args,
     subject: &mut Subject,
 ) -> Result<StatusCode, ApiError> {
-    let approver = &state.webcast.approver;
+    let approver = &approver(state);
     // A member's token, or a guest's source ticket: webcaster-relay sends either as `auth`.
     let credential = approver
         .verify(args.require("auth")?)
@@ -279,6 +279,17 @@ async fn approve_connect(
             "a guest's source ticket approved for a relay");
     }
     Ok(StatusCode::ACCEPTED)
+}
+
+/// Relay approvals on this state's token service, identity, store, sanctions and clock.
+pub(super) fn approver(state: &AppState) -> Approver {
+    Approver {
+        tokens: state.tokens.clone(),
+        identity: state.identity.clone(),
+        store: state.store.clone(),
+        sanctions: state.sanctions.clone(),
+        clock: state.clock.clone(),
+    }
 }
 
 /// A refused approval as the API answers it: token and identity failures as for any user

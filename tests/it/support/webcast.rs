@@ -1,7 +1,7 @@
 //! A webcast client, as a DJ's browser speaks to webcaster-relay or to jars' `/webcast`: a
-//! WebSocket with subprotocol `webcast`, a `hello` text frame, then MP3 frames every 20 ms
-//! (each filled with a marker byte, so a listener can tell whose audio it hears) and
-//! `metadata` frames; it records the close code and reason it is sent.
+//! WebSocket with subprotocol `webcast`, a `hello` text frame, then audio (MP3 frames every
+//! 20 ms, each filled with a marker byte so a listener can tell whose audio it hears, or any
+//! stream in chunks) and `metadata` frames; it records the close code and reason it is sent.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -38,15 +38,25 @@ impl WebcastDj {
         let hello = serde_json::json!({"type": "hello", "data": {
             "mime": "audio/mpeg", "password": password,
             "audio": {"channels": 2, "samplerate": 44100, "bitrate": 128, "encoder": "test"}}});
-        Self::connect(addr, mount, Some(hello.to_string()), marker).await
+        let audio = std::iter::repeat(marked_frame(marker));
+        Self::connect(
+            addr,
+            mount,
+            Some(hello.to_string()),
+            audio,
+            Duration::from_millis(20),
+        )
+        .await
     }
 
-    /// Connects and sends `hello` as the first frame (none: silence), then audio.
+    /// Connects and sends `hello` as the first frame (none: silence), then a frame of
+    /// `audio` every `every` while it lasts.
     pub async fn connect(
         addr: SocketAddr,
         mount: &str,
         hello: Option<String>,
-        marker: u8,
+        audio: impl Iterator<Item = Vec<u8>> + Send + 'static,
+        every: Duration,
     ) -> WebcastDj {
         let mut request = format!("ws://{addr}/webcast/{mount}")
             .into_client_request()
@@ -70,8 +80,8 @@ impl WebcastDj {
         let (to_send, mut queued) = mpsc::unbounded_channel::<Message>();
         let record = closed.clone();
         let task = tokio::spawn(async move {
-            let frame = marked_frame(marker);
-            let mut tick = tokio::time::interval(Duration::from_millis(20));
+            let mut audio = audio;
+            let mut tick = tokio::time::interval(every);
             loop {
                 tokio::select! {
                     msg = stream.next() => match msg {
@@ -92,7 +102,8 @@ impl WebcastDj {
                         }
                     }
                     _ = tick.tick() => {
-                        if sink.send(Message::binary(frame.clone())).await.is_err() {
+                        let Some(frame) = audio.next() else { continue };
+                        if sink.send(Message::binary(frame)).await.is_err() {
                             break;
                         }
                     }

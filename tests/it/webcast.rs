@@ -207,6 +207,10 @@ async fn icecast_restarted_mid_show_is_heard_again_with_one_source_connection() 
         restarted.elapsed(),
         rig.icecast.error_log()
     );
+    eprintln!(
+        "heard again {:?} after the restart began",
+        restarted.elapsed()
+    );
     assert!(restarted.elapsed() < Duration::from_secs(10) + Duration::from_secs(3));
     // One source connection: exactly one more stream_auth, none refused as in use.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -447,4 +451,23 @@ async fn a_browsers_webm_survives_an_icecast_restart_starting_with_its_header() 
     // The stream went on from a cluster: Icecast found one after the header.
     let cluster = [0x1F, 0x43, 0xB6, 0x75];
     assert!(heard.windows(4).any(|w| w == cluster), "no cluster heard");
+}
+
+/// The example `jars.toml` offers the endpoint with the relay's trusted credentials.
+#[test]
+fn the_example_config_offers_webcast_as_a_trusted_source() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/icecast-examples/jars.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let config =
+        jars::config::Config::from_toml_str(&text, &jars::config::Overrides::default()).unwrap();
+    let webcast = config.webcast.as_ref().expect("[webcast] in the example");
+    assert_eq!(webcast.icecast_addr, "127.0.0.1:8000");
+    assert!(config
+        .icecast
+        .trusted_sources
+        .iter()
+        .any(|t| t.user == webcast.user && t.password == webcast.password));
+    let described = config.describe();
+    assert!(described.contains("webcast.password"), "{described}");
+    assert!(!described.contains(&webcast.password), "{described}");
 }

@@ -471,3 +471,78 @@ fn the_example_config_offers_webcast_as_a_trusted_source() {
     assert!(described.contains("webcast.password"), "{described}");
     assert!(!described.contains(&webcast.password), "{described}");
 }
+
+/// An Icecast that takes the source and then reads nothing (a hostile or stuck upstream).
+async fn stuck_icecast() -> (u16, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((mut s, _)) = listener.accept().await {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && s.read(&mut byte).await.unwrap_or(0) == 1 {
+                head.push(byte[0]);
+            }
+            let _ = s.write_all(b"HTTP/1.0 200 OK\r\n\r\n").await;
+            held.push(s);
+        }
+    });
+    (port, task)
+}
+
+#[tokio::test]
+async fn a_stuck_icecast_never_makes_jars_hold_more_than_its_buffer() {
+    let (port, _icecast) = stuck_icecast().await;
+    let jars = TestServer::start(&rig_config(&format!(
+        "[webcast]\nicecast_url = \"http://127.0.0.1:{port}\"\nuser = \"{RELAY_USER}\"\n\
+         password = \"{RELAY_PASS}\"\nbuffer = \"5s\"\n"
+    )))
+    .await;
+    jars.add_user("owner", "pw", false);
+    let owner = jars.login("owner", "pw").await;
+    let event = jars.create_event(&owner, "Stuck", false).await;
+    let hello = serde_json::json!({"type": "hello", "data": {
+        "mime": "audio/mpeg", "password": owner, "audio": {"bitrate": 128}}});
+    // 12.8 MB in 2 s, far more than Icecast's socket and jars' 80 kB buffer hold.
+    const FRAME: usize = 64 * 1024;
+    const FRAMES: usize = 200;
+    let dj = WebcastDj::connect(
+        jars.addr,
+        &event,
+        Some(hello.to_string()),
+        std::iter::repeat(vec![0u8; FRAME]).take(FRAMES),
+        Duration::from_millis(10),
+    )
+    .await;
+    let m = &jars.state.metrics.webcast;
+    let sent = (FRAME * FRAMES) as u64;
+    let started = Instant::now();
+    // Everything the DJ sent was either written to Icecast's socket, dropped, or is held.
+    let held = loop {
+        let held = sent.saturating_sub(m.bytes.get() + m.dropped_bytes.get());
+        if held <= 80_000 + 2 * FRAME as u64 || started.elapsed() > WAIT {
+            break held;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        held <= 80_000 + 2 * FRAME as u64,
+        "jars holds {held} bytes (written {}, dropped {})",
+        m.bytes.get(),
+        m.dropped_bytes.get()
+    );
+    eprintln!(
+        "sent {sent}, written to the stuck Icecast {}, dropped {}, held {held}",
+        m.bytes.get(),
+        m.dropped_bytes.get()
+    );
+    assert!(
+        m.dropped_bytes.get() > sent / 4,
+        "{}",
+        m.dropped_bytes.get()
+    );
+    assert_eq!(dj.closed(), None, "the DJ is never slowed or cut for it");
+    assert_eq!(m.sessions.get(), 1);
+}

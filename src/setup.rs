@@ -347,6 +347,7 @@ fn needs_restart(new: &Config, running: &Config) -> Vec<&'static str> {
         ("data_dir", new.data_dir != running.data_dir),
         ("store", new.store != running.store),
         ("sessions", new.sessions != running.sessions),
+        ("webcast", new.webcast != running.webcast),
         ("identity", new.identity != running.identity),
         (
             "tokens.jwks_url/public_key_url",

@@ -76,11 +76,16 @@ pub struct Approved {
 }
 
 impl Approver {
-    /// The DJ's password as a credential: a member's user token or a guest's source ticket
-    /// (a listener ticket is the wrong kind).
+    /// The DJ's password as a credential: a member's user token (its member still there) or a
+    /// guest's source ticket (a listener ticket is the wrong kind).
     pub async fn verify(&self, password: &str) -> Result<Credential, ApprovalError> {
         match self.tokens.verify_any(password).await {
-            Ok(Verified::User(claims)) => Ok(Credential::Member(claims)),
+            // A removed member's token is refused here, before any other argument is read.
+            Ok(Verified::User(claims)) => self
+                .identity
+                .current(claims)
+                .map(Credential::Member)
+                .map_err(ApprovalError::Member),
             Ok(Verified::Source(ticket)) => Ok(Credential::Guest(ticket)),
             Ok(Verified::Ticket(_)) => Err(ApprovalError::Member(MemberError::Token(
                 TokenError::WrongKind,

@@ -279,7 +279,7 @@ async fn a_revoked_guest_is_cut_and_told_why() {
 #[tokio::test]
 async fn guests_are_approved_by_jars_connect_for_their_own_event_only() {
     let jars = TestServer::start("").await;
-    jars.add_user("owner", "pw", false);
+    let owner_id = jars.add_user("owner", "pw", false);
     let owner = jars.login("owner", "pw").await;
     let event = jars.create_event(&owner, "Guest", false).await;
     let other = jars.create_event(&owner, "Other", false).await;
@@ -326,6 +326,10 @@ async fn guests_are_approved_by_jars_connect_for_their_own_event_only() {
         .await
         .unwrap();
     assert_eq!(e["connected"], true);
+    assert_eq!(
+        e["connected_by"], owner_id,
+        "the member who minted the ticket"
+    );
     let decisions = |reason: &str| {
         jars.state
             .metrics
@@ -512,7 +516,7 @@ async fn a_stuck_icecast_never_makes_jars_hold_more_than_its_buffer() {
         jars.addr,
         &event,
         Some(hello.to_string()),
-        std::iter::repeat(vec![0u8; FRAME]).take(FRAMES),
+        std::iter::repeat_n(vec![0u8; FRAME], FRAMES),
         Duration::from_millis(10),
     )
     .await;

@@ -14,6 +14,8 @@
 //!   that knows HTTP.
 //! - [`icecast`]: the URL-auth pipeline, [`icecast::decode`] → [`icecast::decide`], and
 //!   [`icecast::admin`] (resync from Icecast's admin API, dropping sessions).
+//! - [`webcast`]: jars' own webcast relay — a DJ's browser stream (WebSocket, subprotocol
+//!   `webcast`) sent on to Icecast as a source that survives a blip — and relays' approvals.
 //! - [`sanctions`]: bans, revocations and early ends in force on this node, kept in step with
 //!   the store and enforced on live sessions. [`sessions`]: session rows written off the
 //!   callback path, and what reports show of them.
@@ -73,3 +75,4 @@ pub mod shutdown;
 pub mod signing;
 pub mod store;
 pub mod tokens;
+pub mod webcast;

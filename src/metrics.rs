@@ -57,6 +57,56 @@ pub struct Metrics {
     pub sessions_dropped: IntCounterVec,
     /// Seconds listened, summed as sessions end.
     pub listening_seconds: IntCounter,
+    /// jars' own webcast relay (`jars_webcast_*`).
+    pub webcast: WebcastMetrics,
+}
+
+/// `jars_webcast_*`: DJs streaming through `/webcast/{mount}` and what reached Icecast.
+#[derive(Clone)]
+pub struct WebcastMetrics {
+    /// DJs live through this node now.
+    pub sessions: IntGauge,
+    /// Audio bytes written to Icecast.
+    pub bytes: IntCounter,
+    /// Audio bytes dropped: the oldest beyond the buffer while Icecast was away or slow.
+    pub dropped_bytes: IntCounter,
+    /// New Icecast connections after the first of a session.
+    pub reconnects: IntCounter,
+}
+
+impl WebcastMetrics {
+    fn register(registry: &Registry) -> WebcastMetrics {
+        let counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let sessions = IntGauge::new(
+            "jars_webcast_sessions",
+            "DJs streaming through /webcast on this node now.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(sessions.clone()))
+            .expect("unique metric");
+        WebcastMetrics {
+            sessions,
+            bytes: counter(
+                "jars_webcast_bytes_total",
+                "Audio bytes relayed from /webcast DJs to Icecast.",
+            ),
+            dropped_bytes: counter(
+                "jars_webcast_dropped_bytes_total",
+                "Audio bytes of /webcast DJs dropped while Icecast was away or slow.",
+            ),
+            reconnects: counter(
+                "jars_webcast_reconnects_total",
+                "Icecast connections /webcast sessions opened again after losing one.",
+            ),
+        }
+    }
 }
 
 /// How asking an Icecast to drop a session ended (`jars_kicks_total{result}`): `dropped`,
@@ -221,6 +271,7 @@ impl Metrics {
             "deny",
             DenyReason::CallerNotIcecast.label(),
         ]);
+        let webcast = WebcastMetrics::register(&registry);
         Metrics {
             registry,
             http_requests,
@@ -241,6 +292,7 @@ impl Metrics {
             kicks,
             sessions_dropped,
             listening_seconds,
+            webcast,
         }
     }
 

@@ -246,7 +246,24 @@ pub async fn app_state_on(config: &Config, clock: SharedClock) -> Result<AppStat
             clock.clone(),
         );
     }
-    sanctions.set_kicker(icecast_admin.clone());
+    let webcast = Arc::new(crate::webcast::Webcast::new(
+        crate::webcast::Approver {
+            tokens: tokens.clone(),
+            identity: identity.clone(),
+            store: store.clone(),
+            sanctions: sanctions.clone(),
+            clock: clock.clone(),
+        },
+        config.webcast.clone(),
+        metrics.clone(),
+    ));
+    // Sanctions end a webcast show themselves (its DJ told why), then ask Icecast.
+    let kicker: Arc<dyn crate::icecast::kick::Kicker> =
+        Arc::new(crate::webcast::registry::WebcastKicker {
+            registry: webcast.registry.clone(),
+            inner: icecast_admin.clone(),
+        });
+    sanctions.set_kicker(kicker.clone());
     Ok(AppState {
         hooks,
         tokens,
@@ -257,8 +274,9 @@ pub async fn app_state_on(config: &Config, clock: SharedClock) -> Result<AppStat
         signing: Arc::new(SigningSlots::per_core()),
         clock,
         sanctions,
-        kicker: icecast_admin.clone(),
+        kicker,
         icecast_admin,
+        webcast,
     })
 }
 
@@ -329,6 +347,7 @@ fn needs_restart(new: &Config, running: &Config) -> Vec<&'static str> {
         ("data_dir", new.data_dir != running.data_dir),
         ("store", new.store != running.store),
         ("sessions", new.sessions != running.sessions),
+        ("webcast", new.webcast != running.webcast),
         ("identity", new.identity != running.identity),
         (
             "tokens.jwks_url/public_key_url",

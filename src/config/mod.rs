@@ -16,6 +16,7 @@ mod sessions;
 mod store;
 mod tokens;
 mod ui;
+mod webcast;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -34,6 +35,7 @@ pub use sessions::{IpMode, SessionSettings};
 pub use store::{redact_url, PostgresSettings, StoreCacheSettings, StoreSettings};
 pub use tokens::{KeyRef, RemoteKeySettings, TokenSettings};
 pub use ui::{UiSettings, MOUNT_EXTENSIONS};
+pub use webcast::WebcastSettings;
 
 /// Exit code for a configuration or usage error (`EX_USAGE` from sysexits.h).
 pub const EXIT_CONFIG: i32 = 64;
@@ -101,6 +103,8 @@ pub struct Config {
     pub ui: UiSettings,
     pub store_cache: StoreCacheSettings,
     pub sessions: SessionSettings,
+    /// `[webcast]`: jars' own webcast endpoint; `None`: not offered.
+    pub webcast: Option<WebcastSettings>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -126,6 +130,7 @@ struct FileConfig {
     icecast: icecast::FileIcecast,
     sessions: sessions::FileSessions,
     ui: ui::FileUi,
+    webcast: webcast::FileWebcast,
 }
 
 /// Parses `"24h"`, `"30s"`, `"10d"`, naming `key` when it fails.
@@ -252,6 +257,8 @@ fn resolve(file: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
     }
 
     let (store, store_cache) = store::resolve(file.store, o, &data_dir)?;
+    let icecast = icecast::resolve(file.icecast)?;
+    let webcast = webcast::resolve(file.webcast, &icecast.trusted_sources)?;
     Ok(Config {
         tokens: tokens::resolve(file.tokens)?,
         identity: identity::resolve(file.identity, &data_dir)?,
@@ -259,7 +266,8 @@ fn resolve(file: FileConfig, o: &Overrides) -> Result<Config, ConfigError> {
         store_cache,
         events: events::resolve(file.events)?,
         limits: limits::resolve(file.limits)?,
-        icecast: icecast::resolve(file.icecast)?,
+        icecast,
+        webcast,
         sessions: sessions::resolve(file.sessions)?,
         ui: ui::resolve(file.ui)?,
         metrics_listen,

@@ -17,8 +17,9 @@ use crate::icecast::Target;
 use crate::identity::MemberError;
 use crate::log_input::Escaped;
 use crate::rules;
-use crate::store::{Connect, ConnectRequest, Event, EventCursor, ListFilter, NewEvent};
+use crate::store::{Event, EventCursor, ListFilter, NewEvent};
 use crate::tokens::{Claims, TicketBinding, TokenError};
+use crate::webcast::{ApprovalError, Approver};
 
 /// `GET /jars/pubkey`: the PEM public key tokens are signed with.
 pub async fn pubkey(State(state): State<AppState>) -> impl IntoResponse {
@@ -239,8 +240,9 @@ pub async fn create(
     ))
 }
 
-/// `POST /jars/connect` with `auth`, `mount`: 202 when the member may broadcast to the event,
-/// which is then marked connected by them.
+/// `POST /jars/connect` with `auth`, `mount`: 202 when the member (or the guest whose source
+/// ticket `auth` is) may broadcast to the event, which is then marked connected by them (by
+/// the ticket's minter).
 pub async fn connect(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
@@ -259,35 +261,46 @@ async fn approve_connect(
     args: &Args,
     subject: &mut Subject,
 ) -> Result<StatusCode, ApiError> {
-    let claims = verified(state, args.require("auth")?).await?;
-    subject.member = Some(claims.sub);
+    let approver = &approver(state);
+    // A member's token, or a guest's source ticket: webcaster-relay sends either as `auth`.
+    let credential = approver
+        .verify(args.require("auth")?)
+        .await
+        .map_err(approval_error)?;
+    subject.member = Some(credential.member());
     let id = parse_event_id(args.require("mount")?)?;
     subject.event = Some(id);
-    let now = state.clock.now();
-    // A banned member is refused before anything is written.
-    if state
-        .sanctions
-        .current()
-        .member_banned(claims.sub, Some(id), now)
-    {
-        return Err(ApiError::Banned);
+    approver
+        .approve(&credential, id, None)
+        .await
+        .map_err(approval_error)?;
+    if let Some((jti, _)) = credential.ticket() {
+        tracing::info!(event = %id, by = credential.member(), ticket = %jti,
+            "a guest's source ticket approved for a relay");
     }
-    // The rule checked and the event marked connected in one statement; only a refusal
-    // reads the row, for the rule to say why.
-    let terms = rules::connect_terms(&claims, now);
-    let request = ConnectRequest {
-        id,
-        by: claims.sub,
-        terms,
-        at: now,
-    };
-    match state.store.connect(request).await? {
-        Connect::Done => Ok(StatusCode::ACCEPTED),
-        Connect::Refused(event) => {
-            rules::may_connect(&claims, event.as_ref(), now)?;
-            // The row changed between the write and the read.
-            Err(ApiError::NonExistentOrExpiredEvent)
-        }
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// Relay approvals on this state's token service, identity, store, sanctions and clock.
+pub(super) fn approver(state: &AppState) -> Approver {
+    Approver {
+        tokens: state.tokens.clone(),
+        identity: state.identity.clone(),
+        store: state.store.clone(),
+        sanctions: state.sanctions.clone(),
+        clock: state.clock.clone(),
+    }
+}
+
+/// A refused approval as the API answers it: token and identity failures as for any user
+/// token ([`verified`]), the rules' refusals by name.
+pub(super) fn approval_error(e: ApprovalError) -> ApiError {
+    match e {
+        ApprovalError::Member(MemberError::Token(e)) => ApiError::Token(e),
+        ApprovalError::Member(MemberError::Removed) => ApiError::UserRemoved,
+        ApprovalError::Member(MemberError::Identity(e)) => e.into(),
+        ApprovalError::Denied(r) => r.into(),
+        ApprovalError::Store(e) => e.into(),
     }
 }
 

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::identity::IdentityError;
-use crate::rules::ConnectDenial;
+use crate::rules::{ConnectDenial, DenyReason};
 use crate::signing::SigningError;
 use crate::store::StoreError;
 use crate::tokens::TokenError;
@@ -45,6 +45,10 @@ pub enum ApiError {
     NoSuchSession,
     /// The member is banned from the event.
     Banned,
+    /// A guest's source ticket was revoked.
+    Revoked,
+    /// A guest's source ticket is for another event.
+    WrongEvent,
 }
 
 impl ApiError {
@@ -70,7 +74,9 @@ impl ApiError {
             ApiError::NotFound => "NotFound",
             ApiError::NoSuchBan => "NoSuchBanException",
             ApiError::NoSuchSession => "NoSuchSessionException",
-            ApiError::Banned => "UnauthorizedConnectionException",
+            ApiError::Banned | ApiError::Revoked | ApiError::WrongEvent => {
+                "UnauthorizedConnectionException"
+            }
         }
     }
 
@@ -91,7 +97,7 @@ impl ApiError {
             | ApiError::NotFound
             | ApiError::NoSuchBan
             | ApiError::NoSuchSession => StatusCode::NOT_FOUND,
-            ApiError::Banned => StatusCode::FORBIDDEN,
+            ApiError::Banned | ApiError::Revoked | ApiError::WrongEvent => StatusCode::FORBIDDEN,
             ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::MyRadioServiceFailure => StatusCode::BAD_GATEWAY,
             ApiError::StoreUnavailable
@@ -104,7 +110,7 @@ impl ApiError {
     }
 
     /// Every label [`Self::reason_label`] gives, so their metric series can start at zero.
-    pub const REASON_LABELS: [&'static str; 24] = [
+    pub const REASON_LABELS: [&'static str; 26] = [
         "missing_argument",
         "invalid_argument",
         "invalid_identifier",
@@ -129,6 +135,8 @@ impl ApiError {
         "not_found",
         "no_ban",
         "banned",
+        "revoked",
+        "wrong_event",
     ];
 
     /// The refusal's reason as a fixed metric label and log field. Where a callback refuses
@@ -162,6 +170,8 @@ impl ApiError {
             ApiError::NoSuchBan => "no_ban",
             ApiError::NoSuchSession => "no_session",
             ApiError::Banned => "banned",
+            ApiError::Revoked => "revoked",
+            ApiError::WrongEvent => "wrong_event",
         }
     }
 }
@@ -232,6 +242,26 @@ impl From<ConnectDenial> for ApiError {
     }
 }
 
+impl From<DenyReason> for ApiError {
+    /// A refusal of the rules shared with the Icecast hooks (a guest's source ticket, the
+    /// sanctions), as the API answers it.
+    fn from(r: DenyReason) -> Self {
+        match r {
+            DenyReason::Token(e) => e.into(),
+            DenyReason::NoSuchEvent | DenyReason::EventExpired => {
+                ApiError::NonExistentOrExpiredEvent
+            }
+            DenyReason::TicketForAnotherEvent => ApiError::WrongEvent,
+            DenyReason::Revoked => ApiError::Revoked,
+            DenyReason::Banned => ApiError::Banned,
+            DenyReason::UserRemoved => ApiError::UserRemoved,
+            DenyReason::IdentityUnavailable => ApiError::UsersUnavailable,
+            DenyReason::StoreUnavailable => ApiError::StoreUnavailable,
+            _ => ApiError::UnauthorizedConnection,
+        }
+    }
+}
+
 impl From<IdentityError> for ApiError {
     fn from(e: IdentityError) -> Self {
         match e {
@@ -276,6 +306,8 @@ mod tests {
             ApiError::NoSuchBan,
             ApiError::NoSuchSession,
             ApiError::Banned,
+            ApiError::Revoked,
+            ApiError::WrongEvent,
         ];
         all.extend(
             [

@@ -15,6 +15,7 @@ pub mod server;
 pub mod sessions;
 pub mod shed;
 pub mod stats;
+pub mod webcast;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -90,6 +91,8 @@ pub struct AppState {
     pub kicker: Arc<dyn crate::live::Kicker>,
     /// The configured Icecast servers' admin APIs: kicks, resyncs, their `/readyz` detail.
     pub icecast_admin: Arc<crate::icecast::admin::IcecastAdmin>,
+    /// Relay approvals (`/jars/connect`) and jars' own webcast endpoint (`/webcast/{mount}`).
+    pub webcast: Arc<crate::webcast::Webcast>,
 }
 
 /// Everything jars serves on its main address: Icecast's callbacks ([`icecast::PATH`]) go
@@ -157,6 +160,7 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
             post(sessions::drop_listener),
         )
         .route("/jars/tickets/revoke", post(sanctions::revoke))
+        .route("/webcast/{mount}", get(webcast::webcast))
         .route(
             "/jars/bans",
             post(sanctions::add_ban).get(sanctions::list_bans),

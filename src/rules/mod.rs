@@ -1,6 +1,7 @@
 //! Every access rule of jars, in one place: who may send Icecast callbacks
 //! ([`may_send_callbacks`]), who may broadcast to an event ([`may_connect`],
-//! [`relay_may_source`], [`may_source_static`]), who may listen to a mount and until when
+//! [`relay_may_source`], [`may_source_static`]; through a relay, members and guests alike:
+//! [`broadcast`]), who may listen to a mount and until when
 //! ([`may_listen`]), what a listener ticket admits ([`ticket`]), how long a ticket may live
 //! ([`ticket_lifetime`]), which events a viewer sees ([`list_filter`], [`may_see`]) and how many
 //! at once ([`page_size`]), what a
@@ -12,6 +13,7 @@
 //! API handlers, the Icecast hooks and the CLI gather the inputs, call one rule, and render
 //! the outcome.
 
+pub mod broadcast;
 mod caller;
 mod reports;
 pub mod sanctions;

@@ -32,3 +32,4 @@ mod seams;
 mod sessions;
 mod signals;
 mod store_suite;
+mod webcast;

@@ -3,6 +3,7 @@
 pub mod browser;
 pub mod icecast;
 pub mod pg;
+pub mod webcast;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -98,6 +98,26 @@ impl Icecast {
     /// `jars_auth_url` with the given Basic credentials, on a free 127.0.0.1 port.
     /// Panics (with Icecast's logs) if it does not accept connections within 10 s.
     pub fn start(jars_auth_url: &str, callback_user: &str, callback_password: &str) -> Icecast {
+        Self::start_at(None, jars_auth_url, callback_user, callback_password)
+    }
+
+    /// [`Icecast::start`] on `port` (from [`free_port`]), for a jars whose config must name
+    /// Icecast's address before Icecast starts (`[webcast] icecast_url`).
+    pub fn start_on(
+        port: u16,
+        jars_auth_url: &str,
+        callback_user: &str,
+        callback_password: &str,
+    ) -> Icecast {
+        Self::start_at(Some(port), jars_auth_url, callback_user, callback_password)
+    }
+
+    fn start_at(
+        fixed_port: Option<u16>,
+        jars_auth_url: &str,
+        callback_user: &str,
+        callback_password: &str,
+    ) -> Icecast {
         let binary =
             icecast_binary().expect("icecast2 not installed: call require_icecast() first");
         let template_path =
@@ -112,7 +132,7 @@ impl Icecast {
                 .prefix("jars-icecast-")
                 .tempdir()
                 .expect("create temp dir");
-            let port = free_port();
+            let port = fixed_port.unwrap_or_else(free_port);
             let log_dir = dir.path().join("log");
             fs::create_dir(&log_dir).expect("create log dir");
             let run_as = if running_as_root() {
@@ -216,6 +236,32 @@ impl Icecast {
         out
     }
 
+    /// Kills Icecast (as a crash would: sources and listeners cut, no `mount_remove`) and
+    /// starts it again on the same port with the same configuration and logs.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let binary = icecast_binary().expect("icecast2 installed");
+        let log = |name: &str| {
+            fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(self.dir.path().join(name))
+                .expect("console log")
+        };
+        self.child = Command::new(&binary)
+            .arg("-c")
+            .arg(self.dir.path().join("icecast.xml"))
+            .stdin(Stdio::null())
+            .stdout(log("stdout.log"))
+            .stderr(log("stderr.log"))
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
+        if let Err(failure) = self.wait_until_listening() {
+            panic!("Icecast did not start again: {failure}");
+        }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -249,7 +295,8 @@ fn tail(text: &str, lines: usize) -> String {
     all[all.len().saturating_sub(lines)..].join("\n")
 }
 
-fn free_port() -> u16 {
+/// A port free on 127.0.0.1 now.
+pub fn free_port() -> u16 {
     StdTcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("bind 127.0.0.1:0")

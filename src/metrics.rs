@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use crate::rules::DenyReason;
+use crate::domain::DenyReason;
 
 use prometheus::{
     Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,

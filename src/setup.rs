@@ -252,17 +252,17 @@ pub async fn app_state_on(config: &Config, clock: SharedClock) -> Result<AppStat
             identity: identity.clone(),
             store: store.clone(),
             sanctions: sanctions.clone(),
+            live: hooks.live.clone(),
             clock: clock.clone(),
         },
         config.webcast.clone(),
         metrics.clone(),
     ));
     // Sanctions end a webcast show themselves (its DJ told why), then ask Icecast.
-    let kicker: Arc<dyn crate::icecast::kick::Kicker> =
-        Arc::new(crate::webcast::registry::WebcastKicker {
-            registry: webcast.registry.clone(),
-            inner: icecast_admin.clone(),
-        });
+    let kicker: Arc<dyn crate::live::Kicker> = Arc::new(crate::webcast::registry::WebcastKicker {
+        registry: webcast.registry.clone(),
+        inner: icecast_admin.clone(),
+    });
     sanctions.set_kicker(kicker.clone());
     Ok(AppState {
         hooks,

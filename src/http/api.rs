@@ -288,6 +288,7 @@ pub(super) fn approver(state: &AppState) -> Approver {
         identity: state.identity.clone(),
         store: state.store.clone(),
         sanctions: state.sanctions.clone(),
+        live: state.hooks.live.clone(),
         clock: state.clock.clone(),
     }
 }

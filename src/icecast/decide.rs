@@ -220,8 +220,10 @@ impl Hooks {
             Err(r) => return Verdict::Deny(r),
         };
         let now = self.clock.now();
-        // For a relay: the member `/jars/connect` approved (the event's `connected_by`).
+        // For a relay: the member `/jars/connect` approved (the event's `connected_by`), and
+        // that approval as this node saw it (a guest's ticket, the DJ's address).
         let mut relayed_for = None;
+        let mut approval = None;
         let decision = match (&target, &sourcer) {
             (Target::Static(_), Sourcer::Relay) => rules::may_source_static(None),
             (Target::Static(_), Sourcer::Member(claims)) => rules::may_source_static(Some(claims)),
@@ -261,6 +263,7 @@ impl Hooks {
                             reconnect: settings.relay_reconnect,
                         };
                         relayed_for = event.as_ref().and_then(|e| e.connected_by);
+                        approval = mount.approved.filter(|a| Some(a.member) == relayed_for);
                         rules::relay_may_source(event.as_deref(), &c.user, history, windows, now)
                     }
                 }
@@ -271,9 +274,15 @@ impl Hooks {
         }
         let party = match &sourcer {
             Sourcer::Relay => Party {
-                ip,
+                ip: approval
+                    .as_ref()
+                    .and_then(|a| a.ip.as_deref())
+                    .unwrap_or(ip),
                 member: relayed_for,
-                ticket: None,
+                ticket: approval
+                    .as_ref()
+                    .and_then(|a| a.ticket.as_ref())
+                    .map(|(jti, iat)| (jti.as_str(), *iat)),
             },
             Sourcer::Member(claims) => Party {
                 ip,
@@ -297,7 +306,7 @@ impl Hooks {
             member: party.member,
             ticket: party.ticket.map(|(jti, _)| jti.to_string()),
             relay: matches!(sourcer, Sourcer::Relay).then(|| c.user.to_string()),
-            ip: ip.to_string(),
+            ip: party.ip.to_string(),
         };
         self.live.source_allowed(&target, allowed);
         Verdict::Allow { timelimit: None }

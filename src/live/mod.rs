@@ -43,6 +43,20 @@ pub struct Allowed {
     pub ip: String,
 }
 
+/// A relay approval (`/jars/connect`, `/webcast`): whom it was for, and — what the event row
+/// does not keep — the guest's source ticket and the DJ's own address, when known. A trusted
+/// relay's source then carries them, so revoking the ticket or banning the address drops it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approval {
+    /// The member approved (for a guest: the ticket's minter), the event's `connected_by`.
+    pub member: i64,
+    /// The guest's source ticket: its `jti` and issue time (Unix seconds).
+    pub ticket: Option<(String, i64)>,
+    /// The DJ's address, when jars sees it (its own `/webcast`); behind webcaster-relay it
+    /// does not.
+    pub ip: Option<String>,
+}
+
 /// The state of one mount, over every server that reports it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MountState {
@@ -55,6 +69,8 @@ pub struct MountState {
     pub allowed: Option<Allowed>,
     /// The relay whose source Icecast last removed from this mount, and when.
     pub relay_dropped: Option<(String, DateTime<Utc>)>,
+    /// The last relay approval for this mount's event.
+    pub approved: Option<Approval>,
     /// Known to have no source: its source went away (`mount_remove`, a resync) and none has
     /// been allowed since.
     pub off_air: bool,
@@ -214,6 +230,15 @@ impl LiveState {
         let m = inner.mounts.entry(target.clone()).or_default();
         m.allowed = Some(allowed);
         m.off_air = false;
+    }
+
+    /// Remembers a relay approval for `target` (the last one wins, as `connected_by` does).
+    pub fn relay_approved(&self, target: &Target, approval: Approval) {
+        self.lock()
+            .mounts
+            .entry(target.clone())
+            .or_default()
+            .approved = Some(approval);
     }
 
     /// A source started (`mount_add`). A source Icecast still had under the same key (its

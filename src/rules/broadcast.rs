@@ -1,18 +1,19 @@
 //! Who may go live on an event through a relay — `/jars/connect` (webcaster-relay's approval)
-//! and jars' own `/webcast/{mount}` — and when a relayed show must stop: a member by their
+//! and jars' own `/webcast/{mount}`: a member by their
 //! token ([`super::may_connect`]) or a guest by a source ticket
 //! ([`super::sanctions::may_source_with_ticket`]), both under the sanctions in force. The
 //! direct-to-Icecast path (`stream_auth`) asks the same two rules, so a guest has the same
-//! rights on either path.
+//! rights on either path; once live, a relayed show is a source like any other and
+//! [`super::sanctions::source_must_go`] says when it must stop.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::sanctions::{self, EventRow, LiveSource, Party, SanctionSet};
+use super::sanctions::{self, Party, SanctionSet};
 use super::{ConnectTerms, DenyReason, Standing};
-use crate::store::Event;
+use crate::domain::Event;
 use crate::tokens::{AccessLevel, Claims, SourceTicketClaims};
 
 /// A DJ's verified credential: a member's token (with their current rights) or a guest's
@@ -105,46 +106,6 @@ pub fn guest_terms(
         unexpired_at: now,
         owner: (!admin).then_some(ticket.by),
     }
-}
-
-/// A relayed show in progress, as far as the rules go.
-#[derive(Debug, Clone, Copy)]
-pub struct RelayedShow<'a> {
-    /// The member it is broadcast for ([`Credential::member`]) and where they stand now.
-    pub member: (i64, Standing),
-    /// The guest's source ticket (`jti`), if a ticket let the DJ in.
-    pub ticket: Option<&'a str>,
-    /// The DJ's address.
-    pub ip: Option<&'a str>,
-    /// When the show went live.
-    pub since: DateTime<Utc>,
-}
-
-/// Whether a relayed show must stop at `now`, and why: what ends any live source
-/// ([`sanctions::source_must_go`]: its event over, its member banned or without rights, its
-/// ticket revoked), or a ban on the DJ's address.
-pub fn show_must_stop(
-    set: &SanctionSet,
-    show: &RelayedShow<'_>,
-    row: EventRow<'_>,
-    now: DateTime<Utc>,
-) -> Option<DenyReason> {
-    let source = LiveSource {
-        member: Some(show.member),
-        ticket: show.ticket,
-        since: show.since,
-    };
-    if let Some(reason) = sanctions::source_must_go(set, &source, row, now) {
-        return Some(reason);
-    }
-    let event = match row {
-        EventRow::Found(e) => Some(e.id),
-        _ => None,
-    };
-    show.ip
-        .and_then(sanctions::canonical_ip)
-        .filter(|ip| set.ip_banned(*ip, event, now))
-        .map(|_| DenyReason::Banned)
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! `/webcast/{mount}` alike: the password verified as a member's token or a guest's source
 //! ticket ([`verify`]), the rule of [`rules::broadcast`] applied and the approval recorded as
 //! the event's `connected_by` and `last_connected_at` ([`approve`]), which is what lets the
-//! relay's own credentials through Icecast's `stream_auth` ([`rules::relay_may_source`]).
+//! relay's own credentials through Icecast's `stream_auth` ([`rules::relay_may_source`]); live
+//! state keeps the guest's ticket and the DJ's address with it, for the relay's source.
 
 use std::sync::Arc;
 
@@ -10,7 +11,9 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::clock::SharedClock;
+use crate::domain::Target;
 use crate::identity::{Identity, MemberError};
+use crate::live::{Approval, LiveState};
 use crate::rules::broadcast::{self, Broadcaster, Credential};
 use crate::rules::sanctions::Party;
 use crate::rules::{self, DenyReason};
@@ -25,6 +28,7 @@ pub struct Approver {
     pub identity: Arc<Identity>,
     pub store: Arc<dyn EventStore>,
     pub sanctions: Arc<Sanctions>,
+    pub live: Arc<LiveState>,
     pub clock: SharedClock,
 }
 
@@ -99,6 +103,24 @@ impl Approver {
     /// approval. Asked again before a relay reconnects, so a DJ who lost the right is never
     /// put back on air.
     pub async fn approve(
+        &self,
+        credential: &Credential,
+        id: Uuid,
+        ip: Option<&str>,
+    ) -> Result<Approved, ApprovalError> {
+        let approved = self.decide_and_record(credential, id, ip).await?;
+        self.live.relay_approved(
+            &Target::Event(id),
+            Approval {
+                member: approved.connected_by,
+                ticket: credential.ticket().map(|(jti, iat)| (jti.to_string(), iat)),
+                ip: ip.map(str::to_string),
+            },
+        );
+        Ok(approved)
+    }
+
+    async fn decide_and_record(
         &self,
         credential: &Credential,
         id: Uuid,

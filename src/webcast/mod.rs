@@ -144,7 +144,6 @@ impl Webcast {
             mount: format!("/{mount}"),
             ip,
             stream,
-            since: approved.at,
         };
         self.metrics.webcast.sessions.inc();
         tokio::spawn(run(relay, claim, self.metrics.clone()));

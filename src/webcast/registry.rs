@@ -11,9 +11,8 @@ use uuid::Uuid;
 
 use super::protocol::Stop;
 use super::show::{End, Show};
-use crate::icecast::kick::Kicker;
-use crate::icecast::live::{ListenerSession, SourceSession};
-use crate::icecast::Target;
+use crate::domain::{Role, Session};
+use crate::live::Kicker;
 use crate::rules::DenyReason;
 
 /// Who a show's DJ is: a member, or the holder of one source ticket.
@@ -144,15 +143,11 @@ pub struct WebcastKicker {
 }
 
 impl Kicker for WebcastKicker {
-    fn kick_listener(&self, session: &ListenerSession, reason: DenyReason) {
-        self.inner.kick_listener(session, reason);
-    }
-
-    fn kick_source(&self, target: &Target, source: &SourceSession, reason: DenyReason) {
-        if let Target::Event(id) = target {
-            self.registry.end_event(*id, reason);
+    fn kick(&self, session: &Session, reason: DenyReason) {
+        if let (Role::Source, Some(event)) = (session.role(), session.event()) {
+            self.registry.end_event(event, reason);
         }
-        self.inner.kick_source(target, source, reason);
+        self.inner.kick(session, reason);
     }
 }
 

@@ -1,14 +1,14 @@
 //! A show's way to Icecast, one task per DJ: exactly one source connection at a time, opened
 //! again with backoff (0.5 s doubling to 5 s) when Icecast drops or restarts, each new one
 //! starting with the stream's header and at a place a stream may start; the DJ's right
-//! checked again before each reconnect and, while live, whenever the sanctions change
-//! ([`guard`]); and the title kept on Icecast ([`titles`]). When jars ends the show it is
-//! never reconnected.
+//! checked again before each reconnect; and the title kept on Icecast ([`titles`]). While
+//! live, the show's Icecast source is a session like any other: sanctions drop it, and
+//! [`super::registry::WebcastKicker`] ends the show with the reason. When jars ends the show
+//! it is never reconnected.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use uuid::Uuid;
@@ -17,9 +17,7 @@ use super::icecast::{self, SourceError, SourceRequest};
 use super::protocol::Stop;
 use super::show::{End, Show};
 use super::Webcast;
-use crate::rules::broadcast::{self, Credential, RelayedShow};
-use crate::rules::sanctions::EventRow;
-use crate::rules::Standing;
+use crate::rules::broadcast::Credential;
 
 /// The wait before the first reconnect; it doubles up to [`MAX_BACKOFF`].
 pub const FIRST_BACKOFF: Duration = Duration::from_millis(500);
@@ -30,9 +28,6 @@ const STABLE: Duration = Duration::from_secs(10);
 const WRITE_STALL: Duration = Duration::from_secs(10);
 /// Icecast refusing jars' credentials this many times in a row ends the show.
 const MAX_REFUSALS: u32 = 5;
-/// How often the guard looks at the sanctions, and how often it checks regardless.
-const GUARD_TICK: Duration = Duration::from_millis(250);
-const GUARD_EVERY: Duration = Duration::from_secs(1);
 /// Titles are sent at most this often.
 const TITLE_EVERY: Duration = Duration::from_secs(1);
 
@@ -56,7 +51,6 @@ pub struct Relay {
     pub mount: String,
     pub ip: Option<String>,
     pub stream: StreamInfo,
-    pub since: DateTime<Utc>,
 }
 
 /// How one connection ended.
@@ -72,7 +66,6 @@ impl Relay {
     pub async fn run(self) {
         tokio::select! {
             () = self.connections() => {}
-            () = self.guard() => {}
             () = self.titles() => {}
         }
     }
@@ -239,50 +232,6 @@ impl Relay {
         if self.show.finish(End::Stopped(stop)) {
             tracing::info!(event = %self.event, mount = %self.mount, reason = stop.reason,
                 "webcast: show ended by jars: {why}");
-        }
-    }
-
-    /// Ends the show as soon as the rules say it must stop: checked when the sanctions change,
-    /// and every second (the event's end, the member's rights).
-    async fn guard(&self) {
-        let sanctions = &self.webcast.approver.sanctions;
-        let mut seen = i64::MIN;
-        let mut last = Instant::now();
-        let mut tick = tokio::time::interval(GUARD_TICK);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                () = self.until_ended() => return,
-            }
-            let set = arc_swap::Guard::into_inner(sanctions.current());
-            if set.version == seen && last.elapsed() < GUARD_EVERY {
-                continue;
-            }
-            (seen, last) = (set.version, Instant::now());
-            let approver = &self.webcast.approver;
-            let member = self.credential.member();
-            // A backend that cannot answer takes nobody's rights away.
-            let standing = approver
-                .identity
-                .standing(member)
-                .unwrap_or(Standing::Unasked);
-            let row = approver.store.get(self.event).await;
-            let row = match &row {
-                Ok(Some(e)) => EventRow::Found(e),
-                Ok(None) => EventRow::Gone,
-                Err(_) => EventRow::Unknown,
-            };
-            let show = RelayedShow {
-                member: (member, standing),
-                ticket: self.credential.ticket().map(|(jti, _)| jti),
-                ip: self.ip.as_deref(),
-                since: self.since,
-            };
-            let now = approver.clock.now();
-            if let Some(reason) = broadcast::show_must_stop(&set, &show, row, now) {
-                self.stop(Stop::denied(reason), reason.message());
-                return;
-            }
         }
     }
 

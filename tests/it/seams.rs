@@ -301,3 +301,45 @@ async fn an_ended_event_refuses_a_relays_retries_as_event_expired() {
     );
     assert_eq!(no_event, Some(0.0));
 }
+
+#[tokio::test]
+async fn revoking_a_guests_ticket_cuts_a_show_live_through_a_relay() {
+    let Some(rig) = wired_rig().await else { return };
+    let event = rig.jars.create_event(&rig.owner, "Guest show", false).await;
+    let body = post(
+        &rig.jars,
+        "/jars/ticket",
+        &[("auth", &rig.owner), ("mount", &event), ("kind", "source")],
+    )
+    .await;
+    let guest = body["ticket"].as_str().unwrap().to_string();
+    // webcaster-relay asks /jars/connect with the guest's ticket, then streams with its own
+    // credentials.
+    let (status, _) = post_form(
+        &rig.jars.url("/jars/connect"),
+        &[("auth", &guest), ("mount", &event)],
+    )
+    .await;
+    assert_eq!(status, 202);
+    let source = live_source(&rig, &event, RELAY_USER, RELAY_PASS).await;
+    let sessions: Value = crate::support::client()
+        .get(rig.jars.url(&format!("/jars/events/{event}/sessions")))
+        .bearer_auth(&rig.owner)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        sessions["source"]["ticket"].is_string(),
+        "the relay's source carries the guest's ticket: {sessions}"
+    );
+    post(
+        &rig.jars,
+        "/jars/tickets/revoke",
+        &[("auth", &rig.owner), ("ticket", &guest)],
+    )
+    .await;
+    dropped(&source).await;
+}

@@ -5,7 +5,7 @@ use chrono::Duration;
 
 use super::*;
 use crate::rules::tests::{event, member, t0};
-use crate::store::sanctions::{Ban, EventEnd, RevokedTicket, SanctionRows, TicketCutoff};
+use crate::store::sanctions::{Ban, EventEnd, RevokedTicket, SanctionRows};
 use crate::tokens::AccessLevel;
 
 fn secs(n: i64) -> Duration {
@@ -213,101 +213,4 @@ fn a_guests_approval_is_recorded_under_its_minters_terms() {
     assert_eq!(c.ticket(), Some(("x", t0().timestamp() - 60)));
     let m = Credential::Member(member(5, false, 0));
     assert_eq!((m.member(), m.ticket()), (5, None));
-}
-
-#[test]
-fn when_a_relayed_show_must_stop() {
-    let e = event(false, 3600);
-    let ended = event(false, 3600);
-    let mut set = sanctions(ended.id);
-    let since = t0() - secs(30);
-    let show = |member, ticket, ip| RelayedShow {
-        member,
-        ticket,
-        ip,
-        since,
-    };
-    let owner = (1, standing(false));
-    let cases: Vec<(&str, RelayedShow, EventRow, Option<DenyReason>)> = vec![
-        (
-            "on air",
-            show(owner, None, Some("192.0.2.1")),
-            EventRow::Found(&e),
-            None,
-        ),
-        (
-            "guest on air",
-            show(owner, Some("ok"), None),
-            EventRow::Found(&e),
-            None,
-        ),
-        (
-            "revoked",
-            show(owner, Some("gone"), None),
-            EventRow::Found(&e),
-            Some(DenyReason::Revoked),
-        ),
-        (
-            "banned member",
-            show((7, standing(true)), None, None),
-            EventRow::Found(&e),
-            Some(DenyReason::Banned),
-        ),
-        (
-            "banned address",
-            show(owner, None, Some("::ffff:203.0.113.9")),
-            EventRow::Found(&e),
-            Some(DenyReason::Banned),
-        ),
-        (
-            "ended",
-            show(owner, None, None),
-            EventRow::Found(&ended),
-            Some(DenyReason::EventExpired),
-        ),
-        (
-            "gone",
-            show(owner, None, None),
-            EventRow::Gone,
-            Some(DenyReason::NoSuchEvent),
-        ),
-        (
-            "member removed",
-            show((1, Standing::Removed), None, None),
-            EventRow::Found(&e),
-            Some(DenyReason::UserRemoved),
-        ),
-        (
-            "store unreadable: nothing decided on the row",
-            show(owner, None, None),
-            EventRow::Unknown,
-            None,
-        ),
-    ];
-    for (name, s, row, want) in cases {
-        assert_eq!(show_must_stop(&set, &s, row, t0()), want, "{name}");
-    }
-    // Revoking every ticket of the event cuts a guest who went live before.
-    set = SanctionSet::from_rows(&SanctionRows {
-        version: 2,
-        cutoffs: vec![TicketCutoff {
-            event: e.id,
-            before: t0(),
-        }],
-        ..SanctionRows::default()
-    });
-    assert_eq!(
-        show_must_stop(
-            &set,
-            &show(owner, Some("ok"), None),
-            EventRow::Found(&e),
-            t0()
-        ),
-        Some(DenyReason::Revoked)
-    );
-    assert_eq!(
-        show_must_stop(&set, &show(owner, None, None), EventRow::Found(&e), t0()),
-        None,
-        "a member's own show has no ticket to revoke"
-    );
 }

@@ -16,7 +16,7 @@ use crate::store::{ConnectRequest, StoreError};
 pub(super) struct ConnectJob {
     pub id: Uuid,
     pub by: i32,
-    /// The connect rule's terms ([`crate::rules::ConnectTerms`]).
+    /// The connect rule's terms ([`crate::domain::ConnectTerms`]).
     pub unexpired_at: NaiveDateTime,
     pub owner: Option<i32>,
     pub at: NaiveDateTime,

@@ -1,6 +1,7 @@
 //! `[icecast]`: how Icecast callbacks are authenticated, which mounts are not events, which
-//! relays are trusted, what decisions do while the event store is down, and which Icecast
-//! servers' admin APIs jars may use (`[[icecast.servers]]`, see [`servers`]).
+//! relays are trusted (sources by credentials, edge servers' pulls by address), what decisions
+//! do while the event store is down, and which Icecast servers jars uses (`[[icecast.servers]]`,
+//! see [`servers`]) and how often it checks that they answer.
 
 use std::fmt;
 use std::time::Duration;
@@ -48,6 +49,15 @@ impl fmt::Debug for TrustedSource {
     }
 }
 
+/// An edge server's address (`[[icecast.trusted_relays]]`): its pulls of a master's mounts
+/// reach the master's `listener_add` with empty credentials and Icecast's own user agent, so
+/// only the address tells them apart.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTrustedRelay {
+    ip: String,
+}
+
 /// The `[icecast]` section: how callbacks are authenticated and decided.
 #[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct IcecastSettings {
@@ -63,6 +73,10 @@ pub struct IcecastSettings {
     pub header_prefix: String,
     pub mounts: Vec<StaticMount>,
     pub trusted_sources: Vec<TrustedSource>,
+    /// Edge servers pulling from this one (`[[icecast.trusted_relays]]`, addresses or ranges):
+    /// their listener connections are allowed, never counted or capped, and open no session.
+    #[serde(serialize_with = "display_list")]
+    pub trusted_relays: Vec<crate::net::IpNet>,
     #[serde(serialize_with = "duration")]
     pub relay_window: Duration,
     /// How long after Icecast dropped a trusted relay's source that relay may reconnect to
@@ -80,6 +94,10 @@ pub struct IcecastSettings {
     /// How often live state is rebuilt from each server's admin API.
     #[serde(serialize_with = "duration")]
     pub resync: Duration,
+    /// How often each server's admin API is asked whether it answers (and which mounts it
+    /// carries, with how many listeners): what `/listen` and `/readyz` call its health.
+    #[serde(serialize_with = "duration")]
+    pub health_interval: Duration,
 }
 
 /// `[icecast] on_store_error`: how Icecast decisions behave while the event store is down.
@@ -113,6 +131,7 @@ impl fmt::Debug for IcecastSettings {
             .field("header_prefix", &self.header_prefix)
             .field("mounts", &self.mounts)
             .field("trusted_sources", &self.trusted_sources)
+            .field("trusted_relays", &self.trusted_relays)
             .field("relay_window", &self.relay_window)
             .field("relay_reconnect", &self.relay_reconnect)
             .field("ticket_lifetime", &self.ticket_lifetime)
@@ -120,6 +139,7 @@ impl fmt::Debug for IcecastSettings {
             .field("on_store_error", &self.on_store_error)
             .field("servers", &self.servers)
             .field("resync", &self.resync)
+            .field("health_interval", &self.health_interval)
             .finish()
     }
 }
@@ -134,6 +154,7 @@ impl Default for IcecastSettings {
             header_prefix: "ClientHeader.".into(),
             mounts: Vec::new(),
             trusted_sources: Vec::new(),
+            trusted_relays: Vec::new(),
             relay_window: Duration::from_secs(60),
             relay_reconnect: Duration::from_secs(600),
             ticket_lifetime: Duration::from_secs(6 * 3600),
@@ -141,6 +162,7 @@ impl Default for IcecastSettings {
             on_store_error: OnStoreError::Cached,
             servers: Vec::new(),
             resync: Duration::from_secs(300),
+            health_interval: Duration::from_secs(2),
         }
     }
 }
@@ -156,6 +178,7 @@ pub(super) struct FileIcecast {
     header_prefix: Option<String>,
     mounts: Vec<StaticMount>,
     trusted_sources: Vec<TrustedSource>,
+    trusted_relays: Vec<FileTrustedRelay>,
     #[serde(with = "humantime_serde")]
     relay_window: Option<Duration>,
     #[serde(with = "humantime_serde")]
@@ -167,10 +190,12 @@ pub(super) struct FileIcecast {
     servers: Vec<IcecastServer>,
     #[serde(with = "humantime_serde")]
     resync: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    health_interval: Option<Duration>,
 }
 
 /// Validates `[icecast]` and fills in its defaults.
-pub(super) fn resolve(f: FileIcecast) -> Result<IcecastSettings, ConfigError> {
+pub(super) fn resolve(mut f: FileIcecast) -> Result<IcecastSettings, ConfigError> {
     let d = IcecastSettings::default();
     match (&f.username, &f.password) {
         (Some(_), None) | (None, Some(_)) => {
@@ -225,7 +250,15 @@ pub(super) fn resolve(f: FileIcecast) -> Result<IcecastSettings, ConfigError> {
             "icecast.max_listeners_per_ticket: at least 1 (leave unset for no limit)",
         ));
     }
-    servers::validate(&f.servers)?;
+    servers::validate(&mut f.servers)?;
+    let trusted_relays = f
+        .trusted_relays
+        .iter()
+        .map(|r| {
+            r.ip.parse()
+                .map_err(|e| err(format!("icecast.trusted_relays: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
     Ok(IcecastSettings {
         username: f.username,
         password: f.password,
@@ -234,6 +267,7 @@ pub(super) fn resolve(f: FileIcecast) -> Result<IcecastSettings, ConfigError> {
         header_prefix: f.header_prefix.unwrap_or(d.header_prefix),
         mounts: f.mounts,
         trusted_sources: f.trusted_sources,
+        trusted_relays,
         relay_window: positive("icecast.relay_window", f.relay_window, d.relay_window)?,
         relay_reconnect: f.relay_reconnect.unwrap_or(d.relay_reconnect),
         ticket_lifetime: positive(
@@ -245,6 +279,11 @@ pub(super) fn resolve(f: FileIcecast) -> Result<IcecastSettings, ConfigError> {
         on_store_error: f.on_store_error.unwrap_or_default(),
         servers: f.servers,
         resync: positive("icecast.resync", f.resync, d.resync)?,
+        health_interval: positive(
+            "icecast.health_interval",
+            f.health_interval,
+            d.health_interval,
+        )?,
     })
 }
 

@@ -1,4 +1,6 @@
-//! `[limits]`: rate limits of `/jars/token`, load shedding, and which proxies to believe.
+//! `[limits]`: rate limits of `/jars/token`, load shedding, which proxies to believe, and the
+//! station's listener licence (`max_listeners`, held across every server and node sharing the
+//! store, each node named by `node_name` in the shared counts).
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +27,13 @@ pub struct LimitSettings {
     pub tickets_per_minute: u32,
     /// `/jars/events` listings reading the store at once; more wait their turn.
     pub max_concurrent_lists: usize,
+    /// The station's listener licence: listeners at once over every server and node sharing
+    /// the store (`None`: no limit). Edge servers' pulls never count.
+    pub max_listeners: Option<u32>,
+    /// This node's name in the listener counts nodes share through PostgreSQL (`None`: its
+    /// host name and listening port). Must differ between nodes and stay the same across
+    /// restarts.
+    pub node_name: Option<String>,
 }
 
 /// `[limits]` as written.
@@ -39,6 +48,8 @@ pub(super) struct FileLimits {
     create_per_hour: Option<u32>,
     tickets_per_minute: Option<u32>,
     max_concurrent_lists: Option<usize>,
+    max_listeners: Option<u32>,
+    node_name: Option<String>,
 }
 
 /// Validates `[limits]` and fills in its defaults.
@@ -59,7 +70,23 @@ pub(super) fn resolve(f: FileLimits) -> Result<LimitSettings, ConfigError> {
         create_per_hour: f.create_per_hour.unwrap_or(60),
         tickets_per_minute: f.tickets_per_minute.unwrap_or(60),
         max_concurrent_lists: f.max_concurrent_lists.unwrap_or(2),
+        max_listeners: f.max_listeners,
+        node_name: f.node_name,
     };
+    if limits.max_listeners == Some(0) {
+        return Err(err(
+            "limits.max_listeners: at least 1 (leave unset for no limit)",
+        ));
+    }
+    if limits
+        .node_name
+        .as_deref()
+        .is_some_and(|n| n.trim().is_empty() || n.len() > 128)
+    {
+        return Err(err(
+            "limits.node_name: 1 to 128 characters (leave unset for host:port)",
+        ));
+    }
     if limits.create_per_hour == 0
         || limits.tickets_per_minute == 0
         || limits.max_concurrent_lists == 0
@@ -98,5 +125,13 @@ mod tests {
             .unwrap_err()
             .0;
         assert!(e.starts_with("limits.trusted_proxies"), "{e}");
+        assert_eq!(c.limits.max_listeners, None);
+        let c = toml("[limits]\nmax_listeners = 250\nnode_name = \"jars-a\"").unwrap();
+        assert_eq!(c.limits.max_listeners, Some(250));
+        assert_eq!(c.limits.node_name.as_deref(), Some("jars-a"));
+        let e = toml("[limits]\nmax_listeners = 0").unwrap_err().0;
+        assert!(e.starts_with("limits.max_listeners"), "{e}");
+        let e = toml("[limits]\nnode_name = \" \"").unwrap_err().0;
+        assert!(e.starts_with("limits.node_name"), "{e}");
     }
 }

@@ -57,7 +57,7 @@ pub(super) fn resolve(f: FileUi) -> Result<UiSettings, ConfigError> {
 
 /// `text` as an absolute URL of one of `schemes`, with a host and nothing after its path
 /// (no credentials, query or fragment), its trailing `/` removed.
-fn base_url(key: &str, text: &str, schemes: &[&str]) -> Result<String, ConfigError> {
+pub(super) fn base_url(key: &str, text: &str, schemes: &[&str]) -> Result<String, ConfigError> {
     let bad = |why: &str| {
         err(format!(
             "{key}: \"{text}\" {why} (e.g. \"{}://radio.example:8000\")",

@@ -24,6 +24,9 @@ fn entry(rig_icecast: &icecast::Icecast, password: &str) -> IcecastServer {
         admin_user: ADMIN_USER.into(),
         admin_password: password.into(),
         max_listeners: 100,
+        public_url: None,
+        weight: 1,
+        region: None,
     }
 }
 

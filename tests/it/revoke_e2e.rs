@@ -31,6 +31,9 @@ fn wire_admin(rig: &Rig) {
             admin_user: ADMIN_USER.into(),
             admin_password: ADMIN_PASSWORD.into(),
             max_listeners: 100,
+            public_url: None,
+            weight: 1,
+            region: None,
         }]);
 }
 

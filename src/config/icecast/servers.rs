@@ -1,6 +1,8 @@
 //! `[[icecast.servers]]`: the Icecast servers whose admin API jars may use, each named as it
 //! reports itself in callbacks (`server` = its `<hostname>`, `port`), with where its admin API
-//! answers and the admin credentials (a secret).
+//! answers and the admin credentials (a secret); and what `/listen` needs to send listeners
+//! there: the address listeners use (`public_url`), its capacity (`max_listeners`), a `weight`
+//! and a `region` label.
 
 use std::fmt;
 
@@ -23,9 +25,31 @@ pub struct IcecastServer {
     #[serde(serialize_with = "secret")]
     pub admin_password: String,
     /// The most listeners it carries (its `<clients>` limit): what a resync reads of it at
-    /// most.
+    /// most, and its capacity when `/listen` places listeners.
     #[serde(default = "default_max_listeners")]
     pub max_listeners: u32,
+    /// Where listeners reach it (`http://edge1.radio.example:8000`, no trailing `/`):
+    /// `/listen` redirects there. Unset: `/listen` never sends listeners to it (a master that
+    /// only feeds edges).
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// How much `/listen` prefers it: its free room counts this many times. 0 sends it no new
+    /// listeners (draining it for maintenance).
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+    /// A label of where it is (`"eu"`): `/listen?region=eu` prefers servers with this label
+    /// while one of them has room.
+    #[serde(default)]
+    pub region: Option<String>,
+}
+
+/// `weight` when not given.
+pub const DEFAULT_WEIGHT: u32 = 1;
+/// The largest `weight` accepted.
+pub const MAX_WEIGHT: u32 = 1_000;
+
+fn default_weight() -> u32 {
+    DEFAULT_WEIGHT
 }
 
 /// `max_listeners` when not given.
@@ -45,22 +69,35 @@ impl IcecastServer {
     pub fn reported_as(&self, server: &str, port: &str) -> bool {
         self.server == server && port.parse::<u16>() == Ok(self.port)
     }
+
+    /// `server:port`, as logs, `/readyz` and metric labels name it.
+    pub fn name(&self) -> String {
+        format!("{}:{}", self.server, self.port)
+    }
 }
 
 impl fmt::Debug for IcecastServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "IcecastServer({}:{}, {}, {}, ***)",
-            self.server, self.port, self.admin_url, self.admin_user
+            "IcecastServer({}:{}, {}, {}, ***, public {:?}, max {}, weight {}, region {:?})",
+            self.server,
+            self.port,
+            self.admin_url,
+            self.admin_user,
+            self.public_url,
+            self.max_listeners,
+            self.weight,
+            self.region
         )
     }
 }
 
-/// Checks every entry: names, a plain http(s) admin URL, credentials, no server listed twice.
-pub(super) fn validate(servers: &[IcecastServer]) -> Result<(), ConfigError> {
+/// Checks every entry (names, a plain http(s) admin URL, credentials, no server listed twice,
+/// placement's keys) and drops a trailing `/` from `public_url`.
+pub(super) fn validate(servers: &mut [IcecastServer]) -> Result<(), ConfigError> {
     let mut seen = std::collections::HashSet::new();
-    for s in servers {
+    for s in servers.iter_mut() {
         let name = format!("icecast.servers ({}:{})", s.server, s.port);
         if s.server.is_empty() || s.port == 0 {
             return Err(err(format!(
@@ -88,7 +125,24 @@ pub(super) fn validate(servers: &[IcecastServer]) -> Result<(), ConfigError> {
         if s.max_listeners == 0 {
             return Err(err(format!("{name}: max_listeners must be at least 1")));
         }
-        if !seen.insert((s.server.as_str(), s.port)) {
+        if let Some(public) = &s.public_url {
+            s.public_url = Some(super::super::ui::base_url(
+                &format!("{name}: public_url"),
+                public,
+                &["http", "https"],
+            )?);
+        }
+        if s.weight > MAX_WEIGHT {
+            return Err(err(format!(
+                "{name}: weight must be 0 (no new listeners) to {MAX_WEIGHT}"
+            )));
+        }
+        if s.region.as_deref().is_some_and(|r| r.trim().is_empty()) {
+            return Err(err(format!(
+                "{name}: region must not be empty (leave it unset)"
+            )));
+        }
+        if !seen.insert((s.server.clone(), s.port)) {
             return Err(err(format!("{name}: listed twice")));
         }
     }
@@ -137,5 +191,43 @@ mod tests {
         assert!(e.contains("unknown field"), "{e}");
         let e = toml("[icecast]\nresync = \"0s\"").unwrap_err().0;
         assert!(e.contains("icecast.resync"), "{e}");
+    }
+
+    #[test]
+    fn placement_keys_have_defaults_and_are_checked() {
+        let s = &toml(ONE).unwrap().icecast.servers[0];
+        assert_eq!(s.public_url, None);
+        assert_eq!((s.weight, s.region.as_deref()), (1, None));
+        assert_eq!(s.name(), "localhost:8000");
+        let placed = format!(
+            "{ONE}public_url = \"http://edge1.radio.example:8000/\"\nweight = 0\nregion = \"eu\"\n"
+        );
+        let c = toml(&placed).unwrap();
+        let s = &c.icecast.servers[0];
+        assert_eq!(
+            s.public_url.as_deref(),
+            Some("http://edge1.radio.example:8000")
+        );
+        assert_eq!((s.weight, s.region.as_deref()), (0, Some("eu")));
+        for (bad, key) in [
+            ("public_url = \"edge1:8000\"", "public_url"),
+            ("public_url = \"http://u:p@edge1:8000\"", "public_url"),
+            ("weight = 1001", "weight"),
+            ("region = \"\"", "region"),
+        ] {
+            let e = toml(&format!("{ONE}{bad}\n")).unwrap_err().0;
+            assert!(
+                e.contains(key) && e.contains("localhost:8000"),
+                "{bad}: {e}"
+            );
+        }
+        let c = toml("[[icecast.trusted_relays]]\nip = \"10.1.0.0/16\"\n").unwrap();
+        assert!(c.icecast.trusted_relays[0].contains("10.1.2.3".parse().unwrap()));
+        assert!(c.describe().contains("10.1.0.0/16"));
+        let e = toml("[[icecast.trusted_relays]]\nip = \"edge1\"\n")
+            .unwrap_err()
+            .0;
+        assert!(e.starts_with("icecast.trusted_relays"), "{e}");
+        assert_eq!(c.icecast.health_interval, Duration::from_secs(2));
     }
 }

@@ -14,6 +14,9 @@
 //!   that knows HTTP.
 //! - [`icecast`]: the URL-auth pipeline, [`icecast::decode`] → [`icecast::decide`], and
 //!   [`icecast::admin`] (resync from Icecast's admin API, dropping sessions).
+//! - [`placement`]: several Icecast servers and jars nodes as one station — which server
+//!   `/listen` sends a listener to, each server's health, and the listener licence caps held
+//!   over every server and node.
 //! - [`webcast`]: jars' own webcast relay — a DJ's browser stream (WebSocket, subprotocol
 //!   `webcast`) sent on to Icecast as a source that survives a blip — and relays' approvals.
 //! - [`sanctions`]: bans, revocations and early ends in force on this node, kept in step with
@@ -66,6 +69,7 @@ pub mod log_input;
 pub mod metrics;
 pub mod multipart;
 pub mod net;
+pub mod placement;
 pub mod rate_limit;
 pub mod rules;
 pub mod sanctions;

@@ -11,17 +11,19 @@ use crate::domain::DenyReason;
 
 use prometheus::{
     Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    Opts, Registry, TextEncoder,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 /// The store operations `jars_store_errors_total{op}` counts (`store::metered`).
-pub const STORE_OPS: [&str; 6] = [
+pub const STORE_OPS: [&str; 8] = [
     "create",
     "get",
     "list",
     "mark_connected",
     "mark_disconnected",
+    "set_max_listeners",
     "ping",
+    "listener_counts",
 ];
 
 /// The Icecast actions that are decided (the notifications are not).
@@ -59,6 +61,104 @@ pub struct Metrics {
     pub listening_seconds: IntCounter,
     /// jars' own webcast relay (`jars_webcast_*`).
     pub webcast: WebcastMetrics,
+    /// `/listen` requests by [`LISTEN_RESULTS`].
+    pub listen_requests: IntCounterVec,
+    /// Listeners `/listen` sent to each server (`server:port`, configured servers only).
+    pub placements: IntCounterVec,
+    /// Each configured server (`jars_server_*{server}`), set when `/metrics` is read.
+    pub servers: ServerMetrics,
+}
+
+/// How `/listen` answered (`jars_listen_requests_total{result}`): `placed` (a redirect or a
+/// playlist), or the refusal's reason label.
+pub const LISTEN_RESULTS: [&str; 9] = [
+    "placed",
+    "invalid_identifier",
+    "no_event",
+    "not_on_air",
+    "servers_full",
+    "no_healthy_server",
+    "station_full",
+    "event_full",
+    "store_error",
+];
+
+/// `jars_server_*{server}`: each `[[icecast.servers]]` entry's listeners, capacity, listeners
+/// on their way and health, as `/readyz` shows them.
+#[derive(Clone)]
+pub struct ServerMetrics {
+    pub listeners: IntGaugeVec,
+    pub capacity: IntGaugeVec,
+    pub pending: IntGaugeVec,
+    pub healthy: IntGaugeVec,
+}
+
+impl ServerMetrics {
+    fn register(registry: &Registry) -> ServerMetrics {
+        let gauge = |name: &str, help: &str| {
+            let g = IntGaugeVec::new(Opts::new(name, help), &["server"]).expect("valid metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
+            g
+        };
+        ServerMetrics {
+            listeners: gauge(
+                "jars_server_listeners",
+                "Listeners on each Icecast server (Icecast's own count or this node's, the larger).",
+            ),
+            capacity: gauge(
+                "jars_server_capacity",
+                "Each Icecast server's max_listeners.",
+            ),
+            pending: gauge(
+                "jars_server_pending",
+                "Listeners /listen sent to each Icecast server that have not arrived yet.",
+            ),
+            healthy: gauge(
+                "jars_server_healthy",
+                "1 while an Icecast server's admin API answers and its callbacks arrive.",
+            ),
+        }
+    }
+
+    /// Sets every series from `servers`, dropping servers no longer configured.
+    pub fn set<'a>(&self, servers: impl IntoIterator<Item = ServerSample<'a>>) {
+        for g in [
+            &self.listeners,
+            &self.capacity,
+            &self.pending,
+            &self.healthy,
+        ] {
+            g.reset();
+        }
+        for s in servers {
+            let name = [s.name];
+            self.listeners
+                .with_label_values(&name)
+                .set(i64::from(s.listeners));
+            self.capacity
+                .with_label_values(&name)
+                .set(i64::from(s.capacity));
+            self.pending
+                .with_label_values(&name)
+                .set(i64::from(s.pending));
+            self.healthy
+                .with_label_values(&name)
+                .set(i64::from(s.healthy));
+        }
+    }
+}
+
+/// One server's `jars_server_*` samples.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerSample<'a> {
+    /// `server:port`.
+    pub name: &'a str,
+    pub listeners: u32,
+    pub capacity: u32,
+    pub pending: u32,
+    pub healthy: bool,
 }
 
 /// `jars_webcast_*`: DJs streaming through `/webcast/{mount}` and what reached Icecast.
@@ -272,6 +372,18 @@ impl Metrics {
             DenyReason::CallerNotIcecast.label(),
         ]);
         let webcast = WebcastMetrics::register(&registry);
+        let listen_requests = counter(
+            "jars_listen_requests_total",
+            "/listen requests by result (placed, or why not: servers_full, not_on_air, ...).",
+            &["result"],
+        );
+        zero(&listen_requests, &LISTEN_RESULTS);
+        let placements = counter(
+            "jars_placements_total",
+            "Listeners /listen sent to each Icecast server.",
+            &["server"],
+        );
+        let servers = ServerMetrics::register(&registry);
         Metrics {
             registry,
             http_requests,
@@ -293,6 +405,9 @@ impl Metrics {
             sessions_dropped,
             listening_seconds,
             webcast,
+            listen_requests,
+            placements,
+            servers,
         }
     }
 

@@ -16,6 +16,7 @@ use crate::identity::Identity;
 use crate::keys::{KeyOrigin, KeySet, RemoteFormat, RemoteKeySource};
 use crate::live::LiveState;
 use crate::metrics::Metrics;
+use crate::placement::{Caps, Placement};
 use crate::rate_limit::RateLimiter;
 use crate::sanctions::Sanctions;
 use crate::sessions::writer::spawn_maintenance;
@@ -218,6 +219,22 @@ pub async fn app_state_on(config: &Config, clock: SharedClock) -> Result<AppStat
         clock.clone(),
     ));
     sanctions.start().await;
+    let caps = Arc::new(Caps::new(
+        node_name(config),
+        config.limits.max_listeners,
+        opened.counts,
+        live.clone(),
+        clock.clone(),
+        metrics.clone(),
+    ));
+    Caps::start(&caps);
+    let placement = Arc::new(Placement::new(
+        config.icecast.servers.clone(),
+        config.icecast.health_interval,
+        live.clone(),
+        caps.clone(),
+        clock.clone(),
+    ));
     let hooks = Arc::new(Hooks {
         tokens: tokens.clone(),
         identity: identity.clone(),
@@ -227,6 +244,7 @@ pub async fn app_state_on(config: &Config, clock: SharedClock) -> Result<AppStat
         clock: clock.clone(),
         sessions: sessions.clone(),
         sanctions: sanctions.clone(),
+        caps,
     });
     let icecast_admin = Arc::new(IcecastAdmin::new(
         config.icecast.servers.clone(),
@@ -239,6 +257,7 @@ pub async fn app_state_on(config: &Config, clock: SharedClock) -> Result<AppStat
         );
     }
     crate::icecast::admin::resync::start(&icecast_admin, &hooks);
+    crate::icecast::admin::health::start(&icecast_admin, &hooks, &placement);
     if sessions.store().is_some() {
         spawn_maintenance(
             Arc::downgrade(&sessions),
@@ -277,7 +296,18 @@ pub async fn app_state_on(config: &Config, clock: SharedClock) -> Result<AppStat
         kicker,
         icecast_admin,
         webcast,
+        placement,
     })
+}
+
+/// This node's name in the listener counts nodes share: `[limits] node_name`, else its host
+/// name and listening port.
+fn node_name(config: &Config) -> String {
+    config
+        .limits
+        .node_name
+        .clone()
+        .unwrap_or_else(|| crate::placement::caps::default_node_name(config.listen))
 }
 
 /// The listener session writer of `config` (`[sessions]`), its table opened (PostgreSQL:
@@ -392,6 +422,10 @@ pub fn reload(
     }
     state.hooks.settings.store(Arc::new(new.icecast.clone()));
     state.icecast_admin.set_servers(new.icecast.servers.clone());
+    state
+        .placement
+        .set_servers(new.icecast.servers.clone(), new.icecast.health_interval);
+    state.placement.caps().set_station(new.limits.max_listeners);
     let api = api_settings(&new, Some(&state.api.load()));
     state.api.store(Arc::new(api));
     let signing = state

@@ -51,6 +51,14 @@ BEGIN
         ALTER TABLE jars.events ADD COLUMN IF NOT EXISTS last_disconnected_at TIMESTAMP WITHOUT TIME ZONE;
     END IF;
 
+    -- The event's own listener cap (issue 30), set by an admin; NULL: none. The original
+    -- service never names it.
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                   WHERE attrelid = 'jars.events'::regclass
+                     AND attname = 'max_listeners' AND NOT attisdropped) THEN
+        ALTER TABLE jars.events ADD COLUMN IF NOT EXISTS max_listeners INTEGER;
+    END IF;
+
     -- Listings page newest first by (created_time, event_uuid): an index in that order lets a
     -- page read its rows and stop instead of sorting the table. Harmless to the original
     -- service, which never names it.
@@ -114,6 +122,29 @@ BEGIN
             version BIGINT NOT NULL
         );
         INSERT INTO jars.sanctions_version (id, version) VALUES (1, 0) ON CONFLICT DO NOTHING;
+    END IF;
+END
+$jars$;
+
+-- Listener counts nodes share (issue 30): per node, per Icecast server it hears callbacks from,
+-- per scope ('station' or an event's id), how many listeners it counts there, when it last
+-- heard that server, and when it wrote the row (the database's clock). What holds a station's
+-- or an event's listener cap over every node.
+DO $jars$
+BEGIN
+    PERFORM pg_advisory_xact_lock(4242017001);
+    PERFORM set_config('lock_timeout', '1s', true);
+
+    IF to_regclass('jars.listener_counts') IS NULL THEN
+        CREATE TABLE IF NOT EXISTS jars.listener_counts (
+            node TEXT NOT NULL,
+            server TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            listeners INTEGER NOT NULL,
+            heard TIMESTAMP WITHOUT TIME ZONE,
+            seen TIMESTAMP WITH TIME ZONE NOT NULL,
+            PRIMARY KEY (node, server, scope)
+        );
     END IF;
 END
 $jars$;

@@ -54,6 +54,7 @@ pub async fn run(config: &Config, cmd: EventCommand) -> Result<(), Failure> {
                     private,
                     lifetime: config.events.lifetime,
                     now: chrono::Utc::now(),
+                    max_listeners: None,
                 })
                 .await
                 .map_err(|e| Failure::Runtime(e.to_string()))?;

@@ -65,6 +65,12 @@ pub enum DenyReason {
     Banned,
     /// The event's owner or an admin dropped the session by hand (nothing revoked).
     Dropped,
+    /// The station's listener licence (`[limits] max_listeners`) is used up, over every
+    /// server and node.
+    StationFull,
+    /// The event's own listener cap (its `max_listeners`) is reached, over every server and
+    /// node.
+    EventFull,
 }
 
 impl DenyReason {
@@ -99,12 +105,14 @@ impl DenyReason {
             DenyReason::Revoked => "ticket revoked",
             DenyReason::Banned => "banned",
             DenyReason::Dropped => "dropped by the event's owner or an admin",
+            DenyReason::StationFull => "the station has its maximum listeners",
+            DenyReason::EventFull => "the event has its maximum listeners",
         }
     }
 
     /// One reason of each label, so every label can be listed (metrics start at zero);
     /// reasons that share a label appear once.
-    pub const EACH_LABEL: [DenyReason; 23] = [
+    pub const EACH_LABEL: [DenyReason; 25] = [
         DenyReason::UnknownMount,
         DenyReason::NoCredentials,
         DenyReason::Token(TokenError::Expired),
@@ -128,6 +136,8 @@ impl DenyReason {
         DenyReason::Revoked,
         DenyReason::Banned,
         DenyReason::Dropped,
+        DenyReason::StationFull,
+        DenyReason::EventFull,
     ];
 
     /// A stable label for logs and metrics.
@@ -156,6 +166,8 @@ impl DenyReason {
             DenyReason::Revoked => "revoked",
             DenyReason::Banned => "banned",
             DenyReason::Dropped => "dropped",
+            DenyReason::StationFull => "station_full",
+            DenyReason::EventFull => "event_full",
         }
     }
 }

@@ -25,6 +25,9 @@ pub struct Event {
     #[serde(serialize_with = "opt_unix_seconds")]
     pub last_disconnected_at: Option<DateTime<Utc>>,
     pub relation_id: Option<i32>,
+    /// The event's own listener cap over every server and node (`None`: none); set by an
+    /// admin.
+    pub max_listeners: Option<u32>,
 }
 
 fn unix_seconds<S: serde::Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {

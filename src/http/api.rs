@@ -231,6 +231,7 @@ pub async fn create(
             private,
             lifetime: state.api.load().event_lifetime,
             now: state.clock.now(),
+            max_listeners: None,
         })
         .await?;
     tracing::info!(event = %event.id, by = claims.sub, private, "event created");

@@ -49,6 +49,16 @@ pub enum ApiError {
     Revoked,
     /// A guest's source ticket is for another event.
     WrongEvent,
+    /// `/listen`: every server carrying the event is full.
+    ServersFull,
+    /// `/listen`: servers carry the event, but none of them is healthy.
+    NoHealthyServer,
+    /// `/listen`: no server carries the event (it is not on air).
+    NotOnAir,
+    /// The station's listener licence is used up.
+    StationFull,
+    /// The event's own listener cap is reached.
+    EventFull,
 }
 
 impl ApiError {
@@ -77,6 +87,11 @@ impl ApiError {
             ApiError::Banned | ApiError::Revoked | ApiError::WrongEvent => {
                 "UnauthorizedConnectionException"
             }
+            ApiError::ServersFull => "ServersFullException",
+            ApiError::NoHealthyServer => "NoHealthyServerException",
+            ApiError::NotOnAir => "NotOnAirException",
+            ApiError::StationFull => "StationFullException",
+            ApiError::EventFull => "EventFullException",
         }
     }
 
@@ -106,11 +121,28 @@ impl ApiError {
             | ApiError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            ApiError::NotOnAir => StatusCode::NOT_FOUND,
+            ApiError::ServersFull
+            | ApiError::NoHealthyServer
+            | ApiError::StationFull
+            | ApiError::EventFull => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// Seconds a client should wait before asking again, for answers that say so.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::TooManyRequests(secs) => Some((*secs).max(1)),
+            ApiError::Overloaded => Some(1),
+            ApiError::NoHealthyServer => Some(5),
+            ApiError::ServersFull => Some(10),
+            ApiError::StationFull | ApiError::EventFull => Some(30),
+            _ => None,
         }
     }
 
     /// Every label [`Self::reason_label`] gives, so their metric series can start at zero.
-    pub const REASON_LABELS: [&'static str; 26] = [
+    pub const REASON_LABELS: [&'static str; 32] = [
         "missing_argument",
         "invalid_argument",
         "invalid_identifier",
@@ -134,9 +166,15 @@ impl ApiError {
         "request_timeout",
         "not_found",
         "no_ban",
+        "no_session",
         "banned",
         "revoked",
         "wrong_event",
+        "servers_full",
+        "no_healthy_server",
+        "not_on_air",
+        "station_full",
+        "event_full",
     ];
 
     /// The refusal's reason as a fixed metric label and log field. Where a callback refuses
@@ -172,6 +210,11 @@ impl ApiError {
             ApiError::Banned => "banned",
             ApiError::Revoked => "revoked",
             ApiError::WrongEvent => "wrong_event",
+            ApiError::ServersFull => "servers_full",
+            ApiError::NoHealthyServer => "no_healthy_server",
+            ApiError::NotOnAir => "not_on_air",
+            ApiError::StationFull => "station_full",
+            ApiError::EventFull => "event_full",
         }
     }
 }
@@ -180,16 +223,9 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": self.name() });
         let mut resp = (self.status(), Json(body)).into_response();
-        match self {
-            ApiError::TooManyRequests(secs) => {
-                resp.headers_mut()
-                    .insert(axum::http::header::RETRY_AFTER, secs.max(1).into());
-            }
-            ApiError::Overloaded => {
-                resp.headers_mut()
-                    .insert(axum::http::header::RETRY_AFTER, 1.into());
-            }
-            _ => {}
+        if let Some(secs) = self.retry_after() {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
         }
         resp
     }
@@ -257,6 +293,8 @@ impl From<DenyReason> for ApiError {
             DenyReason::UserRemoved => ApiError::UserRemoved,
             DenyReason::IdentityUnavailable => ApiError::UsersUnavailable,
             DenyReason::StoreUnavailable => ApiError::StoreUnavailable,
+            DenyReason::StationFull => ApiError::StationFull,
+            DenyReason::EventFull => ApiError::EventFull,
             _ => ApiError::UnauthorizedConnection,
         }
     }
@@ -305,6 +343,11 @@ mod tests {
             ApiError::NotFound,
             ApiError::NoSuchBan,
             ApiError::NoSuchSession,
+            ApiError::ServersFull,
+            ApiError::NoHealthyServer,
+            ApiError::NotOnAir,
+            ApiError::StationFull,
+            ApiError::EventFull,
             ApiError::Banned,
             ApiError::Revoked,
             ApiError::WrongEvent,

@@ -8,6 +8,7 @@ pub mod args;
 pub mod edge;
 pub mod error;
 pub mod icecast;
+pub mod listen;
 pub mod ops;
 pub mod page;
 pub mod sanctions;
@@ -93,6 +94,9 @@ pub struct AppState {
     pub icecast_admin: Arc<crate::icecast::admin::IcecastAdmin>,
     /// Relay approvals (`/jars/connect`) and jars' own webcast endpoint (`/webcast/{mount}`).
     pub webcast: Arc<crate::webcast::Webcast>,
+    /// Several Icecast servers as one station: where `/listen` sends listeners, each server's
+    /// health, the listener caps.
+    pub placement: Arc<crate::placement::Placement>,
 }
 
 /// Everything jars serves on its main address: Icecast's callbacks ([`icecast::PATH`]) go
@@ -161,6 +165,7 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         )
         .route("/jars/tickets/revoke", post(sanctions::revoke))
         .route("/webcast/{mount}", get(webcast::webcast))
+        .route("/listen/{event}", get(listen::listen))
         .route(
             "/jars/bans",
             post(sanctions::add_ban).get(sanctions::list_bans),

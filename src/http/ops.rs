@@ -47,7 +47,8 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     };
     state.metrics.ready.set(i64::from(reason.is_none()));
     let callbacks = callbacks(&state);
-    let icecast = state.icecast_admin.readiness();
+    let mut icecast = state.icecast_admin.readiness();
+    with_placement(&state, &mut icecast);
     match reason {
         None => (
             StatusCode::OK,
@@ -63,6 +64,60 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
             })),
         ),
     }
+}
+
+/// Adds to each server of `/readyz`'s `icecast` detail what placement knows of it: its
+/// listeners, capacity, listeners on their way, health and, when unhealthy, why; and the
+/// station's listener licence.
+fn with_placement(state: &AppState, icecast: &mut serde_json::Value) {
+    let statuses = state.placement.statuses();
+    if let Some(servers) = icecast["servers"].as_array_mut() {
+        for entry in servers.iter_mut() {
+            let name = format!(
+                "{}:{}",
+                entry["server"].as_str().unwrap_or_default(),
+                entry["port"]
+            );
+            let Some(s) = statuses.iter().find(|s| s.name == name) else {
+                continue;
+            };
+            entry["public_url"] = s.public_url.clone().into();
+            entry["listeners"] = s.listeners.into();
+            entry["capacity"] = s.capacity.into();
+            entry["pending"] = s.pending.into();
+            entry["health"] = s.health.label().into();
+            if let Some(why) = why(s) {
+                entry["why"] = why.into();
+            }
+        }
+    }
+    let caps = state.placement.caps();
+    icecast["max_listeners"] = caps.station().into();
+    icecast["node"] = caps.node().into();
+}
+
+/// Why a server is unhealthy, in a sentence for `/readyz` (no credentials: the admin API's
+/// error is its status or the connection's failure).
+fn why(s: &crate::placement::ServerStatus) -> Option<String> {
+    use crate::rules::placement::Health;
+    let at = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339();
+    let error = s.error.as_deref().unwrap_or("no answer");
+    Some(match s.health {
+        Health::Healthy => return None,
+        Health::Unchecked => "its admin API has not been checked yet".into(),
+        Health::AdminFailing { failures, since } => format!(
+            "its admin API failed {failures} checks in a row ({error}); last answered {}",
+            since.map_or("never".into(), at)
+        ),
+        Health::AdminQuiet { since } => {
+            format!("its admin API has not answered since {}", at(since))
+        }
+        Health::CallbacksQuiet { sent, since } => format!(
+            "{sent} listeners sent there since {} never arrived and it sent no callback: \
+             can it reach jars?",
+            at(since)
+        ),
+    })
 }
 
 /// The callback path's load: callbacks being decided, the cap, whether it is reached, and how
@@ -89,6 +144,15 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let totals = state.hooks.live.totals();
     m.live_mounts.set(totals.live_mounts as i64);
     m.listeners.set(totals.listeners as i64);
+    let statuses = state.placement.statuses();
+    m.servers
+        .set(statuses.iter().map(|s| crate::metrics::ServerSample {
+            name: &s.name,
+            listeners: s.listeners,
+            capacity: s.capacity,
+            pending: s.pending,
+            healthy: s.health.is_healthy(),
+        }));
     m.key_set_age.set(state.tokens.key_set_age().as_secs_f64());
     if state.tokens.is_stale() || state.tokens.keys().verifying.is_empty() {
         m.ready.set(0);

@@ -16,6 +16,7 @@ use crate::icecast::decode::{self, Callback, Credentials, Mount, Origin};
 use crate::identity::{Identity, MemberError};
 use crate::live::{Allowed, LiveState};
 use crate::log_input::Escaped;
+use crate::placement::Caps;
 use crate::rules::sanctions::Party;
 use crate::rules::{
     self, CallbackCredentials, ListenTo, Listener, Presented, RelayHistory, RelayWindows,
@@ -55,6 +56,8 @@ pub struct Hooks {
     pub sessions: Arc<SessionWriter>,
     /// Bans, revocations and early ends in force.
     pub sanctions: Arc<Sanctions>,
+    /// The station's and events' listener caps, over every server and node.
+    pub caps: Arc<Caps>,
 }
 
 /// Who a `stream_auth` password says the source is.
@@ -112,6 +115,14 @@ impl Hooks {
 
     /// Decides `callback`.
     pub async fn decide(&self, callback: &Callback<'_>) -> Verdict {
+        let (Callback::StreamAuth { origin, .. }
+        | Callback::MountAdd { origin, .. }
+        | Callback::MountRemove { origin, .. }
+        | Callback::ListenerAdd { origin, .. }
+        | Callback::ListenerRemove { origin, .. }) = callback;
+        // Whether its callbacks arrive is part of a server's health.
+        self.live
+            .heard_from(&origin.server, &origin.port, self.clock.now());
         match callback {
             Callback::StreamAuth {
                 mount,
@@ -442,6 +453,11 @@ impl Hooks {
         let Some((target, access)) = self.classify(mount) else {
             return Verdict::Deny(DenyReason::UnknownMount);
         };
+        if self.trusted_relay(ip) {
+            // An edge server pulling the mount: never counted, capped or a session.
+            tracing::debug!(mount = %Escaped(mount.path()), ip = %Escaped(ip), "edge relay pull allowed");
+            return Verdict::Allow { timelimit: None };
+        }
         let event = match &target {
             Target::Event(id) => match self.event(*id, false).await {
                 Ok(e) => e,
@@ -449,6 +465,7 @@ impl Hooks {
             },
             Target::Static(_) => None,
         };
+        let event_cap = event.as_deref().and_then(|e| e.max_listeners);
         let to = match &target {
             Target::Event(_) => ListenTo::Event(event.as_deref()),
             Target::Static(_) => ListenTo::Static(access),
@@ -506,14 +523,39 @@ impl Hooks {
             started: now,
             timelimit,
         };
-        match self.live.listener_joined(session, admission.cap, now) {
+        let join = |session| {
+            self.live
+                .listener_joined(session, admission.cap, now)
+                .map_err(|_| DenyReason::TicketFull)
+        };
+        let joined = if self.caps.apply(event_cap) {
+            let (server, target) = (session.key.server.clone(), session.target.clone());
+            let on_store_error = self.settings.load().on_store_error;
+            self.caps
+                .admit(&server, &target, event_cap, on_store_error, || {
+                    join(session)
+                })
+                .await
+        } else {
+            join(session)
+        };
+        match joined {
             // A reused client id's old row is closed as `lost` by the open itself.
             Ok((session, _replaced)) => {
                 self.sessions.opened(&session);
                 Verdict::Allow { timelimit }
             }
-            Err(_) => Verdict::Deny(DenyReason::TicketFull),
+            Err(r) => Verdict::Deny(r),
         }
+    }
+
+    /// Whether a listener's address is an edge server's (`[[icecast.trusted_relays]]`).
+    fn trusted_relay(&self, ip: &str) -> bool {
+        let settings = self.settings.load();
+        !settings.trusted_relays.is_empty()
+            && ip
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| settings.trusted_relays.iter().any(|r| r.contains(ip)))
     }
 }
 

@@ -1,8 +1,9 @@
 //! Live state of this node, in memory: every live [`Session`] Icecast reported (listeners and
 //! sources, by [`SessionKey`]), each mount's counts and who `stream_auth` last allowed to
-//! source it, how many listeners each ticket holds, and which sessions jars has asked Icecast
-//! to drop ([`Kick`]). The one place a live session lives; what ends here is handed back
-//! ([`Ended`]) so its row can be closed.
+//! source it, how many listeners each ticket holds, each server's counts and when it last
+//! called ([`ServerTally`]), and which sessions jars has asked Icecast to drop ([`Kick`]). The
+//! one place a live session lives; what ends here is handed back ([`Ended`]) so its row can be
+//! closed.
 //!
 //! [`resync`] replaces what one Icecast reported with what its admin API lists; [`kick`] is
 //! the seam to whatever drops sessions on an Icecast.
@@ -110,6 +111,21 @@ impl Ended {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TicketFull;
 
+/// What one Icecast server reported to this node: its live sessions counted, and when it last
+/// sent a callback.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServerTally {
+    pub listeners: u32,
+    /// Its listeners by what they listen to.
+    pub by_target: FastMap<Target, u32>,
+    /// Listeners a callback admitted there since this node started: only ever grows.
+    pub joins: u64,
+    /// Its mounts with a source, as it names them, and what each is to jars.
+    pub sources: FastMap<String, Target>,
+    /// When it last sent a callback (any action, allowed or not).
+    pub heard: Option<DateTime<Utc>>,
+}
+
 /// Totals over every mount, for metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Totals {
@@ -132,6 +148,8 @@ struct Inner {
     /// Listeners currently holding each ticket (by `jti`).
     per_ticket: FastMap<String, u32>,
     listeners: usize,
+    /// Each server's counts.
+    servers: FastMap<ServerId, ServerTally>,
     /// Servers a resync has listed: their mounts' absence is known.
     listed: FastSet<ServerId>,
     /// While a server's admin API is being read: the sessions callbacks changed meanwhile.
@@ -150,11 +168,14 @@ impl Inner {
     /// Adds `session` (its key not present), counting it.
     fn insert(&mut self, session: Arc<Session>) {
         let m = self.mounts.entry(session.target.clone()).or_default();
+        let server = self.servers.entry(session.key.server.clone()).or_default();
         match session.role() {
             Role::Listener => {
                 m.listeners += 1;
                 m.peak_listeners = m.peak_listeners.max(m.listeners);
                 self.listeners += 1;
+                server.listeners += 1;
+                *server.by_target.entry(session.target.clone()).or_default() += 1;
                 if let Some(jti) = &session.ticket {
                     *self.per_ticket.entry(jti.clone()).or_default() += 1;
                 }
@@ -162,6 +183,9 @@ impl Inner {
             Role::Source => {
                 m.sources += 1;
                 m.off_air = false;
+                server
+                    .sources
+                    .insert(session.mount.clone(), session.target.clone());
             }
         }
         let key = session.key.clone();
@@ -190,6 +214,22 @@ impl Inner {
                     if let Some(relay) = &session.relay {
                         m.relay_dropped = Some((relay.clone(), now));
                     }
+                }
+            }
+        }
+        if let Some(server) = self.servers.get_mut(&session.key.server) {
+            match session.role() {
+                Role::Listener => {
+                    server.listeners = server.listeners.saturating_sub(1);
+                    if let Some(n) = server.by_target.get_mut(&session.target) {
+                        *n = n.saturating_sub(1);
+                        if *n == 0 {
+                            server.by_target.remove(&session.target);
+                        }
+                    }
+                }
+                Role::Source => {
+                    server.sources.remove(&session.mount);
                 }
             }
         }
@@ -291,6 +331,11 @@ impl LiveState {
             }
         }
         let session = Arc::new(session);
+        inner
+            .servers
+            .entry(session.key.server.clone())
+            .or_default()
+            .joins += 1;
         inner.insert(session.clone());
         Ok((session, replaced))
     }
@@ -359,6 +404,35 @@ impl LiveState {
                 true
             }
         }
+    }
+
+    /// Remembers that the server a callback names (`server`, `port` fields) sent one at `now`.
+    pub fn heard_from(&self, host: &str, port: &str, now: DateTime<Utc>) {
+        let mut inner = self.lock();
+        // A few servers: a scan, and no allocation for one already known.
+        let known = inner
+            .servers
+            .iter_mut()
+            .find(|(id, _)| id.host == host && id.port == port);
+        match known {
+            Some((_, t)) => t.heard = Some(now),
+            None => {
+                let tally = ServerTally {
+                    heard: Some(now),
+                    ..ServerTally::default()
+                };
+                inner.servers.insert(ServerId::new(host, port), tally);
+            }
+        }
+    }
+
+    /// Every server that reported to this node (by callbacks or a resync), with its counts.
+    pub fn servers(&self) -> Vec<(ServerId, ServerTally)> {
+        self.lock()
+            .servers
+            .iter()
+            .map(|(id, t)| (id.clone(), t.clone()))
+            .collect()
     }
 
     pub fn totals(&self) -> Totals {

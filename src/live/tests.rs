@@ -285,3 +285,45 @@ fn callbacks_during_a_resync_win_over_the_listing() {
     );
     assert_eq!(live.mount(&t).listeners, 1);
 }
+
+#[test]
+fn each_server_is_tallied_with_its_joins_sources_and_last_callback() {
+    let live = LiveState::new();
+    let (t, u) = (event(), event());
+    live.source_started(source(&t, "a", None), t0());
+    live.listener_joined(listener(&t, "a", "1", None), None, t0())
+        .unwrap();
+    live.listener_joined(listener(&u, "a", "2", None), None, t0())
+        .unwrap();
+    live.listener_joined(listener(&t, "b", "1", None), None, t0())
+        .unwrap();
+    live.heard_from("a", "8000", t0());
+    live.heard_from("c", "8000", t0());
+    let tally = |name: &str| {
+        live.servers()
+            .into_iter()
+            .find(|(id, _)| *id == server(name))
+            .map(|(_, t)| t)
+            .unwrap_or_default()
+    };
+    let a = tally("a");
+    assert_eq!((a.listeners, a.joins, a.heard), (2, 2, Some(t0())));
+    assert_eq!(a.by_target.get(&t), Some(&1));
+    assert_eq!(a.sources.get("/m.mp3"), Some(&t));
+    assert_eq!((tally("b").listeners, tally("b").heard), (1, None));
+    assert_eq!((tally("c").listeners, tally("c").heard), (0, Some(t0())));
+    live.listener_left(&SessionKey::listener(server("a"), "1"), t0());
+    live.source_ended(&t, &SessionKey::source(server("a"), "/m.mp3"), t0());
+    let a = tally("a");
+    // Joins only grow: what `/listen` counts arrivals by.
+    assert_eq!((a.listeners, a.joins), (1, 2));
+    assert_eq!(a.by_target.get(&t), None);
+    assert!(a.sources.is_empty());
+    // A ticket over its cap is no join.
+    live.listener_joined(listener(&u, "b", "7", Some("j")), Some(1), t0())
+        .unwrap();
+    assert!(live
+        .listener_joined(listener(&u, "b", "8", Some("j")), Some(1), t0())
+        .is_err());
+    assert_eq!(tally("b").joins, 2);
+}

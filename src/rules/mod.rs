@@ -6,8 +6,10 @@
 //! ([`ticket_lifetime`]), which events a viewer sees ([`list_filter`], [`may_see`]) and how many
 //! at once ([`page_size`]), what a
 //! member's token is worth now ([`current_claims`]), how long an event's text may be
-//! ([`text_fits`]), who may read an event's listening stats ([`may_see_stats`]), and what
-//! bans, revocations and early ends take back ([`sanctions`]).
+//! ([`text_fits`]), who may read an event's listening stats ([`may_see_stats`]), what
+//! bans, revocations and early ends take back ([`sanctions`]), which server a listener is sent
+//! to and whether a server is healthy ([`placement`]), and whether one more listener fits the
+//! station's and the event's listener caps ([`caps`]).
 //!
 //! Pure functions of plain inputs and an explicit `now`: no I/O, no clock, no HTTP. The JARS
 //! API handlers, the Icecast hooks and the CLI gather the inputs, call one rule, and render
@@ -15,6 +17,8 @@
 
 pub mod broadcast;
 mod caller;
+pub mod caps;
+pub mod placement;
 mod reports;
 pub mod sanctions;
 pub mod sessions;

@@ -32,6 +32,7 @@ mod tests {
             connected_by: None,
             last_connected_at: None,
             last_disconnected_at: None,
+            max_listeners: None,
             relation_id: None,
         };
         for expired in [false, true] {

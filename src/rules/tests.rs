@@ -60,6 +60,7 @@ pub(crate) fn event(private: bool, ends_in: i64) -> Event {
         connected_by: None,
         last_connected_at: None,
         last_disconnected_at: None,
+        max_listeners: None,
         relation_id: None,
     }
 }

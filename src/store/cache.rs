@@ -183,6 +183,15 @@ impl EventStore for CachedStore {
         result
     }
 
+    async fn set_max_listeners(&self, id: Uuid, max: Option<u32>) -> Result<bool, StoreError> {
+        let result = self.inner.set_max_listeners(id, max).await;
+        self.written(id).await;
+        if let Ok(true) = result {
+            self.amend(id, |e| e.max_listeners = max);
+        }
+        result
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }
@@ -219,6 +228,7 @@ mod tests {
                 private: false,
                 lifetime: Duration::from_secs(60),
                 now: Utc::now(),
+                max_listeners: None,
             })
             .await
             .unwrap();
@@ -294,6 +304,10 @@ mod tests {
             self.check()?;
             self.inner.mark_disconnected(id, at).await
         }
+        async fn set_max_listeners(&self, id: Uuid, max: Option<u32>) -> Result<bool, StoreError> {
+            self.check()?;
+            self.inner.set_max_listeners(id, max).await
+        }
         async fn ping(&self) -> Result<(), StoreError> {
             self.check()
         }
@@ -313,6 +327,7 @@ mod tests {
                 private: false,
                 lifetime: Duration::from_secs(3600),
                 now: Utc::now(),
+                max_listeners: None,
             })
             .await
             .unwrap();
@@ -350,6 +365,7 @@ mod tests {
             private: false,
             lifetime,
             now: Utc::now(),
+            max_listeners: None,
         };
         let long = cached.create(new(Duration::from_secs(60))).await.unwrap();
         let short = cached

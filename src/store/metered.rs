@@ -70,6 +70,13 @@ impl EventStore for MeteredStore {
         )
     }
 
+    async fn set_max_listeners(&self, id: Uuid, max: Option<u32>) -> Result<bool, StoreError> {
+        self.count(
+            "set_max_listeners",
+            self.inner.set_max_listeners(id, max).await,
+        )
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.count("ping", self.inner.ping().await)
     }

@@ -7,6 +7,7 @@
 
 pub mod cache;
 pub mod group_commit;
+pub mod listener_counts;
 pub mod metered;
 pub mod postgres;
 pub mod sanctions;
@@ -21,6 +22,7 @@ use uuid::Uuid;
 
 use crate::config::StoreSettings;
 pub use crate::domain::event::{ConnectTerms, Event, EventCursor, ListFilter};
+use listener_counts::{Alone, ListenerCounts};
 use sanctions::SanctionStore;
 
 /// What `/jars/create` asks for.
@@ -33,6 +35,8 @@ pub struct NewEvent {
     pub lifetime: Duration,
     /// The creation time; the event expires `lifetime` after it.
     pub now: DateTime<Utc>,
+    /// The event's own listener cap (an admin's choice; `None`: none).
+    pub max_listeners: Option<u32>,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -134,6 +138,8 @@ pub trait EventStore: Send + Sync {
     }
     /// Marks the event disconnected, keeping `connected_by`; false if no such event.
     async fn mark_disconnected(&self, id: Uuid, at: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Sets (or with `None` removes) the event's own listener cap; false if no such event.
+    async fn set_max_listeners(&self, id: Uuid, max: Option<u32>) -> Result<bool, StoreError>;
     /// Answers when the store is reachable.
     async fn ping(&self) -> Result<(), StoreError>;
     /// The last row this process read for `id`, however old, unless the event has expired:
@@ -170,40 +176,63 @@ pub async fn open_for_serve(settings: &StoreSettings) -> Result<Arc<dyn EventSto
     }
 }
 
-/// One backend seen as both of its tables: events and sanctions (issue 16).
+/// One backend seen as each of its tables: events, sanctions (issue 16) and the listener
+/// counts nodes share (issue 30; the embedded store has nobody to share them with).
 #[derive(Clone)]
 pub struct Opened {
     pub events: Arc<dyn EventStore>,
     pub sanctions: Arc<dyn SanctionStore>,
+    pub counts: Arc<dyn ListenerCounts>,
 }
 
 impl Opened {
-    fn of<S: EventStore + SanctionStore + 'static>(store: S) -> Opened {
+    fn of<S: EventStore + SanctionStore + 'static>(
+        store: S,
+        counts: impl FnOnce(&Arc<S>) -> Arc<dyn ListenerCounts>,
+    ) -> Opened {
         let store = Arc::new(store);
         Opened {
+            counts: counts(&store),
             events: store.clone(),
             sanctions: store,
         }
+    }
+
+    fn sqlite(store: sqlite::SqliteStore) -> Opened {
+        Opened::of(store, |_| Arc::new(Alone))
+    }
+
+    fn postgres(store: postgres::PostgresStore) -> Opened {
+        Opened::of(store, |s| s.clone())
     }
 }
 
 /// As [`open`], with the sanctions' side of the same backend (one pool).
 pub async fn open_with_sanctions(settings: &StoreSettings) -> Result<Opened, StoreError> {
     match settings {
-        StoreSettings::Sqlite { path } => Ok(Opened::of(sqlite::SqliteStore::open(path).await?)),
-        StoreSettings::Postgres(pg) => Ok(Opened::of(postgres::PostgresStore::open(pg).await?)),
+        StoreSettings::Sqlite { path } => {
+            Ok(Opened::sqlite(sqlite::SqliteStore::open(path).await?))
+        }
+        StoreSettings::Postgres(pg) => {
+            Ok(Opened::postgres(postgres::PostgresStore::open(pg).await?))
+        }
     }
 }
 
 /// As [`open_for_serve`], with the sanctions' side of the same backend (one pool).
 pub async fn open_with_sanctions_for_serve(settings: &StoreSettings) -> Result<Opened, StoreError> {
     match settings {
-        StoreSettings::Sqlite { path } => Ok(Opened::of(sqlite::SqliteStore::open(path).await?)),
-        StoreSettings::Postgres(pg) => Ok(Opened::of(
+        StoreSettings::Sqlite { path } => {
+            Ok(Opened::sqlite(sqlite::SqliteStore::open(path).await?))
+        }
+        StoreSettings::Postgres(pg) => Ok(Opened::postgres(
             postgres::PostgresStore::open_tolerant(pg).await?,
         )),
     }
 }
+
+/// The largest listener cap an event row holds (the original schema's columns are `INTEGER`).
+pub const MAX_EVENT_LISTENERS: u32 = i32::MAX as u32;
 
 /// Runs the store's migrations whatever `[store] migrate` says (`jars migrate`), and describes
 /// what they did.

@@ -40,7 +40,8 @@ pub const PROBE_INTERVAL: Duration = Duration::from_millis(500);
 const MIGRATE_TIMEOUT: Duration = Duration::from_secs(15);
 
 const COLUMNS: &str = "event_uuid, created_time, created_by, connected, connected_by, \
-    expires_time, title, description, private, relation_id, last_connected_at, last_disconnected_at";
+    expires_time, title, description, private, relation_id, last_connected_at, \
+    last_disconnected_at, max_listeners";
 
 pub struct PostgresStore {
     inner: Arc<Inner>,
@@ -115,6 +116,11 @@ fn member(id: i64) -> Result<i32, Failure> {
     })
 }
 
+/// A listener cap as the `INTEGER` column holds it.
+fn capped(max: u32) -> Result<i32, Failure> {
+    i32::try_from(max).map_err(|_| Failure::Invalid(format!("max_listeners {max} is too large")))
+}
+
 fn row_to_event(row: &PgRow) -> Result<Event, sqlx::Error> {
     let time = |col: &str| -> Result<Option<DateTime<Utc>>, sqlx::Error> {
         Ok(row
@@ -136,6 +142,9 @@ fn row_to_event(row: &PgRow) -> Result<Event, sqlx::Error> {
         relation_id: row.try_get("relation_id")?,
         last_connected_at: time("last_connected_at")?,
         last_disconnected_at: time("last_disconnected_at")?,
+        max_listeners: row
+            .try_get::<Option<i32>, _>("max_listeners")?
+            .and_then(|n| u32::try_from(n).ok()),
     })
 }
 
@@ -440,10 +449,11 @@ impl EventStore for PostgresStore {
         let id = Uuid::new_v4();
         self.run(|pool| async move {
             let created_by = member(new.created_by)?;
+            let max_listeners = new.max_listeners.map(capped).transpose()?;
             let row = sqlx::query(&format!(
                 "INSERT INTO jars.events (event_uuid, created_time, created_by, expires_time, \
-                 title, description, private) VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                 RETURNING {COLUMNS}"
+                 title, description, private, max_listeners) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {COLUMNS}"
             ))
             .bind(id)
             .bind(to_db(now))
@@ -452,6 +462,7 @@ impl EventStore for PostgresStore {
             .bind(&new.title)
             .bind(&new.description)
             .bind(new.private)
+            .bind(max_listeners)
             .fetch_one(&pool)
             .await?;
             Ok(row_to_event(&row)?)
@@ -555,6 +566,20 @@ impl EventStore for PostgresStore {
         .await
     }
 
+    async fn set_max_listeners(&self, id: Uuid, max: Option<u32>) -> Result<bool, StoreError> {
+        self.run(|pool| async move {
+            let max = max.map(capped).transpose()?;
+            let done =
+                sqlx::query("UPDATE jars.events SET max_listeners = $1 WHERE event_uuid = $2")
+                    .bind(max)
+                    .bind(id)
+                    .execute(&pool)
+                    .await?;
+            Ok(done.rows_affected() == 1)
+        })
+        .await
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         self.run(|pool| async move {
             sqlx::query("SELECT 1").execute(&pool).await?;
@@ -564,6 +589,7 @@ impl EventStore for PostgresStore {
     }
 }
 
+mod listener_counts;
 mod sanctions;
 
 #[cfg(test)]

@@ -123,7 +123,8 @@ impl CommitBatch<ConnectRequest, bool> for ConnectWriter {
 const LIST_CONNECTIONS: u32 = 2;
 
 const COLUMNS: &str = "event_uuid, created_time, created_by, connected, connected_by, \
-    expires_time, title, description, private, relation_id, last_connected_at, last_disconnected_at";
+    expires_time, title, description, private, relation_id, last_connected_at, \
+    last_disconnected_at, max_listeners";
 
 impl SqliteStore {
     /// Opens (creating if needed) and migrates the database file at `path`.
@@ -200,6 +201,9 @@ fn row_to_event(row: &SqliteRow) -> Result<Event, StoreError> {
         relation_id: row.try_get("relation_id")?,
         last_connected_at: opt_time("last_connected_at")?,
         last_disconnected_at: opt_time("last_disconnected_at")?,
+        max_listeners: row
+            .try_get::<Option<i64>, _>("max_listeners")?
+            .and_then(|n| u32::try_from(n).ok()),
     })
 }
 
@@ -222,10 +226,11 @@ impl EventStore for SqliteStore {
             last_connected_at: None,
             last_disconnected_at: None,
             relation_id: None,
+            max_listeners: new.max_listeners,
         };
         sqlx::query(
             "INSERT INTO events (event_uuid, created_time, created_by, expires_time, title, \
-             description, private) VALUES (?, ?, ?, ?, ?, ?, ?)",
+             description, private, max_listeners) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(event.id.to_string())
         .bind(to_text(event.created_time))
@@ -234,6 +239,7 @@ impl EventStore for SqliteStore {
         .bind(&event.title)
         .bind(&event.description)
         .bind(event.private)
+        .bind(event.max_listeners)
         .execute(&self.writer)
         .await?;
         Ok(event)
@@ -312,6 +318,15 @@ impl EventStore for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn set_max_listeners(&self, id: Uuid, max: Option<u32>) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE events SET max_listeners = ? WHERE event_uuid = ?")
+            .bind(max)
+            .bind(id.to_string())
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
@@ -352,6 +367,7 @@ mod tests {
             private,
             lifetime,
             now: Utc::now(),
+            max_listeners: None,
         }
     }
 

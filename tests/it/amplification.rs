@@ -26,6 +26,7 @@ async fn flood(server: &TestServer, by: i64, n: usize) {
                 private: false,
                 lifetime: Duration::from_secs(3600),
                 now: server.clock.now(),
+                max_listeners: None,
             })
             .await
             .unwrap();

@@ -302,6 +302,11 @@ impl EventStore for DownStore {
             "connection refused (secret internals)".into(),
         ))
     }
+    async fn set_max_listeners(&self, _: Uuid, _: Option<u32>) -> Result<bool, StoreError> {
+        Err(StoreError::Unavailable(
+            "connection refused (secret internals)".into(),
+        ))
+    }
     async fn ping(&self) -> Result<(), StoreError> {
         Err(StoreError::Unavailable(
             "connection refused (secret internals)".into(),

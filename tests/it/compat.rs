@@ -269,6 +269,7 @@ async fn a_value_postgresql_refuses_is_invalid_input_not_an_outage() {
             private: false,
             lifetime: std::time::Duration::from_secs(60),
             now: Utc::now(),
+            max_listeners: None,
         })
         .await
         .unwrap_err();

@@ -30,6 +30,7 @@ mod router;
 mod sanctions_pg;
 mod seams;
 mod sessions;
+mod several;
 mod signals;
 mod store_suite;
 mod webcast;

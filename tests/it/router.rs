@@ -83,6 +83,9 @@ impl EventStore for StalledStore {
     ) -> Result<bool, StoreError> {
         std::future::pending().await
     }
+    async fn set_max_listeners(&self, _: Uuid, _: Option<u32>) -> Result<bool, StoreError> {
+        std::future::pending().await
+    }
     async fn ping(&self) -> Result<(), StoreError> {
         std::future::pending().await
     }

@@ -24,6 +24,7 @@ fn new_event(by: i64, title: &str, private: bool, lifetime: Duration) -> NewEven
         private,
         lifetime,
         now: Utc::now(),
+        max_listeners: None,
     }
 }
 
@@ -234,6 +235,7 @@ async fn suite(store: Arc<dyn EventStore>) {
             private: false,
             lifetime: Duration::from_secs(60),
             now: Utc::now(),
+            max_listeners: None,
         })
         .await
         .unwrap();

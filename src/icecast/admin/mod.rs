@@ -1,10 +1,11 @@
 //! Acting on Icecast through its 2.4 admin API, for each `[[icecast.servers]]` entry:
-//! [`IcecastAdmin`] drops sessions (the [`Kicker`] behind revocations, bans and ended events)
-//! and rebuilds this node's live state from what each server lists ([`resync`]). What it
-//! knows of each server (last resync, servers reported without an entry) is shown in
-//! `/readyz`.
+//! [`IcecastAdmin`] drops sessions (the [`Kicker`] behind revocations, bans and ended events),
+//! rebuilds this node's live state from what each server lists ([`resync`]) and checks that
+//! each server answers ([`health`]). What it knows of each server (last resync, servers
+//! reported without an entry) is shown in `/readyz`.
 
 mod client;
+pub mod health;
 pub mod resync;
 pub mod xml;
 

@@ -8,7 +8,8 @@
 //! still open for it: a session that began before a restart gets back the ticket, member,
 //! relay and start its row holds, so revocations and bans reach it. Sessions Icecast no longer
 //! lists end their rows as `lost`. The event table is not written: `connected` and
-//! `connected_by` stay what the callbacks recorded.
+//! `connected_by` stay what the callbacks recorded. Listeners from `[[icecast.trusted_relays]]`
+//! (edge servers pulling a mount) are not sessions, as at `listener_add`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
@@ -29,6 +30,11 @@ pub const FIRST_RETRY: Duration = Duration::from_secs(1);
 async fn listing(api: &AdminApi<'_>, hooks: &Hooks) -> Result<Vec<Session>, AdminError> {
     let server = api.server.id();
     let now = hooks.clock.now();
+    let relays = hooks.settings.load().trusted_relays.clone();
+    let relay = |ip: &str| {
+        ip.parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| relays.iter().any(|r| r.contains(ip)))
+    };
     // Icecast's own counters; capped far below where chrono's arithmetic would overflow.
     let ago = |secs: u64| now - ChronoDuration::seconds(secs.min(1 << 40) as i64);
     let mut out = Vec::new();
@@ -56,7 +62,7 @@ async fn listing(api: &AdminApi<'_>, hooks: &Hooks) -> Result<Vec<Session>, Admi
             started,
             timelimit: None,
         };
-        out.extend(clients.into_iter().map(|c| {
+        out.extend(clients.into_iter().filter(|c| !relay(&c.ip)).map(|c| {
             let key = SessionKey::listener(server.clone(), c.id);
             session(key, c.ip, c.agent, ago(c.connected))
         }));

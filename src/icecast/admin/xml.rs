@@ -22,6 +22,8 @@ pub struct ListedMount {
     pub mount: String,
     /// Seconds the source has been connected.
     pub connected: u64,
+    /// Its listeners as Icecast counts them (an edge server's pull is one of them).
+    pub listeners: u32,
 }
 
 /// A listener, from `/admin/listclients`.
@@ -74,6 +76,9 @@ pub fn list_mounts(text: &str) -> Result<Vec<ListedMount>, XmlError> {
                     .ok_or(XmlError("a <source> without a mount"))?
                     .to_string(),
                 connected: seconds(s),
+                listeners: child_text(s, "listeners")
+                    .and_then(|t| t.trim().parse().ok())
+                    .unwrap_or(0),
             })
         })
         .collect()
@@ -206,11 +211,13 @@ mod tests {
             [
                 ListedMount {
                     mount: "/a&b.mp3".into(),
-                    connected: 2
+                    connected: 2,
+                    listeners: 0,
                 },
                 ListedMount {
                     mount: "/live.mp3".into(),
-                    connected: 15
+                    connected: 15,
+                    listeners: 1,
                 }
             ]
         );

@@ -131,6 +131,12 @@ pub enum Command {
         /// At most this many simultaneous listeners on the ticket, e.g. 2
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
         max_listeners: Option<u32>,
+        /// Print the listening link (jars' /listen/<event>, the ticket in it) instead of the
+        /// bare ticket; --url names jars' public address, e.g. --link --url https://radio.example
+        #[arg(long, conflicts_with = "source")]
+        link: bool,
+        #[command(flatten)]
+        node: NodeAddress,
     },
     /// Create, list and end events
     #[command(subcommand)]
@@ -287,6 +293,21 @@ pub enum EventCommand {
         /// Only the owner, admins and holders of a listener ticket may see it and listen
         #[arg(long)]
         private: bool,
+        /// At most this many listeners at once over every server and node, e.g. 500
+        /// (change it later with `jars event max-listeners`)
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=i64::from(i32::MAX)))]
+        max_listeners: Option<u32>,
+    },
+    /// Set or remove an event's own listener cap; listeners already in stay
+    #[command(
+        after_help = "Example: jars event max-listeners 5e0b9230-086c-406f-a26c-13ff3a8d3880 500"
+    )]
+    MaxListeners {
+        /// The event's id (a v4 UUID), e.g. 5e0b9230-086c-406f-a26c-13ff3a8d3880
+        event_id: String,
+        /// The most listeners at once over every server and node, or `none`, e.g. 500
+        #[arg(value_name = "N|none")]
+        max: String,
     },
     /// End an event now: it expires, and its source and listeners are dropped
     #[command(after_help = "Example: jars event end 5e0b9230-086c-406f-a26c-13ff3a8d3880")]

@@ -1,5 +1,6 @@
-//! `jars event create` and `jars event list`: events from the store, owners named by the identity
-//! backend, and the live state and listener counts the running node holds (`node`).
+//! `jars event create`, `jars event max-listeners` and `jars event list`: events from the store,
+//! owners named by the identity backend, and the live state and listener counts the running node
+//! holds (`node`).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -19,7 +20,7 @@ const LISTING_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
 
 /// Runs `jars event …`.
 pub async fn run(config: &Config, cmd: EventCommand) -> Result<(), Failure> {
-    if let EventCommand::List { .. } = cmd {
+    if let EventCommand::List { .. } | EventCommand::MaxListeners { .. } = cmd {
         data_dir::existing_store(config).map_err(Failure::Runtime)?;
     }
     let store = crate::store::open(&config.store)
@@ -31,6 +32,7 @@ pub async fn run(config: &Config, cmd: EventCommand) -> Result<(), Failure> {
             title,
             description,
             private,
+            max_listeners,
         } => {
             let most = rules::MAX_TEXT_CHARS;
             if title.trim().is_empty() || !rules::text_fits(&title) {
@@ -54,13 +56,33 @@ pub async fn run(config: &Config, cmd: EventCommand) -> Result<(), Failure> {
                     private,
                     lifetime: config.events.lifetime,
                     now: chrono::Utc::now(),
-                    max_listeners: None,
+                    max_listeners,
                 })
                 .await
                 .map_err(|e| Failure::Runtime(e.to_string()))?;
             println!("{}", e.id);
         }
         EventCommand::End { .. } => unreachable!("dispatched to event_end"),
+        EventCommand::MaxListeners { event_id, max } => {
+            let id = super::event_id(&event_id)?;
+            let cap = rules::caps::event_cap(&max, crate::store::MAX_EVENT_LISTENERS, true)
+                .map_err(|_| {
+                    Failure::Usage(format!(
+                        "\"{max}\" is not a listener cap: a number from 1, or none"
+                    ))
+                })?;
+            if !store
+                .set_max_listeners(id, cap)
+                .await
+                .map_err(|e| Failure::Runtime(e.to_string()))?
+            {
+                return Err(Failure::Runtime(format!("no event {id}")));
+            }
+            match cap {
+                Some(n) => println!("{id}: at most {n} listeners at once"),
+                None => println!("{id}: no listener cap of its own"),
+            }
+        }
         EventCommand::List { all, node } => {
             let events = store
                 .list(ListFilter {

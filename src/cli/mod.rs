@@ -155,6 +155,8 @@ async fn dispatch(cli: Cli, config: &Config) -> Result<(), Failure> {
             ip,
             referer,
             max_listeners,
+            link,
+            node,
             action: None,
         } => {
             let binding = TicketBinding {
@@ -163,7 +165,19 @@ async fn dispatch(cli: Cli, config: &Config) -> Result<(), Failure> {
                 max_listeners,
             };
             let event_id = event_id.unwrap_or_default();
-            ticket(config, &event_id, source, lifetime.as_deref(), binding).await
+            let link = link
+                .then(|| node::Node::new(config, node.url.as_deref()).map(|n| n.api))
+                .transpose()?;
+            let minted = ticket(config, &event_id, source, lifetime.as_deref(), binding).await?;
+            match link {
+                Some(base) => println!(
+                    "{base}/listen/{}{}?token={minted}",
+                    self::event_id(&event_id)?,
+                    config.ui.mount_extension
+                ),
+                None => println!("{minted}"),
+            }
+            Ok(())
         }
         Command::Event(EventCommand::End { event_id }) => event_end::run(config, &event_id).await,
         Command::Event(cmd) => events::run(config, cmd).await,
@@ -418,13 +432,14 @@ async fn sanctions_store(config: &Config) -> Result<crate::store::Opened, Failur
 /// Who the CLI's bans and revocations are recorded as made by: the operator, not a member.
 const OPERATOR: i64 = 0;
 
+/// Mints a listener ticket (or a guest's source ticket) for `event_id`.
 async fn ticket(
     config: &Config,
     event_id: &str,
     source: bool,
     lifetime: Option<&str>,
     binding: TicketBinding,
-) -> Result<(), Failure> {
+) -> Result<String, Failure> {
     let id = self::event_id(event_id)?;
     let requested = lifetime
         .map(|l| parse_duration("--lifetime", l))
@@ -453,6 +468,5 @@ async fn ticket(
         tokens.issue_ticket(id, lifetime, binding).map(|(t, _)| t)
     }
     .map_err(|e| Failure::Runtime(format!("cannot mint a ticket: {e}")))?;
-    println!("{ticket}");
-    Ok(())
+    Ok(ticket)
 }

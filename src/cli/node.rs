@@ -171,6 +171,16 @@ pub async fn status(node: &Node) -> Result<(), Failure> {
             ),
         );
     }
+    let icecast = &body["icecast"];
+    if let Some(cap) = icecast["max_listeners"].as_u64() {
+        row(
+            "licence",
+            &format!("at most {cap} listeners, all servers and nodes"),
+        );
+    }
+    for s in icecast["servers"].as_array().into_iter().flatten() {
+        row("server", &server_line(s));
+    }
     // Whatever else /readyz reports, as it says it.
     if let Some(fields) = body.as_object() {
         for (k, v) in fields {
@@ -184,6 +194,31 @@ pub async fn status(node: &Node) -> Result<(), Failure> {
     } else {
         Err(Failure::Runtime(format!("not ready: {reason}")))
     }
+}
+
+/// One `[[icecast.servers]]` entry of `/readyz` in a line: its name, health (and why not),
+/// listeners of its capacity, those on their way, and where `/listen` sends listeners.
+fn server_line(s: &serde_json::Value) -> String {
+    let n = |k: &str| s[k].as_u64().map_or("?".into(), |v| v.to_string());
+    let mut line = format!(
+        "{}:{}  {}, {} of {} listeners",
+        s["server"].as_str().unwrap_or("?"),
+        s["port"],
+        s["health"].as_str().unwrap_or("unknown"),
+        n("listeners"),
+        n("capacity")
+    );
+    if s["pending"].as_u64().is_some_and(|p| p > 0) {
+        line.push_str(&format!(" (+{} on their way)", n("pending")));
+    }
+    match s["public_url"].as_str() {
+        Some(url) => line.push_str(&format!(", listeners go to {url}")),
+        None => line.push_str(", no public_url: /listen sends nobody"),
+    }
+    if let Some(why) = s["why"].as_str() {
+        line.push_str(&format!("; {why}"));
+    }
+    line
 }
 
 /// The key set's source and age: local key files are never refreshed; a fetched set has an age.
@@ -280,6 +315,28 @@ mod tests {
         assert_eq!(metric(text, failed), Some(2.0));
         assert_eq!(key_set(text), "fetched 0s ago (2 of 7 fetches failed)");
         assert_eq!(metric(text, "jars_live_mounts"), None);
+    }
+
+    #[test]
+    fn a_server_in_one_line() {
+        let s = serde_json::json!({
+            "server": "localhost", "port": 8001, "health": "admin_failing",
+            "listeners": 12, "capacity": 100, "pending": 3,
+            "public_url": "http://edge1:8001", "why": "its admin API failed 2 checks in a row",
+        });
+        assert_eq!(
+            server_line(&s),
+            "localhost:8001  admin_failing, 12 of 100 listeners (+3 on their way), listeners go \
+             to http://edge1:8001; its admin API failed 2 checks in a row"
+        );
+        let master = serde_json::json!({
+            "server": "localhost", "port": 8000, "health": "healthy",
+            "listeners": 2, "capacity": 500, "pending": 0,
+        });
+        assert_eq!(
+            server_line(&master),
+            "localhost:8000  healthy, 2 of 500 listeners, no public_url: /listen sends nobody"
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ use crate::icecast::Target;
 use crate::identity::MemberError;
 use crate::log_input::Escaped;
 use crate::rules;
-use crate::store::{Event, EventCursor, ListFilter, NewEvent};
+use crate::store::{Event, EventCursor, ListFilter, NewEvent, MAX_EVENT_LISTENERS};
 use crate::tokens::{Claims, TicketBinding, TokenError};
 use crate::webcast::{ApprovalError, Approver};
 
@@ -208,7 +208,8 @@ fn bounded_text(args: &Args, name: &'static str) -> Result<String, ApiError> {
     Ok(v.to_string())
 }
 
-/// `POST /jars/create` with `auth`, `title`, `description`, `private`: a new event, 201.
+/// `POST /jars/create` with `auth`, `title`, `description`, `private`, and (admins only)
+/// `max_listeners`: a new event, 201.
 pub async fn create(
     State(state): State<AppState>,
     args: Args,
@@ -219,6 +220,17 @@ pub async fn create(
     let description = bounded_text(&args, "description")?;
     let private =
         parse_bool(args.require("private")?).ok_or(ApiError::InvalidArgument("private"))?;
+    let max_listeners = match args.get("max_listeners") {
+        None => None,
+        Some(text) => {
+            let cap = rules::caps::event_cap(text, MAX_EVENT_LISTENERS, true)
+                .map_err(|_| ApiError::InvalidArgument("max_listeners"))?;
+            if cap.is_some() && !rules::caps::may_cap_events(&claims) {
+                return Err(ApiError::NoUserPermission);
+            }
+            cap
+        }
+    };
     member_within(&state.api.load().create_limiter, claims.sub).inspect_err(|_| {
         tracing::warn!(member = claims.sub, "event creation over the rate limit");
     })?;
@@ -231,10 +243,10 @@ pub async fn create(
             private,
             lifetime: state.api.load().event_lifetime,
             now: state.clock.now(),
-            max_listeners: None,
+            max_listeners,
         })
         .await?;
-    tracing::info!(event = %event.id, by = claims.sub, private, "event created");
+    tracing::info!(event = %event.id, by = claims.sub, private, max_listeners, "event created");
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({ "event_id": event.id })),
@@ -400,6 +412,34 @@ pub async fn get_event(
         }
         _ => Err(ApiError::NonExistentOrExpiredEvent),
     }
+}
+
+/// `POST /jars/events/{id}/max_listeners` with `auth` (an admin's token) and `max_listeners`
+/// (a number, or empty / `none` to remove the cap): the event as `/jars/events/{id}` shows it.
+/// Listeners already in stay; the cap holds for the next ones, on every node within the store
+/// cache's few seconds.
+pub async fn set_max_listeners(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    args: Args,
+) -> Result<impl IntoResponse, ApiError> {
+    let claims = verified(&state, args.require("auth")?).await?;
+    let id = parse_event_id(&id)?;
+    let cap = rules::caps::event_cap(args.require("max_listeners")?, MAX_EVENT_LISTENERS, true)
+        .map_err(|_| ApiError::InvalidArgument("max_listeners"))?;
+    if !rules::caps::may_cap_events(&claims) {
+        return Err(ApiError::NoUserPermission);
+    }
+    if !state.store.set_max_listeners(id, cap).await? {
+        return Err(ApiError::NonExistentOrExpiredEvent);
+    }
+    tracing::info!(event = %id, by = claims.sub, max_listeners = cap, "event listener cap set");
+    let event = state
+        .store
+        .get_fresh(id)
+        .await?
+        .ok_or(ApiError::NonExistentOrExpiredEvent)?;
+    Ok(Json(view(&state, event)))
 }
 
 fn optional<T: std::str::FromStr>(args: &Args, name: &'static str) -> Result<Option<T>, ApiError> {

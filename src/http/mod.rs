@@ -158,6 +158,10 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         .route("/jars/events/{id}", get(api::get_event))
         .route("/jars/events/{id}/stats", get(stats::event_stats))
         .route("/jars/events/{id}/end", post(sanctions::end_event))
+        .route(
+            "/jars/events/{id}/max_listeners",
+            post(api::set_max_listeners),
+        )
         .route("/jars/events/{id}/sessions", get(sessions::sessions))
         .route(
             "/jars/events/{id}/sessions/drop",

@@ -7,6 +7,26 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::domain::DenyReason;
+use crate::tokens::Claims;
+
+/// Whether `claims` may set or change an event's own listener cap: admins only (a cap is the
+/// station's licence terms, not the show's).
+pub fn may_cap_events(claims: &Claims) -> bool {
+    claims.is_admin()
+}
+
+/// An event cap as typed (`/jars/create`, `/jars/events/{id}/max_listeners`, the CLI): a whole
+/// number from 1 to `max`, or (`clearable`) empty or `none` for no cap. `Err` when neither.
+pub fn event_cap(text: &str, max: u32, clearable: bool) -> Result<Option<u32>, ()> {
+    let text = text.trim();
+    if clearable && (text.is_empty() || text.eq_ignore_ascii_case("none")) {
+        return Ok(None);
+    }
+    match text.parse::<u32>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(Some(n)),
+        _ => Err(()),
+    }
+}
 
 /// Listeners of one scope over the cluster: per server, the largest count any node gives
 /// (`mine`: this node's own, fresh; `others`: the other nodes' as the store last had them),
@@ -84,6 +104,24 @@ mod tests {
                 want,
                 "{mine:?} {others:?}"
             );
+        }
+    }
+
+    #[test]
+    fn event_caps_as_typed() {
+        for (text, clearable, want) in [
+            ("25", false, Ok(Some(25))),
+            (" 25 ", true, Ok(Some(25))),
+            ("none", true, Ok(None)),
+            ("", true, Ok(None)),
+            ("none", false, Err(())),
+            ("0", true, Err(())),
+            ("-1", true, Err(())),
+            ("1001", true, Err(())),
+            ("1000", true, Ok(Some(1000))),
+            ("2.5", true, Err(())),
+        ] {
+            assert_eq!(event_cap(text, 1000, clearable), want, "{text:?}");
         }
     }
 

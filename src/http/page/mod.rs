@@ -88,16 +88,23 @@ fn serve<R: IntoResponse>(state: &AppState, render: impl FnOnce() -> R) -> Respo
     resp
 }
 
-/// `GET /ui/config.json`: the public addresses the page shows (`[ui]`), and the mount
-/// extension the station streams in.
+/// `GET /ui/config.json`: the public addresses the page shows (`[ui]`), the mount extension
+/// the station streams in, and whether listen links go through jars' `/listen` (some
+/// `[[icecast.servers]]` entry has a `public_url`).
 async fn config(State(state): State<AppState>) -> Response {
     let api = state.api.load();
     let ui = &api.ui;
+    let listen = state
+        .placement
+        .servers()
+        .iter()
+        .any(|s| s.public_url.is_some());
     serve(&state, || {
         Json(serde_json::json!({
             "icecast_url": ui.icecast_url,
             "relay_url": ui.relay_url,
             "mount_extension": ui.mount_extension,
+            "listen": listen,
         }))
     })
 }

@@ -11,7 +11,7 @@ const PAGE = 100;
 
 const $ = (id) => document.getElementById(id);
 
-let config = { icecast_url: null, relay_url: null, mount_extension: '' };
+let config = { icecast_url: null, relay_url: null, mount_extension: '', listen: false };
 let onAir;
 let mine;
 let all;

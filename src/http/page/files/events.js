@@ -11,8 +11,12 @@ export function mountOf(config, id) {
   return `/${id}${config.mount_extension}`;
 }
 
-/** The event's stream on the public Icecast, when `[ui] icecast_url` is set. */
+/**
+ * The event's stream: jars' `/listen`, which picks a server, when servers are configured for
+ * it; else the public Icecast, when `[ui] icecast_url` is set.
+ */
 function streamUrl(config, id) {
+  if (config.listen) return `${window.location.origin}/listen/${id}${config.mount_extension}`;
   return config.icecast_url ? `${config.icecast_url}${mountOf(config, id)}` : null;
 }
 
@@ -198,7 +202,7 @@ class EventCard {
           fill(out,
             h('p', {}, `Link valid until ${when(body.expires)}:`),
             box, copyButton('Copy link', () => link, line, box),
-            this.ctx.config.icecast_url ? [' ', h('a', { href: link, class: 'open-link', rel: 'noopener noreferrer', target: '_blank' }, 'Open')] : null);
+            streamUrl(this.ctx.config, this.id) ? [' ', h('a', { href: link, class: 'open-link', rel: 'noopener noreferrer', target: '_blank' }, 'Open')] : null);
           line.say('Listener link made.');
         } catch (err) {
           line.fail(err);

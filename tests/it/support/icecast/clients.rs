@@ -82,6 +82,19 @@ async fn connect(port: u16) -> TcpStream {
         .unwrap_or_else(|e| panic!("connect to Icecast on 127.0.0.1:{port}: {e}"))
 }
 
+/// Connects to 127.0.0.1:`port` from the loopback address `from` (127.0.0.2, …): a listener
+/// Icecast tells apart from its edge servers' pulls, which come from 127.0.0.1.
+async fn connect_from(from: std::net::Ipv4Addr, port: u16) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind((from, 0).into())
+        .unwrap_or_else(|e| panic!("bind {from}: {e}"));
+    socket
+        .connect(([127, 0, 0, 1], port).into())
+        .await
+        .unwrap_or_else(|e| panic!("connect to Icecast on 127.0.0.1:{port} from {from}: {e}"))
+}
+
 /// One MPEG-1 Layer III frame: 128 kbit/s, 44.1 kHz, joint stereo, no padding:
 /// 144 * 128000 / 44100 = 417 bytes, 26 ms of (silent) audio.
 pub fn mp3_frame() -> Vec<u8> {
@@ -342,7 +355,39 @@ pub async fn open_listener_with_headers(
     basic: Option<(&str, &str)>,
     extra_headers: &[(&str, &str)],
 ) -> ListenerHandle {
-    let mut stream = connect(port).await;
+    listening(
+        connect(port).await,
+        port,
+        path_and_query,
+        basic,
+        extra_headers,
+    )
+    .await
+}
+
+/// [`open_listener`] connecting from the loopback address `from`.
+pub async fn open_listener_from(
+    from: std::net::Ipv4Addr,
+    port: u16,
+    path_and_query: &str,
+) -> ListenerHandle {
+    listening(
+        connect_from(from, port).await,
+        port,
+        path_and_query,
+        None,
+        &[],
+    )
+    .await
+}
+
+async fn listening(
+    mut stream: TcpStream,
+    port: u16,
+    path_and_query: &str,
+    basic: Option<(&str, &str)>,
+    extra_headers: &[(&str, &str)],
+) -> ListenerHandle {
     let requested = Instant::now();
     stream
         .write_all(listener_request(port, path_and_query, basic, extra_headers).as_bytes())

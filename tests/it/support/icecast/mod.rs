@@ -98,7 +98,34 @@ impl Icecast {
     /// `jars_auth_url` with the given Basic credentials, on a free 127.0.0.1 port.
     /// Panics (with Icecast's logs) if it does not accept connections within 10 s.
     pub fn start(jars_auth_url: &str, callback_user: &str, callback_password: &str) -> Icecast {
-        Self::start_at(None, jars_auth_url, callback_user, callback_password)
+        Self::start_at(
+            None,
+            jars_auth_url,
+            callback_user,
+            callback_password,
+            "icecast.xml",
+            &[],
+        )
+    }
+
+    /// Starts Icecast on `port` from `icecast-examples/<template>` (which has the same literal
+    /// values as `icecast.xml`), each `(from, to)` of `extra` replaced too (exactly once).
+    pub fn start_from(
+        template: &str,
+        port: u16,
+        jars_auth_url: &str,
+        callback_user: &str,
+        callback_password: &str,
+        extra: &[(&str, String)],
+    ) -> Icecast {
+        Self::start_at(
+            Some(port),
+            jars_auth_url,
+            callback_user,
+            callback_password,
+            template,
+            extra,
+        )
     }
 
     /// [`Icecast::start`] on `port` (from [`free_port`]), for a jars whose config must name
@@ -109,7 +136,14 @@ impl Icecast {
         callback_user: &str,
         callback_password: &str,
     ) -> Icecast {
-        Self::start_at(Some(port), jars_auth_url, callback_user, callback_password)
+        Self::start_at(
+            Some(port),
+            jars_auth_url,
+            callback_user,
+            callback_password,
+            "icecast.xml",
+            &[],
+        )
     }
 
     fn start_at(
@@ -117,11 +151,14 @@ impl Icecast {
         jars_auth_url: &str,
         callback_user: &str,
         callback_password: &str,
+        template: &str,
+        extra: &[(&str, String)],
     ) -> Icecast {
         let binary =
             icecast_binary().expect("icecast2 not installed: call require_icecast() first");
-        let template_path =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("icecast-examples/icecast.xml");
+        let template_path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("icecast-examples")
+            .join(template);
         let template = fs::read_to_string(&template_path)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", template_path.display()));
 
@@ -148,7 +185,7 @@ impl Icecast {
                 std::os::unix::fs::chown(&log_dir, Some(account.uid), Some(account.gid))
                     .expect("chown log dir");
             }
-            let config = test_config(
+            let mut config = test_config(
                 &template,
                 port,
                 jars_auth_url,
@@ -157,6 +194,9 @@ impl Icecast {
                 &log_dir,
                 run_as.as_ref(),
             );
+            for (from, to) in extra {
+                config = replace_exact(&config, from, to, 1);
+            }
             let config_path = dir.path().join("icecast.xml");
             fs::write(&config_path, config).expect("write icecast.xml");
             let stdout = fs::File::create(dir.path().join("stdout.log")).expect("stdout.log");

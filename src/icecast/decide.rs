@@ -369,13 +369,16 @@ impl Hooks {
             return Verdict::Noted;
         };
         let now = self.clock.now();
-        if let Target::Event(id) = target {
-            if let Err(e) = self.store.mark_disconnected(id, now).await {
+        let key = SessionKey::source(origin.server_id(), mount.path());
+        let ended = self.live.source_ended(&target, &key, now);
+        // An edge server's relay going away is not the show ending while the master (or
+        // another edge) still has it.
+        let still_live = self.live.mount(&target).live();
+        if let (Target::Event(id), false) = (&target, still_live) {
+            if let Err(e) = self.store.mark_disconnected(*id, now).await {
                 tracing::error!(error = %e, event = %id, "could not record mount_remove");
             }
         }
-        let key = SessionKey::source(origin.server_id(), mount.path());
-        let ended = self.live.source_ended(&target, &key, now);
         tracing::info!(
             mount = %Escaped(mount.path()),
             event = target.event().map(display),

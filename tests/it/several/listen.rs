@@ -471,3 +471,44 @@ async fn caps_refuse_at_listener_add_and_at_listen_and_edge_pulls_never_count() 
         Value::Null
     );
 }
+
+#[tokio::test]
+async fn an_edge_dropping_its_relay_does_not_end_the_show() {
+    let s = station().await;
+    let event = s.server.create_event(&s.dj, "Relayed", false).await;
+    s.source_live(&event, "master", "8000").await;
+    s.source_live(&event, "edge1", "8001").await;
+    let connected = || async {
+        let v: Value = client()
+            .get(s.server.url(&format!("/jars/events/{event}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (
+            v["connected"].as_bool().unwrap(),
+            v["live"].as_bool().unwrap(),
+        )
+    };
+    assert_eq!(connected().await, (true, true));
+    let mount = format!("/{event}.mp3");
+    let removed = |server: &'static str, port: &'static str| {
+        let mount = mount.clone();
+        let s = &s;
+        async move {
+            s.callback(&[
+                ("action", "mount_remove"),
+                ("mount", &mount),
+                ("server", server),
+                ("port", port),
+            ])
+            .await
+        }
+    };
+    removed("edge1", "8001").await;
+    assert_eq!(connected().await, (true, true));
+    removed("master", "8000").await;
+    assert_eq!(connected().await, (false, false));
+}

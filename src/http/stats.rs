@@ -72,7 +72,7 @@ pub async fn event_stats(
     Path(id): Path<String>,
     args: Args,
 ) -> Result<Json<EventStats>, ApiError> {
-    let token = args.token().ok_or(ApiError::MissingArgument("auth"))?;
+    let token = args.token()?.ok_or(ApiError::MissingArgument("auth"))?;
     let claims = verified(&state, token).await?;
     let id = parse_event_id(&id)?;
     let event = state

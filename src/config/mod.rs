@@ -288,7 +288,7 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:8888");
         assert_eq!(c.data_dir, PathBuf::from("./jars-data"));
         assert_eq!(c.tokens.lifetime, Duration::from_secs(86400));
-        assert_eq!(c.tokens.leeway, Duration::from_secs(30));
+        assert_eq!(c.tokens.leeway, Duration::ZERO);
         assert_eq!(c.tokens.issuer, "jars");
         assert_eq!(c.tokens.audience, None);
         assert_eq!(c.events.lifetime, Duration::from_secs(864000));

@@ -1,6 +1,7 @@
 //! `jars event end ID`: the event expires now; a running `jars serve` sharing the store
 //! notices within two seconds and drops its source and listeners.
 
+use super::out::out;
 use super::{event_id, sanctions_store, Failure};
 use crate::config::Config;
 use crate::store::sanctions::EventEnd;
@@ -19,6 +20,6 @@ pub(super) async fn run(config: &Config, event: &str) -> Result<(), Failure> {
     if !ended {
         return Err(Failure::Runtime(format!("no event {id}")));
     }
-    println!("ended event {id}");
+    out!("ended event {id}");
     Ok(())
 }

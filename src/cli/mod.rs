@@ -14,6 +14,7 @@ use crate::identity::{Identity, IdentityError, UsersFile};
 use crate::rules;
 use crate::setup::{self, SetupError};
 use crate::tokens::TicketBinding;
+use out::out;
 
 mod args;
 mod ban;
@@ -21,6 +22,7 @@ mod event_end;
 mod events;
 pub mod manual;
 pub mod node;
+pub mod out;
 mod report;
 mod ticket_revoke;
 pub use args::{
@@ -193,28 +195,34 @@ async fn dispatch(cli: Cli, config: &Config) -> Result<(), Failure> {
 /// Writes the completion script for `shell` to stdout; needs no config (`main` runs it first).
 pub fn print_completions(shell: clap_complete::Shell) {
     use clap::CommandFactory;
-    clap_complete::generate(shell, &mut Cli::command(), "jars", &mut std::io::stdout());
+    // Into memory first: clap_complete panics when its writer fails (a closed pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "jars", &mut script);
+    out::write_bytes(&script);
 }
 
 /// Writes the manual page to stdout; needs no config (`main` runs it first).
 pub fn print_manual() -> Result<(), Failure> {
-    manual::render(&mut std::io::stdout().lock())
-        .map_err(|e| Failure::Runtime(format!("writing the manual page: {e}")))
+    let mut page = Vec::new();
+    manual::render(&mut page)
+        .map_err(|e| Failure::Runtime(format!("writing the manual page: {e}")))?;
+    out::write_bytes(&page);
+    Ok(())
 }
 
 fn check_config(config: &Config) -> Result<(), Failure> {
-    print!("{}", config.describe());
+    out::write_bytes(config.describe().as_bytes());
     let dir = data_dir::absolute(&config.data_dir);
     let missing = if dir.exists() {
         ""
     } else {
         " (does not exist yet: `jars serve` creates it)"
     };
-    println!("{:<34}{}{missing}", "data_dir (absolute)", dir.display());
+    out!("{:<34}{}{missing}", "data_dir (absolute)", dir.display());
     // Configured key files must load; the generated pair is created on first `serve`.
     if config.tokens.private_key.is_some() || config.tokens.public_key.is_some() {
         setup::token_service(config)?;
-        println!("{:<34}loaded", "keys");
+        out!("{:<34}loaded", "keys");
     }
     for setting in config.placeholder_secrets() {
         eprintln!(
@@ -222,7 +230,7 @@ fn check_config(config: &Config) -> Result<(), Failure> {
         );
     }
     config.refuse_placeholder_secrets()?;
-    println!("configuration OK");
+    out!("configuration OK");
     Ok(())
 }
 
@@ -230,11 +238,11 @@ async fn migrate(config: &Config) -> Result<(), Failure> {
     let report = crate::store::migrate(&config.store)
         .await
         .map_err(|e| Failure::Runtime(e.to_string()))?;
-    println!("{report}");
+    out!("{report}");
     let sessions = crate::store::sessions::migrate(&config.store)
         .await
         .map_err(|e| Failure::Runtime(e.to_string()))?;
-    println!("{sessions}");
+    out!("{sessions}");
     Ok(())
 }
 
@@ -252,7 +260,7 @@ fn keygen(config: &Config, force: bool, rotate: bool) -> Result<(), Failure> {
             }
             other => Failure::Runtime(other.to_string()),
         })?;
-        println!(
+        out!(
             "retired key {retired} (kept in {}/ so its tokens keep verifying); new signing key {new}\n\
              send SIGHUP (systemctl reload jars) to sign with it; remove the retired file after the \
              longest token lifetime, then SIGHUP again",
@@ -264,7 +272,7 @@ fn keygen(config: &Config, force: bool, rotate: bool) -> Result<(), Failure> {
         crate::keys::KeyError::Exists(_) => Failure::Usage(e.to_string()),
         other => Failure::Runtime(other.to_string()),
     })?;
-    println!(
+    out!(
         "wrote {} (kid {kid}); send SIGHUP (systemctl reload jars) to sign with it",
         config
             .data_dir
@@ -337,7 +345,7 @@ fn user(config: &Config, cmd: UserCommand) -> Result<(), Failure> {
             let pw = read_password(&password)?;
             // Tokens are stamped on the system clock too; older ones cannot be this user's.
             let u = file.add(&name, &pw, admin, chrono::Utc::now().timestamp())?;
-            println!(
+            out!(
                 "added {} (id {}{})",
                 u.name,
                 u.id,
@@ -347,28 +355,28 @@ fn user(config: &Config, cmd: UserCommand) -> Result<(), Failure> {
         UserCommand::Passwd { name, password } => {
             let pw = read_password(&password)?;
             file.set_password(&name, &pw)?;
-            println!("password of {name} changed");
+            out!("password of {name} changed");
         }
         UserCommand::Remove { name } => {
             let u = file.remove(&name)?;
-            println!("removed {} (id {})", u.name, u.id);
+            out!("removed {} (id {})", u.name, u.id);
         }
         UserCommand::Promote { name } => {
             file.set_admin(&name, true)?;
-            println!("{name} is an admin");
+            out!("{name} is an admin");
         }
         UserCommand::Demote { name } => {
             file.set_admin(&name, false)?;
-            println!("{name} is no longer an admin");
+            out!("{name} is no longer an admin");
         }
         UserCommand::List => {
             data_dir::existing_users_file(config).map_err(Failure::Runtime)?;
             // Read before the header, so a broken file prints only its error.
             let users = file.users()?;
-            println!("{:>6}  {:<24} ACCESS", "ID", "NAME");
+            out!("{:>6}  {:<24} ACCESS", "ID", "NAME");
             for u in users.iter() {
                 let access = if u.admin { "admin" } else { "user" };
-                println!("{:>6}  {:<24} {access}", u.id, u.name);
+                out!("{:>6}  {:<24} {access}", u.id, u.name);
             }
         }
     }
@@ -395,7 +403,7 @@ async fn token(config: &Config, name: &str, lifetime: Option<&str>) -> Result<()
     let (token, _) = tokens
         .issue(member.id, member.access_level, lifetime)
         .map_err(|e| Failure::Runtime(format!("cannot mint a token: {e}")))?;
-    println!("{token}");
+    out!("{token}");
     Ok(())
 }
 
@@ -453,6 +461,6 @@ async fn ticket(
         tokens.issue_ticket(id, lifetime, binding).map(|(t, _)| t)
     }
     .map_err(|e| Failure::Runtime(format!("cannot mint a ticket: {e}")))?;
-    println!("{ticket}");
+    out!("{ticket}");
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! listener counts `jars event list` shows (its `/jars/events`), which only the running node
 //! knows.
 
+use super::out::out;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -134,7 +135,7 @@ pub async fn status(node: &Node) -> Result<(), Failure> {
         _ => None,
     };
 
-    let row = |name: &str, value: &str| println!("{name:<14}{value}");
+    let row = |name: &str, value: &str| out!("{name:<14}{value}");
     row("node", &node.api);
     row(
         "ready",

@@ -2,6 +2,7 @@
 //! table, CSV or JSON. The columns are [`crate::sessions::report::Summary`]'s; events get their
 //! title from the event store.
 
+use super::out;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use uuid::Uuid;
@@ -112,7 +113,7 @@ pub async fn run(
         GroupBy::Event => "event",
         GroupBy::Day => "day",
     };
-    print!("{}", render(&lines, header, format));
+    out::write_bytes(render(&lines, header, format).as_bytes());
     Ok(())
 }
 

@@ -103,9 +103,11 @@ impl Cli {
         Overrides {
             config: self.config.clone(),
             data_dir: self.data_dir.clone(),
+            // Where the node listens, for every command: `status` and `event list` ask there and
+            // `check-config` shows it. Only `serve` has the flag; the others take the variable.
             listen: match &self.command {
                 Command::Serve { listen } => listen.clone(),
-                _ => None,
+                _ => std::env::var("JARS_LISTEN").ok().filter(|l| !l.is_empty()),
             },
             database_url: self.database_url.clone(),
         }

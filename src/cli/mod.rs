@@ -11,7 +11,6 @@ use crate::config::{parse_duration, Config, ConfigError, Overrides, StoreSetting
 use crate::data_dir;
 use crate::identity::users_file::UserEditError;
 use crate::identity::{Identity, IdentityError, UsersFile};
-use crate::rules;
 use crate::setup::{self, SetupError};
 use crate::tokens::TicketBinding;
 use out::out;
@@ -24,6 +23,7 @@ pub mod manual;
 pub mod node;
 pub mod out;
 mod report;
+mod ticket;
 mod ticket_revoke;
 pub use args::{
     BanCommand, Cli, Command, EventCommand, LogFormat, NodeAddress, PasswordSource, ReportBy,
@@ -167,7 +167,7 @@ async fn dispatch(cli: Cli, config: &Config) -> Result<(), Failure> {
                 max_listeners,
             };
             let event_id = event_id.unwrap_or_default();
-            ticket(config, &event_id, source, lifetime.as_deref(), binding).await
+            ticket::run(config, &event_id, source, lifetime.as_deref(), binding).await
         }
         Command::Event(EventCommand::End { event_id }) => event_end::run(config, &event_id).await,
         Command::Event(cmd) => events::run(config, cmd).await,
@@ -427,42 +427,3 @@ async fn sanctions_store(config: &Config) -> Result<crate::store::Opened, Failur
 
 /// Who the CLI's bans and revocations are recorded as made by: the operator, not a member.
 const OPERATOR: i64 = 0;
-
-async fn ticket(
-    config: &Config,
-    event_id: &str,
-    source: bool,
-    lifetime: Option<&str>,
-    binding: TicketBinding,
-) -> Result<(), Failure> {
-    let id = self::event_id(event_id)?;
-    let requested = lifetime
-        .map(|l| parse_duration("--lifetime", l))
-        .transpose()?;
-    data_dir::existing_store(config).map_err(Failure::Runtime)?;
-    data_dir::existing_signing_key(config).map_err(Failure::Runtime)?;
-    let store = crate::store::open(&config.store)
-        .await
-        .map_err(|e| Failure::Runtime(e.to_string()))?;
-    let now = chrono::Utc::now();
-    let event = store
-        .get(id)
-        .await
-        .map_err(|e| Failure::Runtime(e.to_string()))?
-        .filter(|e| !e.is_expired(now))
-        .ok_or_else(|| Failure::Runtime(format!("no unexpired event {id}")))?;
-    let lifetime = rules::ticket_lifetime(requested, config.icecast.ticket_lifetime, &event, now)
-        .map_err(|_| Failure::Usage("--lifetime: must be longer than zero".into()))?;
-    let tokens = setup::token_service(config)?;
-    let ticket = if source {
-        // As the event's owner: they could mint it themselves.
-        tokens
-            .issue_source_ticket(id, event.created_by, lifetime)
-            .map(|(t, _)| t)
-    } else {
-        tokens.issue_ticket(id, lifetime, binding).map(|(t, _)| t)
-    }
-    .map_err(|e| Failure::Runtime(format!("cannot mint a ticket: {e}")))?;
-    out!("{ticket}");
-    Ok(())
-}

@@ -475,7 +475,7 @@ async fn mint_ticket(
             .await?;
         tracing::info!(event = %id, by, ticket = %t.jti, "source ticket minted");
         return Ok(Json(
-            serde_json::json!({ "ticket": ticket, "expires": t.exp }),
+            serde_json::json!({ "ticket": ticket, "expires": t.exp, "jti": t.jti }),
         ));
     }
     let binding = TicketBinding {
@@ -488,6 +488,6 @@ async fn mint_ticket(
         .run(move || tokens.issue_ticket(id, lifetime, binding))
         .await?;
     Ok(Json(
-        serde_json::json!({ "ticket": ticket, "expires": t.exp }),
+        serde_json::json!({ "ticket": ticket, "expires": t.exp, "jti": t.jti }),
     ))
 }

@@ -236,15 +236,43 @@ fn check_config(config: &Config) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Creates or updates the store's schema and says what it did: a table it creates is
+/// "created", not "up to date".
 async fn migrate(config: &Config) -> Result<(), Failure> {
+    let runtime = |e: crate::store::StoreError| Failure::Runtime(e.to_string());
+    // What exists before, to tell creating from finding.
+    let fresh = matches!(&config.store, StoreSettings::Sqlite { path } if !path.exists());
+    let sessions_existed = match &config.store {
+        StoreSettings::Sqlite { .. } => true,
+        StoreSettings::Postgres(pg) => {
+            crate::store::postgres::PostgresStore::table_exists(pg, "jars.listener_sessions")
+                .await
+                .map_err(runtime)?
+        }
+    };
     let report = crate::store::migrate(&config.store)
         .await
-        .map_err(|e| Failure::Runtime(e.to_string()))?;
-    out!("{report}");
+        .map_err(runtime)?;
     let sessions = crate::store::sessions::migrate(&config.store)
         .await
-        .map_err(|e| Failure::Runtime(e.to_string()))?;
-    out!("{sessions}");
+        .map_err(runtime)?;
+    match &config.store {
+        StoreSettings::Sqlite { path } if fresh => out!(
+            "sqlite:{}: created the store (events, bans and revocations, listener sessions)",
+            path.display()
+        ),
+        StoreSettings::Postgres(pg) if !sessions_existed => {
+            out!("{report}");
+            out!(
+                "{}: created jars.listener_sessions",
+                crate::config::redact_url(&pg.url)
+            );
+        }
+        _ => {
+            out!("{report}");
+            out!("{sessions}");
+        }
+    }
     Ok(())
 }
 

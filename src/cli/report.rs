@@ -88,6 +88,14 @@ pub async fn run(
         .await
         .map_err(runtime)?;
     let rows = sessions.sessions(query.filter).await.map_err(runtime)?;
+    if let (Some(id), true) = (query.filter.event, rows.is_empty()) {
+        // An empty table would not say whether the event exists.
+        let events = crate::store::open(&config.store).await.map_err(runtime)?;
+        if events.get(id).await.map_err(runtime)?.is_none() {
+            return Err(Failure::Runtime(format!("no event {id}")));
+        }
+        eprintln!("jars: no listener sessions stored for event {id} in this period");
+    }
     let by = match by {
         ReportBy::Event => GroupBy::Event,
         ReportBy::Day => GroupBy::Day,

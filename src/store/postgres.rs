@@ -391,6 +391,27 @@ impl PostgresStore {
         Ok(format!("{events}{sanctions}{grants}"))
     }
 
+    /// Whether `table` (schema-qualified, e.g. `jars.listener_sessions`) exists, for `jars
+    /// migrate` to tell a table it creates from one already there.
+    pub async fn table_exists(
+        settings: &PostgresSettings,
+        table: &str,
+    ) -> Result<bool, StoreError> {
+        let store = Self::new(settings)?;
+        let query = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+            .bind(table)
+            .fetch_one(&store.inner.pool);
+        match tokio::time::timeout(MIGRATE_TIMEOUT, query).await {
+            Ok(Ok(exists)) => Ok(exists),
+            Ok(Err(e)) => match explained(e, "looking for tables", false) {
+                Failure::Unreachable(m) | Failure::Other(m) | Failure::Invalid(m) => {
+                    Err(store.error(m))
+                }
+            },
+            Err(_) => Err(store.error("no answer".into())),
+        }
+    }
+
     fn error(&self, msg: String) -> StoreError {
         self.inner.error(msg)
     }

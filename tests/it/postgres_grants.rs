@@ -74,6 +74,12 @@ async fn the_originals_role_bans_and_revokes_after_migrate_as_postgres() {
     let (code, stdout, stderr) = jars_cli(&["migrate"], &db.url);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("created jars.bans"), "{stdout}");
+    // A table it just made is said to be created, not up to date (issue 29 #13).
+    assert!(
+        stdout.contains("created jars.listener_sessions"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("up to date"), "{stdout}");
     assert_eq!(missing_grants(&mut conn).await, Vec::<String>::new());
 
     // 3. Serve as the role jars.

@@ -440,6 +440,7 @@ pub(crate) fn serve_until_healthy(mut cmd: Command, dir: &Path, port: u16) -> st
 }
 
 mod configs;
+mod first_week;
 mod help;
 mod node;
 mod pipes;

@@ -94,6 +94,12 @@ async fn status_reports_ready_live_mounts_listeners_and_key_set() {
         row(&text, "callbacks").starts_with("0 in progress of "),
         "{text}"
     );
+    // The rest of /readyz as rows of text, not a JSON blob (issue 29 #13).
+    assert!(
+        row(&text, "icecast.note").starts_with("no [[icecast.servers]]"),
+        "{text}"
+    );
+    assert!(!text.contains(['{', '"']), "{text}");
 
     // A users file that no longer parses: not ready, exit 1, the reason on one line.
     std::fs::write(server.data_path("users.toml"), "[[user]\n").unwrap();

@@ -117,3 +117,47 @@ BEGIN
     END IF;
 END
 $jars$;
+
+-- Grants (issue 29): in the original's setup `postgres` owns the tables and runs `jars migrate`,
+-- while jars serves as `jars`, which the original's schema granted jars.events alone. Every role
+-- that may write jars.events (other than its owner) may use jars' own tables and sequences.
+-- Only what is missing is granted, and only by a role that may (the tables' owner): run as the
+-- serving role, with the grants in place, this changes nothing.
+DO $jars$
+DECLARE
+    writer TEXT;
+    tbl TEXT;
+    privilege TEXT;
+BEGIN
+    PERFORM pg_advisory_xact_lock(4242017001);
+    PERFORM set_config('lock_timeout', '1s', true);
+    FOR writer IN
+        SELECT DISTINCT a.grantee::regrole::text
+        FROM pg_class c, aclexplode(c.relacl) a
+        WHERE c.oid = to_regclass('jars.events') AND a.privilege_type = 'INSERT'
+          AND a.grantee <> 0 AND a.grantee <> c.relowner
+    LOOP
+        FOREACH tbl IN ARRAY ARRAY['jars.bans', 'jars.revoked_tickets', 'jars.ticket_cutoffs',
+                                   'jars.event_ends', 'jars.sanctions_version',
+                                   'jars.listener_sessions']
+        LOOP
+            CONTINUE WHEN to_regclass(tbl) IS NULL
+                OR NOT pg_has_role((SELECT relowner FROM pg_class WHERE oid = to_regclass(tbl)),
+                                   'USAGE');
+            FOREACH privilege IN ARRAY ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE'] LOOP
+                IF NOT has_table_privilege(writer, tbl, privilege) THEN
+                    EXECUTE format('GRANT %s ON %s TO %s', privilege, tbl, writer);
+                END IF;
+            END LOOP;
+        END LOOP;
+        FOREACH tbl IN ARRAY ARRAY['jars.bans_id_seq', 'jars.listener_sessions_id_seq'] LOOP
+            CONTINUE WHEN to_regclass(tbl) IS NULL
+                OR NOT pg_has_role((SELECT relowner FROM pg_class WHERE oid = to_regclass(tbl)),
+                                   'USAGE');
+            IF NOT has_sequence_privilege(writer, tbl, 'USAGE') THEN
+                EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %s', tbl, writer);
+            END IF;
+        END LOOP;
+    END LOOP;
+END
+$jars$;

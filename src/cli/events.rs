@@ -1,6 +1,7 @@
 //! `jars event create` and `jars event list`: events from the store, owners named by the identity
 //! backend, and the live state and listener counts the running node holds (`node`).
 
+use super::out::out;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -57,7 +58,7 @@ pub async fn run(config: &Config, cmd: EventCommand) -> Result<(), Failure> {
                 })
                 .await
                 .map_err(|e| Failure::Runtime(e.to_string()))?;
-            println!("{}", e.id);
+            out!("{}", e.id);
         }
         EventCommand::End { .. } => unreachable!("dispatched to event_end"),
         EventCommand::List { all, node } => {
@@ -124,9 +125,15 @@ fn print_events(
     live: Option<&HashMap<uuid::Uuid, LiveState>>,
 ) {
     let name = |id: i64| names.get(&id).cloned().unwrap_or_else(|| id.to_string());
-    println!(
+    out!(
         "{:<36}  {:<12}  {:<7}  {:<16}  {:<4}  {:>9}  {:<19}  TITLE",
-        "EVENT", "OWNER", "PRIVATE", "CONNECTED", "LIVE", "LISTENERS", "EXPIRES (UTC)"
+        "EVENT",
+        "OWNER",
+        "PRIVATE",
+        "CONNECTED",
+        "LIVE",
+        "LISTENERS",
+        "EXPIRES (UTC)"
     );
     let mut unseen = 0;
     for e in events {
@@ -134,7 +141,7 @@ fn print_events(
         if live.is_some() && state.is_none() {
             unseen += 1;
         }
-        println!(
+        out!(
             "{:<36}  {:<12}  {:<7}  {:<16}  {:<4}  {:>9}  {:<19}  {}",
             e.id,
             name(e.created_by),

@@ -2,6 +2,7 @@
 //! table, CSV or JSON. The columns are [`crate::sessions::report::Summary`]'s, aggregated by
 //! the store; events get their title from the event store.
 
+use super::out;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use uuid::Uuid;
@@ -101,6 +102,14 @@ pub async fn run(
             summary: Summary::of(&figures),
         })
         .collect();
+    if let (Some(id), true) = (query.filter.event, lines.is_empty()) {
+        // An empty table would not say whether the event exists.
+        let events = crate::store::open(&config.store).await.map_err(runtime)?;
+        if events.get(id).await.map_err(runtime)?.is_none() {
+            return Err(Failure::Runtime(format!("no event {id}")));
+        }
+        eprintln!("jars: no listener sessions stored for event {id} in this period");
+    }
     if by == GroupBy::Event && !lines.is_empty() {
         let events = crate::store::open(&config.store).await.map_err(runtime)?;
         for line in &mut lines {
@@ -114,7 +123,7 @@ pub async fn run(
         GroupBy::Event => "event",
         GroupBy::Day => "day",
     };
-    print!("{}", render(&lines, header, format));
+    out::write_bytes(render(&lines, header, format).as_bytes());
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 //! `jars serve` sharing it notices within two seconds and drops the listeners and sources
 //! holding them.
 
+use super::out::out;
 use chrono::Utc;
 
 use super::{event_id, sanctions_store, Failure, OPERATOR};
@@ -33,7 +34,7 @@ pub(super) async fn run(
                 )
                 .await
                 .map_err(failed)?;
-            println!("revoked every ticket of event {id} issued until now");
+            out!("revoked every ticket of event {id} issued until now");
         }
         (Some(jti), None) => {
             if jti.is_empty() || jti.len() > 128 {
@@ -56,9 +57,9 @@ pub(super) async fn run(
                 .await
                 .map_err(failed)?;
             if new {
-                println!("revoked ticket {jti}");
+                out!("revoked ticket {jti}");
             } else {
-                println!("ticket {jti} was already revoked");
+                out!("ticket {jti} was already revoked");
             }
         }
         (None, None) => unreachable!("clap requires a ticket id or --event"),

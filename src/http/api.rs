@@ -200,12 +200,12 @@ pub fn parse_event_id(text: &str) -> Result<Uuid, ApiError> {
         .ok_or(ApiError::InvalidIdentifier)
 }
 
-fn bounded_text(args: &Args, name: &'static str) -> Result<String, ApiError> {
-    let v = args.require(name)?;
-    if !rules::text_fits(v) {
-        return Err(ApiError::InvalidArgument(name));
+/// A title or description that fits the original's `VARCHAR(255)`.
+fn bounded_text(text: &str, name: &'static str) -> Result<String, ApiError> {
+    if !rules::text_fits(text) {
+        return Err(ApiError::StringDataRightTruncation(name));
     }
-    Ok(v.to_string())
+    Ok(text.to_string())
 }
 
 /// `POST /jars/create` with `auth`, `title`, `description`, `private`: a new event, 201.
@@ -213,12 +213,17 @@ pub async fn create(
     State(state): State<AppState>,
     args: Args,
 ) -> Result<impl IntoResponse, ApiError> {
-    // The original's order: the token first, then the other arguments as it read them.
+    // The original's order: it read `title`, `description` and `private`, then the token;
+    // its database then refused a `private` that is not a boolean word before a text too
+    // long (PostgreSQL converts the literal while planning the INSERT, and checks lengths
+    // after).
+    let title = args.require("title")?;
+    let description = args.require("description")?;
+    let private = args.require("private")?;
     let claims = verified(&state, args.require("auth")?).await?;
-    let title = bounded_text(&args, "title")?;
-    let description = bounded_text(&args, "description")?;
-    let private =
-        parse_bool(args.require("private")?).ok_or(ApiError::InvalidArgument("private"))?;
+    let private = parse_bool(private).ok_or(ApiError::InvalidTextRepresentation("private"))?;
+    let title = bounded_text(title, "title")?;
+    let description = bounded_text(description, "description")?;
     member_within(&state.api.load().create_limiter, claims.sub).inspect_err(|_| {
         tracing::warn!(member = claims.sub, "event creation over the rate limit");
     })?;
@@ -306,7 +311,7 @@ pub(super) fn approval_error(e: ApprovalError) -> ApiError {
 }
 
 async fn viewer(state: &AppState, args: &Args) -> Result<Option<Arc<Claims>>, ApiError> {
-    match args.token() {
+    match args.token()? {
         Some(t) => Ok(Some(verified(state, t).await?)),
         None => Ok(None),
     }
@@ -344,7 +349,7 @@ pub async fn list_events(
     let page =
         rules::page_size(optional(&args, "limit")?).ok_or(ApiError::InvalidArgument("limit"))?;
     let after = args
-        .get("after")
+        .get("after")?
         .map(|a| EventCursor::decode(a.trim()).ok_or(ApiError::InvalidArgument("after")))
         .transpose()?;
     let all = args.flag("all")?;
@@ -402,7 +407,7 @@ pub async fn get_event(
 }
 
 fn optional<T: std::str::FromStr>(args: &Args, name: &'static str) -> Result<Option<T>, ApiError> {
-    args.get(name)
+    args.get(name)?
         .map(|v| {
             v.trim()
                 .parse()
@@ -437,22 +442,21 @@ async fn mint_ticket(
     let id = parse_event_id(args.require("mount")?)?;
     subject.event = Some(id);
     let lifetime: Option<u64> = optional(args, "lifetime")?;
-    let source = match args.get("kind").map(str::trim) {
+    let source = match args.get("kind")?.map(str::trim) {
         None | Some("listener") => false,
         Some("source") => true,
         Some(_) => return Err(ApiError::InvalidArgument("kind")),
     };
     if source {
         // A source ticket binds nothing but its event.
-        if let Some(name) = ["ip", "referer", "max_listeners"]
-            .into_iter()
-            .find(|n| args.get(n).is_some())
-        {
-            return Err(ApiError::InvalidArgument(name));
+        for name in ["ip", "referer", "max_listeners"] {
+            if args.get(name)?.is_some() {
+                return Err(ApiError::InvalidArgument(name));
+            }
         }
     }
     let ip: Option<std::net::IpAddr> = optional(args, "ip")?;
-    let referer = args.get("referer").map(str::to_string);
+    let referer = args.get("referer")?.map(str::to_string);
     if referer
         .as_deref()
         .is_some_and(|r| !rules::ticket::referer_fits(r))
@@ -485,7 +489,7 @@ async fn mint_ticket(
             .await?;
         tracing::info!(event = %id, by, ticket = %t.jti, "source ticket minted");
         return Ok(Json(
-            serde_json::json!({ "ticket": ticket, "expires": t.exp }),
+            serde_json::json!({ "ticket": ticket, "expires": t.exp, "jti": t.jti }),
         ));
     }
     let binding = TicketBinding {
@@ -498,6 +502,6 @@ async fn mint_ticket(
         .run(move || tokens.issue_ticket(id, lifetime, binding))
         .await?;
     Ok(Json(
-        serde_json::json!({ "ticket": ticket, "expires": t.exp }),
+        serde_json::json!({ "ticket": ticket, "expires": t.exp, "jti": t.jti }),
     ))
 }

@@ -15,6 +15,12 @@ use crate::tokens::TokenError;
 pub enum ApiError {
     MissingArgument(&'static str),
     InvalidArgument(&'static str),
+    /// `/jars/create`'s `private` is not a boolean word: PostgreSQL's name for the error the
+    /// original met when it stored it (SQLSTATE 22P02, psycopg2's class name).
+    InvalidTextRepresentation(&'static str),
+    /// `/jars/create`'s title or description is over 255 characters: PostgreSQL's name for
+    /// the original's `VARCHAR(255)` refusing it (SQLSTATE 22001).
+    StringDataRightTruncation(&'static str),
     InvalidIdentifier,
     Token(TokenError),
     /// Bad credentials: no such user, or the wrong password.
@@ -57,6 +63,8 @@ impl ApiError {
         match self {
             ApiError::MissingArgument(_) => "MissingArgumentError",
             ApiError::InvalidArgument(_) => "InvalidArgumentError",
+            ApiError::InvalidTextRepresentation(_) => "InvalidTextRepresentation",
+            ApiError::StringDataRightTruncation(_) => "StringDataRightTruncation",
             ApiError::InvalidIdentifier => "InvalidIdentifierException",
             ApiError::Token(e) => e.name(),
             ApiError::NoUser | ApiError::UserRemoved => "NoUserException",
@@ -84,6 +92,8 @@ impl ApiError {
         match self {
             ApiError::MissingArgument(_)
             | ApiError::InvalidArgument(_)
+            | ApiError::InvalidTextRepresentation(_)
+            | ApiError::StringDataRightTruncation(_)
             | ApiError::InvalidIdentifier => StatusCode::BAD_REQUEST,
             ApiError::Token(TokenError::NoSigningKey) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Token(TokenError::Signing | TokenError::KeySetStale) => {
@@ -146,7 +156,9 @@ impl ApiError {
     pub fn reason_label(&self) -> &'static str {
         match self {
             ApiError::MissingArgument(_) => "missing_argument",
-            ApiError::InvalidArgument(_) => "invalid_argument",
+            ApiError::InvalidArgument(_)
+            | ApiError::InvalidTextRepresentation(_)
+            | ApiError::StringDataRightTruncation(_) => "invalid_argument",
             ApiError::InvalidIdentifier => "invalid_identifier",
             ApiError::Token(TokenError::Expired) => "expired",
             ApiError::Token(TokenError::WrongKind) => "wrong_token_kind",
@@ -288,6 +300,8 @@ mod tests {
         let mut all = vec![
             ApiError::MissingArgument("a"),
             ApiError::InvalidArgument("a"),
+            ApiError::InvalidTextRepresentation("a"),
+            ApiError::StringDataRightTruncation("a"),
             ApiError::InvalidIdentifier,
             ApiError::NoUser,
             ApiError::UserRemoved,

@@ -27,7 +27,7 @@ use crate::tokens::{Claims, Verified};
 
 /// The caller's token (`auth` or `Authorization: Bearer`), verified, with current rights.
 pub(super) async fn caller(state: &AppState, args: &Args) -> Result<Arc<Claims>, ApiError> {
-    let token = args.token().ok_or(ApiError::MissingArgument("auth"))?;
+    let token = args.token()?.ok_or(ApiError::MissingArgument("auth"))?;
     verified(state, token).await
 }
 
@@ -85,8 +85,8 @@ pub async fn revoke(
 ) -> Result<impl IntoResponse, ApiError> {
     let claims = caller(&state, &args).await?;
     let now = state.clock.now();
-    let mount = args.get("mount").map(parse_event_id).transpose()?;
-    let revoked = if let Some(token) = args.get("ticket") {
+    let mount = args.get("mount")?.map(parse_event_id).transpose()?;
+    let revoked = if let Some(token) = args.get("ticket")? {
         let (event, jti, exp) = match state.tokens.verify_any(token).await? {
             Verified::Ticket(t) => (t.sub.clone(), t.jti.clone(), t.exp),
             Verified::Source(t) => (t.sub.clone(), t.jti.clone(), t.exp),
@@ -96,7 +96,7 @@ pub async fn revoke(
         managed(&state, &claims, event).await?;
         let expires = DateTime::from_timestamp(exp, 0).unwrap_or(DateTime::<Utc>::MAX_UTC);
         revoke_one(&state, &claims, jti, event, expires, now).await?
-    } else if let Some(jti) = args.get("jti") {
+    } else if let Some(jti) = args.get("jti")? {
         if jti.len() > 128 {
             return Err(ApiError::InvalidArgument("jti"));
         }
@@ -164,7 +164,7 @@ pub async fn add_ban(
     args: Args,
 ) -> Result<impl IntoResponse, ApiError> {
     let claims = admin(&state, &args).await?;
-    let (ip, member, member_name) = match (args.get("ip"), args.get("member")) {
+    let (ip, member, member_name) = match (args.get("ip")?, args.get("member")?) {
         (Some(ip), None) => (
             Some(ban_ip(ip).ok_or(ApiError::InvalidArgument("ip"))?),
             None,
@@ -180,21 +180,21 @@ pub async fn add_ban(
         (Some(_), Some(_)) => return Err(ApiError::InvalidArgument("member")),
         (None, None) => return Err(ApiError::MissingArgument("ip")),
     };
-    let event = args.get("event").map(parse_event_id).transpose()?;
+    let event = args.get("event")?.map(parse_event_id).transpose()?;
     if let Some(id) = event {
         if state.store.get(id).await?.is_none() {
             return Err(ApiError::NonExistentOrExpiredEvent);
         }
     }
     let length = args
-        .get("for")
+        .get("for")?
         .map(|f| crate::config::parse_duration("for", f))
         .transpose()
         .map_err(|_| ApiError::InvalidArgument("for"))?;
     if length.is_some_and(|l| l.is_zero()) {
         return Err(ApiError::InvalidArgument("for"));
     }
-    let reason = args.get("reason").map(str::to_string);
+    let reason = args.get("reason")?.map(str::to_string);
     if reason.as_deref().is_some_and(|r| !rules::text_fits(r)) {
         return Err(ApiError::InvalidArgument("reason"));
     }

@@ -123,3 +123,24 @@ async fn the_original_sample_config_starts_jars_against_postgres() {
     assert!(kill.success());
     assert_eq!(child.wait().unwrap().code(), Some(0));
 }
+
+/// The Icecast example, followed as written, gives the station page the addresses it shows:
+/// Listen links and the Icecast server to go live on (issue 29 #12), not "not configured here".
+#[tokio::test]
+async fn the_icecast_example_gives_the_page_its_addresses() {
+    let example = include_str!("../../../icecast-examples/jars.toml");
+    let server = crate::support::TestServer::start(example).await;
+    let config: serde_json::Value = crate::support::client()
+        .get(server.url("/ui/config.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // icecast.xml's <hostname> and <port>, and webcaster-relay's port (7443, TLS).
+    assert_eq!(config["icecast_url"], "http://localhost:8000", "{config}");
+    assert_eq!(config["relay_url"], "wss://localhost:7443", "{config}");
+    assert_eq!(config["mount_extension"], ".mp3", "{config}");
+    server.stop().await;
+}

@@ -149,6 +149,28 @@ fn man_writes_a_roff_page_naming_every_command() {
     let page = stdout(&out);
     assert!(page.contains(".TH jars 1"), "no title: {page}");
     assert!(page.contains(".SH SYNOPSIS") && page.contains(".SH COMMANDS"));
+    // What a technician looks up without the sources at hand (issue 29 #13).
+    for section in ["ENVIRONMENT", "FILES", "SIGNALS", "EXIT STATUS", "SEE ALSO"] {
+        assert!(
+            page.contains(&format!(".SH \"{section}\""))
+                || page.contains(&format!(".SH {section}\n")),
+            "no {section}"
+        );
+    }
+    for needle in [
+        "JARS_LISTEN",
+        "JARS_DATABASE_URL",
+        "RUST_LOG",
+        "users.toml",
+        "jwt\\-private.pem",
+        "SIGHUP",
+        "SIGTERM",
+        "64",
+        "69",
+        "130",
+    ] {
+        assert!(page.contains(needle), "no {needle} in the page");
+    }
     let mut cli = Cli::command();
     cli.build();
     for command in manual::commands(&cli) {

@@ -125,6 +125,69 @@ impl Drop for TempDb {
     }
 }
 
+/// The original JARS service's schema file, verbatim (it creates the role `jars` and grants
+/// it the table; `postgres` owns the table).
+pub const ORIGINAL_SCHEMA: &str = include_str!("../../fixtures/jars-original-schema.sql");
+
+/// The password the original's schema file gives its role `jars`.
+pub const ORIGINAL_ROLE_PASSWORD: &str = "YOUR_PASSWORD";
+
+/// The statements of an SQL file: comment lines dropped, split on `;`.
+fn statements(sql: &str) -> Vec<String> {
+    let text: String = sql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    text.split(';')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Loads [`ORIGINAL_SCHEMA`] statement by statement on `conn` (it sets `search_path`), as the
+/// connection's role (the test server's `postgres`). The role `jars` is cluster-wide: a
+/// parallel or earlier run may have created it already. Whether the role exists (when this
+/// server does not let us create it, the role statements are left out).
+pub async fn load_original_schema(conn: &mut PgConnection) -> bool {
+    let mut have_role = true;
+    for stmt in statements(ORIGINAL_SCHEMA) {
+        let is_role = stmt.starts_with("CREATE USER");
+        let stmt = if have_role {
+            stmt
+        } else if stmt.starts_with("GRANT") {
+            continue;
+        } else {
+            stmt.replace(" AUTHORIZATION jars", "")
+        };
+        match sqlx::raw_sql(&stmt).execute(&mut *conn).await {
+            Ok(_) => {}
+            Err(e) if is_role => {
+                let exists: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'jars')",
+                )
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+                if !exists {
+                    eprintln!("note: cannot create role jars ({e}); loading the schema without the role statements");
+                    have_role = false;
+                }
+            }
+            Err(e) => panic!("loading the original schema: {stmt}: {e}"),
+        }
+    }
+    have_role
+}
+
+/// `url` connecting as the original's role `jars` instead.
+pub fn as_original_role(url: &str) -> String {
+    let mut u = Url::parse(url).unwrap();
+    u.set_username("jars").unwrap();
+    u.set_password(Some(ORIGINAL_ROLE_PASSWORD)).unwrap();
+    u.to_string()
+}
+
 /// What the proxy does with traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Link {

@@ -120,7 +120,7 @@ impl ApiError {
     }
 
     /// Every label [`Self::reason_label`] gives, so their metric series can start at zero.
-    pub const REASON_LABELS: [&'static str; 26] = [
+    pub const REASON_LABELS: [&'static str; 27] = [
         "missing_argument",
         "invalid_argument",
         "invalid_identifier",
@@ -144,6 +144,7 @@ impl ApiError {
         "request_timeout",
         "not_found",
         "no_ban",
+        "no_session",
         "banned",
         "revoked",
         "wrong_event",

@@ -115,7 +115,7 @@ fn who_may_go_live_through_a_relay() {
             m(&owner),
             &expired,
             None,
-            Err(DenyReason::NoSuchEvent),
+            Err(DenyReason::EventExpired),
         ),
         (
             "ended early",

@@ -33,6 +33,8 @@
 //!   [`multipart`]: `multipart/form-data` bodies (a browser's `FormData`), read the same way.
 //! - [`rate_limit`]: [`rate_limit::RateLimiter`], a GCRA per key (client network, user name).
 //! - [`net`]: client addresses: CIDR ranges and `X-Forwarded-For` from trusted proxies.
+//! - [`upstream`]: answers of other services (key sets, MyRadio, Icecast's admin API), read
+//!   up to a limit whatever their framing.
 //! - [`expiring_map`]: the bounded, expiring map behind the token and event-row caches.
 //! - [`metrics`]: the Prometheus registry and named metrics.
 //! - [`log_input`]: request input written to the log escaped, and warnings throttled.
@@ -67,3 +69,4 @@ pub mod shutdown;
 pub mod signing;
 pub mod store;
 pub mod tokens;
+pub mod upstream;

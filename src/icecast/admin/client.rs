@@ -9,8 +9,9 @@ use crate::config::IcecastServer;
 /// How long one admin request may take, connecting included.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Icecast's answers are a few kilobytes; a larger one is not read.
-const MAX_BODY: usize = 4 << 20;
+/// Icecast's answers are a few kilobytes; a larger one is not read beyond this, whatever its
+/// framing.
+pub const MAX_BODY: usize = 4 << 20;
 
 /// What a kill request achieved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,6 +33,9 @@ pub enum AdminError {
     Status(u16),
     #[error(transparent)]
     Xml(#[from] xml::XmlError),
+    /// The answer was longer than [`MAX_BODY`] (or could not be read whole).
+    #[error("answer unread: {0}")]
+    Body(#[from] crate::upstream::ReadError),
 }
 
 /// The HTTP client all admin requests share.
@@ -67,13 +71,8 @@ impl AdminApi<'_> {
         if status == 401 || status == 403 {
             return Err(AdminError::Refused(status));
         }
-        if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
-            return Err(AdminError::Status(status));
-        }
-        let body = resp
-            .text()
-            .await
-            .map_err(|e| AdminError::Unreachable(e.without_url().to_string()))?;
+        // Bounded while streaming: `Content-Length` alone says nothing of a chunked answer.
+        let body = crate::upstream::read_limited_text(resp, MAX_BODY).await?;
         Ok((status, body))
     }
 

@@ -439,3 +439,4 @@ async fn an_ipv6_client_cannot_escape_its_limit_by_walking_its_slash_64() {
 mod mapped_ranges;
 mod operator_output;
 mod overload;
+mod upstreams;

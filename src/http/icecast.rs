@@ -262,23 +262,45 @@ impl Drop for InProgress<'_> {
     }
 }
 
+/// 400 for a body that is not a callback Icecast would send; `why` is jars' own text.
+fn malformed(why: &str) -> Response {
+    tracing::warn!(error = why, "malformed Icecast callback");
+    let mut resp = (
+        StatusCode::BAD_REQUEST,
+        format!("malformed callback: {why}\n"),
+    )
+        .into_response();
+    resp.headers_mut()
+        .insert(AUTH_MESSAGE, HeaderValue::from_static("malformed callback"));
+    resp
+}
+
+/// Whether the fields Icecast itself fills in (its hostname and port, a listener's connection
+/// id) hold no control characters, as Icecast's never do. They are kept with live sessions
+/// and written to the log when a session is dropped: checked here, at the edge, so that no
+/// caller can put a line break there.
+fn icecasts_fields_are_plain(callback: &Callback<'_>) -> bool {
+    let (origin, client) = match callback {
+        Callback::StreamAuth { origin, .. }
+        | Callback::MountAdd { origin, .. }
+        | Callback::MountRemove { origin, .. } => (origin, None),
+        Callback::ListenerAdd { origin, client, .. }
+        | Callback::ListenerRemove { origin, client, .. } => (origin, Some(client)),
+    };
+    [Some(&origin.server), Some(&origin.port), client]
+        .into_iter()
+        .flatten()
+        .all(|f| !f.chars().any(char::is_control))
+}
+
 /// Decides a callback body from our Icecast.
 async fn callback(state: &AppState, body: &[u8]) -> Response {
     let settings = state.hooks.settings.load();
     let prefixes = [settings.header_prefix.as_str(), KH_HEADER_PREFIX];
     let callback = match Callback::decode(body, &prefixes) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::warn!(error = %e, "malformed Icecast callback");
-            let mut resp = (
-                StatusCode::BAD_REQUEST,
-                format!("malformed callback: {e}\n"),
-            )
-                .into_response();
-            resp.headers_mut()
-                .insert(AUTH_MESSAGE, HeaderValue::from_static("malformed callback"));
-            return resp;
-        }
+        Ok(c) if icecasts_fields_are_plain(&c) => c,
+        Ok(_) => return malformed("control characters in server, port or client"),
+        Err(e) => return malformed(&e.to_string()),
     };
     let verdict = state.hooks.decide(&callback).await;
     match verdict {

@@ -20,6 +20,7 @@ use super::args::Args;
 use super::{ApiError, AppState};
 use crate::icecast::Target;
 use crate::identity::IdentityError;
+use crate::log_input::Escaped;
 use crate::rules;
 use crate::sanctions::bans::{ban_ip, ban_member};
 use crate::store::sanctions::{EventEnd, NewBan, RevokedTicket, TicketCutoff};
@@ -165,7 +166,8 @@ async fn revoke_one(
         created_by: claims.sub,
         created: now,
     };
-    tracing::info!(event = %event, ticket = %row.jti, by = claims.sub, "ticket revoked");
+    // The jti is the caller's: written escaped, it cannot start a line of its own.
+    tracing::info!(event = %event, ticket = %Escaped(&row.jti), by = claims.sub, "ticket revoked");
     let new = state.sanctions.store.revoke_ticket(row).await?;
     state.sanctions.changed().await;
     Ok(usize::from(new))

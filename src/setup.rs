@@ -197,11 +197,13 @@ pub async fn app_state_on(config: &Config, clock: SharedClock) -> Result<AppStat
              config.json and neither --listen nor JARS_LISTEN is set"
         );
     }
-    if config.icecast.username.is_none() && !config.listen.ip().is_loopback() {
+    if config.icecast.username.is_none() {
+        // Any process on the host (and on allowed_from) can then fake callbacks.
         tracing::warn!(
             listen = %config.listen,
-            "[icecast] username/password are unset and jars listens beyond loopback: \
-             Icecast callbacks are obeyed only from loopback and [icecast] allowed_from"
+            "[icecast] username/password are unset: Icecast callbacks are obeyed from any \
+             process on loopback and [icecast] allowed_from (browsers' requests are refused); \
+             set them, and the same in Icecast's <authentication> options"
         );
     }
     if tokens.remote().is_some() {

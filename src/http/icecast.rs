@@ -11,7 +11,9 @@
 //! # Security
 //! Set `[icecast] username/password` so that only Icecast can ask. Without them, only
 //! loopback and `[icecast] allowed_from` may send callbacks (`rules::may_send_callbacks`):
-//! otherwise anybody who can reach jars could fake them (e.g. `mount_add`). The caller's
+//! otherwise anybody who can reach jars could fake them (e.g. `mount_add`). A callback with a
+//! browser's `Origin` or `Sec-Fetch-Site` header is refused whatever it carries
+//! (`rules::not_from_a_browser`): a page open in a browser on Icecast's host is loopback too. The caller's
 //! address is the peer's; `X-Forwarded-For` counts only from `[limits] trusted_proxies`, and
 //! a callback relayed by any other proxy has no known address. Tokens in listener URLs are never
 //! logged: only the mount path is, escaped ([`Escaped`]) like every field a caller chose, so a
@@ -35,6 +37,7 @@ use crate::icecast::decide::{DenyReason, Verdict};
 use crate::icecast::decode::Callback;
 use crate::log_input::{Escaped, Throttle};
 use crate::metrics::RouteMetrics;
+use crate::rules::{self, BrowserSigns};
 
 /// The path Icecast's `<authentication type="url">` options point at.
 pub const PATH: &str = "/icecast/auth";
@@ -153,6 +156,21 @@ impl CallbackRoute {
         }
         let peer = peer_ip(&req);
         let caller = peer.and_then(|peer| self.caller(&req, peer));
+        // A page in a browser on Icecast's host must never be obeyed, credentials or not.
+        let signs = BrowserSigns {
+            origin: req.headers().contains_key(header::ORIGIN),
+            fetch_site: req
+                .headers()
+                .get("sec-fetch-site")
+                .map(|v| v.to_str().unwrap_or("unreadable")),
+        };
+        if let Err(reason) = rules::not_from_a_browser(signs) {
+            self.warn_bad_caller(reason, None, caller);
+            self.state
+                .metrics
+                .decision("unknown", false, reason.label());
+            return render(Verdict::Deny(reason));
+        }
         let (parts, body) = req.into_parts();
         let basic = parts
             .headers
@@ -226,7 +244,15 @@ impl CallbackRoute {
         };
         let caller_user = Escaped(basic.map(Basic::user).unwrap_or("(none)"));
         let caller = caller.map_or_else(|| "(unknown)".to_string(), |ip| ip.to_string());
-        if reason == DenyReason::CallerNotIcecast {
+        if reason == DenyReason::CallerIsBrowser {
+            tracing::warn!(
+                caller,
+                suppressed,
+                "callback with a browser's Origin or Sec-Fetch-Site header: denied, a page \
+                 must never drive Icecast's callbacks (`suppressed`: more since the last such \
+                 line, not logged)"
+            );
+        } else if reason == DenyReason::CallerNotIcecast {
             tracing::warn!(
                 caller_user = %caller_user,
                 caller,

@@ -1,5 +1,5 @@
 //! Every access rule of jars, in one place: who may send Icecast callbacks
-//! ([`may_send_callbacks`]), who may broadcast to an event ([`may_connect`],
+//! ([`may_send_callbacks`], never a browser: [`not_from_a_browser`]), who may broadcast to an event ([`may_connect`],
 //! [`relay_may_source`], [`may_source_static`]), who may listen to a mount and until when
 //! ([`may_listen`]), what a listener ticket admits ([`ticket`]), how long a ticket may live
 //! ([`ticket_lifetime`]), which events a viewer sees ([`list_filter`], [`may_see`]) and how many
@@ -27,7 +27,7 @@ use crate::config::Access;
 use crate::store::{Event, ListFilter};
 use crate::tokens::{AccessLevel, Claims, TicketClaims};
 
-pub use caller::{may_send_callbacks, CallbackCredentials};
+pub use caller::{may_send_callbacks, not_from_a_browser, BrowserSigns, CallbackCredentials};
 pub use denial::{ConnectDenial, DenyReason};
 pub use reports::{may_see_stats, session_is_lost, TIMELIMIT_GRACE};
 pub use ticket::Listener;

@@ -13,7 +13,7 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use support::icecast_escape as esc;
-use support::{client, error_name, post_form, TestServer};
+use support::{bad_callers, client, error_name, post_form, TestServer};
 
 fn b64(v: &Value) -> String {
     URL_SAFE_NO_PAD.encode(v.to_string())
@@ -436,6 +436,7 @@ async fn an_ipv6_client_cannot_escape_its_limit_by_walking_its_slash_64() {
     );
 }
 
+mod browser_callbacks;
 mod log_sites;
 mod mapped_ranges;
 mod operator_output;

@@ -17,6 +17,7 @@ use crate::icecast::Target;
 use crate::identity::MemberError;
 use crate::log_input::Escaped;
 use crate::rules;
+use crate::rules::sanctions::Power;
 use crate::store::{Connect, ConnectRequest, Event, EventCursor, ListFilter, NewEvent};
 use crate::tokens::{Claims, TicketBinding, TokenError};
 
@@ -172,6 +173,22 @@ fn member_within(limiter: &crate::rate_limit::RateLimiter, member: i64) -> Resul
     limiter.check(&format!("member:{member}")).map_err(too_many)
 }
 
+/// 403 `Banned` when a ban in force takes `power` from the member
+/// ([`rules::sanctions::ban_takes`]).
+pub(super) fn not_banned_from(
+    state: &AppState,
+    claims: &Claims,
+    power: Power,
+) -> Result<(), ApiError> {
+    rules::sanctions::ban_takes(
+        &state.sanctions.current(),
+        claims.sub,
+        power,
+        state.clock.now(),
+    )
+    .map_err(|_| ApiError::Banned)
+}
+
 /// A verified user token, with the member's current rights
 /// ([`crate::identity::Identity::verify_member`]).
 pub(super) async fn verified(state: &AppState, token: &str) -> Result<Arc<Claims>, ApiError> {
@@ -218,6 +235,7 @@ pub async fn create(
     let description = bounded_text(&args, "description")?;
     let private =
         parse_bool(args.require("private")?).ok_or(ApiError::InvalidArgument("private"))?;
+    not_banned_from(&state, &claims, Power::CreateEvent)?;
     member_within(&state.api.load().create_limiter, claims.sub).inspect_err(|_| {
         tracing::warn!(member = claims.sub, "event creation over the rate limit");
     })?;
@@ -265,13 +283,7 @@ async fn approve_connect(
     subject.event = Some(id);
     let now = state.clock.now();
     // A banned member is refused before anything is written.
-    if state
-        .sanctions
-        .current()
-        .member_banned(claims.sub, Some(id), now)
-    {
-        return Err(ApiError::Banned);
-    }
+    not_banned_from(state, &claims, Power::Connect(id))?;
     // The rule checked and the event marked connected in one statement; only a refusal
     // reads the row, for the rule to say why.
     let terms = rules::connect_terms(&claims, now);
@@ -449,6 +461,12 @@ async fn mint_ticket(
     if max_listeners == Some(0) {
         return Err(ApiError::InvalidArgument("max_listeners"));
     }
+    let power = if source {
+        Power::MintSourceTicket(id)
+    } else {
+        Power::MintTicket(id)
+    };
+    not_banned_from(state, &claims, power)?;
     // The decision line (see `record`) says when this is over the limit.
     member_within(&state.api.load().ticket_limiter, claims.sub)?;
     let event = state.store.get(id).await?;

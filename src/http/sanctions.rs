@@ -15,13 +15,14 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::api::{parse_event_id, verified, view};
+use super::api::{not_banned_from, parse_event_id, verified, view};
 use super::args::Args;
 use super::{ApiError, AppState};
 use crate::icecast::Target;
 use crate::identity::IdentityError;
 use crate::log_input::Escaped;
 use crate::rules;
+use crate::rules::sanctions::Power;
 use crate::sanctions::bans::{ban_ip, ban_member};
 use crate::store::sanctions::{EventEnd, NewBan, RevokedTicket, TicketCutoff};
 use crate::store::Event;
@@ -33,12 +34,13 @@ async fn caller(state: &AppState, args: &Args) -> Result<Arc<Claims>, ApiError> 
     verified(state, token).await
 }
 
-/// An admin's token, or 403.
+/// An admin's token, or 403; a banned admin may not manage bans (nor lift their own).
 async fn admin(state: &AppState, args: &Args) -> Result<Arc<Claims>, ApiError> {
     let claims = caller(state, args).await?;
     if !rules::sanctions::may_ban(&claims) {
         return Err(ApiError::NoUserPermission);
     }
+    not_banned_from(state, &claims, Power::ManageBans)?;
     Ok(claims)
 }
 

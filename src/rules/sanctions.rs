@@ -1,8 +1,9 @@
 //! Taking access back: what bans, revoked tickets and early ends mean for a callback
 //! ([`admits`]) and for a session Icecast already admitted ([`listener_must_go`],
 //! [`source_must_go`]); who may end an event, revoke its tickets or see its sessions
-//! ([`may_manage`]); who may ban ([`may_ban`]). [`SanctionSet`] is the in-memory form of every
-//! sanction in force, built once per change so that a callback pays hash lookups only.
+//! ([`may_manage`]); who may ban ([`may_ban`]); what a ban takes at the API ([`ban_takes`]).
+//! [`SanctionSet`] is the in-memory form of every sanction in force, built once per change so
+//! that a callback pays hash lookups only.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -387,6 +388,9 @@ pub fn may_source_with_ticket(
     }
     rights_lost(ticket.by, minter, event).map_or(Ok(()), Err)
 }
+
+mod powers;
+pub use powers::{ban_takes, Power};
 
 #[cfg(test)]
 mod live_tests;

@@ -436,6 +436,7 @@ async fn an_ipv6_client_cannot_escape_its_limit_by_walking_its_slash_64() {
     );
 }
 
+mod banned_powers;
 mod browser_callbacks;
 mod log_sites;
 mod mapped_ranges;

@@ -137,6 +137,13 @@ fn api_settings(config: &Config, previous: Option<&ApiSettings>) -> ApiSettings 
         |p| &p.ticket_limiter,
         || RateLimiter::new(l.tickets_per_minute, l.tickets_per_minute),
     );
+    let revoke_limiter = kept(
+        config,
+        previous,
+        |l| l.revoke_per_minute,
+        |p| &p.revoke_limiter,
+        || RateLimiter::new(l.revoke_per_minute, l.revoke_per_minute),
+    );
     let list_slots = kept(
         config,
         previous,
@@ -151,6 +158,7 @@ fn api_settings(config: &Config, previous: Option<&ApiSettings>) -> ApiSettings 
         known_logins: previous.map_or_else(Default::default, |p| p.known_logins.clone()),
         create_limiter,
         ticket_limiter,
+        revoke_limiter,
         list_slots,
         ui: config.ui.clone(),
     }

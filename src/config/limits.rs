@@ -23,6 +23,9 @@ pub struct LimitSettings {
     pub create_per_hour: u32,
     /// Listener tickets one member may mint per minute (`/jars/ticket`), all at once at most.
     pub tickets_per_minute: u32,
+    /// Revocations one member may make per minute (`/jars/tickets/revoke`), all at once at
+    /// most.
+    pub revoke_per_minute: u32,
     /// `/jars/events` listings reading the store at once; more wait their turn.
     pub max_concurrent_lists: usize,
 }
@@ -38,6 +41,7 @@ pub(super) struct FileLimits {
     trusted_proxies: Vec<String>,
     create_per_hour: Option<u32>,
     tickets_per_minute: Option<u32>,
+    revoke_per_minute: Option<u32>,
     max_concurrent_lists: Option<usize>,
 }
 
@@ -58,15 +62,17 @@ pub(super) fn resolve(f: FileLimits) -> Result<LimitSettings, ConfigError> {
             .collect::<Result<_, _>>()?,
         create_per_hour: f.create_per_hour.unwrap_or(60),
         tickets_per_minute: f.tickets_per_minute.unwrap_or(60),
+        revoke_per_minute: f.revoke_per_minute.unwrap_or(30),
         max_concurrent_lists: f.max_concurrent_lists.unwrap_or(2),
     };
     if limits.create_per_hour == 0
         || limits.tickets_per_minute == 0
+        || limits.revoke_per_minute == 0
         || limits.max_concurrent_lists == 0
     {
         return Err(err(
-            "limits.create_per_hour, limits.tickets_per_minute, limits.max_concurrent_lists: \
-             must be at least 1",
+            "limits.create_per_hour, limits.tickets_per_minute, limits.revoke_per_minute, \
+             limits.max_concurrent_lists: must be at least 1",
         ));
     }
     if limits.max_concurrent_requests == 0 || limits.max_concurrent_callbacks == 0 {

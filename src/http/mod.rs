@@ -62,6 +62,8 @@ pub struct ApiSettings {
     pub create_limiter: Arc<RateLimiter>,
     /// Limits `/jars/ticket` per member.
     pub ticket_limiter: Arc<RateLimiter>,
+    /// Limits `/jars/tickets/revoke` per member.
+    pub revoke_limiter: Arc<RateLimiter>,
     /// `/jars/events` listings reading the store at once (`limits.max_concurrent_lists`).
     pub list_slots: Arc<tokio::sync::Semaphore>,
     /// The station page (`[ui]`): whether it is served, and the addresses it shows.

@@ -176,6 +176,7 @@ fn live_sources_that_must_go() {
             event: other.id,
             at: t0() + secs(20),
         }],
+        ..SanctionRows::default()
     });
     let src = |member: Option<(i64, Standing)>, ticket: Option<&'static str>, since| LiveSource {
         member,

@@ -58,6 +58,7 @@ const SAFE: &[(&str, &str, &str)] = &[
     ("sanctions/enforce.rs", "source.server", "as l.server"),
     ("sanctions/enforce.rs", "source.port", "as l.port"),
     ("sanctions/mod.rs", "e", "StoreError: outages"),
+    ("sanctions/refresh.rs", "e", "StoreError: outages"),
     ("sessions/writer.rs", "e", "StoreError: outages"),
     ("setup.rs", "private_key.display()", "the data directory's key path"),
     ("setup.rs", "config.listen", "the configured listen address"),

@@ -13,7 +13,7 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use support::icecast_escape as esc;
-use support::{bad_callers, client, error_name, post_form, TestServer};
+use support::{bad_callers, client, error_name, post_form, refused_as_too_many, TestServer};
 
 fn b64(v: &Value) -> String {
     URL_SAFE_NO_PAD.encode(v.to_string())
@@ -442,4 +442,5 @@ mod log_sites;
 mod mapped_ranges;
 mod operator_output;
 mod overload;
+pub(crate) mod revocations;
 mod upstreams;

@@ -72,20 +72,90 @@ impl IpNet {
     }
 }
 
+/// The header in which trusted proxies name the client (`[limits] forwarded_header`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, …` (nginx, Apache, HAProxy, Caddy, Traefik).
+    #[default]
+    #[serde(rename = "x-forwarded-for")]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client;proto=…, for=…`.
+    #[serde(rename = "forwarded")]
+    Forwarded,
+}
+
+impl ForwardedHeader {
+    /// The header's name, lowercase.
+    pub fn name(self) -> &'static str {
+        match self {
+            ForwardedHeader::XForwardedFor => "x-forwarded-for",
+            ForwardedHeader::Forwarded => "forwarded",
+        }
+    }
+
+    /// The setting's value (`x-forwarded-for` or `forwarded`, any case).
+    pub fn parse(text: &str) -> Option<ForwardedHeader> {
+        [ForwardedHeader::XForwardedFor, ForwardedHeader::Forwarded]
+            .into_iter()
+            .find(|h| h.name().eq_ignore_ascii_case(text.trim()))
+    }
+
+    /// The addresses the header's `values` list, left to right (each proxy appends the
+    /// address it took the request from). Entries that are not addresses (`unknown`, an
+    /// obfuscated name, garbage) are skipped.
+    pub fn chain(self, values: &[&str]) -> Vec<IpAddr> {
+        let entries = values.iter().flat_map(|v| v.split(','));
+        match self {
+            ForwardedHeader::XForwardedFor => entries
+                .filter_map(|a| a.trim().parse::<IpAddr>().ok())
+                .collect(),
+            ForwardedHeader::Forwarded => entries.filter_map(forwarded_for).collect(),
+        }
+    }
+}
+
+/// The `for=` address of one element of an RFC 7239 `Forwarded` header
+/// (`for=192.0.2.60;proto=http`, `for="[2001:db8::17]:4711"`).
+fn forwarded_for(element: &str) -> Option<IpAddr> {
+    let value = element.split(';').find_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("for")
+            .then_some(value.trim())
+    })?;
+    let value = value.trim_matches('"');
+    if let Some(rest) = value.strip_prefix('[') {
+        return rest.split_once(']')?.0.parse().ok();
+    }
+    value
+        .parse()
+        .ok()
+        .or_else(|| value.rsplit_once(':')?.0.parse().ok())
+}
+
 /// The client's address: the peer, unless the peer is a trusted proxy, in which case the
-/// rightmost address of `X-Forwarded-For` that is not itself a trusted proxy. A client cannot
-/// choose its address by sending the header: only trusted peers' headers are read.
-pub fn client_address(peer: IpAddr, forwarded_for: &[&str], trusted: &[IpNet]) -> IpAddr {
+/// rightmost address of `chain` (what the forwarding header lists) that is not itself a
+/// trusted proxy. A client cannot choose its address by sending the header: only trusted
+/// peers' headers are read, and each proxy appends what it saw.
+pub fn client_address(peer: IpAddr, chain: &[IpAddr], trusted: &[IpNet]) -> IpAddr {
     if !trusted.iter().any(|n| n.contains(peer)) {
         return peer;
     }
-    forwarded_for
+    chain
         .iter()
-        .flat_map(|h| h.split(','))
         .rev()
-        .filter_map(|a| a.trim().parse::<IpAddr>().ok())
-        .find(|ip| !trusted.iter().any(|n| n.contains(*ip)))
+        .find(|ip| !trusted.iter().any(|n| n.contains(**ip)))
+        .copied()
         .unwrap_or(peer)
+}
+
+/// The proxies trusted when `[limits] trusted_proxies` is not set: loopback, where a reverse
+/// proxy on the same host connects from.
+pub fn loopback_proxies() -> Vec<IpNet> {
+    ["127.0.0.0/8", "::1/128"]
+        .iter()
+        .map(|n| n.parse().expect("loopback ranges parse"))
+        .collect()
 }
 
 /// The block of addresses one client is taken to hold, for per-address limits: an IPv4
@@ -175,19 +245,23 @@ mod tests {
         );
     }
 
+    fn xff(values: &[&str]) -> Vec<IpAddr> {
+        ForwardedHeader::XForwardedFor.chain(values)
+    }
+
     #[test]
     fn forwarded_for_only_from_trusted_proxies() {
         let trusted = ["127.0.0.1".parse().unwrap(), "10.0.0.0/8".parse().unwrap()];
         // Untrusted peer: its header is ignored.
         assert_eq!(
-            client_address(ip("198.51.100.7"), &["1.2.3.4"], &trusted),
+            client_address(ip("198.51.100.7"), &xff(&["1.2.3.4"]), &trusted),
             ip("198.51.100.7")
         );
         // Trusted proxy chain: the rightmost untrusted address; spoofed left entries lose.
         assert_eq!(
             client_address(
                 ip("127.0.0.1"),
-                &["6.6.6.6, 203.0.113.5, 10.0.0.2"],
+                &xff(&["6.6.6.6, 203.0.113.5, 10.0.0.2"]),
                 &trusted
             ),
             ip("203.0.113.5")
@@ -197,8 +271,39 @@ mod tests {
             ip("127.0.0.1")
         );
         assert_eq!(
-            client_address(ip("127.0.0.1"), &["garbage"], &trusted),
+            client_address(ip("127.0.0.1"), &xff(&["garbage"]), &trusted),
             ip("127.0.0.1")
+        );
+    }
+
+    #[test]
+    fn rfc_7239_forwarded_elements() {
+        let chain = ForwardedHeader::Forwarded.chain(&[
+            "for=192.0.2.60;proto=http;by=203.0.113.43, For=\"[2001:db8:cafe::17]:4711\"",
+            "for=unknown, for=_hidden, proto=https;for=198.51.100.1:8080, for=\"198.51.100.2\"",
+        ]);
+        assert_eq!(
+            chain,
+            [
+                ip("192.0.2.60"),
+                ip("2001:db8:cafe::17"),
+                ip("198.51.100.1"),
+                ip("198.51.100.2")
+            ]
+        );
+        assert_eq!(
+            ForwardedHeader::parse(" Forwarded "),
+            Some(ForwardedHeader::Forwarded)
+        );
+        assert_eq!(
+            ForwardedHeader::parse("X-Forwarded-For"),
+            Some(ForwardedHeader::XForwardedFor)
+        );
+        assert_eq!(ForwardedHeader::parse("x-real-ip"), None);
+        let trusted = loopback_proxies();
+        assert_eq!(
+            client_address(ip("::1"), &chain, &trusted),
+            ip("198.51.100.2")
         );
     }
 }

@@ -16,7 +16,7 @@ use crate::icecast::live::LiveState;
 use crate::identity::Identity;
 use crate::keys::{KeyOrigin, KeySet, RemoteFormat, RemoteKeySource};
 use crate::metrics::Metrics;
-use crate::rate_limit::RateLimiter;
+use crate::rate_limit::{KnownLogins, RateLimiter};
 use crate::sanctions::Sanctions;
 use crate::sessions::writer::spawn_maintenance;
 use crate::sessions::SessionWriter;
@@ -106,7 +106,11 @@ fn kept<T, K: PartialEq>(
     }
 }
 
-fn api_settings(config: &Config, previous: Option<&ApiSettings>) -> ApiSettings {
+fn api_settings(
+    config: &Config,
+    previous: Option<&ApiSettings>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> ApiSettings {
     let l = &config.limits;
     let token_limiter = kept(
         config,
@@ -155,7 +159,13 @@ fn api_settings(config: &Config, previous: Option<&ApiSettings>) -> ApiSettings 
         event_lifetime: config.events.lifetime,
         limits: config.limits.clone(),
         token_limiter,
-        known_logins: previous.map_or_else(Default::default, |p| p.known_logins.clone()),
+        known_logins: previous.map_or_else(
+            || {
+                let file = config.data_dir.join(crate::rate_limit::KNOWN_LOGINS_FILE);
+                Arc::new(KnownLogins::open(&file, now))
+            },
+            |p| p.known_logins.clone(),
+        ),
         create_limiter,
         ticket_limiter,
         revoke_limiter,
@@ -262,7 +272,11 @@ pub async fn app_state_on(config: &Config, clock: SharedClock) -> Result<AppStat
         tokens,
         identity,
         store,
-        api: Arc::new(ArcSwap::from_pointee(api_settings(config, None))),
+        api: Arc::new(ArcSwap::from_pointee(api_settings(
+            config,
+            None,
+            clock.now(),
+        ))),
         metrics,
         signing: Arc::new(SigningSlots::per_core()),
         clock,
@@ -383,7 +397,7 @@ pub fn reload(
     }
     state.hooks.settings.store(Arc::new(new.icecast.clone()));
     state.icecast_admin.set_servers(new.icecast.servers.clone());
-    let api = api_settings(&new, Some(&state.api.load()));
+    let api = api_settings(&new, Some(&state.api.load()), state.clock.now());
     state.api.store(Arc::new(api));
     let signing = state
         .tokens

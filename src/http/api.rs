@@ -118,41 +118,44 @@ async fn issue_token(
     subject.user = Some(user.to_string());
     let password = args.require("password")?;
     let api = state.api.load();
-    // Per address every attempt counts, against spraying many names. Per name only failures
-    // count, and not from a network that has logged in as that name: one name guessed from
-    // many addresses is slowed, yet a third party cannot lock a member out.
-    if let Some(ip) = client {
-        api.token_limiter
-            .check(&format!("ip:{ip}"))
-            .map_err(too_many)?;
+    let now = state.clock.now();
+    // Only failures count, per address and per name (OWASP's advice): many members behind one
+    // address log in freely, one name guessed from many addresses is slowed. Not per name from
+    // a network that has logged in as that name: a third party cannot lock a member out.
+    let known = client.is_some_and(|ip| api.known_logins.knows(user, ip, now));
+    let keys: Vec<String> = client
+        .map(|ip| format!("ip:{ip}"))
+        .into_iter()
+        .chain((!known).then(|| format!("user:{user}")))
+        .collect();
+    // Counted now, given back unless the password was wrong, so that concurrent guesses
+    // cannot all pass before the first failure is counted.
+    for (i, key) in keys.iter().enumerate() {
+        if let Err(retry) = api.token_limiter.check(key) {
+            keys[..i].iter().for_each(|k| api.token_limiter.refund(k));
+            return Err(too_many(retry));
+        }
     }
-    let known = client.is_some_and(|ip| api.known_logins.knows(user, ip));
-    let name_key = (!known).then(|| format!("user:{user}"));
-    if let Some(key) = &name_key {
-        // Counted now, refunded unless the password was wrong, so that concurrent guesses
-        // cannot all pass before the first failure is counted.
-        api.token_limiter.check(key).map_err(too_many)?;
-    }
-    let refund = |failed_login: bool| {
-        if let (Some(key), false) = (&name_key, failed_login) {
-            api.token_limiter.refund(key);
+    let settle = |failed_login: bool| {
+        if !failed_login {
+            keys.iter().for_each(|k| api.token_limiter.refund(k));
         }
     };
     if !state.tokens.can_sign() {
         // A verify-only node: tokens come from the issuer named in tokens.jwks_url.
-        refund(false);
+        settle(false);
         return Err(TokenError::NoSigningKey.into());
     }
     let member = match state.identity.authenticate(user, password).await {
         Ok(m) => m,
         Err(e) => {
-            refund(matches!(e, crate::identity::IdentityError::NoUser));
+            settle(matches!(e, crate::identity::IdentityError::NoUser));
             return Err(e.into());
         }
     };
-    refund(false);
+    settle(false);
     if let Some(ip) = client {
-        api.known_logins.remember(user, ip);
+        api.known_logins.remember(user, ip, now);
     }
     subject.member = Some(member.id);
     let tokens = state.tokens.clone();

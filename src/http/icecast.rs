@@ -14,8 +14,9 @@
 //! otherwise anybody who can reach jars could fake them (e.g. `mount_add`). A callback with a
 //! browser's `Origin` or `Sec-Fetch-Site` header is refused whatever it carries
 //! (`rules::not_from_a_browser`): a page open in a browser on Icecast's host is loopback too. The caller's
-//! address is the peer's; `X-Forwarded-For` counts only from `[limits] trusted_proxies`, and
-//! a callback relayed by any other proxy has no known address. Tokens in listener URLs are never
+//! address is the peer's; a forwarding header counts only from `[limits] trusted_proxies`, and
+//! a callback relayed by any other proxy (or not naming the client in the header jars reads)
+//! has no known address. Tokens in listener URLs are never
 //! logged: only the mount path is, escaped ([`Escaped`]) like every field a caller chose, so a
 //! mount cannot forge a log line. Refused callers are warned of at most once
 //! per [`BAD_CALLER_LOG_PERIOD`] (the `bad_caller` metric counts each).
@@ -225,16 +226,19 @@ const FORWARDING_HEADERS: [&str; 3] = ["x-forwarded-for", "forwarded", "x-real-i
 
 impl CallbackRoute {
     /// The caller's address: the peer's, or behind a trusted proxy the client's it forwarded.
-    /// `None` (unknown) when a proxy that is not in `[limits] trusted_proxies` relayed the
-    /// callback: a proxy on loopback must not make every caller look local.
+    /// `None` (unknown) when a proxy relayed the callback and did not name the client in
+    /// `[limits] forwarded_header` (a proxy not in `trusted_proxies`, or one using another
+    /// header): a proxy on loopback must not make every caller look local.
     fn caller(&self, req: &Request, peer: IpAddr) -> Option<IpAddr> {
+        let relayed = FORWARDING_HEADERS
+            .iter()
+            .any(|h| req.headers().contains_key(*h));
+        if !relayed {
+            return Some(peer);
+        }
         let api = self.state.api.load();
-        let trusted = &api.limits.trusted_proxies;
-        let relayed = !trusted.iter().any(|n| n.contains(peer))
-            && FORWARDING_HEADERS
-                .iter()
-                .any(|h| req.headers().contains_key(*h));
-        (!relayed).then(|| client_ip(req.headers(), peer, trusted))
+        let client = client_ip(req.headers(), peer, &api.limits);
+        (client != peer).then_some(client)
     }
 
     /// A warning about a refused caller, at most one per [`BAD_CALLER_LOG_PERIOD`].

@@ -57,6 +57,8 @@ const SAFE: &[(&str, &str, &str)] = &[
     ("sanctions/enforce.rs", "l.client", "Icecast's client id, refused at the edge unless free of control characters"),
     ("sanctions/enforce.rs", "source.server", "as l.server"),
     ("sanctions/enforce.rs", "source.port", "as l.port"),
+    ("rate_limit/known_logins.rs", "file.display()", "the data directory's file"),
+    ("rate_limit/known_logins.rs", "e", "an I/O error of that file"),
     ("sanctions/mod.rs", "e", "StoreError: outages"),
     ("sanctions/refresh.rs", "e", "StoreError: outages"),
     ("sessions/writer.rs", "e", "StoreError: outages"),

@@ -391,7 +391,8 @@ async fn token_attempt(server: &TestServer, user: &str, forwarded: Option<&str>)
 #[tokio::test]
 async fn forwarded_for_counts_only_behind_trusted_proxies() {
     let limits = "[limits]\ntoken_per_minute = 10\ntoken_burst = 2\n";
-    let direct = TestServer::start(limits).await;
+    // Loopback is trusted unless told otherwise: told.
+    let direct = TestServer::start(&format!("{limits}trusted_proxies = []\n")).await;
     // Not trusted: the header is ignored, every attempt is 127.0.0.1's.
     assert_eq!(token_attempt(&direct, "a", Some("1.1.1.1")).await, 401);
     assert_eq!(token_attempt(&direct, "b", Some("2.2.2.2")).await, 401);
@@ -439,6 +440,7 @@ async fn an_ipv6_client_cannot_escape_its_limit_by_walking_its_slash_64() {
 mod banned_powers;
 mod browser_callbacks;
 mod log_sites;
+mod login_limits;
 mod mapped_ranges;
 mod operator_output;
 mod overload;

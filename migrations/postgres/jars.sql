@@ -118,6 +118,57 @@ BEGIN
 END
 $jars$;
 
+-- Issue 28: revoked tickets keyed by (jti, event), so a revocation recorded against one event
+-- can neither reach nor block a revocation of the same jti on another; and every sanction row
+-- stamped with the version that wrote it, so that a node loads only the rows written since
+-- the version it has. A lifted ban stays as a marked row (`lifted`) until purged; a purge
+-- moves `horizon`, and a node older than it loads everything again. Rows written before this
+-- carry version 0: a node that starts loads everything anyway.
+DO $jars$
+BEGIN
+    PERFORM pg_advisory_xact_lock(4242017001);
+    PERFORM set_config('lock_timeout', '1s', true);
+
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                   WHERE attrelid = 'jars.bans'::regclass AND attname = 'version' AND NOT attisdropped) THEN
+        ALTER TABLE jars.bans ADD COLUMN IF NOT EXISTS version BIGINT NOT NULL DEFAULT 0;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                   WHERE attrelid = 'jars.bans'::regclass AND attname = 'lifted' AND NOT attisdropped) THEN
+        ALTER TABLE jars.bans ADD COLUMN IF NOT EXISTS lifted BOOLEAN NOT NULL DEFAULT FALSE;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                   WHERE attrelid = 'jars.revoked_tickets'::regclass AND attname = 'version' AND NOT attisdropped) THEN
+        ALTER TABLE jars.revoked_tickets ADD COLUMN IF NOT EXISTS version BIGINT NOT NULL DEFAULT 0;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                   WHERE attrelid = 'jars.ticket_cutoffs'::regclass AND attname = 'version' AND NOT attisdropped) THEN
+        ALTER TABLE jars.ticket_cutoffs ADD COLUMN IF NOT EXISTS version BIGINT NOT NULL DEFAULT 0;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                   WHERE attrelid = 'jars.event_ends'::regclass AND attname = 'version' AND NOT attisdropped) THEN
+        ALTER TABLE jars.event_ends ADD COLUMN IF NOT EXISTS version BIGINT NOT NULL DEFAULT 0;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                   WHERE attrelid = 'jars.sanctions_version'::regclass AND attname = 'horizon' AND NOT attisdropped) THEN
+        ALTER TABLE jars.sanctions_version ADD COLUMN IF NOT EXISTS horizon BIGINT NOT NULL DEFAULT 0;
+    END IF;
+
+    -- The key: (jti) before, (jti, event_uuid) now.
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                   WHERE conrelid = 'jars.revoked_tickets'::regclass
+                     AND contype = 'p' AND array_length(conkey, 1) = 2) THEN
+        ALTER TABLE jars.revoked_tickets DROP CONSTRAINT IF EXISTS revoked_tickets_pkey;
+        ALTER TABLE jars.revoked_tickets
+            ADD CONSTRAINT revoked_tickets_pkey PRIMARY KEY (jti, event_uuid);
+    END IF;
+
+    IF to_regclass('jars.revoked_tickets_version') IS NULL THEN
+        CREATE INDEX IF NOT EXISTS revoked_tickets_version ON jars.revoked_tickets (version);
+    END IF;
+    IF to_regclass('jars.revoked_tickets_expires') IS NULL THEN
+        CREATE INDEX IF NOT EXISTS revoked_tickets_expires ON jars.revoked_tickets (expires);
+    END IF;
 -- Grants (issue 29): in the original's setup `postgres` owns the tables and runs `jars migrate`,
 -- while jars serves as `jars`, which the original's schema granted jars.events alone. Every role
 -- that may write jars.events (other than its owner) may use jars' own tables and sequences.

@@ -37,7 +37,7 @@ pub(super) async fn run(
             out!("revoked every ticket of event {id} issued until now");
         }
         (Some(jti), None) => {
-            if jti.is_empty() || jti.len() > 128 {
+            if !crate::rules::sanctions::jti_fits(jti) {
                 return Err(Failure::Usage(format!("\"{jti}\" is not a ticket id")));
             }
             let store = sanctions_store(config).await?;

@@ -30,7 +30,7 @@ pub use icecast::{
     Access, IcecastServer, IcecastSettings, OnStoreError, StaticMount, TrustedSource,
 };
 pub use identity::{IdentitySettings, MyRadioSettings};
-pub use limits::LimitSettings;
+pub use limits::{LimitSettings, DEFAULT_MAX_REQUESTS_PER_CLIENT};
 pub use sessions::{IpMode, SessionSettings};
 pub use store::{redact_url, PostgresSettings, StoreCacheSettings, StoreSettings};
 pub use tokens::{KeyRef, RemoteKeySettings, TokenSettings};

@@ -17,6 +17,7 @@ use crate::icecast::Target;
 use crate::identity::MemberError;
 use crate::log_input::Escaped;
 use crate::rules;
+use crate::rules::sanctions::Power;
 use crate::store::{Event, EventCursor, ListFilter, NewEvent};
 use crate::tokens::{Claims, TicketBinding, TokenError};
 use crate::webcast::{ApprovalError, Approver};
@@ -118,41 +119,44 @@ async fn issue_token(
     subject.user = Some(user.to_string());
     let password = args.require("password")?;
     let api = state.api.load();
-    // Per address every attempt counts, against spraying many names. Per name only failures
-    // count, and not from a network that has logged in as that name: one name guessed from
-    // many addresses is slowed, yet a third party cannot lock a member out.
-    if let Some(ip) = client {
-        api.token_limiter
-            .check(&format!("ip:{ip}"))
-            .map_err(too_many)?;
+    let now = state.clock.now();
+    // Only failures count, per address and per name (OWASP's advice): many members behind one
+    // address log in freely, one name guessed from many addresses is slowed. Not per name from
+    // a network that has logged in as that name: a third party cannot lock a member out.
+    let known = client.is_some_and(|ip| api.known_logins.knows(user, ip, now));
+    let keys: Vec<String> = client
+        .map(|ip| format!("ip:{ip}"))
+        .into_iter()
+        .chain((!known).then(|| format!("user:{user}")))
+        .collect();
+    // Counted now, given back unless the password was wrong, so that concurrent guesses
+    // cannot all pass before the first failure is counted.
+    for (i, key) in keys.iter().enumerate() {
+        if let Err(retry) = api.token_limiter.check(key) {
+            keys[..i].iter().for_each(|k| api.token_limiter.refund(k));
+            return Err(too_many(retry));
+        }
     }
-    let known = client.is_some_and(|ip| api.known_logins.knows(user, ip));
-    let name_key = (!known).then(|| format!("user:{user}"));
-    if let Some(key) = &name_key {
-        // Counted now, refunded unless the password was wrong, so that concurrent guesses
-        // cannot all pass before the first failure is counted.
-        api.token_limiter.check(key).map_err(too_many)?;
-    }
-    let refund = |failed_login: bool| {
-        if let (Some(key), false) = (&name_key, failed_login) {
-            api.token_limiter.refund(key);
+    let settle = |failed_login: bool| {
+        if !failed_login {
+            keys.iter().for_each(|k| api.token_limiter.refund(k));
         }
     };
     if !state.tokens.can_sign() {
         // A verify-only node: tokens come from the issuer named in tokens.jwks_url.
-        refund(false);
+        settle(false);
         return Err(TokenError::NoSigningKey.into());
     }
     let member = match state.identity.authenticate(user, password).await {
         Ok(m) => m,
         Err(e) => {
-            refund(matches!(e, crate::identity::IdentityError::NoUser));
+            settle(matches!(e, crate::identity::IdentityError::NoUser));
             return Err(e.into());
         }
     };
-    refund(false);
+    settle(false);
     if let Some(ip) = client {
-        api.known_logins.remember(user, ip);
+        api.known_logins.remember(user, ip, now);
     }
     subject.member = Some(member.id);
     let tokens = state.tokens.clone();
@@ -171,6 +175,22 @@ fn too_many(retry: std::time::Duration) -> ApiError {
 /// Counts one request of `member` against `limiter` (`create_limiter`, `ticket_limiter`).
 fn member_within(limiter: &crate::rate_limit::RateLimiter, member: i64) -> Result<(), ApiError> {
     limiter.check(&format!("member:{member}")).map_err(too_many)
+}
+
+/// 403 `Banned` when a ban in force takes `power` from the member
+/// ([`rules::sanctions::ban_takes`]).
+pub(super) fn not_banned_from(
+    state: &AppState,
+    claims: &Claims,
+    power: Power,
+) -> Result<(), ApiError> {
+    rules::sanctions::ban_takes(
+        &state.sanctions.current(),
+        claims.sub,
+        power,
+        state.clock.now(),
+    )
+    .map_err(|_| ApiError::Banned)
 }
 
 /// A verified user token, with the member's current rights
@@ -224,6 +244,7 @@ pub async fn create(
     let private = parse_bool(private).ok_or(ApiError::InvalidTextRepresentation("private"))?;
     let title = bounded_text(title, "title")?;
     let description = bounded_text(description, "description")?;
+    not_banned_from(&state, &claims, Power::CreateEvent)?;
     member_within(&state.api.load().create_limiter, claims.sub).inspect_err(|_| {
         tracing::warn!(member = claims.sub, "event creation over the rate limit");
     })?;
@@ -467,6 +488,12 @@ async fn mint_ticket(
     if max_listeners == Some(0) {
         return Err(ApiError::InvalidArgument("max_listeners"));
     }
+    let power = if source {
+        Power::MintSourceTicket(id)
+    } else {
+        Power::MintTicket(id)
+    };
+    not_banned_from(state, &claims, power)?;
     // The decision line (see `record`) says when this is over the limit.
     member_within(&state.api.load().ticket_limiter, claims.sub)?;
     let event = state.store.get(id).await?;

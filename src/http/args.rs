@@ -19,6 +19,7 @@ use axum::http::{header, HeaderMap};
 
 use super::error::ApiError;
 use super::AppState;
+use crate::config::LimitSettings;
 
 /// Decoded arguments, in order: query string first, then body. Lookups take the last value, as
 /// Tornado's `get_argument` did.
@@ -166,7 +167,7 @@ fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
 }
 
 /// The client's address: the peer of the connection, or, behind a trusted reverse proxy
-/// (`[limits] trusted_proxies`), the address it forwarded. Absent without a connection, as in
+/// (`[limits] trusted_proxies`, loopback by default), the address it forwarded. Absent without a connection, as in
 /// the in-process router tests (`tests/it/router.rs`).
 pub struct ClientAddr(pub Option<IpAddr>);
 
@@ -188,20 +189,26 @@ impl FromRequestParts<AppState> for ClientAddr {
         Ok(ClientAddr(Some(client_ip(
             &parts.headers,
             peer,
-            &api.limits.trusted_proxies,
+            &api.limits,
         ))))
     }
 }
 
-/// The client's address from the connection's `peer` and, when the peer is one of `trusted`,
-/// the `X-Forwarded-For` headers ([`crate::net::client_address`]).
-pub fn client_ip(headers: &HeaderMap, peer: IpAddr, trusted: &[crate::net::IpNet]) -> IpAddr {
-    let forwarded: Vec<&str> = headers
-        .get_all("x-forwarded-for")
+/// The client's address from the connection's `peer` and, when the peer is one of
+/// `limits.trusted_proxies`, the `limits.forwarded_header` headers
+/// ([`crate::net::client_address`]).
+pub fn client_ip(headers: &HeaderMap, peer: IpAddr, limits: &LimitSettings) -> IpAddr {
+    let trusted = &limits.trusted_proxies;
+    if !trusted.iter().any(|n| n.contains(peer)) {
+        return peer;
+    }
+    let header = limits.forwarded_header;
+    let values: Vec<&str> = headers
+        .get_all(header.name())
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect();
-    crate::net::client_address(peer, &forwarded, trusted)
+    crate::net::client_address(peer, &header.chain(&values), trusted)
 }
 
 #[cfg(test)]

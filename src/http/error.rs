@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::identity::IdentityError;
+use crate::log_input::Escaped;
 use crate::rules::{ConnectDenial, DenyReason};
 use crate::signing::SigningError;
 use crate::store::StoreError;
@@ -238,8 +239,13 @@ impl From<StoreError> for ApiError {
                 ApiError::StoreUnavailable
             }
             StoreError::InvalidInput(_) => {
-                // The client's input: never reported (or alerted on) as an outage.
-                tracing::info!(error = %e, "event store refused a client's value");
+                // The client's input: never reported (or alerted on) as an outage. The store's
+                // text may quote the value: escaped.
+                let error = e.to_string();
+                tracing::info!(
+                    error = %Escaped(&error),
+                    "event store refused a client's value"
+                );
                 ApiError::InvalidArgument("value")
             }
         }

@@ -67,6 +67,8 @@ pub struct ApiSettings {
     pub create_limiter: Arc<RateLimiter>,
     /// Limits `/jars/ticket` per member.
     pub ticket_limiter: Arc<RateLimiter>,
+    /// Limits `/jars/tickets/revoke` per member.
+    pub revoke_limiter: Arc<RateLimiter>,
     /// `/jars/events` listings reading the store at once (`limits.max_concurrent_lists`).
     pub list_slots: Arc<tokio::sync::Semaphore>,
     /// The station page (`[ui]`): whether it is served, and the addresses it shows.
@@ -195,7 +197,7 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
     // `icecast::CALLBACK_BODY_TIMEOUT`).
     // Per-client cap and body deadline first (`shed::guard_api`), so that slow or greedy
     // clients never hold one of the shared slots.
-    let peers = shed::PeerSlots::new(shed::API_MAX_PER_CLIENT);
+    let peers = shed::PeerSlots::new(limits.max_requests_per_client);
     let api = shed_beyond(api, limits.max_concurrent_requests)
         .route_layer(middleware::from_fn_with_state(
             (state.clone(), peers),

@@ -7,7 +7,8 @@
 //!
 //! # Security
 //! The API key travels in the query string, as MyRadio requires; it is never logged (errors are
-//! reported without the URL).
+//! reported without the URL). Answers are read up to [`MAX_ANSWER_BYTES`], whatever their
+//! framing ([`crate::upstream`]).
 
 use std::time::Duration;
 
@@ -17,6 +18,10 @@ use serde_json::Value;
 use super::{IdentityError, Member};
 use crate::config::MyRadioSettings;
 use crate::tokens::AccessLevel;
+
+/// The longest MyRadio answer read (its answers are a few hundred bytes); a longer one, in
+/// whatever framing, is a backend failure.
+pub const MAX_ANSWER_BYTES: usize = 1 << 20;
 
 pub struct MyRadio {
     settings: MyRadioSettings,
@@ -96,10 +101,12 @@ impl MyRadio {
             .await
             .and_then(|r| r.error_for_status())
             .map_err(|e| failure(what, describe(&e)))?;
-        let bytes = resp
-            .bytes()
+        let bytes = crate::upstream::read_limited(resp, MAX_ANSWER_BYTES)
             .await
-            .map_err(|e| failure(what, describe(&e)))?;
+            .map_err(|e| match e.transport() {
+                Some(t) => failure(what, describe(t)),
+                None => failure(what, e),
+            })?;
         serde_json::from_slice::<Envelope<T>>(&bytes)
             .map(|e| e.payload)
             .map_err(|e| failure(what, format!("malformed response ({e})")))

@@ -69,6 +69,7 @@ fn sanctions(ended: Uuid) -> SanctionSet {
             event: ended,
             at: t0() - secs(1),
         }],
+        ..SanctionRows::default()
     })
 }
 

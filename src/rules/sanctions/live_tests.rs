@@ -179,6 +179,7 @@ fn live_sources_that_must_go() {
             event: other.id,
             at: t0() + secs(20),
         }],
+        ..SanctionRows::default()
     });
     let src = |member: Option<(i64, Standing)>, ticket: Option<&'static str>, since| LiveSource {
         ip: "192.0.2.1",

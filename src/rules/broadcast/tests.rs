@@ -56,7 +56,13 @@ fn ban(ip: Option<&str>, member: Option<i64>) -> Ban {
 fn sanctions(ended: Uuid) -> SanctionSet {
     SanctionSet::from_rows(&SanctionRows {
         version: 1,
-        bans: vec![ban(None, Some(7)), ban(Some("203.0.113.9"), None)],
+        bans: vec![
+            ban(None, Some(7)),
+            Ban {
+                id: 2,
+                ..ban(Some("203.0.113.9"), None)
+            },
+        ],
         tickets: vec![RevokedTicket {
             jti: "gone".into(),
             event: Uuid::nil(),

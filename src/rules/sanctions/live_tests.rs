@@ -4,7 +4,7 @@
 use super::tests::*;
 use super::*;
 use crate::rules::tests::{event, t0};
-use crate::store::sanctions::{EventEnd, RevokedTicket, SanctionRows, TicketCutoff};
+use crate::store::sanctions::{Ban, EventEnd, RevokedTicket, SanctionRows, TicketCutoff};
 
 #[test]
 fn live_listeners_that_must_go() {
@@ -162,7 +162,10 @@ fn live_sources_that_must_go() {
         version: 1,
         bans: vec![
             ban(None, Some(7), Some(e.id), None),
-            ban(Some("198.51.100.7"), None, None, None),
+            Ban {
+                id: 2,
+                ..ban(Some("198.51.100.7"), None, None, None)
+            },
         ],
         tickets: vec![RevokedTicket {
             jti: "guest-revoked".into(),

@@ -101,9 +101,13 @@ async fn listed_clients(server: &IcecastServer, mount: &str) -> Option<Vec<Strin
     clients.map(|c| c.into_iter().map(|c| c.id).collect())
 }
 
+#[cfg_attr(
+    not(jars_has = "icecast2"),
+    ignore = "needs icecast2, not found when the tests were built (apt-get install icecast2, then touch build.rs)"
+)]
 #[tokio::test]
 async fn a_restarted_jars_rebuilds_live_state_from_icecast() {
-    let Some(rig) = rig("").await else { return };
+    let rig = rig("").await;
     let (event, _mount, _source, listener) = live_event(&rig).await;
 
     // Without an entry, a restart forgets: readyz says so.
@@ -147,9 +151,13 @@ async fn a_restarted_jars_rebuilds_live_state_from_icecast() {
         .await;
 }
 
+#[cfg_attr(
+    not(jars_has = "icecast2"),
+    ignore = "needs icecast2, not found when the tests were built (apt-get install icecast2, then touch build.rs)"
+)]
 #[tokio::test]
 async fn the_kicker_drops_a_real_listener_and_a_real_source() {
-    let Some(rig) = rig("").await else { return };
+    let rig = rig("").await;
     let (event, mount, source, listener) = live_event(&rig).await;
     let state = &rig.jars.state;
     let server = entry(&rig.icecast, ADMIN_PASSWORD);
@@ -212,9 +220,13 @@ async fn the_kicker_drops_a_real_listener_and_a_real_source() {
     assert!(api.list_mounts().await.unwrap().is_empty());
 }
 
+#[cfg_attr(
+    not(jars_has = "icecast2"),
+    ignore = "needs icecast2, not found when the tests were built (apt-get install icecast2, then touch build.rs)"
+)]
 #[tokio::test]
 async fn a_refused_or_missing_admin_entry_is_counted_and_never_logs_the_password() {
-    let Some(rig) = rig("").await else { return };
+    let rig = rig("").await;
     let (_event, _mount, _source, listener) = live_event(&rig).await;
     let state = &rig.jars.state;
     let wrong = "wrong-admin-password-x9";

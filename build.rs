@@ -15,8 +15,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 /// Programs some tests need, looked up on `PATH` (Icecast also at Debian's path).
-const PROGRAMS: [&str; 8] = [
+const PROGRAMS: [&str; 9] = [
     "icecast2",
+    "ffmpeg",
     "chromium",
     "chromedriver",
     "curl",

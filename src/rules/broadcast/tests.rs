@@ -4,8 +4,8 @@
 use chrono::Duration;
 
 use super::*;
+use crate::domain::sanction::{Ban, EventEnd, RevokedTicket, SanctionRows};
 use crate::rules::tests::{event, member, t0};
-use crate::store::sanctions::{Ban, EventEnd, RevokedTicket, SanctionRows};
 use crate::tokens::AccessLevel;
 
 fn secs(n: i64) -> Duration {

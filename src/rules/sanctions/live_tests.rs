@@ -3,8 +3,8 @@
 
 use super::tests::*;
 use super::*;
+use crate::domain::sanction::{Ban, EventEnd, RevokedTicket, SanctionRows, TicketCutoff};
 use crate::rules::tests::{event, t0};
-use crate::store::sanctions::{Ban, EventEnd, RevokedTicket, SanctionRows, TicketCutoff};
 
 #[test]
 fn live_listeners_that_must_go() {

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::domain::sanction::{Ban, RevokedTicket, SanctionRows};
+use crate::domain::Event;
 use crate::net::IpNet;
-use crate::store::sanctions::{Ban, RevokedTicket, SanctionRows};
-use crate::store::Event;
 
 /// Keys are ids and addresses from the store: a fast hasher is safe. Ticket ids are callers'
 /// text, but the hasher is seeded per process.

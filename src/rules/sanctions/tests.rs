@@ -6,8 +6,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use uuid::Uuid;
 
 use super::*;
+use crate::domain::sanction::{Ban, EventEnd, RevokedTicket, SanctionRows, TicketCutoff};
 use crate::rules::tests::{event, member, t0};
-use crate::store::sanctions::{Ban, EventEnd, RevokedTicket, SanctionRows, TicketCutoff};
 
 /// Address, member, event, when, and the answer.
 pub(super) type BanCase<'a> = (

@@ -169,6 +169,9 @@ BEGIN
     IF to_regclass('jars.revoked_tickets_expires') IS NULL THEN
         CREATE INDEX IF NOT EXISTS revoked_tickets_expires ON jars.revoked_tickets (expires);
     END IF;
+END
+$jars$;
+
 -- Grants (issue 29): in the original's setup `postgres` owns the tables and runs `jars migrate`,
 -- while jars serves as `jars`, which the original's schema granted jars.events alone. Every role
 -- that may write jars.events (other than its owner) may use jars' own tables and sequences.

@@ -88,6 +88,14 @@ impl Identity {
         }
     }
 
+    /// How long a login may wait on the backend, when it is a remote service (MyRadio).
+    pub fn login_timeout(&self) -> Option<std::time::Duration> {
+        match self {
+            Identity::UsersFile(_) => None,
+            Identity::MyRadio(m) => Some(m.timeout()),
+        }
+    }
+
     /// Prepares the backend to serve on a node that issues tokens (`issuing`) or only verifies
     /// them. An issuing node's users file is the record of who still has rights: it is created
     /// empty if it does not exist yet and required from then on ([`UsersFile::require`]).

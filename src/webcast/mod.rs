@@ -135,7 +135,7 @@ impl Webcast {
         };
         tracing::info!(event = %event, mount = %Escaped(mount), by = approved.connected_by,
             ticket = credential.ticket().map(|(jti, _)| jti), ip = ip.as_deref(),
-            mime = %stream.content_type, "webcast: DJ live");
+            mime = %Escaped(&stream.content_type), "webcast: DJ live");
         let relay = Relay {
             webcast: self.clone(),
             show: show.clone(),

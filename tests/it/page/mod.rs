@@ -28,17 +28,15 @@ pub(crate) fn reload(server: &TestServer, toml: &str) {
     jars::setup::reload(&server.state, &server.config, &overrides, &|_| Ok(())).unwrap();
 }
 
-/// A browser on `server`'s page, or `None` (after a loud skip) without Chromium.
-pub(crate) async fn open_page(server: &TestServer) -> Option<Browser> {
-    if !browser::require_chromium() {
-        return None;
-    }
+/// A browser on `server`'s page.
+pub(crate) async fn open_page(server: &TestServer) -> Browser {
+    browser::require_chromium();
     let b = Browser::start().await;
     b.goto(&server.url("/")).await;
     // The page has started when its first refresh has finished.
     b.wait_text("#updated", "first refresh", |t| t.starts_with("Updated"))
         .await;
-    Some(b)
+    b
 }
 
 /// The page's own report of failures (`#alert`), empty when none.

@@ -46,6 +46,8 @@ const SENTENCES = {
   MissingArgumentError: 'A required field is missing.',
   InvalidArgumentError:
     'One of the values is not valid: check numbers, addresses, durations and lengths (255 characters at most).',
+  InvalidTextRepresentation: 'Private must be yes or no.',
+  StringDataRightTruncation: 'A title or description holds 255 characters at most.',
   InvalidIdentifierException: 'That is not an event id.',
   DecodeError: `Your login is not a token jars understands. ${SIGN_IN_AGAIN}`,
   InvalidSignatureError: `Your login was not signed by this station. ${SIGN_IN_AGAIN}`,

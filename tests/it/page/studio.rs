@@ -24,8 +24,17 @@ const LOGO: &str = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 64 6
     stroke-width=\"4\" fill=\"none\"/><circle cx=\"32\" cy=\"40\" r=\"4\" fill=\"#fff\"/></svg>";
 
 /// jars (callbacks, a trusted relay, `[webcast]`, the station's name and logo, its Icecast's
-/// admin API) and an Icecast calling it.
-async fn rig() -> (TestServer, Icecast, tempfile::TempDir) {
+/// admin API), an Icecast calling it, and a member `dj` (password `dj-password`).
+struct Rig {
+    jars: TestServer,
+    icecast: Icecast,
+    /// `dj`'s login token.
+    token: String,
+    /// Holds the logo file.
+    _files: tempfile::TempDir,
+}
+
+async fn rig() -> Rig {
     icecast::require_icecast();
     browser::require_chromium();
     let port = icecast::free_port();
@@ -51,7 +60,14 @@ async fn rig() -> (TestServer, Icecast, tempfile::TempDir) {
         tokio::task::spawn_blocking(move || Icecast::start_on(port, &url, CB_USER, CB_PASS))
             .await
             .unwrap();
-    (jars, icecast, files)
+    jars.add_user("dj", "dj-password", false);
+    let token = jars.login("dj", "dj-password").await;
+    Rig {
+        jars,
+        icecast,
+        token,
+        _files: files,
+    }
 }
 
 /// Whether Icecast lists `mount` among its mounts with a source.
@@ -99,9 +115,12 @@ async fn event(jars: &TestServer, id: &str, token: Option<&str>) -> serde_json::
 )]
 #[tokio::test]
 async fn a_member_broadcasts_from_the_page_and_a_listener_plays_it() {
-    let (jars, icecast, _files) = rig().await;
-    jars.add_user("dj", "dj-password", false);
-    let token = jars.login("dj", "dj-password").await;
+    let Rig {
+        jars,
+        icecast,
+        token,
+        _files,
+    } = rig().await;
     let later = jars.create_event(&token, "Late Jazz", false).await;
     let id = jars.create_event(&token, "Breakfast Show", false).await;
     let mount = format!("/{id}.mp3");
@@ -178,6 +197,11 @@ async fn a_member_broadcasts_from_the_page_and_a_listener_plays_it() {
     .await;
     let source = b.text(&format!("{card} .source-line")).await;
     assert!(source.contains(", dj"), "named, not an id: {source}");
+    let (fits, sizes) = b.fits_width().await;
+    assert!(
+        fits,
+        "the studio and the sessions fit a phone's width: {sizes}"
+    );
     b.screenshot("staff").await;
     b.click(&format!("{card} details.sessions .drop")).await;
     assert!(
@@ -268,9 +292,12 @@ async fn a_member_broadcasts_from_the_page_and_a_listener_plays_it() {
 )]
 #[tokio::test]
 async fn a_guest_link_opens_the_studio_of_its_event_only_until_revoked() {
-    let (jars, icecast, _files) = rig().await;
-    jars.add_user("dj", "dj-password", false);
-    let token = jars.login("dj", "dj-password").await;
+    let Rig {
+        jars,
+        icecast,
+        token,
+        _files,
+    } = rig().await;
     let id = jars.create_event(&token, "Guest hour", false).await;
     let other = jars.create_event(&token, "Rehearsal", true).await;
     let b = open_page(&jars).await;
@@ -321,6 +348,8 @@ async fn a_guest_link_opens_the_studio_of_its_event_only_until_revoked() {
     .await;
     let mount = format!("/{id}.mp3");
     wait_listed(&icecast, &mount, true).await;
+    let (fits, sizes) = b.fits_width().await;
+    assert!(fits, "the guest's studio fits a phone's width: {sizes}");
     b.screenshot("guest-studio").await;
     let guest_window = b.window().await;
 

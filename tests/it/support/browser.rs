@@ -318,14 +318,25 @@ impl Browser {
         std::fs::create_dir_all(&dir).expect("the screenshots folder");
         for (label, (width, height)) in [("desktop", DESKTOP), ("phone", PHONE)] {
             self.client.set_window_size(width, height).await.unwrap();
-            // As tall as the page, so the picture shows all of it.
-            let tall = self
-                .run("return document.documentElement.scrollHeight")
-                .await
-                .as_u64()
-                .unwrap_or(u64::from(height));
-            let tall = u32::try_from(tall.clamp(u64::from(height), 4000)).unwrap_or(height);
-            self.client.set_window_size(width, tall).await.unwrap();
+            // As tall as the page, so the picture shows all of it (a window's frame takes
+            // some of its height: grown until the view holds the page).
+            let mut tall = height;
+            for _ in 0..3 {
+                let sizes = self
+                    .run("return [document.documentElement.scrollHeight, window.innerHeight]")
+                    .await;
+                let (page, view) = (sizes[0].as_u64(), sizes[1].as_u64());
+                let (Some(page), Some(view)) = (page, view) else {
+                    break;
+                };
+                if view >= page || tall >= 6000 {
+                    break;
+                }
+                tall = u32::try_from(u64::from(tall) + page - view)
+                    .unwrap_or(6000)
+                    .min(6000);
+                self.client.set_window_size(width, tall).await.unwrap();
+            }
             tokio::time::sleep(Duration::from_millis(300)).await;
             let png = self.client.screenshot().await.expect("screenshot");
             std::fs::write(dir.join(format!("{name}-{label}.png")), png).unwrap();

@@ -4,7 +4,7 @@
 // API call; what is allowed is jars' answer.
 
 import { api, session } from './api.js';
-import { h, fill, field, messageLine, copyButton, notify, when, duration } from './dom.js';
+import { h, fill, field, messageLine, copyButton, notify, when, duration, KeyedList } from './dom.js';
 import { listenersChart } from './chart.js';
 import { mountOf, listenUrl } from './public.js';
 import { Studio } from './studio.js';
@@ -39,34 +39,13 @@ function linkBox(cls, label, link, line, open) {
 /** The cards of a list of events, kept across refreshes so open parts and forms stay. */
 export class EventList {
   constructor(container, empty, ctx) {
-    this.container = container;
     this.empty = empty;
-    this.ctx = ctx;
-    this.cards = new Map();
+    // A card whose studio was used stays, so its DJ sees why the show ended.
+    this.cards = new KeyedList(container, (e) => new EventCard(e, ctx), (card) => card.studioUsed());
   }
 
   show(events) {
-    const seen = new Set();
-    events.forEach((e, i) => {
-      seen.add(e.event_id);
-      let card = this.cards.get(e.event_id);
-      if (!card) {
-        card = new EventCard(e, this.ctx);
-        this.cards.set(e.event_id, card);
-      }
-      card.update(e);
-      // Moved only when out of place: moving a card would take the focus out of it.
-      if (this.container.children[i] !== card.el) {
-        this.container.insertBefore(card.el, this.container.children[i] || null);
-      }
-    });
-    for (const [id, card] of this.cards) {
-      // A studio that was used stays, so its DJ sees why the show ended.
-      if (!seen.has(id) && !card.studioUsed()) {
-        card.el.remove();
-        this.cards.delete(id);
-      }
-    }
+    this.cards.show(events);
     this.empty.hidden = events.length > 0;
   }
 }
@@ -124,7 +103,7 @@ class EventCard {
     const { config } = this.ctx;
     const mount = mountOf(config, this.id);
     this.studio = config.webcast
-      ? new Studio({ id: this.id, mount, password: () => session.token, prefix: this.base })
+      ? new Studio({ id: this.id, mount, password: () => session.token, prefix: this.base, onChange: () => this.ctx.refresh() })
       : null;
     return h('details', { class: 'go-live' }, h('summary', {}, 'Go live'),
       h('h4', {}, 'From this browser'),
@@ -274,7 +253,7 @@ class EventCard {
       const source = s
         ? h('p', { class: 'source-line' }, `Source on ${s.mount} (${s.server}:${s.port}) since ${when(s.since)}`,
           s.ticket ? `, a guest DJ (link made by ${this.who(s.member) || 'unknown'})` : (s.member !== null && s.member !== undefined ? `, ${this.who(s.member)}` : ''),
-          s.relay ? `, through relay ${s.relay}` : '', ' ',
+          s.relay ? `, through relay "${s.relay}"` : '', ' ',
           s.ticket
             ? h('button', { type: 'button', class: 'revoke-source danger', onclick: () => this.revoke({ jti: s.ticket, mount: this.id }, line, reload) }, 'Revoke guest link')
             : null)

@@ -2,7 +2,7 @@
 // one player they share (an `<audio>` element playing the stream from Icecast). Until the
 // first answer from jars the page says it is checking, never that nothing is live.
 
-import { h, fill, when } from './dom.js';
+import { h, fill, when, KeyedList } from './dom.js';
 
 /** `/<id><ext>`: the event's mount as the station streams it. */
 export function mountOf(config, id) {
@@ -111,48 +111,13 @@ export class Player {
   }
 }
 
-/**
- * The items of `list` (an element), one per event, kept across refreshes (so a focused play
- * button keeps the focus) and in the events' order.
- */
-class ShowList {
-  constructor(list, create) {
-    this.list = list;
-    this.create = create;
-    this.items = new Map();
-  }
-
-  show(events) {
-    const seen = new Set();
-    events.forEach((e, i) => {
-      seen.add(e.event_id);
-      let item = this.items.get(e.event_id);
-      if (!item) {
-        item = this.create(e);
-        this.items.set(e.event_id, item);
-      }
-      item.update(e);
-      if (this.list.children[i] !== item.el) {
-        this.list.insertBefore(item.el, this.list.children[i] || null);
-      }
-    });
-    for (const [id, item] of this.items) {
-      if (!seen.has(id)) {
-        item.el.remove();
-        item.remove();
-        this.items.delete(id);
-      }
-    }
-  }
-}
-
 /** The "on air now" and "coming up" lists of public events. */
 export class NowAndNext {
   constructor(config, player) {
     this.config = config;
     this.player = player;
-    this.now = new ShowList(document.getElementById('on-air-list'), (e) => this.item(e, true));
-    this.next = new ShowList(document.getElementById('next-list'), (e) => this.item(e, false));
+    this.now = new KeyedList(document.getElementById('on-air-list'), (e) => this.item(e, true));
+    this.next = new KeyedList(document.getElementById('next-list'), (e) => this.item(e, false));
     this.checking = document.getElementById('on-air-checking');
     this.empty = document.getElementById('on-air-empty');
     this.nextSection = document.getElementById('next');
@@ -180,7 +145,7 @@ export class NowAndNext {
   /** One show's item: title, state, stream title, description, and (live) its play button. */
   item(first, live) {
     const title = h('h3', {});
-    const state = h('p', { class: `live-state${live ? ' on' : ''}` });
+    const state = h('p', { class: live ? 'live-state on' : 'show-when' });
     const streamTitle = h('p', { class: 'stream-title' });
     const description = h('p', { class: 'description' });
     const url = listenUrl(this.config, first.event_id);

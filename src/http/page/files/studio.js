@@ -54,14 +54,16 @@ const STATES = {
 };
 
 /**
- * A studio for one event: `{ id, mount, password: () => string, prefix }`. Its element is
- * `studio.el`; nothing is asked of the browser (microphone, sound) until a button is pressed.
+ * A studio for one event: `{ id, mount, password: () => string, prefix, onChange }`
+ * (`onChange()` runs when the show goes live or ends). Its element is `studio.el`; nothing is
+ * asked of the browser (microphone, sound) until a button is pressed.
  */
 export class Studio {
-  constructor({ id, mount, password, prefix }) {
+  constructor({ id, mount, password, prefix, onChange }) {
     this.id = id;
     this.mount = mount;
     this.password = password;
+    this.onChange = onChange || (() => {});
     this.type = recordingType();
     this.desk = null;
     this.ws = null;
@@ -102,6 +104,7 @@ export class Studio {
   }
 
   show(state, detail) {
+    const changed = this.state !== undefined && (state === 'live') !== (this.state === 'live');
     this.state = state;
     this.stateLine.textContent = detail ? `${STATES[state]}: ${detail}` : STATES[state];
     this.stateLine.dataset.state = state;
@@ -110,6 +113,7 @@ export class Studio {
     this.start.disabled = busy || !this.type;
     this.stop.disabled = !busy;
     if (!busy) this.listeners.textContent = '';
+    if (changed) this.onChange();
   }
 
   /**

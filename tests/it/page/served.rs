@@ -58,6 +58,9 @@ async fn the_page_and_its_files_carry_a_strict_policy() {
     let html = get(&server, "/").await.text().await.unwrap();
     assert!(html.contains("<script type=\"module\" src=\"/ui/app.js\"></script>"));
     assert!(html.contains("<label for=\"login-user\">"));
+    // The first paint says jars is being asked; "nothing on air" waits for its answer.
+    assert!(html.contains("<p id=\"on-air-checking\" class=\"quiet\">Checking what is on air…</p>"));
+    assert!(html.contains("<p id=\"on-air-empty\" class=\"quiet\" hidden>"));
     let config: serde_json::Value = get(&server, "/ui/config.json").await.json().await.unwrap();
     assert_eq!(config["icecast_url"], "https://radio.example:8443");
     assert_eq!(config["relay_url"], serde_json::Value::Null);

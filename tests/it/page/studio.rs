@@ -3,7 +3,9 @@
 //! Icecast lists the source, a second window plays it from the public page (its `<audio>`
 //! advances) and sees the stream title; the owner drops one listener, stops, goes live again
 //! and ends the event, and the studio says why it stopped. A guest link opens the studio of
-//! its event only: on another event it is refused, and revoking it ends the guest's show.
+//! its (private) event only: on another event it is refused; the guest streams a local file
+//! without a microphone, a listener link to the page plays the private show, and revoking the
+//! guest link ends the guest's show.
 //! Screenshots of the public page, the studio and the staff view come from here.
 
 use std::time::Duration;
@@ -68,6 +70,31 @@ async fn rig() -> Rig {
         token,
         _files: files,
     }
+}
+
+/// `seconds` of a 440 Hz tone as a WAV file (48 kHz, mono, 16 bits): a DJ's local file.
+fn tone_wav(seconds: u32) -> Vec<u8> {
+    let rate = 48_000u32;
+    let samples = rate * seconds;
+    let mut wav = Vec::with_capacity(44 + 2 * samples as usize);
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + 2 * samples).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
+    wav.extend_from_slice(&rate.to_le_bytes());
+    wav.extend_from_slice(&(rate * 2).to_le_bytes());
+    wav.extend_from_slice(&2u16.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&(2 * samples).to_le_bytes());
+    for i in 0..samples {
+        let t = f64::from(i) / f64::from(rate);
+        let v = (t * 440.0 * std::f64::consts::TAU).sin() * 0.5 * f64::from(i16::MAX);
+        wav.extend_from_slice(&(v as i16).to_le_bytes());
+    }
+    wav
 }
 
 /// Whether Icecast lists `mount` among its mounts with a source.
@@ -296,10 +323,12 @@ async fn a_guest_link_opens_the_studio_of_its_event_only_until_revoked() {
         jars,
         icecast,
         token,
-        _files,
+        _files: files,
     } = rig().await;
-    let id = jars.create_event(&token, "Guest hour", false).await;
-    let other = jars.create_event(&token, "Rehearsal", true).await;
+    let id = jars.create_event(&token, "Guest hour", true).await;
+    let other = jars.create_event(&token, "Rehearsal", false).await;
+    let sound = files.path().join("tone.wav");
+    std::fs::write(&sound, tone_wav(10)).unwrap();
     let b = open_page(&jars).await;
     b.log_in("dj", "dj-password").await;
     let card = format!("#my-events article.event[data-event-id=\"{id}\"]");
@@ -319,7 +348,10 @@ async fn a_guest_link_opens_the_studio_of_its_event_only_until_revoked() {
     let owner_window = b
         .open_window(&link.replace(&format!("studio={id}"), &format!("studio={other}")))
         .await;
-    b.find("#guest-studio .studio").await;
+    b.wait_text("#guest-title", "the other event's title", |t| {
+        t == "Guest studio: Rehearsal"
+    })
+    .await;
     for part in ["#on-air", "#login", "#member"] {
         b.wait_shown(part, false).await;
     }
@@ -330,17 +362,34 @@ async fn a_guest_link_opens_the_studio_of_its_event_only_until_revoked() {
     .await;
     assert!(!icecast_lists(&icecast, &format!("/{other}.mp3")).await);
 
-    // Its own event: live, and the ticket leaves the address bar.
+    // Its own event (private: visitors are not told its title): the ticket leaves the address
+    // bar; a local file, no microphone, is what goes out.
     b.goto("about:blank").await;
     b.goto(&link).await;
-    b.wait_text("#guest-title", "the event's title", |t| {
-        t == "Guest studio: Guest hour"
+    b.wait_text("#guest-event", "the guest's studio", |t| {
+        t.starts_with("You are the guest DJ of this event.")
     })
     .await;
+    assert_eq!(b.text("#guest-title").await, "Guest studio");
     assert_eq!(
         b.run("return location.hash").await,
         serde_json::json!(format!("#studio={id}"))
     );
+    b.click("#guest-studio .studio-mic option[value=none]")
+        .await;
+    b.find("#guest-studio .studio-file")
+        .await
+        .send_keys(&sound.display().to_string())
+        .await
+        .unwrap();
+    b.click("#guest-studio .studio-check").await;
+    b.run("document.querySelector('#guest-studio .studio-file-player').play()")
+        .await;
+    b.wait_until(
+        "document.querySelector('#guest-studio .studio-level').value > 0.1",
+        "the file heard on the meter",
+    )
+    .await;
     b.click("#guest-studio .studio-start").await;
     b.wait_text("#guest-studio .studio-state", "the guest live", |t| {
         t == "Live"
@@ -352,6 +401,31 @@ async fn a_guest_link_opens_the_studio_of_its_event_only_until_revoked() {
     assert!(fits, "the guest's studio fits a phone's width: {sizes}");
     b.screenshot("guest-studio").await;
     let guest_window = b.window().await;
+
+    // A listener link to the page plays the private show with its ticket.
+    b.switch_to(owner_window.clone()).await;
+    b.click(&format!("{card} details.listener-link summary"))
+        .await;
+    b.click(&format!("{card} .make-link")).await;
+    let page_link = format!("{card} .link-page");
+    b.find(&page_link).await;
+    let listen = b.value(&page_link).await;
+    assert!(
+        listen.starts_with(&jars.url(&format!("/#listen={id}&token=ey"))),
+        "{listen}"
+    );
+    b.open_window(&listen).await;
+    b.click("#listen .play").await;
+    b.wait_until(
+        "document.getElementById('player').currentTime > 2",
+        "the private show playing",
+    )
+    .await;
+    assert_eq!(
+        super::alert(&b).await,
+        "",
+        "nothing refused for the listener"
+    );
 
     // The owner sees a guest on the source and revokes the link: the guest is told.
     b.switch_to(owner_window).await;

@@ -343,20 +343,37 @@ async fn viewer(state: &AppState, args: &Args) -> Result<Option<Arc<Claims>>, Ap
 pub struct EventView {
     #[serde(flatten)]
     event: Event,
+    /// The owner's (`created_by`) user name, for members, where the identity backend keeps
+    /// names; `null` for visitors without a token, who are not told members' login names.
+    owner_name: Option<String>,
     /// A source is streaming to the event's mount on this node's Icecast.
     live: bool,
     /// Current listeners, summed over the Icecast servers reporting to this node.
     listeners: u32,
     peak_listeners: u32,
+    /// The title the DJ's webcast client last sent (`metadata`), while live through this
+    /// node's `/webcast`.
+    stream_title: Option<String>,
 }
 
+/// The event as shown to a caller with a member's token (its owner's name included).
 pub(super) fn view(state: &AppState, event: Event) -> EventView {
+    view_for(state, event, true)
+}
+
+/// The event as shown; `named`: with its owner's name (the caller presented a member's token).
+fn view_for(state: &AppState, event: Event, named: bool) -> EventView {
     let m = state.hooks.live.mount(&Target::Event(event.id));
+    let owner_name = named
+        .then(|| state.identity.name_of(event.created_by))
+        .flatten();
     EventView {
-        event,
+        owner_name,
         live: m.live(),
         listeners: m.listeners,
         peak_listeners: m.peak_listeners,
+        stream_title: state.webcast.registry.title(event.id),
+        event,
     }
 }
 
@@ -403,7 +420,11 @@ pub async fn list_events(
             }
         }
     }
-    let views: Vec<EventView> = events.into_iter().map(|e| view(&state, e)).collect();
+    let named = viewer.is_some();
+    let views: Vec<EventView> = events
+        .into_iter()
+        .map(|e| view_for(&state, e, named))
+        .collect();
     Ok((headers, Json(views)))
 }
 
@@ -421,7 +442,7 @@ pub async fn get_event(
     let all = args.flag("all")?;
     match state.store.get(id).await? {
         Some(e) if rules::may_see(viewer.as_deref(), &e, all, state.clock.now()) => {
-            Ok(Json(view(&state, e)))
+            Ok(Json(view_for(&state, e, viewer.is_some())))
         }
         _ => Err(ApiError::NonExistentOrExpiredEvent),
     }

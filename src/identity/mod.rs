@@ -133,6 +133,15 @@ impl Identity {
         }
     }
 
+    /// Member `id`'s user name, where the backend keeps names (the users file; MyRadio is not
+    /// asked). Only shown, never decided on: `None` when unknown or unreadable.
+    pub fn name_of(&self, id: i64) -> Option<String> {
+        match self {
+            Identity::UsersFile(f) => f.user_by_id(id).ok().flatten().map(|u| u.name),
+            Identity::MyRadio(_) => None,
+        }
+    }
+
     /// `claims` with the member's current rights ([`rules::current_claims`]).
     pub fn current(&self, claims: Arc<Claims>) -> Result<Arc<Claims>, MemberError> {
         let standing = self.standing(claims.sub).map_err(MemberError::Identity)?;

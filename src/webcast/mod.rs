@@ -183,6 +183,11 @@ impl Live {
         self.show.title(song);
     }
 
+    /// Whether an Icecast connection of the show is open now (Icecast has the source).
+    pub fn streaming(&self) -> bool {
+        self.show.titles.borrow().connection.is_some()
+    }
+
     /// Waits until jars ends the show, and says why.
     pub async fn stopped(&self) -> Stop {
         loop {

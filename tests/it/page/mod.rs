@@ -1,6 +1,7 @@
 //! The station page (`/`, `/ui/…`): how it is served (headers, `[ui] enabled`, reload), and in a
 //! real headless Chromium against a real jars (and a real Icecast where streams are involved):
-//! logging in, errors in words, going live, listener links, and the admins' tools.
+//! logging in, errors in words, going live (with an encoder, and from the page's studio),
+//! listener and guest links, the public face, and the admins' tools.
 
 use crate::support;
 
@@ -9,6 +10,7 @@ mod chart;
 mod errors;
 mod live;
 mod served;
+mod studio;
 
 use support::browser::{self, Browser};
 use support::TestServer;

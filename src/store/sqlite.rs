@@ -61,6 +61,27 @@ pub(crate) fn from_text(s: &str) -> Result<DateTime<Utc>, StoreError> {
         .map_err(|e| StoreError::Unavailable(format!("bad timestamp {s:?} in store: {e}")))
 }
 
+/// How every pool opens the file at `path` (its directory and the file created private first):
+/// WAL, `synchronous = NORMAL`, a 5 s busy timeout, foreign keys on.
+pub(crate) fn file_options(path: &Path) -> Result<SqliteConnectOptions, StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::atomic_file::create_private_dir(dir)
+            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
+    }
+    // SQLite creates its -wal and -shm files with the database file's mode: 0600 for all.
+    crate::atomic_file::create_private_file(path)
+        .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
+    Ok(SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // With WAL, NORMAL loses nothing on a process crash (only on power loss); every
+        // acknowledged write survives SIGKILL.
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(5))
+        .foreign_keys(true))
+}
+
 pub struct SqliteStore {
     /// Readers of single rows (what Icecast callbacks need): WAL lets them run beside the
     /// writer.
@@ -128,22 +149,7 @@ const COLUMNS: &str = "event_uuid, created_time, created_by, connected, connecte
 impl SqliteStore {
     /// Opens (creating if needed) and migrates the database file at `path`.
     pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            crate::atomic_file::create_private_dir(dir)
-                .map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
-        }
-        // SQLite creates its -wal and -shm files with the database file's mode: 0600 for all.
-        crate::atomic_file::create_private_file(path)
-            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // With WAL, NORMAL loses nothing on a process crash (only on power loss); every
-            // acknowledged write survives SIGKILL.
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
+        let options = file_options(path)?;
         let writer = SqlitePoolOptions::new()
             // A local file: nothing to find dead before use (a ping is a trip to its thread).
             .test_before_acquire(false)

@@ -1,9 +1,11 @@
 //! The figures both backends aggregate, in SQL they share: each backend describes its table
 //! in a [`Dialect`] and this module writes the aggregates ([`totals`], [`listeners`],
 //! [`series`], [`peaks`]), reads their rows ([`of_event`], [`of_groups`]) and walks the
-//! per-minute rows into a series. Nothing here reads a row per session: every statement
-//! groups, and on SQLite each group comes in order from an index (see
-//! `migrations/sqlite/sessions.sql`), so nothing is sorted but a row per second.
+//! per-minute rows into a series. Nothing here returns a row per session: every statement
+//! groups. How it groups suits each database ([`Grouping`]): SQLite groups by sorting, so its
+//! statements read indexes in the order they group by (see `migrations/sqlite/sessions.sql`)
+//! and sort nothing but a row per second; PostgreSQL hashes, so its statements read the rows as
+//! few times as they can.
 //!
 //! A listener's session counts the whole seconds of Icecast's `duration` when it sent one,
 //! else to its end (to now while open), never fewer than none. Concurrency is counted at
@@ -15,9 +17,19 @@ use chrono::DateTime;
 
 use super::{Figures, Point};
 
+/// How a database groups rows best.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Grouping {
+    /// By reading an index in the order it groups by: one statement per order (SQLite).
+    InIndexOrder,
+    /// By hashing: as few passes over the rows as can be (PostgreSQL).
+    Hashed,
+}
+
 /// How a backend's table says what the figures need. Bound values: `$1` now, `$2` the event
 /// (when filtered on), `$3` and `$4` the range of starts.
 pub(super) struct Dialect {
+    pub grouping: Grouping,
     pub table: &'static str,
     /// The filter on the event `$2`, and the one that holds when there is none.
     pub event: &'static str,
@@ -62,37 +74,56 @@ pub(super) fn totals(d: &Dialect, group: &str, event: bool) -> String {
 }
 
 /// Per group, unique listeners: each member once, then each ticket without a member, then
-/// each address without either; each session none of these tell counts as its own. (One
-/// `count(DISTINCT …)` a statement: SQLite then counts along an index, sorting nothing.)
+/// each address without either; each session none of these tell counts as its own. In index
+/// order, one `count(DISTINCT …)` a statement (SQLite then counts along an index, sorting
+/// nothing); hashed, one pass grouping by who.
 pub(super) fn listeners(d: &Dialect, group: &str, event: bool) -> String {
     let rows = d.rows(event);
-    format!(
-        "SELECT CAST(g AS TEXT), CAST(sum(n) AS BIGINT) FROM ( \
-           SELECT {group} AS g, count(DISTINCT member) AS n {rows} \
-             AND member IS NOT NULL GROUP BY 1 \
-           UNION ALL SELECT {group}, count(DISTINCT ticket) {rows} \
-             AND member IS NULL AND ticket IS NOT NULL GROUP BY 1 \
-           UNION ALL SELECT {group}, count(DISTINCT ip) {rows} \
-             AND member IS NULL AND ticket IS NULL AND ip IS NOT NULL GROUP BY 1 \
-           UNION ALL SELECT {group}, count(*) {rows} \
-             AND member IS NULL AND ticket IS NULL AND ip IS NULL GROUP BY 1) u GROUP BY g"
-    )
+    match d.grouping {
+        Grouping::InIndexOrder => format!(
+            "SELECT CAST(g AS TEXT), CAST(sum(n) AS BIGINT) FROM ( \
+               SELECT {group} AS g, count(DISTINCT member) AS n {rows} \
+                 AND member IS NOT NULL GROUP BY 1 \
+               UNION ALL SELECT {group}, count(DISTINCT ticket) {rows} \
+                 AND member IS NULL AND ticket IS NOT NULL GROUP BY 1 \
+               UNION ALL SELECT {group}, count(DISTINCT ip) {rows} \
+                 AND member IS NULL AND ticket IS NULL AND ip IS NOT NULL GROUP BY 1 \
+               UNION ALL SELECT {group}, count(*) {rows} \
+                 AND member IS NULL AND ticket IS NULL AND ip IS NULL GROUP BY 1) u GROUP BY g"
+        ),
+        Grouping::Hashed => format!(
+            "SELECT CAST(g AS TEXT), CAST(sum(CASE WHEN member IS NULL AND t IS NULL \
+               AND i IS NULL THEN n ELSE 1 END) AS BIGINT) FROM ( \
+               SELECT {group} AS g, member, CASE WHEN member IS NULL THEN ticket END AS t, \
+                 CASE WHEN member IS NULL AND ticket IS NULL THEN ip END AS i, count(*) AS n \
+               {rows} GROUP BY 1, 2, 3, 4) u GROUP BY g"
+        ),
+    }
 }
 
 /// Per group, the minutes in which listeners came or went, as `m`: `minute` (since the Unix
 /// epoch), `first` (its first second in which some came or went), `most` (listeners at once
-/// at most in those seconds) and `net` (how many more listen at its end than at its start). `d` counts starts and ends per second (closed rows' ends and open
-/// rows' apart, so that SQLite reads the closed ones' in order from an index), `r` runs the
-/// count along the seconds.
+/// at most in those seconds) and `net` (how many more listen at its end than at its start).
+/// `d` counts starts and ends per second (in index order, closed rows' ends and open rows'
+/// apart, so that SQLite reads the closed ones' in order from an index), `r` runs the count
+/// along the seconds.
 fn minutes(d: &Dialect, group: &str, event: bool) -> String {
     let (second, secs, closed_end, rows) = (d.second, d.secs, d.closed_end, d.rows(event));
+    let ends = match d.grouping {
+        Grouping::InIndexOrder => format!(
+            "SELECT {group}, {closed_end}, -count(*) {rows} \
+               AND {closed_end} IS NOT NULL GROUP BY 1, 2 \
+             UNION ALL SELECT {group}, {second} + {secs}, -count(*) {rows} \
+               AND {closed_end} IS NULL GROUP BY 1, 2"
+        ),
+        Grouping::Hashed => {
+            format!("SELECT {group}, {second} + {secs}, -count(*) {rows} GROUP BY 1, 2")
+        }
+    };
     format!(
         "WITH d AS (SELECT g, tick, CAST(sum(n) AS BIGINT) AS n FROM ( \
             SELECT {group} AS g, {second} AS tick, count(*) AS n {rows} GROUP BY 1, 2 \
-            UNION ALL SELECT {group}, {closed_end}, -count(*) {rows} \
-              AND {closed_end} IS NOT NULL GROUP BY 1, 2 \
-            UNION ALL SELECT {group}, {second} + {secs}, -count(*) {rows} \
-              AND {closed_end} IS NULL GROUP BY 1, 2) u GROUP BY g, tick), \
+            UNION ALL {ends}) u GROUP BY g, tick), \
          r AS (SELECT g, tick, n, \
             CAST(sum(n) OVER (PARTITION BY g ORDER BY tick) AS BIGINT) AS listening FROM d), \
          m AS (SELECT g, tick / 60 AS minute, min(tick) AS first, max(listening) AS most, \

@@ -19,7 +19,7 @@ use sqlx::{Connection, PgConnection, Postgres, Row};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-use super::figures::{self, Dialect};
+use super::figures::{self, Dialect, Grouping};
 use super::row::{record_of, seconds, session_of, SESSION_COLUMNS};
 use super::{Figures, GroupBy, OpenRow, Point, SessionFilter, SessionRecord, SessionStore};
 use crate::config::{redact_url, PostgresSettings};
@@ -37,6 +37,10 @@ pub const MIGRATE_TIMEOUT: Duration = Duration::from_secs(300);
 /// request's own timeout drops, and so cancels, them first.
 pub const FIGURES_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// Connections for figures: a call's three statements run at once, each on its own (the
+/// server's cores share the work PostgreSQL would not split).
+const FIGURES_CONNECTIONS: u32 = 3;
+
 /// The open row of a key: `$1`–`$4` server, port, role, client.
 const KEY: &str = "server = $1 AND port = $2 AND role = $3 AND client = $4 AND ended IS NULL";
 
@@ -53,7 +57,10 @@ const READ_END: &str = "(EXTRACT(EPOCH FROM ended) * 1000000)::bigint AS ended, 
 /// The session table of one PostgreSQL database.
 pub struct PgSessions {
     pool: PgPool,
+    /// [`FIGURES_CONNECTIONS`]: one figures call at a time, its statements at once.
     figures: PgPool,
+    /// Whose turn it is to take figures connections.
+    turn: tokio::sync::Mutex<()>,
     /// For the connection a cancel request goes on.
     options: PgConnectOptions,
     label: String,
@@ -77,9 +84,9 @@ impl PgSessions {
             .application_name("jars-sessions");
         // The server stops a statement whose caller stopped waiting. No JIT: compiling the
         // figures' expressions costs more than it saves on a million rows.
-        let pool = |timeout: Duration, wait: Duration| {
+        let pool = |size: u32, timeout: Duration, wait: Duration| {
             PgPoolOptions::new()
-                .max_connections(2)
+                .max_connections(size)
                 .min_connections(0)
                 .acquire_timeout(wait)
                 .test_before_acquire(true)
@@ -93,9 +100,10 @@ impl PgSessions {
                 ]))
         };
         Ok(PgSessions {
-            pool: pool(settings.query_timeout, settings.acquire_timeout),
+            pool: pool(2, settings.query_timeout, settings.acquire_timeout),
             // Figures wait their turn as long as their callers do.
-            figures: pool(FIGURES_TIMEOUT, FIGURES_TIMEOUT),
+            figures: pool(FIGURES_CONNECTIONS, FIGURES_TIMEOUT, FIGURES_TIMEOUT),
+            turn: tokio::sync::Mutex::new(()),
             options,
             label,
             migrate: settings.migrate,
@@ -168,8 +176,8 @@ impl PgSessions {
     }
 
     /// The totals and listeners of the listeners' sessions grouped by `group` (of the event
-    /// `$2` when `event`), and the rows of `last` (more figures of the same), on a connection
-    /// of the figures pool that is cancelled if this is dropped.
+    /// `$2` when `event`), and the rows of `last` (more figures of the same): the three at once,
+    /// each on a connection of the figures pool that is cancelled if this is dropped.
     async fn aggregate<O>(
         &self,
         group: &str,
@@ -182,11 +190,23 @@ impl PgSessions {
     {
         self.ensure_schema().await?;
         let work = async {
-            let mut conn = Cancelling::acquire(&self.figures, self.options.clone()).await?;
-            let totals = all(conn.get(), &figures::totals(&SQL, group, event), binds).await?;
-            let listeners = all(conn.get(), &figures::listeners(&SQL, group, event), binds).await?;
-            let more = all(conn.get(), &last, binds).await?;
-            conn.done();
+            // A call takes its connections in its turn, so that calls never hold some each and
+            // wait for the rest.
+            let (mut a, mut b, mut c) = {
+                let _turn = self.turn.lock().await;
+                let acquire = || Cancelling::acquire(&self.figures, self.options.clone());
+                (acquire().await?, acquire().await?, acquire().await?)
+            };
+            let totals = figures::totals(&SQL, group, event);
+            let listeners = figures::listeners(&SQL, group, event);
+            let (totals, listeners, more) = tokio::try_join!(
+                all(a.get(), &totals, binds),
+                all(b.get(), &listeners, binds),
+                all(c.get(), &last, binds),
+            )?;
+            for conn in [a, b, c] {
+                conn.done();
+            }
             Ok((totals, listeners, more))
         };
         let done = tokio::time::timeout(FIGURES_TIMEOUT, work).await;
@@ -205,6 +225,7 @@ where
 /// The figures' SQL on this table: times as timestamps, seconds from their epoch (as
 /// `double precision`: `EXTRACT` would compute in `numeric`, several times slower).
 const SQL: Dialect = Dialect {
+    grouping: Grouping::Hashed,
     table: "jars.listener_sessions",
     event: "event_uuid = $2",
     any_event: "$2::uuid IS NULL",

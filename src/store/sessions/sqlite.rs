@@ -18,7 +18,7 @@ use sqlx::sqlite::{SqlitePool, SqlitePoolOptions, SqliteRow};
 use sqlx::{Row, Sqlite, SqliteConnection};
 use uuid::Uuid;
 
-use super::figures::{self, Dialect};
+use super::figures::{self, Dialect, Grouping};
 use super::row::{record_of, seconds, session_of, time, SESSION_COLUMNS};
 use super::{Figures, GroupBy, OpenRow, Point, SessionFilter, SessionRecord, SessionStore};
 use crate::domain::{ServerId, Session, SessionEnd, SessionOp};
@@ -129,6 +129,7 @@ impl Binds {
 
 /// The figures' SQL on this table: times in microseconds.
 const SQL: Dialect = Dialect {
+    grouping: Grouping::InIndexOrder,
     table: "sessions",
     event: "event_uuid = $2",
     any_event: "$2 IS NULL",

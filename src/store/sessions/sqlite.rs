@@ -359,3 +359,60 @@ impl SessionStore for SqliteSessions {
         Ok(done.rows_affected())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The steps of `sql`'s plan on an empty table, bound as an event's figures bind.
+    async fn plan(store: &SqliteSessions, sql: &str) -> Vec<String> {
+        let binds = Binds {
+            now: 0,
+            event: Some(Uuid::nil()),
+            from: i64::MIN,
+            to: i64::MAX,
+        };
+        let q = format!("EXPLAIN QUERY PLAN {sql}");
+        let steps: Vec<(i64, i64, i64, String)> = binds
+            .on(sqlx::query_as(&q))
+            .fetch_all(&store.reads)
+            .await
+            .unwrap();
+        steps.into_iter().map(|(_, _, _, step)| step).collect()
+    }
+
+    /// An event's figures read only its listeners' indexes, each in the order its statement
+    /// groups by: no statement sorts the rows, only the few open ones (their ends are now's)
+    /// and the rows per second and per minute the database made of them.
+    #[tokio::test]
+    async fn an_events_figures_read_its_indexes_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteSessions::open(&dir.path().join("jars.sqlite3"))
+            .await
+            .unwrap();
+        let g = "event_uuid";
+        for sql in [
+            figures::totals(&SQL, g, true),
+            figures::listeners(&SQL, g, true),
+            figures::series(&SQL, g),
+        ] {
+            let steps = plan(&store, &sql).await;
+            let reads: Vec<usize> = (0..steps.len())
+                .filter(|&i| steps[i].contains(" sessions "))
+                .collect();
+            assert!(!reads.is_empty(), "{steps:#?}");
+            for i in reads {
+                let read = &steps[i];
+                assert!(
+                    read.starts_with("SEARCH sessions USING COVERING INDEX sessions_event"),
+                    "{read} in {steps:#?}"
+                );
+                let sorted = steps.get(i + 1).is_some_and(|s| s.contains("TEMP B-TREE"));
+                assert!(
+                    !sorted || read.contains("<expr>=?"),
+                    "the rows of {read} are sorted: {steps:#?}"
+                );
+            }
+        }
+    }
+}

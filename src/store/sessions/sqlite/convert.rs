@@ -85,5 +85,11 @@ pub(super) async fn prepare(writer: &SqlitePool) -> Result<Option<u64>, sqlx::Er
         None => None,
     };
     tx.commit().await?;
+    if converted.is_some() {
+        // The conversion went through the WAL: give its space back now.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(writer)
+            .await?;
+    }
     Ok(converted)
 }

@@ -3,10 +3,12 @@
 //! its own. Rows opened, closed, kicked, lost and reused; the sessions a restart joins; the
 //! figures and series against hand-computed ones; reports by event and by day; the purge and
 //! the lost-row sweep's reads and writes; conversion of the earlier SQLite layouts
-//! ([`convert`]); a dropped call stopping its query ([`cancel`]).
+//! ([`convert`]) and migration of the earlier PostgreSQL table ([`upgrade`]); a dropped call
+//! stopping its query ([`cancel`]).
 
 mod cancel;
 mod convert;
+mod upgrade;
 
 use crate::support;
 

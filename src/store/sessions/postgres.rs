@@ -1,12 +1,12 @@
 //! Sessions on PostgreSQL: `jars.listener_sessions`, one table every node writes to (listeners
 //! and sources, for all its name), prepared by the embedded, idempotent
 //! `migrations/postgres/sessions.sql` (bounded by [`MIGRATE_TIMEOUT`]: on an existing table it
-//! may build an index). Two small pools: one writes (and reads what the writer and resync
-//! need), every operation bounded by `[store] query_timeout`; one aggregates figures, so that
-//! reports never hold up the rows, bounded by [`FIGURES_TIMEOUT`] (a request's own timeout
-//! comes first). Both bounds hold on the server too (`statement_timeout`), and a figures call
-//! dropped before it ends (its HTTP request ended) cancels its statement and takes its
-//! connection out of the pool.
+//! may build an index). Two small pools: one (two connections) writes and reads what the
+//! writer and resync need, every operation bounded by `[store] query_timeout`; one
+//! ([`FIGURES_CONNECTIONS`]) aggregates figures, so that reports never hold up the rows,
+//! bounded by [`FIGURES_TIMEOUT`] (a request's own timeout comes first). Both bounds hold on
+//! the server too (`statement_timeout`), and a figures call dropped before it ends (its HTTP
+//! request ended) cancels its statements and takes its connections out of the pool.
 
 use std::future::Future;
 use std::time::Duration;

@@ -44,7 +44,9 @@ async fn listen(server: &TestServer, event: &str, id: &str, ip: &str) -> bool {
         .allowed
 }
 
-#[tokio::test]
+// Multi-threaded: the CLI runs as a blocking child process, and meanwhile the daemon in this
+// process must go on (its session writer finishing a transaction on the same SQLite file).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_notices_the_clis_bans_revocations_and_ends() {
     let server = TestServer::start("").await;
     let kicks = Recorder::on(&server);
@@ -190,7 +192,7 @@ fn argument_errors() {
 /// `jars ticket` prints what a listener link needs (issue 29 #11): the ticket, its `jti` (which
 /// `jars ticket revoke` takes), when it expires, and the listening URL from `[ui]`; the API's
 /// answer carries the `jti` too.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ticket_says_its_id_expiry_and_listening_url() {
     let server = TestServer::start("[ui]\nicecast_url = \"https://radio.example:8443/\"\n").await;
     let dir = server.dir.path().to_str().unwrap().to_string();

@@ -3,7 +3,8 @@
 //!
 //! Two layers: [`raw_pairs`] and [`decode_component`] borrow from the input and decode only
 //! what a caller asks for (the Icecast callback decoder, on the hot path); [`parse`] decodes a
-//! whole form into owned pairs (the management API).
+//! whole form into owned pairs, and [`parse_values`] does too but keeps an undecodable value
+//! as an error for whoever reads it (the management API: only arguments read must decode).
 
 use std::borrow::Cow;
 
@@ -104,6 +105,22 @@ pub fn parse(input: &[u8]) -> Result<Vec<(String, String)>, NotUtf8> {
         .collect()
 }
 
+/// One decoded value, or why it could not be: kept for whoever reads it.
+pub type Value = Result<String, NotUtf8>;
+
+/// Parses form bytes into owned (key, value) pairs in order, as [`parse`] does, except that a
+/// value that is not UTF-8 is kept as [`NotUtf8`] instead of failing the whole form, and a
+/// pair whose key is not UTF-8 is left out: no reader can name it. The original (Tornado)
+/// decoded only the arguments a handler read, so `junk=%FF` beside them changed nothing.
+pub fn parse_values(input: &[u8]) -> Vec<(String, Value)> {
+    raw_pairs(input)
+        .filter_map(|(k, v)| {
+            let key = decode_component(k).ok()?.into_owned();
+            Some((key, decode_component(v).map(Cow::into_owned)))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +139,18 @@ mod tests {
         );
         assert_eq!(parse(b"a=%ff%fe"), Err(NotUtf8));
         assert_eq!(parse(b"%c3%28=1"), Err(NotUtf8));
+    }
+
+    #[test]
+    fn undecodable_values_wait_for_their_reader() {
+        assert_eq!(
+            parse_values(b"a=1&junk=%ff&%c3%28=1&b=x+y"),
+            vec![
+                ("a".into(), Ok("1".into())),
+                ("junk".into(), Err(NotUtf8)),
+                ("b".into(), Ok("x y".into())),
+            ]
+        );
     }
 
     #[test]

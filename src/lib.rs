@@ -40,6 +40,7 @@
 //!   [`clock::ManualClock`] and move the daemon's sweeps with it), [`form`] and [`multipart`]
 //!   (strict argument decoding), [`net`] (client addresses, ranges), [`rate_limit`],
 //!   [`expiring_map`], [`metrics`], [`log_input`] (request input logged escaped),
+//!   [`upstream`] (other services' answers read up to a limit, whatever their framing),
 //!   [`atomic_file`], [`data_dir`], [`shutdown`].
 //!
 //! ## One live session
@@ -79,4 +80,5 @@ pub mod shutdown;
 pub mod signing;
 pub mod store;
 pub mod tokens;
+pub mod upstream;
 pub mod webcast;

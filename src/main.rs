@@ -48,7 +48,7 @@ fn main() -> ExitCode {
     } = cli.command
     {
         // Before loading: the default is what to start from when the config is broken.
-        print!("{}", cli::DEFAULT_CONFIG);
+        cli::out::write_bytes(cli::DEFAULT_CONFIG.as_bytes());
         return ExitCode::SUCCESS;
     }
     if let Command::Completions { shell } = cli.command {

@@ -1,11 +1,14 @@
 //! `multipart/form-data` bodies (RFC 7578) read as form fields, as Tornado read them for the
 //! original service: a browser's `FormData` sends these. Strict: a malformed body is an error,
 //! never a partial form. File parts (with a `filename`) are not arguments and are skipped, as
-//! Tornado kept them apart.
+//! Tornado kept them apart. A field whose content is not UTF-8 is kept as an error for whoever
+//! reads it: Tornado decoded only the arguments a handler read.
 
 use memchr::memmem;
 
-/// A body that is not well-formed `multipart/form-data`, or a field that is not UTF-8.
+use crate::form::{NotUtf8, Value};
+
+/// A body that is not well-formed `multipart/form-data` (its part headers included).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Malformed;
 
@@ -38,7 +41,7 @@ fn unquote(v: &str) -> &str {
 }
 
 /// The (name, value) fields of `body`, in order.
-pub fn parse(body: &[u8], boundary: &str) -> Result<Vec<(String, String)>, Malformed> {
+pub fn parse(body: &[u8], boundary: &str) -> Result<Vec<(String, Value)>, Malformed> {
     let delimiter = [b"--", boundary.as_bytes()].concat();
     let next_part = [b"\r\n--", boundary.as_bytes()].concat();
     let mut rest = body.strip_prefix(&delimiter[..]).ok_or(Malformed)?;
@@ -56,7 +59,7 @@ pub fn parse(body: &[u8], boundary: &str) -> Result<Vec<(String, String)>, Malfo
         let content = &rest[..end];
         rest = &rest[end + next_part.len()..];
         if let Some(name) = field_name(headers)? {
-            let value = String::from_utf8(content.to_vec()).map_err(|_| Malformed)?;
+            let value = String::from_utf8(content.to_vec()).map_err(|_| NotUtf8);
             fields.push((name.to_string(), value));
         }
     }
@@ -117,9 +120,9 @@ content-disposition: form-data; name=\"password\"\r\n\r\nline1\r\nline2\r\n\
         assert_eq!(
             fields,
             [
-                ("user".to_string(), " alice ".to_string()),
-                ("empty".into(), "".into()),
-                ("password".into(), "line1\r\nline2".into()),
+                ("user".to_string(), Ok(" alice ".to_string())),
+                ("empty".into(), Ok("".into())),
+                ("password".into(), Ok("line1\r\nline2".into())),
             ]
         );
     }
@@ -161,6 +164,8 @@ content-disposition: form-data; name=\"password\"\r\n\r\nline1\r\nline2\r\n\
             assert_eq!(parse(bad.as_bytes(), "b"), Err(Malformed), "{bad:?}");
         }
         let not_utf8 = b"--b\r\nContent-Disposition: form-data; name=x\r\n\r\n\xff\r\n--b--";
-        assert_eq!(parse(not_utf8, "b"), Err(Malformed));
+        assert_eq!(parse(not_utf8, "b"), Ok(vec![("x".into(), Err(NotUtf8))]));
+        let header_not_utf8 = b"--b\r\nContent-Disposition: form-data; name=\xff\r\n\r\nv\r\n--b--";
+        assert_eq!(parse(header_not_utf8, "b"), Err(Malformed));
     }
 }

@@ -1,14 +1,18 @@
 //! Rate limits: a GCRA (leaky bucket as a meter) per key, e.g. per client network and per user
 //! name on `/jars/token`, so passwords cannot be guessed at line speed, and per member on
-//! `/jars/create` and `/jars/ticket`, so one account cannot flood the store or the signer.
+//! `/jars/create`, `/jars/ticket` and `/jars/tickets/revoke`, so one account cannot flood the
+//! store or the signer.
 //!
 //! # Security
 //! A key is kept as a 16-byte digest, so a client's 16 KiB user name costs 16 bytes per entry
 //! and cannot balloon the table. Address keys (`ip:<address>`) count per client network
 //! ([`client_network`]): an IPv6 client cannot escape its limit by walking its /64.
 //!
-//! [`KnownLogins`] remembers which networks have logged in as which user, so a member's own
-//! address is exempt from the failure limit on her name: a third party cannot lock her out.
+//! On `/jars/token` only failures count, per address and per name (OWASP): a studio behind
+//! one address, or every member behind a proxy, logs in without a shared budget.
+//! [`KnownLogins`] remembers which networks have logged in as which user (in a file of the
+//! data directory too), so a member's own address is exempt from the failure limit on her
+//! name: a third party cannot lock her out, not even across a restart.
 
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -18,6 +22,9 @@ use moka::sync::Cache;
 use ring::digest::{digest, SHA256};
 
 use crate::net::client_network;
+
+mod known_logins;
+pub use known_logins::{KnownLogins, KNOWN_LOGINS_FILE, KNOWN_LOGIN_TTL};
 
 /// The prefix of keys that name a client address (`ip:203.0.113.5`).
 pub const ADDRESS_PREFIX: &str = "ip:";
@@ -104,50 +111,6 @@ impl RateLimiter {
     }
 }
 
-/// How long a successful login exempts its network from the failure limit on that user name.
-pub const KNOWN_LOGIN_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
-
-/// The (user name, client network) pairs that logged in successfully within
-/// [`KNOWN_LOGIN_TTL`]. In memory only and bounded: it is empty after a restart, and under a
-/// flood of logins the least used pairs go first (their owners are then limited like anyone).
-pub struct KnownLogins {
-    pairs: Cache<Bucket, ()>,
-}
-
-impl Default for KnownLogins {
-    fn default() -> Self {
-        KnownLogins {
-            pairs: Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(KNOWN_LOGIN_TTL)
-                .build(),
-        }
-    }
-}
-
-impl KnownLogins {
-    fn key(user: &str, ip: IpAddr) -> Bucket {
-        // The name's length first, so no name/address split can collide with another.
-        let mut ctx = ring::digest::Context::new(&SHA256);
-        ctx.update(&(user.len() as u64).to_be_bytes());
-        ctx.update(user.as_bytes());
-        ctx.update(client_network(ip).to_string().as_bytes());
-        let digest = ctx.finish();
-        Bucket::try_from(&digest.as_ref()[..size_of::<Bucket>()])
-            .expect("SHA-256 is longer than a bucket")
-    }
-
-    /// Records that `ip` logged in as `user`.
-    pub fn remember(&self, user: &str, ip: IpAddr) {
-        self.pairs.insert(Self::key(user, ip), ());
-    }
-
-    /// Whether `ip`'s network logged in as `user` within [`KNOWN_LOGIN_TTL`].
-    pub fn knows(&self, user: &str, ip: IpAddr) -> bool {
-        self.pairs.contains_key(&Self::key(user, ip))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,19 +193,5 @@ mod tests {
         assert!(limiter.check("a").is_err());
         limiter.refund("never-seen");
         assert!(limiter.check("never-seen").is_ok());
-    }
-
-    #[test]
-    fn known_logins_are_per_user_and_per_network() {
-        let known = KnownLogins::default();
-        let home: IpAddr = "2001:db8:0:1::5".parse().unwrap();
-        known.remember("alice", home);
-        assert!(known.knows("alice", home));
-        assert!(
-            known.knows("alice", "2001:db8:0:1::99".parse().unwrap()),
-            "same /64"
-        );
-        assert!(!known.knows("alice", "2001:db8:0:2::5".parse().unwrap()));
-        assert!(!known.knows("bob", home));
     }
 }

@@ -17,7 +17,7 @@ use crate::keys::{KeyOrigin, KeySet, RemoteFormat, RemoteKeySource};
 use crate::live::LiveState;
 use crate::metrics::Metrics;
 use crate::placement::{Caps, Placement};
-use crate::rate_limit::RateLimiter;
+use crate::rate_limit::{KnownLogins, RateLimiter};
 use crate::sanctions::Sanctions;
 use crate::sessions::writer::spawn_maintenance;
 use crate::sessions::SessionWriter;
@@ -107,7 +107,11 @@ fn kept<T, K: PartialEq>(
     }
 }
 
-fn api_settings(config: &Config, previous: Option<&ApiSettings>) -> ApiSettings {
+fn api_settings(
+    config: &Config,
+    previous: Option<&ApiSettings>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> ApiSettings {
     let l = &config.limits;
     let token_limiter = kept(
         config,
@@ -138,6 +142,13 @@ fn api_settings(config: &Config, previous: Option<&ApiSettings>) -> ApiSettings 
         |p| &p.ticket_limiter,
         || RateLimiter::new(l.tickets_per_minute, l.tickets_per_minute),
     );
+    let revoke_limiter = kept(
+        config,
+        previous,
+        |l| l.revoke_per_minute,
+        |p| &p.revoke_limiter,
+        || RateLimiter::new(l.revoke_per_minute, l.revoke_per_minute),
+    );
     let list_slots = kept(
         config,
         previous,
@@ -149,9 +160,16 @@ fn api_settings(config: &Config, previous: Option<&ApiSettings>) -> ApiSettings 
         event_lifetime: config.events.lifetime,
         limits: config.limits.clone(),
         token_limiter,
-        known_logins: previous.map_or_else(Default::default, |p| p.known_logins.clone()),
+        known_logins: previous.map_or_else(
+            || {
+                let file = config.data_dir.join(crate::rate_limit::KNOWN_LOGINS_FILE);
+                Arc::new(KnownLogins::open(&file, now))
+            },
+            |p| p.known_logins.clone(),
+        ),
         create_limiter,
         ticket_limiter,
+        revoke_limiter,
         list_slots,
         ui: config.ui.clone(),
     }
@@ -198,11 +216,13 @@ pub async fn app_state_on(config: &Config, clock: SharedClock) -> Result<AppStat
              config.json and neither --listen nor JARS_LISTEN is set"
         );
     }
-    if config.icecast.username.is_none() && !config.listen.ip().is_loopback() {
+    if config.icecast.username.is_none() {
+        // Any process on the host (and on allowed_from) can then fake callbacks.
         tracing::warn!(
             listen = %config.listen,
-            "[icecast] username/password are unset and jars listens beyond loopback: \
-             Icecast callbacks are obeyed only from loopback and [icecast] allowed_from"
+            "[icecast] username/password are unset: Icecast callbacks are obeyed from any \
+             process on loopback and [icecast] allowed_from (browsers' requests are refused); \
+             set them, and the same in Icecast's <authentication> options"
         );
     }
     if tokens.remote().is_some() {
@@ -288,7 +308,11 @@ pub async fn app_state_on(config: &Config, clock: SharedClock) -> Result<AppStat
         tokens,
         identity,
         store,
-        api: Arc::new(ArcSwap::from_pointee(api_settings(config, None))),
+        api: Arc::new(ArcSwap::from_pointee(api_settings(
+            config,
+            None,
+            clock.now(),
+        ))),
         metrics,
         signing: Arc::new(SigningSlots::per_core()),
         clock,
@@ -426,7 +450,7 @@ pub fn reload(
         .placement
         .set_servers(new.icecast.servers.clone(), new.icecast.health_interval);
     state.placement.caps().set_station(new.limits.max_listeners);
-    let api = api_settings(&new, Some(&state.api.load()));
+    let api = api_settings(&new, Some(&state.api.load()), state.clock.now());
     state.api.store(Arc::new(api));
     let signing = state
         .tokens

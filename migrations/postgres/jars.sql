@@ -126,6 +126,60 @@ BEGIN
 END
 $jars$;
 
+-- Issue 28: revoked tickets keyed by (jti, event), so a revocation recorded against one event
+-- can neither reach nor block a revocation of the same jti on another; and every sanction row
+-- stamped with the version that wrote it, so that a node loads only the rows written since
+-- the version it has. A lifted ban stays as a marked row (`lifted`) until purged; a purge
+-- moves `horizon`, and a node older than it loads everything again. Rows written before this
+-- carry version 0: a node that starts loads everything anyway.
+DO $jars$
+BEGIN
+    PERFORM pg_advisory_xact_lock(4242017001);
+    PERFORM set_config('lock_timeout', '1s', true);
+
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                   WHERE attrelid = 'jars.bans'::regclass AND attname = 'version' AND NOT attisdropped) THEN
+        ALTER TABLE jars.bans ADD COLUMN IF NOT EXISTS version BIGINT NOT NULL DEFAULT 0;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                   WHERE attrelid = 'jars.bans'::regclass AND attname = 'lifted' AND NOT attisdropped) THEN
+        ALTER TABLE jars.bans ADD COLUMN IF NOT EXISTS lifted BOOLEAN NOT NULL DEFAULT FALSE;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                   WHERE attrelid = 'jars.revoked_tickets'::regclass AND attname = 'version' AND NOT attisdropped) THEN
+        ALTER TABLE jars.revoked_tickets ADD COLUMN IF NOT EXISTS version BIGINT NOT NULL DEFAULT 0;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                   WHERE attrelid = 'jars.ticket_cutoffs'::regclass AND attname = 'version' AND NOT attisdropped) THEN
+        ALTER TABLE jars.ticket_cutoffs ADD COLUMN IF NOT EXISTS version BIGINT NOT NULL DEFAULT 0;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                   WHERE attrelid = 'jars.event_ends'::regclass AND attname = 'version' AND NOT attisdropped) THEN
+        ALTER TABLE jars.event_ends ADD COLUMN IF NOT EXISTS version BIGINT NOT NULL DEFAULT 0;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute
+                   WHERE attrelid = 'jars.sanctions_version'::regclass AND attname = 'horizon' AND NOT attisdropped) THEN
+        ALTER TABLE jars.sanctions_version ADD COLUMN IF NOT EXISTS horizon BIGINT NOT NULL DEFAULT 0;
+    END IF;
+
+    -- The key: (jti) before, (jti, event_uuid) now.
+    IF NOT EXISTS (SELECT 1 FROM pg_constraint
+                   WHERE conrelid = 'jars.revoked_tickets'::regclass
+                     AND contype = 'p' AND array_length(conkey, 1) = 2) THEN
+        ALTER TABLE jars.revoked_tickets DROP CONSTRAINT IF EXISTS revoked_tickets_pkey;
+        ALTER TABLE jars.revoked_tickets
+            ADD CONSTRAINT revoked_tickets_pkey PRIMARY KEY (jti, event_uuid);
+    END IF;
+
+    IF to_regclass('jars.revoked_tickets_version') IS NULL THEN
+        CREATE INDEX IF NOT EXISTS revoked_tickets_version ON jars.revoked_tickets (version);
+    END IF;
+    IF to_regclass('jars.revoked_tickets_expires') IS NULL THEN
+        CREATE INDEX IF NOT EXISTS revoked_tickets_expires ON jars.revoked_tickets (expires);
+    END IF;
+END
+$jars$;
+
 -- Listener counts nodes share (issue 30): per node, per Icecast server it hears callbacks from,
 -- per scope ('station' or an event's id), how many listeners it counts there, when it last
 -- heard that server, and when it wrote the row (the database's clock). What holds a station's
@@ -148,3 +202,49 @@ BEGIN
     END IF;
 END
 $jars$;
+
+
+-- Grants (issue 29): in the original's setup `postgres` owns the tables and runs `jars migrate`,
+-- while jars serves as `jars`, which the original's schema granted jars.events alone. Every role
+-- that may write jars.events (other than its owner) may use jars' own tables and sequences.
+-- Only what is missing is granted, and only by a role that may (the tables' owner): run as the
+-- serving role, with the grants in place, this changes nothing.
+DO $jars$
+DECLARE
+    writer TEXT;
+    tbl TEXT;
+    privilege TEXT;
+BEGIN
+    PERFORM pg_advisory_xact_lock(4242017001);
+    PERFORM set_config('lock_timeout', '1s', true);
+    FOR writer IN
+        SELECT DISTINCT a.grantee::regrole::text
+        FROM pg_class c, aclexplode(c.relacl) a
+        WHERE c.oid = to_regclass('jars.events') AND a.privilege_type = 'INSERT'
+          AND a.grantee <> 0 AND a.grantee <> c.relowner
+    LOOP
+        FOREACH tbl IN ARRAY ARRAY['jars.bans', 'jars.revoked_tickets', 'jars.ticket_cutoffs',
+                                   'jars.event_ends', 'jars.sanctions_version',
+                                   'jars.listener_sessions', 'jars.listener_counts']
+        LOOP
+            CONTINUE WHEN to_regclass(tbl) IS NULL
+                OR NOT pg_has_role((SELECT relowner FROM pg_class WHERE oid = to_regclass(tbl)),
+                                   'USAGE');
+            FOREACH privilege IN ARRAY ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE'] LOOP
+                IF NOT has_table_privilege(writer, tbl, privilege) THEN
+                    EXECUTE format('GRANT %s ON %s TO %s', privilege, tbl, writer);
+                END IF;
+            END LOOP;
+        END LOOP;
+        FOREACH tbl IN ARRAY ARRAY['jars.bans_id_seq', 'jars.listener_sessions_id_seq'] LOOP
+            CONTINUE WHEN to_regclass(tbl) IS NULL
+                OR NOT pg_has_role((SELECT relowner FROM pg_class WHERE oid = to_regclass(tbl)),
+                                   'USAGE');
+            IF NOT has_sequence_privilege(writer, tbl, 'USAGE') THEN
+                EXECUTE format('GRANT USAGE ON SEQUENCE %s TO %s', tbl, writer);
+            END IF;
+        END LOOP;
+    END LOOP;
+END
+$jars$;
+

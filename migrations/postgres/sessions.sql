@@ -1,7 +1,9 @@
--- jars' listener sessions on PostgreSQL: one table every node writes to. Embedded in the binary;
--- run by `jars migrate`, and by `jars serve` when it opens the store, unless
--- `[store] migrate = false`. Idempotent: every step looks before it changes anything, and an
--- advisory lock serialises nodes migrating at once. The original JARS service never names it.
+-- jars' sessions on PostgreSQL: one row per live session Icecast reported (listeners and sources),
+-- one table every node writes to. Embedded in the binary; run by `jars migrate`, and by
+-- `jars serve` when it opens the store, unless `[store] migrate = false`. Idempotent: every step
+-- looks before it changes anything (so a role that may not alter the table is fine when there is
+-- nothing to do), and an advisory lock serialises nodes migrating at once. The original JARS
+-- service never names it; its name is from when it held listeners only.
 DO $jars$
 DECLARE
     writer TEXT;
@@ -20,7 +22,8 @@ BEGIN
             event_uuid UUID,
             -- The mount as Icecast named it, without the query string.
             mount TEXT NOT NULL,
-            -- The Icecast that reported the session and its client id there.
+            -- The Icecast that reported the session and there the listener's client id, or
+            -- the source's mount.
             server TEXT NOT NULL,
             port TEXT NOT NULL,
             client TEXT NOT NULL,
@@ -38,7 +41,13 @@ BEGIN
             -- The icecast-auth-timelimit jars answered, in seconds.
             timelimit BIGINT,
             -- left, timelimit, kicked or lost.
-            end_reason TEXT
+            end_reason TEXT,
+            -- listener or source.
+            role TEXT NOT NULL DEFAULT 'listener',
+            -- The trusted relay a source came through.
+            relay TEXT,
+            -- For kicked: the deny reason's label.
+            end_cause TEXT
         );
         -- Whoever may write jars.events may write the sessions: in the original's setup
         -- `postgres` owns the tables (and runs `jars migrate`) while jars connects as `jars`,
@@ -55,16 +64,43 @@ BEGIN
         END LOOP;
     END IF;
 
+    -- Tables of releases that stored listeners only. A column added with a constant default
+    -- does not rewrite the table.
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'jars.listener_sessions'::regclass
+                   AND attname = 'role' AND NOT attisdropped) THEN
+        ALTER TABLE jars.listener_sessions ADD COLUMN IF NOT EXISTS role TEXT NOT NULL
+            DEFAULT 'listener';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'jars.listener_sessions'::regclass
+                   AND attname = 'relay' AND NOT attisdropped) THEN
+        ALTER TABLE jars.listener_sessions ADD COLUMN IF NOT EXISTS relay TEXT;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'jars.listener_sessions'::regclass
+                   AND attname = 'end_cause' AND NOT attisdropped) THEN
+        ALTER TABLE jars.listener_sessions ADD COLUMN IF NOT EXISTS end_cause TEXT;
+    END IF;
+
+    -- The open row of a key (a listener's client id and a source's mount never look alike).
     IF to_regclass('jars.listener_sessions_open') IS NULL THEN
         CREATE INDEX IF NOT EXISTS listener_sessions_open
             ON jars.listener_sessions (server, port, client) WHERE ended IS NULL;
     END IF;
+    -- Rows by start: reports by date, and the purge.
     IF to_regclass('jars.listener_sessions_started') IS NULL THEN
         CREATE INDEX IF NOT EXISTS listener_sessions_started ON jars.listener_sessions (started);
     END IF;
-    IF to_regclass('jars.listener_sessions_event') IS NULL THEN
-        CREATE INDEX IF NOT EXISTS listener_sessions_event
-            ON jars.listener_sessions (event_uuid, started);
+    -- An event's listeners by start, holding what the figures read (src/store/sessions/
+    -- figures.rs), so that they are read from the index alone once vacuum has marked the
+    -- table's pages all-visible. It serves what listener_sessions_event of earlier releases
+    -- did, which goes.
+    IF to_regclass('jars.listener_sessions_listeners') IS NULL THEN
+        CREATE INDEX IF NOT EXISTS listener_sessions_listeners
+            ON jars.listener_sessions (event_uuid, started)
+            INCLUDE (ended, duration, end_reason, member, ticket, ip)
+            WHERE role = 'listener';
+    END IF;
+    IF to_regclass('jars.listener_sessions_event') IS NOT NULL THEN
+        DROP INDEX IF EXISTS jars.listener_sessions_event;
     END IF;
 END
 $jars$;

@@ -131,12 +131,11 @@ pub enum Command {
         /// At most this many simultaneous listeners on the ticket, e.g. 2
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
         max_listeners: Option<u32>,
-        /// Print the listening link (jars' /listen/<event>, the ticket in it) instead of the
-        /// bare ticket; --url names jars' public address, e.g. --link --url https://radio.example
-        #[arg(long, conflicts_with = "source")]
-        link: bool,
-        #[command(flatten)]
-        node: NodeAddress,
+        /// With several Icecast servers (a public_url in [[icecast.servers]]) the listening URL
+        /// is jars' /listen at this base URL, e.g. https://radio.example [default: the config's
+        /// listen]
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
     },
     /// Create, list and end events
     #[command(subcommand)]

@@ -2,6 +2,7 @@
 //! a running `jars serve` sharing it notices within two seconds and drops the live sessions a
 //! new ban matches.
 
+use super::out::out;
 use super::{event_id, sanctions_store, Failure, OPERATOR};
 use crate::config::{parse_duration, Config};
 use crate::identity::{Identity, IdentityError};
@@ -74,7 +75,7 @@ pub(super) async fn run(config: &Config, cmd: BanCommand) -> Result<(), Failure>
                 })
                 .await
                 .map_err(failed)?;
-            println!("added ban {}: {}", ban.id, describe(&ban));
+            out!("added ban {}: {}", ban.id, describe(&ban));
         }
         BanCommand::List => {
             let store = sanctions_store(config).await?;
@@ -83,12 +84,15 @@ pub(super) async fn run(config: &Config, cmd: BanCommand) -> Result<(), Failure>
                 .bans(chrono::Utc::now())
                 .await
                 .map_err(failed)?;
-            println!(
+            out!(
                 "{:>5}  {:<40}  {:<36}  {:<20}  REASON",
-                "ID", "BANNED", "EVENT", "EXPIRES (UTC)"
+                "ID",
+                "BANNED",
+                "EVENT",
+                "EXPIRES (UTC)"
             );
             for b in bans {
-                println!(
+                out!(
                     "{:>5}  {:<40}  {:<36}  {:<20}  {}",
                     b.id,
                     who(&b),
@@ -107,7 +111,7 @@ pub(super) async fn run(config: &Config, cmd: BanCommand) -> Result<(), Failure>
             if !store.sanctions.remove_ban(id).await.map_err(failed)? {
                 return Err(Failure::Runtime(format!("no ban {id}")));
             }
-            println!("removed ban {id}");
+            out!("removed ban {id}");
         }
     }
     Ok(())

@@ -2,6 +2,7 @@
 //! owners named by the identity backend, and the live state and listener counts the running node
 //! holds (`node`).
 
+use super::out::out;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use super::{EventCommand, Failure};
 use crate::config::Config;
 use crate::data_dir;
 use crate::identity::{Identity, IdentityError, UsersFile};
+use crate::log_input::Escaped;
 use crate::rules;
 use crate::setup;
 use crate::store::{Event, ListFilter, NewEvent};
@@ -60,7 +62,7 @@ pub async fn run(config: &Config, cmd: EventCommand) -> Result<(), Failure> {
                 })
                 .await
                 .map_err(|e| Failure::Runtime(e.to_string()))?;
-            println!("{}", e.id);
+            out!("{}", e.id);
         }
         EventCommand::End { .. } => unreachable!("dispatched to event_end"),
         EventCommand::MaxListeners { event_id, max } => {
@@ -146,18 +148,40 @@ fn print_events(
     names: &HashMap<i64, String>,
     live: Option<&HashMap<uuid::Uuid, LiveState>>,
 ) {
-    let name = |id: i64| names.get(&id).cloned().unwrap_or_else(|| id.to_string());
-    println!(
-        "{:<36}  {:<12}  {:<7}  {:<16}  {:<4}  {:>9}  {:<19}  TITLE",
+    super::out::write_bytes(events_table(events, names, live).as_bytes());
+    let unseen = live.map_or(0, |l| {
+        events.iter().filter(|e| !l.contains_key(&e.id)).count()
+    });
+    if unseen > 0 {
+        eprintln!(
+            "jars: the node did not show {unseen} of these events (\"?\"): private events need \
+             an admin in the users file and the key pair here, or the node uses another store"
+        );
+    }
+}
+
+/// The table `jars event list` prints. Titles and names are shown with their control
+/// characters escaped ([`Escaped`]): a title holding `\r\n` cannot forge a row, nor an escape
+/// sequence drive the operator's terminal.
+fn events_table(
+    events: &[Event],
+    names: &HashMap<i64, String>,
+    live: Option<&HashMap<uuid::Uuid, LiveState>>,
+) -> String {
+    use std::fmt::Write;
+    let name = |id: i64| {
+        names
+            .get(&id)
+            .map_or_else(|| id.to_string(), |n| Escaped(n).to_string())
+    };
+    let mut out = format!(
+        "{:<36}  {:<12}  {:<7}  {:<16}  {:<4}  {:>9}  {:<19}  TITLE\n",
         "EVENT", "OWNER", "PRIVATE", "CONNECTED", "LIVE", "LISTENERS", "EXPIRES (UTC)"
     );
-    let mut unseen = 0;
     for e in events {
         let state = live.and_then(|l| l.get(&e.id));
-        if live.is_some() && state.is_none() {
-            unseen += 1;
-        }
-        println!(
+        let _ = writeln!(
+            out,
             "{:<36}  {:<12}  {:<7}  {:<16}  {:<4}  {:>9}  {:<19}  {}",
             e.id,
             name(e.created_by),
@@ -170,13 +194,44 @@ fn print_events(
             state.map_or("?", |s| if s.live { "yes" } else { "no" }),
             state.map_or("?".into(), |s| s.listeners.to_string()),
             e.expires_time.format("%Y-%m-%d %H:%M:%S"),
-            e.title.as_deref().unwrap_or_default()
+            Escaped(e.title.as_deref().unwrap_or_default())
         );
     }
-    if unseen > 0 {
-        eprintln!(
-            "jars: the node did not show {unseen} of these events (\"?\"): private events need \
-             an admin in the users file and the key pair here, or the node uses another store"
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 28, item 5: a title holding `\r\n` forged a row of `jars event list`.
+    #[test]
+    fn titles_and_names_show_control_characters_escaped() {
+        let now = chrono::Utc::now();
+        let event = Event {
+            id: uuid::Uuid::new_v4(),
+            title: Some("Show\r\n00000000-0000-4000-8000-000000000000  admin  no\x1b[2J".into()),
+            description: None,
+            private: false,
+            created_by: 7,
+            created_time: now,
+            expires_time: now,
+            connected: true,
+            connected_by: Some(7),
+            last_connected_at: None,
+            last_disconnected_at: None,
+            relation_id: None,
+            max_listeners: None,
+        };
+        let names = HashMap::from([(7, "carol\nroot".to_string())]);
+        let text = events_table(&[event], &names, None);
+        assert_eq!(text.lines().count(), 2, "{text}");
+        assert!(text.contains("Show\\r\\n00000000"), "{text}");
+        assert!(text.contains("\\x1b[2J"), "{text}");
+        assert!(text.contains("carol\\nroot"), "{text}");
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
         );
     }
 }

@@ -1,6 +1,7 @@
 //! `jars man`: the manual page jars(1), generated from the command line's definition (`args`)
 //! so it cannot drift from `--help`: clap_mangen's title, synopsis and global options, then one
-//! subsection per command with its arguments and its example.
+//! subsection per command with its arguments and its example; then what a technician looks up
+//! without the sources at hand: ENVIRONMENT, FILES, SIGNALS and EXIT STATUS.
 
 use std::io::Write;
 
@@ -22,6 +23,7 @@ pub fn render(out: &mut dyn Write) -> std::io::Result<()> {
     for command in commands(&cli) {
         command_section(&mut roff, command);
     }
+    reference(&mut roff);
     roff.control("SH", ["SEE ALSO"]);
     roff.text([roman(
         "README.md in the jars sources, and docs/ beside it: api.md (the HTTP API), icecast.md, \
@@ -96,4 +98,98 @@ fn command_section(roff: &mut Roff, command: &clap::Command) {
         roff.control("PP", []);
         roff.text([roman(example.to_string())]);
     }
+}
+
+/// One tagged paragraph per `(tag, text)`.
+fn tagged(roff: &mut Roff, items: &[(&str, &str)]) {
+    for (tag, text) in items {
+        roff.control("TP", []);
+        roff.text([bold(*tag)]);
+        roff.text([roman(*text)]);
+    }
+}
+
+/// ENVIRONMENT, FILES, SIGNALS and EXIT STATUS.
+fn reference(roff: &mut Roff) {
+    roff.control("SH", ["ENVIRONMENT"]);
+    roff.text([roman(
+        "Each beats the configuration file; a command-line option beats it.",
+    )]);
+    tagged(
+        roff,
+        &[
+            ("JARS_CONFIG", "The configuration file (--config)."),
+            ("JARS_DATA_DIR", "The data directory (--data-dir), default ./jars-data."),
+            (
+                "JARS_LISTEN",
+                "Where the node listens (serve --listen); status, event list and check-config use it too.",
+            ),
+            (
+                "JARS_DATABASE_URL",
+                "The event store (--database-url): postgres://... or sqlite:PATH. DATABASE_URL is not read.",
+            ),
+            ("JARS_LOG_FORMAT", "text or json (--log-format)."),
+            ("RUST_LOG", "The log filter; beats log_level in the configuration."),
+            ("NO_COLOR", "Set: no colour in the log, even on a terminal."),
+            (
+                "PGPASSWORD, PGHOST, PGUSER, ...",
+                "libpq's variables and ~/.pgpass, for what the PostgreSQL URL leaves out.",
+            ),
+        ],
+    );
+    roff.control("SH", ["FILES"]);
+    tagged(
+        roff,
+        &[
+            (
+                "/etc/jars/jars.toml",
+                "The configuration as installed (jars check-config --print-default prints every key), \
+                 or the original JARS' /etc/jars/config.json.",
+            ),
+            ("DATA_DIR/jwt-private.pem", "The signing key, mode 0600."),
+            (
+                "DATA_DIR/jwt-public.pem, DATA_DIR/retired-keys/",
+                "Its public half, and those of rotated keys (jars keygen --rotate).",
+            ),
+            ("DATA_DIR/users.toml", "Users, argon2id hashes and next_id, mode 0600."),
+            (
+                "DATA_DIR/jars.sqlite3",
+                "The embedded store: events, bans and revocations, listener sessions.",
+            ),
+            ("DATA_DIR/jars.lock", "Held by jars serve while it runs."),
+        ],
+    );
+    roff.control("SH", ["SIGNALS"]);
+    tagged(
+        roff,
+        &[
+            (
+                "SIGHUP",
+                "Reload the configuration, key set, Icecast settings, limits and log level; \
+                 a configuration that does not validate is refused and the old one stays.",
+            ),
+            (
+                "SIGTERM, SIGINT",
+                "Stop accepting and let requests in flight finish for up to shutdown_grace (10s), \
+                 then exit 0; a second signal exits at once with 130.",
+            ),
+        ],
+    );
+    roff.control("SH", ["EXIT STATUS"]);
+    tagged(
+        roff,
+        &[
+            ("0", "Success; for status, the node is ready."),
+            ("1", "Failure; for status, the node is not ready."),
+            (
+                "64",
+                "Bad configuration or arguments (EX_USAGE): nothing was bound or written.",
+            ),
+            (
+                "69",
+                "The node a command asked does not answer (EX_UNAVAILABLE).",
+            ),
+            ("130", "serve: a second signal cut the graceful stop short."),
+        ],
+    );
 }

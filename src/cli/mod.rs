@@ -11,9 +11,9 @@ use crate::config::{parse_duration, Config, ConfigError, Overrides, StoreSetting
 use crate::data_dir;
 use crate::identity::users_file::UserEditError;
 use crate::identity::{Identity, IdentityError, UsersFile};
-use crate::rules;
 use crate::setup::{self, SetupError};
 use crate::tokens::TicketBinding;
+use out::out;
 
 mod args;
 mod ban;
@@ -21,7 +21,9 @@ mod event_end;
 mod events;
 pub mod manual;
 pub mod node;
+pub mod out;
 mod report;
+mod ticket;
 mod ticket_revoke;
 pub use args::{
     BanCommand, Cli, Command, EventCommand, LogFormat, NodeAddress, PasswordSource, ReportBy,
@@ -101,9 +103,11 @@ impl Cli {
         Overrides {
             config: self.config.clone(),
             data_dir: self.data_dir.clone(),
+            // Where the node listens, for every command: `status` and `event list` ask there and
+            // `check-config` shows it. Only `serve` has the flag; the others take the variable.
             listen: match &self.command {
                 Command::Serve { listen } => listen.clone(),
-                _ => None,
+                _ => std::env::var("JARS_LISTEN").ok().filter(|l| !l.is_empty()),
             },
             database_url: self.database_url.clone(),
         }
@@ -155,8 +159,7 @@ async fn dispatch(cli: Cli, config: &Config) -> Result<(), Failure> {
             ip,
             referer,
             max_listeners,
-            link,
-            node,
+            url,
             action: None,
         } => {
             let binding = TicketBinding {
@@ -165,19 +168,18 @@ async fn dispatch(cli: Cli, config: &Config) -> Result<(), Failure> {
                 max_listeners,
             };
             let event_id = event_id.unwrap_or_default();
-            let link = link
-                .then(|| node::Node::new(config, node.url.as_deref()).map(|n| n.api))
+            let listen = crate::rules::placement::listens_through_jars(&config.icecast.servers)
+                .then(|| node::Node::new(config, url.as_deref()).map(|n| n.api))
                 .transpose()?;
-            let minted = ticket(config, &event_id, source, lifetime.as_deref(), binding).await?;
-            match link {
-                Some(base) => println!(
-                    "{base}/listen/{}{}?token={minted}",
-                    self::event_id(&event_id)?,
-                    config.ui.mount_extension
-                ),
-                None => println!("{minted}"),
-            }
-            Ok(())
+            ticket::run(
+                config,
+                &event_id,
+                source,
+                lifetime.as_deref(),
+                binding,
+                listen.as_deref(),
+            )
+            .await
         }
         Command::Event(EventCommand::End { event_id }) => event_end::run(config, &event_id).await,
         Command::Event(cmd) => events::run(config, cmd).await,
@@ -207,28 +209,34 @@ async fn dispatch(cli: Cli, config: &Config) -> Result<(), Failure> {
 /// Writes the completion script for `shell` to stdout; needs no config (`main` runs it first).
 pub fn print_completions(shell: clap_complete::Shell) {
     use clap::CommandFactory;
-    clap_complete::generate(shell, &mut Cli::command(), "jars", &mut std::io::stdout());
+    // Into memory first: clap_complete panics when its writer fails (a closed pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "jars", &mut script);
+    out::write_bytes(&script);
 }
 
 /// Writes the manual page to stdout; needs no config (`main` runs it first).
 pub fn print_manual() -> Result<(), Failure> {
-    manual::render(&mut std::io::stdout().lock())
-        .map_err(|e| Failure::Runtime(format!("writing the manual page: {e}")))
+    let mut page = Vec::new();
+    manual::render(&mut page)
+        .map_err(|e| Failure::Runtime(format!("writing the manual page: {e}")))?;
+    out::write_bytes(&page);
+    Ok(())
 }
 
 fn check_config(config: &Config) -> Result<(), Failure> {
-    print!("{}", config.describe());
+    out::write_bytes(config.describe().as_bytes());
     let dir = data_dir::absolute(&config.data_dir);
     let missing = if dir.exists() {
         ""
     } else {
         " (does not exist yet: `jars serve` creates it)"
     };
-    println!("{:<34}{}{missing}", "data_dir (absolute)", dir.display());
+    out!("{:<34}{}{missing}", "data_dir (absolute)", dir.display());
     // Configured key files must load; the generated pair is created on first `serve`.
     if config.tokens.private_key.is_some() || config.tokens.public_key.is_some() {
         setup::token_service(config)?;
-        println!("{:<34}loaded", "keys");
+        out!("{:<34}loaded", "keys");
     }
     for setting in config.placeholder_secrets() {
         eprintln!(
@@ -236,19 +244,47 @@ fn check_config(config: &Config) -> Result<(), Failure> {
         );
     }
     config.refuse_placeholder_secrets()?;
-    println!("configuration OK");
+    out!("configuration OK");
     Ok(())
 }
 
+/// Creates or updates the store's schema and says what it did: a table it creates is
+/// "created", not "up to date".
 async fn migrate(config: &Config) -> Result<(), Failure> {
+    let runtime = |e: crate::store::StoreError| Failure::Runtime(e.to_string());
+    // What exists before, to tell creating from finding.
+    let fresh = matches!(&config.store, StoreSettings::Sqlite { path } if !path.exists());
+    let sessions_existed = match &config.store {
+        StoreSettings::Sqlite { .. } => true,
+        StoreSettings::Postgres(pg) => {
+            crate::store::postgres::PostgresStore::table_exists(pg, "jars.listener_sessions")
+                .await
+                .map_err(runtime)?
+        }
+    };
     let report = crate::store::migrate(&config.store)
         .await
-        .map_err(|e| Failure::Runtime(e.to_string()))?;
-    println!("{report}");
+        .map_err(runtime)?;
     let sessions = crate::store::sessions::migrate(&config.store)
         .await
-        .map_err(|e| Failure::Runtime(e.to_string()))?;
-    println!("{sessions}");
+        .map_err(runtime)?;
+    match &config.store {
+        StoreSettings::Sqlite { path } if fresh => out!(
+            "sqlite:{}: created the store (events, bans and revocations, listener sessions)",
+            path.display()
+        ),
+        StoreSettings::Postgres(pg) if !sessions_existed => {
+            out!("{report}");
+            out!(
+                "{}: created jars.listener_sessions",
+                crate::config::redact_url(&pg.url)
+            );
+        }
+        _ => {
+            out!("{report}");
+            out!("{sessions}");
+        }
+    }
     Ok(())
 }
 
@@ -266,7 +302,7 @@ fn keygen(config: &Config, force: bool, rotate: bool) -> Result<(), Failure> {
             }
             other => Failure::Runtime(other.to_string()),
         })?;
-        println!(
+        out!(
             "retired key {retired} (kept in {}/ so its tokens keep verifying); new signing key {new}\n\
              send SIGHUP (systemctl reload jars) to sign with it; remove the retired file after the \
              longest token lifetime, then SIGHUP again",
@@ -278,7 +314,7 @@ fn keygen(config: &Config, force: bool, rotate: bool) -> Result<(), Failure> {
         crate::keys::KeyError::Exists(_) => Failure::Usage(e.to_string()),
         other => Failure::Runtime(other.to_string()),
     })?;
-    println!(
+    out!(
         "wrote {} (kid {kid}); send SIGHUP (systemctl reload jars) to sign with it",
         config
             .data_dir
@@ -351,7 +387,7 @@ fn user(config: &Config, cmd: UserCommand) -> Result<(), Failure> {
             let pw = read_password(&password)?;
             // Tokens are stamped on the system clock too; older ones cannot be this user's.
             let u = file.add(&name, &pw, admin, chrono::Utc::now().timestamp())?;
-            println!(
+            out!(
                 "added {} (id {}{})",
                 u.name,
                 u.id,
@@ -361,28 +397,28 @@ fn user(config: &Config, cmd: UserCommand) -> Result<(), Failure> {
         UserCommand::Passwd { name, password } => {
             let pw = read_password(&password)?;
             file.set_password(&name, &pw)?;
-            println!("password of {name} changed");
+            out!("password of {name} changed");
         }
         UserCommand::Remove { name } => {
             let u = file.remove(&name)?;
-            println!("removed {} (id {})", u.name, u.id);
+            out!("removed {} (id {})", u.name, u.id);
         }
         UserCommand::Promote { name } => {
             file.set_admin(&name, true)?;
-            println!("{name} is an admin");
+            out!("{name} is an admin");
         }
         UserCommand::Demote { name } => {
             file.set_admin(&name, false)?;
-            println!("{name} is no longer an admin");
+            out!("{name} is no longer an admin");
         }
         UserCommand::List => {
             data_dir::existing_users_file(config).map_err(Failure::Runtime)?;
             // Read before the header, so a broken file prints only its error.
             let users = file.users()?;
-            println!("{:>6}  {:<24} ACCESS", "ID", "NAME");
+            out!("{:>6}  {:<24} ACCESS", "ID", "NAME");
             for u in users.iter() {
                 let access = if u.admin { "admin" } else { "user" };
-                println!("{:>6}  {:<24} {access}", u.id, u.name);
+                out!("{:>6}  {:<24} {access}", u.id, u.name);
             }
         }
     }
@@ -409,7 +445,7 @@ async fn token(config: &Config, name: &str, lifetime: Option<&str>) -> Result<()
     let (token, _) = tokens
         .issue(member.id, member.access_level, lifetime)
         .map_err(|e| Failure::Runtime(format!("cannot mint a token: {e}")))?;
-    println!("{token}");
+    out!("{token}");
     Ok(())
 }
 
@@ -431,42 +467,3 @@ async fn sanctions_store(config: &Config) -> Result<crate::store::Opened, Failur
 
 /// Who the CLI's bans and revocations are recorded as made by: the operator, not a member.
 const OPERATOR: i64 = 0;
-
-/// Mints a listener ticket (or a guest's source ticket) for `event_id`.
-async fn ticket(
-    config: &Config,
-    event_id: &str,
-    source: bool,
-    lifetime: Option<&str>,
-    binding: TicketBinding,
-) -> Result<String, Failure> {
-    let id = self::event_id(event_id)?;
-    let requested = lifetime
-        .map(|l| parse_duration("--lifetime", l))
-        .transpose()?;
-    data_dir::existing_store(config).map_err(Failure::Runtime)?;
-    data_dir::existing_signing_key(config).map_err(Failure::Runtime)?;
-    let store = crate::store::open(&config.store)
-        .await
-        .map_err(|e| Failure::Runtime(e.to_string()))?;
-    let now = chrono::Utc::now();
-    let event = store
-        .get(id)
-        .await
-        .map_err(|e| Failure::Runtime(e.to_string()))?
-        .filter(|e| !e.is_expired(now))
-        .ok_or_else(|| Failure::Runtime(format!("no unexpired event {id}")))?;
-    let lifetime = rules::ticket_lifetime(requested, config.icecast.ticket_lifetime, &event, now)
-        .map_err(|_| Failure::Usage("--lifetime: must be longer than zero".into()))?;
-    let tokens = setup::token_service(config)?;
-    let ticket = if source {
-        // As the event's owner: they could mint it themselves.
-        tokens
-            .issue_source_ticket(id, event.created_by, lifetime)
-            .map(|(t, _)| t)
-    } else {
-        tokens.issue_ticket(id, lifetime, binding).map(|(t, _)| t)
-    }
-    .map_err(|e| Failure::Runtime(format!("cannot mint a ticket: {e}")))?;
-    Ok(ticket)
-}

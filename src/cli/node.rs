@@ -3,6 +3,7 @@
 //! listener counts `jars event list` shows (its `/jars/events`), which only the running node
 //! knows.
 
+use super::out::out;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
@@ -134,7 +135,11 @@ pub async fn status(node: &Node) -> Result<(), Failure> {
         _ => None,
     };
 
-    let row = |name: &str, value: &str| println!("{name:<14}{value}");
+    // Names longer than the column (icecast.without_entry) still get two spaces.
+    let row = |name: &str, value: &str| {
+        let width = 14.max(name.len() + 2);
+        out!("{name:<width$}{value}")
+    };
     row("node", &node.api);
     row(
         "ready",
@@ -181,12 +186,24 @@ pub async fn status(node: &Node) -> Result<(), Failure> {
     for s in icecast["servers"].as_array().into_iter().flatten() {
         row("server", &server_line(s));
     }
-    // Whatever else /readyz reports, as it says it.
+    // Whatever else /readyz reports, as rows of text rather than JSON.
     if let Some(fields) = body.as_object() {
+        let mut rows = Vec::new();
         for (k, v) in fields {
-            if !matches!(k.as_str(), "ready" | "error" | "reason" | "callbacks") {
-                row(k, &v.to_string());
+            let mut v = v.clone();
+            if k == "icecast" {
+                // Shown above, a line each.
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("servers");
+                    o.remove("max_listeners");
+                }
             }
+            if !matches!(k.as_str(), "ready" | "error" | "reason" | "callbacks") {
+                detail_rows(k, &v, &mut rows);
+            }
+        }
+        for (name, value) in rows {
+            row(&name, &value);
         }
     }
     if ready {
@@ -218,7 +235,50 @@ fn server_line(s: &serde_json::Value) -> String {
     if let Some(why) = s["why"].as_str() {
         line.push_str(&format!("; {why}"));
     }
+    if let Some(resync) = s["resync"].as_str() {
+        line.push_str(&format!("; resync {resync}"));
+        if let Some(e) = s["error"].as_str() {
+            line.push_str(&format!(" ({e})"));
+        }
+    }
     line
+}
+
+/// `value` under `name` as rows: an object's fields as `name.field`, each item of a list on a
+/// row of its own, an empty list not at all (nothing to report).
+fn detail_rows(name: &str, value: &serde_json::Value, rows: &mut Vec<(String, String)>) {
+    use serde_json::Value;
+    match value {
+        Value::Object(fields) => {
+            for (k, v) in fields {
+                detail_rows(&format!("{name}.{k}"), v, rows);
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                rows.push((name.to_string(), inline(item)));
+            }
+        }
+        other => rows.push((name.to_string(), inline(other))),
+    }
+}
+
+/// One value as text on one line: strings without quotes, an object as `key value, …`
+/// without its empty fields.
+fn inline(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        Value::Object(fields) => fields
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, v)| format!("{k} {}", inline(v)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        Value::Array(items) => items.iter().map(inline).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    }
 }
 
 /// The key set's source and age: local key files are never refreshed; a fetched set has an age.
@@ -331,11 +391,13 @@ mod tests {
         );
         let master = serde_json::json!({
             "server": "localhost", "port": 8000, "health": "healthy",
-            "listeners": 2, "capacity": 500, "pending": 0,
+            "listeners": 2, "capacity": 500, "pending": 0, "resync": "failed",
+            "error": "connection refused",
         });
         assert_eq!(
             server_line(&master),
-            "localhost:8000  healthy, 2 of 500 listeners, no public_url: /listen sends nobody"
+            "localhost:8000  healthy, 2 of 500 listeners, no public_url: /listen sends nobody; \
+             resync failed (connection refused)"
         );
     }
 
@@ -350,5 +412,37 @@ mod tests {
             base_url("192.0.2.1:9000".parse().unwrap()),
             "http://192.0.2.1:9000"
         );
+    }
+
+    #[test]
+    fn readiness_detail_is_rows_of_text_not_json() {
+        let detail = serde_json::json!({
+            "servers": [
+                {"server": "localhost", "port": 8000, "resync": "failed",
+                 "last_resync": "2026-12-10T08:00:00+00:00", "error": "connection refused"},
+            ],
+            "without_entry": [],
+            "note": "sessions on servers without_entry cannot be dropped",
+        });
+        let mut rows = Vec::new();
+        detail_rows("icecast", &detail, &mut rows);
+        assert_eq!(
+            rows,
+            [
+                (
+                    "icecast.note".to_string(),
+                    "sessions on servers without_entry cannot be dropped".to_string()
+                ),
+                (
+                    "icecast.servers".to_string(),
+                    "error connection refused, last_resync 2026-12-10T08:00:00+00:00, port 8000, \
+                     resync failed, server localhost"
+                        .to_string()
+                ),
+            ]
+        );
+        assert!(rows
+            .iter()
+            .all(|(_, v)| !v.contains('{') && !v.contains('"')));
     }
 }

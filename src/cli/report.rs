@@ -2,12 +2,14 @@
 //! table, CSV or JSON. The columns are [`crate::sessions::report::Summary`]'s, aggregated by
 //! the store; events get their title from the event store.
 
+use super::out;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::{Failure, ReportBy, ReportFormat};
 use crate::config::Config;
+use crate::log_input::Escaped;
 use crate::sessions::report::{GroupBy, Summary};
 use crate::store::sessions::SessionFilter;
 
@@ -101,6 +103,14 @@ pub async fn run(
             summary: Summary::of(&figures),
         })
         .collect();
+    if let (Some(id), true) = (query.filter.event, lines.is_empty()) {
+        // An empty table would not say whether the event exists.
+        let events = crate::store::open(&config.store).await.map_err(runtime)?;
+        if events.get(id).await.map_err(runtime)?.is_none() {
+            return Err(Failure::Runtime(format!("no event {id}")));
+        }
+        eprintln!("jars: no listener sessions stored for event {id} in this period");
+    }
     if by == GroupBy::Event && !lines.is_empty() {
         let events = crate::store::open(&config.store).await.map_err(runtime)?;
         for line in &mut lines {
@@ -114,7 +124,7 @@ pub async fn run(
         GroupBy::Event => "event",
         GroupBy::Day => "day",
     };
-    print!("{}", render(&lines, header, format));
+    out::write_bytes(render(&lines, header, format).as_bytes());
     Ok(())
 }
 
@@ -123,12 +133,23 @@ fn time(t: Option<DateTime<Utc>>) -> String {
         .unwrap_or_default()
 }
 
-/// A CSV field, quoted when it holds a comma, quote or line break.
+/// The characters that make a spreadsheet read a cell as a formula (or, for a tab or carriage
+/// return at the start, that some applications strip before looking again).
+const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// A CSV field: a cell starting with a formula character gets a leading `'` (OWASP's rule
+/// against CSV injection: a title such as `=HYPERLINK(…)` stays text when the royalty sheet
+/// is opened), then the field is quoted when it holds a comma, quote or line break.
 fn csv_field(text: &str) -> String {
+    let text = if text.starts_with(FORMULA_STARTS) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    };
     if text.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", text.replace('"', "\"\""))
     } else {
-        text.to_string()
+        text
     }
 }
 
@@ -190,10 +211,12 @@ fn render(lines: &[Line], header: &str, format: ReportFormat) -> String {
             let mut rows: Vec<Vec<String>> = vec![std::iter::once(header.to_uppercase())
                 .chain(COLUMNS[skip..].iter().map(|c| c.to_uppercase()))
                 .collect()];
+            // Control characters shown escaped: a title holding `\r\n` cannot forge a row.
+            let shown = |text: &str| Escaped(text).to_string();
             for line in lines {
                 rows.push(
-                    std::iter::once(line.group.clone())
-                        .chain(cells(line)[skip..].iter().cloned())
+                    std::iter::once(shown(&line.group))
+                        .chain(cells(line)[skip..].iter().map(|c| shown(c)))
                         .collect(),
                 );
             }
@@ -250,5 +273,47 @@ mod tests {
         assert_eq!(csv_field("plain"), "plain");
         assert_eq!(csv_field("a, b"), "\"a, b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+    }
+
+    /// Issue 28, item 5: titles written unescaped became formulas in the royalty sheet.
+    #[test]
+    fn csv_cells_never_start_a_formula() {
+        let cases = [
+            (
+                "=HYPERLINK(\"http://x\",\"y\")",
+                "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"",
+            ),
+            ("+cmd|' /C calc'!A0", "'+cmd|' /C calc'!A0"),
+            ("-2+3", "'-2+3"),
+            ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
+            ("\t=1", "'\t=1"),
+            ("\r=1", "\"'\r=1\""),
+            ("Drive = time", "Drive = time"),
+            ("0.500", "0.500"),
+        ];
+        for (cell, want) in cases {
+            assert_eq!(csv_field(cell), want, "{cell:?}");
+        }
+    }
+
+    fn line(group: &str, title: &str) -> Line {
+        Line {
+            group: group.into(),
+            title: Some(title.into()),
+            summary: Summary::of(&crate::store::sessions::Figures::default()),
+        }
+    }
+
+    #[test]
+    fn table_cells_show_control_characters_escaped() {
+        let lines = [line("e1", "Show\r\nFORGED  9  9  9"), line("e2", "\x1b[2J")];
+        let text = render(&lines, "event", ReportFormat::Table);
+        assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(text.contains("Show\\r\\nFORGED"), "{text}");
+        assert!(text.contains("\\x1b[2J"), "{text}");
+        assert!(
+            !text.chars().any(|c| c.is_control() && c != '\n'),
+            "{text:?}"
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! `jars serve` sharing it notices within two seconds and drops the listeners and sources
 //! holding them.
 
+use super::out::out;
 use chrono::Utc;
 
 use super::{event_id, sanctions_store, Failure, OPERATOR};
@@ -33,10 +34,10 @@ pub(super) async fn run(
                 )
                 .await
                 .map_err(failed)?;
-            println!("revoked every ticket of event {id} issued until now");
+            out!("revoked every ticket of event {id} issued until now");
         }
         (Some(jti), None) => {
-            if jti.is_empty() || jti.len() > 128 {
+            if !crate::rules::sanctions::jti_fits(jti) {
                 return Err(Failure::Usage(format!("\"{jti}\" is not a ticket id")));
             }
             let store = sanctions_store(config).await?;
@@ -56,9 +57,9 @@ pub(super) async fn run(
                 .await
                 .map_err(failed)?;
             if new {
-                println!("revoked ticket {jti}");
+                out!("revoked ticket {jti}");
             } else {
-                println!("ticket {jti} was already revoked");
+                out!("ticket {jti} was already revoked");
             }
         }
         (None, None) => unreachable!("clap requires a ticket id or --event"),

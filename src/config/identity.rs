@@ -10,6 +10,10 @@ use serde::{Deserialize, Serialize};
 use super::describe::{duration, secret};
 use super::{err, positive, ConfigError};
 
+/// How long a login waits on MyRadio by default: generous, since the original waited without
+/// bound and a slow MyRadio is no reason to refuse a member.
+pub const DEFAULT_MYRADIO_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The resolved `[identity]` section: which backend, and its settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IdentitySettings {
@@ -109,7 +113,7 @@ pub(super) fn resolve(id: FileIdentity, data_dir: &Path) -> Result<IdentitySetti
                 timeout: positive(
                     "identity.myradio.timeout",
                     m.timeout,
-                    Duration::from_secs(5),
+                    DEFAULT_MYRADIO_TIMEOUT,
                 )?,
             }))
         }
@@ -142,6 +146,11 @@ mod tests {
         assert!(!format!("{:?}", c.identity).contains("key-one"));
         let e = toml(MYRADIO).unwrap_err().0;
         assert!(e.starts_with("identity.myradio.api_key"), "{e}");
+        let c = toml(&format!("{MYRADIO}api_key = \"k\"")).unwrap();
+        let IdentitySettings::MyRadio(m) = &c.identity else {
+            panic!("expected myradio")
+        };
+        assert_eq!(m.timeout, Duration::from_secs(30), "generous by default");
     }
 
     #[test]

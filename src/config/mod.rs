@@ -30,7 +30,7 @@ pub use icecast::{
     Access, IcecastServer, IcecastSettings, OnStoreError, StaticMount, TrustedSource,
 };
 pub use identity::{IdentitySettings, MyRadioSettings};
-pub use limits::LimitSettings;
+pub use limits::{LimitSettings, DEFAULT_MAX_REQUESTS_PER_CLIENT};
 pub use sessions::{IpMode, SessionSettings};
 pub use store::{redact_url, PostgresSettings, StoreCacheSettings, StoreSettings};
 pub use tokens::{KeyRef, RemoteKeySettings, TokenSettings};
@@ -192,12 +192,56 @@ fn parse_toml(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
         let line = e
             .span()
             .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-        let msg = e.message().trim().replace('\n', " ");
+        let mut msg = e.message().trim().replace('\n', " ");
+        if msg.ends_with("expected a duration") {
+            // serde says only the type it wanted: say how one is written.
+            msg.push_str(" written like \"30s\", \"6h\" or \"10d\" (a number alone has no unit)");
+        }
         match line {
-            Some(l) => err(format!("config file {}: line {l}: {msg}", path.display())),
+            Some(l) => {
+                // The key: TOML's message does not name it. Not the value, which may be secret.
+                let key = text
+                    .lines()
+                    .nth(l - 1)
+                    .and_then(|line| line.split('=').next())
+                    .unwrap_or("")
+                    .trim();
+                // serde quotes the value it refused: not when it may be a secret.
+                let secret = ["password", "key", "secret", "url"]
+                    .iter()
+                    .any(|s| key.to_ascii_lowercase().contains(s));
+                let msg = if secret { without_values(&msg) } else { msg };
+                err(format!(
+                    "config file {}: line {l} ({key}): {msg}",
+                    path.display()
+                ))
+            }
             None => err(format!("config file {}: {msg}", path.display())),
         }
     })
+}
+
+/// `msg` with whatever it quotes (serde's `` `12345678` `` or `"hunter2"`) replaced by `…`.
+fn without_values(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut quote = None;
+    for c in msg.chars() {
+        match quote {
+            Some(q) if c == q => {
+                out.push(c);
+                quote = None;
+            }
+            Some(_) => {}
+            None => {
+                out.push(c);
+                if c == '`' || c == '"' {
+                    out.push('…');
+                    quote = Some(c);
+                }
+            }
+        }
+    }
+    out
 }
 
 /// `d`, or `default` when unset; zero is refused, naming `key`.
@@ -296,7 +340,7 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:8888");
         assert_eq!(c.data_dir, PathBuf::from("./jars-data"));
         assert_eq!(c.tokens.lifetime, Duration::from_secs(86400));
-        assert_eq!(c.tokens.leeway, Duration::from_secs(30));
+        assert_eq!(c.tokens.leeway, Duration::ZERO);
         assert_eq!(c.tokens.issuer, "jars");
         assert_eq!(c.tokens.audience, None);
         assert_eq!(c.events.lifetime, Duration::from_secs(864000));

@@ -100,7 +100,9 @@ pub(super) fn resolve(t: FileTokens) -> Result<TokenSettings, ConfigError> {
     if t.audience.as_deref().is_some_and(|a| a.trim().is_empty()) {
         return Err(err("tokens.audience: must not be empty when set"));
     }
-    let leeway = t.leeway.unwrap_or(Duration::from_secs(30));
+    // None, as the original (PyJWT 1.7.1 without a leeway): a player reconnecting with an
+    // expired ticket must not get in. Give some for clocks known to drift.
+    let leeway = t.leeway.unwrap_or(Duration::ZERO);
     if leeway > Duration::from_secs(3600) {
         return Err(err(
             "tokens.leeway: at most 1h; clock skew beyond that is a broken clock",

@@ -59,6 +59,9 @@ pub enum DenyReason {
     /// The callback came from an address that may not send them (not loopback, not in
     /// `[icecast] allowed_from`). Counted as `bad_caller` too.
     CallerAddressNotAllowed,
+    /// The callback carries a browser's headers (`Origin`, `Sec-Fetch-Site`). Counted as
+    /// `bad_caller` too.
+    CallerIsBrowser,
     /// The ticket was revoked (by id, or with every ticket of its event).
     Revoked,
     /// The address or member is banned (everywhere, or from this event).
@@ -102,6 +105,7 @@ impl DenyReason {
             DenyReason::CallerAddressNotAllowed => {
                 "callback not from loopback or icecast.allowed_from"
             }
+            DenyReason::CallerIsBrowser => "callback from a browser",
             DenyReason::Revoked => "ticket revoked",
             DenyReason::Banned => "banned",
             DenyReason::Dropped => "dropped by the event's owner or an admin",
@@ -162,7 +166,9 @@ impl DenyReason {
             DenyReason::StoreUnavailable => "store_error",
             DenyReason::UserRemoved => "user_removed",
             DenyReason::IdentityUnavailable => "identity_error",
-            DenyReason::CallerNotIcecast | DenyReason::CallerAddressNotAllowed => "bad_caller",
+            DenyReason::CallerNotIcecast
+            | DenyReason::CallerAddressNotAllowed
+            | DenyReason::CallerIsBrowser => "bad_caller",
             DenyReason::Revoked => "revoked",
             DenyReason::Banned => "banned",
             DenyReason::Dropped => "dropped",

@@ -5,6 +5,7 @@
 
 pub mod denial;
 pub mod event;
+pub mod sanction;
 pub mod session;
 pub mod token_error;
 

@@ -17,6 +17,7 @@ use crate::icecast::Target;
 use crate::identity::MemberError;
 use crate::log_input::Escaped;
 use crate::rules;
+use crate::rules::sanctions::Power;
 use crate::store::{Event, EventCursor, ListFilter, NewEvent, MAX_EVENT_LISTENERS};
 use crate::tokens::{Claims, TicketBinding, TokenError};
 use crate::webcast::{ApprovalError, Approver};
@@ -118,41 +119,44 @@ async fn issue_token(
     subject.user = Some(user.to_string());
     let password = args.require("password")?;
     let api = state.api.load();
-    // Per address every attempt counts, against spraying many names. Per name only failures
-    // count, and not from a network that has logged in as that name: one name guessed from
-    // many addresses is slowed, yet a third party cannot lock a member out.
-    if let Some(ip) = client {
-        api.token_limiter
-            .check(&format!("ip:{ip}"))
-            .map_err(too_many)?;
+    let now = state.clock.now();
+    // Only failures count, per address and per name (OWASP's advice): many members behind one
+    // address log in freely, one name guessed from many addresses is slowed. Not per name from
+    // a network that has logged in as that name: a third party cannot lock a member out.
+    let known = client.is_some_and(|ip| api.known_logins.knows(user, ip, now));
+    let keys: Vec<String> = client
+        .map(|ip| format!("ip:{ip}"))
+        .into_iter()
+        .chain((!known).then(|| format!("user:{user}")))
+        .collect();
+    // Counted now, given back unless the password was wrong, so that concurrent guesses
+    // cannot all pass before the first failure is counted.
+    for (i, key) in keys.iter().enumerate() {
+        if let Err(retry) = api.token_limiter.check(key) {
+            keys[..i].iter().for_each(|k| api.token_limiter.refund(k));
+            return Err(too_many(retry));
+        }
     }
-    let known = client.is_some_and(|ip| api.known_logins.knows(user, ip));
-    let name_key = (!known).then(|| format!("user:{user}"));
-    if let Some(key) = &name_key {
-        // Counted now, refunded unless the password was wrong, so that concurrent guesses
-        // cannot all pass before the first failure is counted.
-        api.token_limiter.check(key).map_err(too_many)?;
-    }
-    let refund = |failed_login: bool| {
-        if let (Some(key), false) = (&name_key, failed_login) {
-            api.token_limiter.refund(key);
+    let settle = |failed_login: bool| {
+        if !failed_login {
+            keys.iter().for_each(|k| api.token_limiter.refund(k));
         }
     };
     if !state.tokens.can_sign() {
         // A verify-only node: tokens come from the issuer named in tokens.jwks_url.
-        refund(false);
+        settle(false);
         return Err(TokenError::NoSigningKey.into());
     }
     let member = match state.identity.authenticate(user, password).await {
         Ok(m) => m,
         Err(e) => {
-            refund(matches!(e, crate::identity::IdentityError::NoUser));
+            settle(matches!(e, crate::identity::IdentityError::NoUser));
             return Err(e.into());
         }
     };
-    refund(false);
+    settle(false);
     if let Some(ip) = client {
-        api.known_logins.remember(user, ip);
+        api.known_logins.remember(user, ip, now);
     }
     subject.member = Some(member.id);
     let tokens = state.tokens.clone();
@@ -171,6 +175,22 @@ fn too_many(retry: std::time::Duration) -> ApiError {
 /// Counts one request of `member` against `limiter` (`create_limiter`, `ticket_limiter`).
 fn member_within(limiter: &crate::rate_limit::RateLimiter, member: i64) -> Result<(), ApiError> {
     limiter.check(&format!("member:{member}")).map_err(too_many)
+}
+
+/// 403 `Banned` when a ban in force takes `power` from the member
+/// ([`rules::sanctions::ban_takes`]).
+pub(super) fn not_banned_from(
+    state: &AppState,
+    claims: &Claims,
+    power: Power,
+) -> Result<(), ApiError> {
+    rules::sanctions::ban_takes(
+        &state.sanctions.current(),
+        claims.sub,
+        power,
+        state.clock.now(),
+    )
+    .map_err(|_| ApiError::Banned)
 }
 
 /// A verified user token, with the member's current rights
@@ -200,12 +220,12 @@ pub fn parse_event_id(text: &str) -> Result<Uuid, ApiError> {
         .ok_or(ApiError::InvalidIdentifier)
 }
 
-fn bounded_text(args: &Args, name: &'static str) -> Result<String, ApiError> {
-    let v = args.require(name)?;
-    if !rules::text_fits(v) {
-        return Err(ApiError::InvalidArgument(name));
+/// A title or description that fits the original's `VARCHAR(255)`.
+fn bounded_text(text: &str, name: &'static str) -> Result<String, ApiError> {
+    if !rules::text_fits(text) {
+        return Err(ApiError::StringDataRightTruncation(name));
     }
-    Ok(v.to_string())
+    Ok(text.to_string())
 }
 
 /// `POST /jars/create` with `auth`, `title`, `description`, `private`, and (admins only)
@@ -214,13 +234,19 @@ pub async fn create(
     State(state): State<AppState>,
     args: Args,
 ) -> Result<impl IntoResponse, ApiError> {
-    // The original's order: the token first, then the other arguments as it read them.
+    // The original's order: it read `title`, `description` and `private`, then the token;
+    // its database then refused a `private` that is not a boolean word before a text too
+    // long (PostgreSQL converts the literal while planning the INSERT, and checks lengths
+    // after).
+    let title = args.require("title")?;
+    let description = args.require("description")?;
+    let private = args.require("private")?;
     let claims = verified(&state, args.require("auth")?).await?;
-    let title = bounded_text(&args, "title")?;
-    let description = bounded_text(&args, "description")?;
-    let private =
-        parse_bool(args.require("private")?).ok_or(ApiError::InvalidArgument("private"))?;
-    let max_listeners = match args.get("max_listeners") {
+    let private = parse_bool(private).ok_or(ApiError::InvalidTextRepresentation("private"))?;
+    let title = bounded_text(title, "title")?;
+    let description = bounded_text(description, "description")?;
+    not_banned_from(&state, &claims, Power::CreateEvent)?;
+    let max_listeners = match args.get("max_listeners")? {
         None => None,
         Some(text) => {
             let cap = rules::caps::event_cap(text, MAX_EVENT_LISTENERS, true)
@@ -319,7 +345,7 @@ pub(super) fn approval_error(e: ApprovalError) -> ApiError {
 }
 
 async fn viewer(state: &AppState, args: &Args) -> Result<Option<Arc<Claims>>, ApiError> {
-    match args.token() {
+    match args.token()? {
         Some(t) => Ok(Some(verified(state, t).await?)),
         None => Ok(None),
     }
@@ -330,20 +356,37 @@ async fn viewer(state: &AppState, args: &Args) -> Result<Option<Arc<Claims>>, Ap
 pub struct EventView {
     #[serde(flatten)]
     event: Event,
+    /// The owner's (`created_by`) user name, for members, where the identity backend keeps
+    /// names; `null` for visitors without a token, who are not told members' login names.
+    owner_name: Option<String>,
     /// A source is streaming to the event's mount on this node's Icecast.
     live: bool,
     /// Current listeners, summed over the Icecast servers reporting to this node.
     listeners: u32,
     peak_listeners: u32,
+    /// The title the DJ's webcast client last sent (`metadata`), while live through this
+    /// node's `/webcast`.
+    stream_title: Option<String>,
 }
 
+/// The event as shown to a caller with a member's token (its owner's name included).
 pub(super) fn view(state: &AppState, event: Event) -> EventView {
+    view_for(state, event, true)
+}
+
+/// The event as shown; `named`: with its owner's name (the caller presented a member's token).
+fn view_for(state: &AppState, event: Event, named: bool) -> EventView {
     let m = state.hooks.live.mount(&Target::Event(event.id));
+    let owner_name = named
+        .then(|| state.identity.name_of(event.created_by))
+        .flatten();
     EventView {
-        event,
+        owner_name,
         live: m.live(),
         listeners: m.listeners,
         peak_listeners: m.peak_listeners,
+        stream_title: state.webcast.registry.title(event.id),
+        event,
     }
 }
 
@@ -357,7 +400,7 @@ pub async fn list_events(
     let page =
         rules::page_size(optional(&args, "limit")?).ok_or(ApiError::InvalidArgument("limit"))?;
     let after = args
-        .get("after")
+        .get("after")?
         .map(|a| EventCursor::decode(a.trim()).ok_or(ApiError::InvalidArgument("after")))
         .transpose()?;
     let all = args.flag("all")?;
@@ -390,7 +433,11 @@ pub async fn list_events(
             }
         }
     }
-    let views: Vec<EventView> = events.into_iter().map(|e| view(&state, e)).collect();
+    let named = viewer.is_some();
+    let views: Vec<EventView> = events
+        .into_iter()
+        .map(|e| view_for(&state, e, named))
+        .collect();
     Ok((headers, Json(views)))
 }
 
@@ -408,7 +455,7 @@ pub async fn get_event(
     let all = args.flag("all")?;
     match state.store.get(id).await? {
         Some(e) if rules::may_see(viewer.as_deref(), &e, all, state.clock.now()) => {
-            Ok(Json(view(&state, e)))
+            Ok(Json(view_for(&state, e, viewer.is_some())))
         }
         _ => Err(ApiError::NonExistentOrExpiredEvent),
     }
@@ -443,7 +490,7 @@ pub async fn set_max_listeners(
 }
 
 fn optional<T: std::str::FromStr>(args: &Args, name: &'static str) -> Result<Option<T>, ApiError> {
-    args.get(name)
+    args.get(name)?
         .map(|v| {
             v.trim()
                 .parse()
@@ -478,22 +525,21 @@ async fn mint_ticket(
     let id = parse_event_id(args.require("mount")?)?;
     subject.event = Some(id);
     let lifetime: Option<u64> = optional(args, "lifetime")?;
-    let source = match args.get("kind").map(str::trim) {
+    let source = match args.get("kind")?.map(str::trim) {
         None | Some("listener") => false,
         Some("source") => true,
         Some(_) => return Err(ApiError::InvalidArgument("kind")),
     };
     if source {
         // A source ticket binds nothing but its event.
-        if let Some(name) = ["ip", "referer", "max_listeners"]
-            .into_iter()
-            .find(|n| args.get(n).is_some())
-        {
-            return Err(ApiError::InvalidArgument(name));
+        for name in ["ip", "referer", "max_listeners"] {
+            if args.get(name)?.is_some() {
+                return Err(ApiError::InvalidArgument(name));
+            }
         }
     }
     let ip: Option<std::net::IpAddr> = optional(args, "ip")?;
-    let referer = args.get("referer").map(str::to_string);
+    let referer = args.get("referer")?.map(str::to_string);
     if referer
         .as_deref()
         .is_some_and(|r| !rules::ticket::referer_fits(r))
@@ -504,6 +550,12 @@ async fn mint_ticket(
     if max_listeners == Some(0) {
         return Err(ApiError::InvalidArgument("max_listeners"));
     }
+    let power = if source {
+        Power::MintSourceTicket(id)
+    } else {
+        Power::MintTicket(id)
+    };
+    not_banned_from(state, &claims, power)?;
     // The decision line (see `record`) says when this is over the limit.
     member_within(&state.api.load().ticket_limiter, claims.sub)?;
     let event = state.store.get(id).await?;
@@ -526,7 +578,7 @@ async fn mint_ticket(
             .await?;
         tracing::info!(event = %id, by, ticket = %t.jti, "source ticket minted");
         return Ok(Json(
-            serde_json::json!({ "ticket": ticket, "expires": t.exp }),
+            serde_json::json!({ "ticket": ticket, "expires": t.exp, "jti": t.jti }),
         ));
     }
     let binding = TicketBinding {
@@ -539,6 +591,6 @@ async fn mint_ticket(
         .run(move || tokens.issue_ticket(id, lifetime, binding))
         .await?;
     Ok(Json(
-        serde_json::json!({ "ticket": ticket, "expires": t.exp }),
+        serde_json::json!({ "ticket": ticket, "expires": t.exp, "jti": t.jti }),
     ))
 }

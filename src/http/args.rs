@@ -4,8 +4,10 @@
 //!
 //! Tornado's `get_argument`: the last value wins; control characters `\x00`–`\x08` and
 //! `\x0e`–`\x1f` become spaces, then surrounding whitespace is stripped; an empty value is a
-//! value (only an absent argument is `MissingArgumentError`). Decoding is strict: a value that
-//! is not UTF-8 once decoded, or a malformed multipart body, is a 400, not a mangled string.
+//! value (only an absent argument is `MissingArgumentError`). Decoding is strict where it
+//! matters: an argument the handler reads that is not UTF-8 once decoded is a 400, not a
+//! mangled string; arguments nobody reads need not decode (`junk=%FF` beside them is ignored,
+//! as Tornado ignored it). A malformed multipart body is a 400 whatever it holds.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -17,44 +19,51 @@ use axum::http::{header, HeaderMap};
 
 use super::error::ApiError;
 use super::AppState;
+use crate::config::LimitSettings;
 
 /// Decoded arguments, in order: query string first, then body. Lookups take the last value, as
 /// Tornado's `get_argument` did.
 #[derive(Debug, Default)]
 pub struct Args {
-    pairs: Vec<(String, String)>,
+    /// Values are decoded when the request is read, and an undecodable one kept as the error
+    /// its reader gets.
+    pairs: Vec<(String, crate::form::Value)>,
     bearer: Option<String>,
 }
 
 impl Args {
-    /// The last value of `name`, empty or not, as Tornado's `get_argument` read it.
-    fn value(&self, name: &str) -> Option<&str> {
-        self.pairs
-            .iter()
-            .rev()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+    /// The last value of `name`, empty or not, as Tornado's `get_argument` read it. Every
+    /// value of `name` must be UTF-8 (Tornado decoded them all before taking the last);
+    /// other arguments' need not.
+    fn value(&self, name: &'static str) -> Result<Option<&str>, ApiError> {
+        let mut last = None;
+        for (k, v) in &self.pairs {
+            if k == name {
+                last = Some(v.as_deref().map_err(|_| ApiError::InvalidArgument(name))?);
+            }
+        }
+        Ok(last)
     }
 
     /// The last value of `name` when it is not empty: for optional arguments, where an empty
     /// value means the default.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.value(name).filter(|v| !v.is_empty())
+    pub fn get(&self, name: &'static str) -> Result<Option<&str>, ApiError> {
+        Ok(self.value(name)?.filter(|v| !v.is_empty()))
     }
 
     /// The value of a required argument; empty is a value, only an absent one is missing.
     pub fn require(&self, name: &'static str) -> Result<&str, ApiError> {
-        self.value(name).ok_or(ApiError::MissingArgument(name))
+        self.value(name)?.ok_or(ApiError::MissingArgument(name))
     }
 
     /// A token from `auth`, else from `Authorization: Bearer`.
-    pub fn token(&self) -> Option<&str> {
-        self.get("auth").or(self.bearer.as_deref())
+    pub fn token(&self) -> Result<Option<&str>, ApiError> {
+        Ok(self.get("auth")?.or(self.bearer.as_deref()))
     }
 
     /// Whether a flag such as `all=1` is set (any of PostgreSQL's boolean spellings).
     pub fn flag(&self, name: &'static str) -> Result<bool, ApiError> {
-        match self.get(name) {
+        match self.get(name)? {
             None => Ok(false),
             Some(v) => parse_bool(v).ok_or(ApiError::InvalidArgument(name)),
         }
@@ -95,10 +104,8 @@ pub fn parse_bool(v: &str) -> Option<bool> {
 }
 
 /// Appends the pairs of form-encoded `input` to `into`.
-fn parse_form(input: &[u8], into: &mut Vec<(String, String)>) -> Result<(), ApiError> {
-    let pairs = crate::form::parse(input).map_err(|_| ApiError::InvalidArgument("encoding"))?;
-    into.extend(pairs);
-    Ok(())
+fn parse_form(input: &[u8], into: &mut Vec<(String, crate::form::Value)>) {
+    into.extend(crate::form::parse_values(input));
 }
 
 impl<S: Send + Sync> FromRequest<S> for Args {
@@ -107,7 +114,7 @@ impl<S: Send + Sync> FromRequest<S> for Args {
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         let mut args = Args::default();
         if let Some(q) = req.uri().query() {
-            parse_form(q.as_bytes(), &mut args.pairs)?;
+            parse_form(q.as_bytes(), &mut args.pairs);
         }
         args.bearer = req
             .headers()
@@ -132,9 +139,9 @@ impl<S: Send + Sync> FromRequest<S> for Args {
         })?;
         match content_type.as_deref() {
             // Tornado read no body without a Content-Type; jars reads it as a form.
-            None => parse_form(&body, &mut args.pairs)?,
+            None => parse_form(&body, &mut args.pairs),
             Some(ct) if starts_with_ignore_case(ct, "application/x-www-form-urlencoded") => {
-                parse_form(&body, &mut args.pairs)?
+                parse_form(&body, &mut args.pairs)
             }
             Some(ct) => {
                 if let Some(boundary) = crate::multipart::boundary(ct) {
@@ -146,7 +153,9 @@ impl<S: Send + Sync> FromRequest<S> for Args {
             }
         }
         for (_, v) in &mut args.pairs {
-            *v = tornado_value(v);
+            if let Ok(v) = v {
+                *v = tornado_value(v);
+            }
         }
         Ok(args)
     }
@@ -158,7 +167,7 @@ fn starts_with_ignore_case(text: &str, prefix: &str) -> bool {
 }
 
 /// The client's address: the peer of the connection, or, behind a trusted reverse proxy
-/// (`[limits] trusted_proxies`), the address it forwarded. Absent without a connection, as in
+/// (`[limits] trusted_proxies`, loopback by default), the address it forwarded. Absent without a connection, as in
 /// the in-process router tests (`tests/it/router.rs`).
 pub struct ClientAddr(pub Option<IpAddr>);
 
@@ -180,20 +189,26 @@ impl FromRequestParts<AppState> for ClientAddr {
         Ok(ClientAddr(Some(client_ip(
             &parts.headers,
             peer,
-            &api.limits.trusted_proxies,
+            &api.limits,
         ))))
     }
 }
 
-/// The client's address from the connection's `peer` and, when the peer is one of `trusted`,
-/// the `X-Forwarded-For` headers ([`crate::net::client_address`]).
-pub fn client_ip(headers: &HeaderMap, peer: IpAddr, trusted: &[crate::net::IpNet]) -> IpAddr {
-    let forwarded: Vec<&str> = headers
-        .get_all("x-forwarded-for")
+/// The client's address from the connection's `peer` and, when the peer is one of
+/// `limits.trusted_proxies`, the `limits.forwarded_header` headers
+/// ([`crate::net::client_address`]).
+pub fn client_ip(headers: &HeaderMap, peer: IpAddr, limits: &LimitSettings) -> IpAddr {
+    let trusted = &limits.trusted_proxies;
+    if !trusted.iter().any(|n| n.contains(peer)) {
+        return peer;
+    }
+    let header = limits.forwarded_header;
+    let values: Vec<&str> = headers
+        .get_all(header.name())
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect();
-    crate::net::client_address(peer, &forwarded, trusted)
+    crate::net::client_address(peer, &header.chain(&values), trusted)
 }
 
 #[cfg(test)]
@@ -203,18 +218,18 @@ mod tests {
     #[test]
     fn decodes_like_a_form_and_empty_is_a_value() {
         let mut v = Vec::new();
-        parse_form(b"a=1&b=x+y%2Fz&c&a=2&&d=&e=1&e=", &mut v).unwrap();
+        parse_form(b"a=1&b=x+y%2Fz&c&a=2&&d=&e=1&e=", &mut v);
         let args = Args {
             pairs: v,
             bearer: None,
         };
-        assert_eq!(args.get("a"), Some("2"));
-        assert_eq!(args.get("b"), Some("x y/z"));
+        assert_eq!(args.get("a"), Ok(Some("2")));
+        assert_eq!(args.get("b"), Ok(Some("x y/z")));
         assert_eq!(args.require("c"), Ok(""));
         assert_eq!(args.require("d"), Ok(""));
         assert_eq!(
             args.get("d"),
-            None,
+            Ok(None),
             "empty is the default for optional arguments"
         );
         assert_eq!(args.require("e"), Ok(""), "the last value wins, even empty");
@@ -250,12 +265,23 @@ mod tests {
     }
 
     #[test]
-    fn rejects_invalid_utf8() {
+    fn only_arguments_read_must_be_utf8() {
         let mut v = Vec::new();
+        parse_form(b"a=%ff%fe&b=1&junk=%FF&b=%ff&c=2&%ff=3", &mut v);
+        let args = Args {
+            pairs: v,
+            bearer: None,
+        };
+        assert_eq!(args.require("a"), Err(ApiError::InvalidArgument("a")));
+        assert_eq!(args.get("a"), Err(ApiError::InvalidArgument("a")));
+        // Tornado decoded every value of a name it read, not just the last.
+        assert_eq!(args.require("b"), Err(ApiError::InvalidArgument("b")));
         assert_eq!(
-            parse_form(b"a=%ff%fe", &mut v),
-            Err(ApiError::InvalidArgument("encoding"))
+            args.require("c"),
+            Ok("2"),
+            "junk=%FF beside it is never read"
         );
+        assert_eq!(args.token(), Ok(None));
     }
 
     /// Exactly what PostgreSQL's `boolin` accepts.

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::identity::IdentityError;
+use crate::log_input::Escaped;
 use crate::rules::{ConnectDenial, DenyReason};
 use crate::signing::SigningError;
 use crate::store::StoreError;
@@ -15,6 +16,12 @@ use crate::tokens::TokenError;
 pub enum ApiError {
     MissingArgument(&'static str),
     InvalidArgument(&'static str),
+    /// `/jars/create`'s `private` is not a boolean word: PostgreSQL's name for the error the
+    /// original met when it stored it (SQLSTATE 22P02, psycopg2's class name).
+    InvalidTextRepresentation(&'static str),
+    /// `/jars/create`'s title or description is over 255 characters: PostgreSQL's name for
+    /// the original's `VARCHAR(255)` refusing it (SQLSTATE 22001).
+    StringDataRightTruncation(&'static str),
     InvalidIdentifier,
     Token(TokenError),
     /// Bad credentials: no such user, or the wrong password.
@@ -67,6 +74,8 @@ impl ApiError {
         match self {
             ApiError::MissingArgument(_) => "MissingArgumentError",
             ApiError::InvalidArgument(_) => "InvalidArgumentError",
+            ApiError::InvalidTextRepresentation(_) => "InvalidTextRepresentation",
+            ApiError::StringDataRightTruncation(_) => "StringDataRightTruncation",
             ApiError::InvalidIdentifier => "InvalidIdentifierException",
             ApiError::Token(e) => e.name(),
             ApiError::NoUser | ApiError::UserRemoved => "NoUserException",
@@ -99,6 +108,8 @@ impl ApiError {
         match self {
             ApiError::MissingArgument(_)
             | ApiError::InvalidArgument(_)
+            | ApiError::InvalidTextRepresentation(_)
+            | ApiError::StringDataRightTruncation(_)
             | ApiError::InvalidIdentifier => StatusCode::BAD_REQUEST,
             ApiError::Token(TokenError::NoSigningKey) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Token(TokenError::Signing | TokenError::KeySetStale) => {
@@ -184,7 +195,9 @@ impl ApiError {
     pub fn reason_label(&self) -> &'static str {
         match self {
             ApiError::MissingArgument(_) => "missing_argument",
-            ApiError::InvalidArgument(_) => "invalid_argument",
+            ApiError::InvalidArgument(_)
+            | ApiError::InvalidTextRepresentation(_)
+            | ApiError::StringDataRightTruncation(_) => "invalid_argument",
             ApiError::InvalidIdentifier => "invalid_identifier",
             ApiError::Token(TokenError::Expired) => "expired",
             ApiError::Token(TokenError::WrongKind) => "wrong_token_kind",
@@ -261,8 +274,13 @@ impl From<StoreError> for ApiError {
                 ApiError::StoreUnavailable
             }
             StoreError::InvalidInput(_) => {
-                // The client's input: never reported (or alerted on) as an outage.
-                tracing::info!(error = %e, "event store refused a client's value");
+                // The client's input: never reported (or alerted on) as an outage. The store's
+                // text may quote the value: escaped.
+                let error = e.to_string();
+                tracing::info!(
+                    error = %Escaped(&error),
+                    "event store refused a client's value"
+                );
                 ApiError::InvalidArgument("value")
             }
         }
@@ -326,6 +344,8 @@ mod tests {
         let mut all = vec![
             ApiError::MissingArgument("a"),
             ApiError::InvalidArgument("a"),
+            ApiError::InvalidTextRepresentation("a"),
+            ApiError::StringDataRightTruncation("a"),
             ApiError::InvalidIdentifier,
             ApiError::NoUser,
             ApiError::UserRemoved,

@@ -11,9 +11,12 @@
 //! # Security
 //! Set `[icecast] username/password` so that only Icecast can ask. Without them, only
 //! loopback and `[icecast] allowed_from` may send callbacks (`rules::may_send_callbacks`):
-//! otherwise anybody who can reach jars could fake them (e.g. `mount_add`). The caller's
-//! address is the peer's; `X-Forwarded-For` counts only from `[limits] trusted_proxies`, and
-//! a callback relayed by any other proxy has no known address. Tokens in listener URLs are never
+//! otherwise anybody who can reach jars could fake them (e.g. `mount_add`). A callback with a
+//! browser's `Origin` or `Sec-Fetch-Site` header is refused whatever it carries
+//! (`rules::not_from_a_browser`): a page open in a browser on Icecast's host is loopback too. The caller's
+//! address is the peer's; a forwarding header counts only from `[limits] trusted_proxies`, and
+//! a callback relayed by any other proxy (or not naming the client in the header jars reads)
+//! has no known address. Tokens in listener URLs are never
 //! logged: only the mount path is, escaped ([`Escaped`]) like every field a caller chose, so a
 //! mount cannot forge a log line. Refused callers are warned of at most once
 //! per [`BAD_CALLER_LOG_PERIOD`] (the `bad_caller` metric counts each).
@@ -35,6 +38,7 @@ use crate::icecast::decide::{DenyReason, Verdict};
 use crate::icecast::decode::Callback;
 use crate::log_input::{Escaped, Throttle};
 use crate::metrics::RouteMetrics;
+use crate::rules::{self, BrowserSigns};
 
 /// The path Icecast's `<authentication type="url">` options point at.
 pub const PATH: &str = "/icecast/auth";
@@ -153,6 +157,21 @@ impl CallbackRoute {
         }
         let peer = peer_ip(&req);
         let caller = peer.and_then(|peer| self.caller(&req, peer));
+        // A page in a browser on Icecast's host must never be obeyed, credentials or not.
+        let signs = BrowserSigns {
+            origin: req.headers().contains_key(header::ORIGIN),
+            fetch_site: req
+                .headers()
+                .get("sec-fetch-site")
+                .map(|v| v.to_str().unwrap_or("unreadable")),
+        };
+        if let Err(reason) = rules::not_from_a_browser(signs) {
+            self.warn_bad_caller(reason, None, caller);
+            self.state
+                .metrics
+                .decision("unknown", false, reason.label());
+            return render(Verdict::Deny(reason));
+        }
         let (parts, body) = req.into_parts();
         let basic = parts
             .headers
@@ -207,16 +226,19 @@ const FORWARDING_HEADERS: [&str; 3] = ["x-forwarded-for", "forwarded", "x-real-i
 
 impl CallbackRoute {
     /// The caller's address: the peer's, or behind a trusted proxy the client's it forwarded.
-    /// `None` (unknown) when a proxy that is not in `[limits] trusted_proxies` relayed the
-    /// callback: a proxy on loopback must not make every caller look local.
+    /// `None` (unknown) when a proxy relayed the callback and did not name the client in
+    /// `[limits] forwarded_header` (a proxy not in `trusted_proxies`, or one using another
+    /// header): a proxy on loopback must not make every caller look local.
     fn caller(&self, req: &Request, peer: IpAddr) -> Option<IpAddr> {
+        let relayed = FORWARDING_HEADERS
+            .iter()
+            .any(|h| req.headers().contains_key(*h));
+        if !relayed {
+            return Some(peer);
+        }
         let api = self.state.api.load();
-        let trusted = &api.limits.trusted_proxies;
-        let relayed = !trusted.iter().any(|n| n.contains(peer))
-            && FORWARDING_HEADERS
-                .iter()
-                .any(|h| req.headers().contains_key(*h));
-        (!relayed).then(|| client_ip(req.headers(), peer, trusted))
+        let client = client_ip(req.headers(), peer, &api.limits);
+        (client != peer).then_some(client)
     }
 
     /// A warning about a refused caller, at most one per [`BAD_CALLER_LOG_PERIOD`].
@@ -226,7 +248,15 @@ impl CallbackRoute {
         };
         let caller_user = Escaped(basic.map(Basic::user).unwrap_or("(none)"));
         let caller = caller.map_or_else(|| "(unknown)".to_string(), |ip| ip.to_string());
-        if reason == DenyReason::CallerNotIcecast {
+        if reason == DenyReason::CallerIsBrowser {
+            tracing::warn!(
+                caller,
+                suppressed,
+                "callback with a browser's Origin or Sec-Fetch-Site header: denied, a page \
+                 must never drive Icecast's callbacks (`suppressed`: more since the last such \
+                 line, not logged)"
+            );
+        } else if reason == DenyReason::CallerNotIcecast {
             tracing::warn!(
                 caller_user = %caller_user,
                 caller,
@@ -262,23 +292,45 @@ impl Drop for InProgress<'_> {
     }
 }
 
+/// 400 for a body that is not a callback Icecast would send; `why` is jars' own text.
+fn malformed(why: &str) -> Response {
+    tracing::warn!(error = why, "malformed Icecast callback");
+    let mut resp = (
+        StatusCode::BAD_REQUEST,
+        format!("malformed callback: {why}\n"),
+    )
+        .into_response();
+    resp.headers_mut()
+        .insert(AUTH_MESSAGE, HeaderValue::from_static("malformed callback"));
+    resp
+}
+
+/// Whether the fields Icecast itself fills in (its hostname and port, a listener's connection
+/// id) hold no control characters, as Icecast's never do. They are kept with live sessions
+/// and written to the log when a session is dropped: checked here, at the edge, so that no
+/// caller can put a line break there.
+fn icecasts_fields_are_plain(callback: &Callback<'_>) -> bool {
+    let (origin, client) = match callback {
+        Callback::StreamAuth { origin, .. }
+        | Callback::MountAdd { origin, .. }
+        | Callback::MountRemove { origin, .. } => (origin, None),
+        Callback::ListenerAdd { origin, client, .. }
+        | Callback::ListenerRemove { origin, client, .. } => (origin, Some(client)),
+    };
+    [Some(&origin.server), Some(&origin.port), client]
+        .into_iter()
+        .flatten()
+        .all(|f| !f.chars().any(char::is_control))
+}
+
 /// Decides a callback body from our Icecast.
 async fn callback(state: &AppState, body: &[u8]) -> Response {
     let settings = state.hooks.settings.load();
     let prefixes = [settings.header_prefix.as_str(), KH_HEADER_PREFIX];
     let callback = match Callback::decode(body, &prefixes) {
-        Ok(c) => c,
-        Err(e) => {
-            tracing::warn!(error = %e, "malformed Icecast callback");
-            let mut resp = (
-                StatusCode::BAD_REQUEST,
-                format!("malformed callback: {e}\n"),
-            )
-                .into_response();
-            resp.headers_mut()
-                .insert(AUTH_MESSAGE, HeaderValue::from_static("malformed callback"));
-            return resp;
-        }
+        Ok(c) if icecasts_fields_are_plain(&c) => c,
+        Ok(_) => return malformed("control characters in server, port or client"),
+        Err(e) => return malformed(&e.to_string()),
     };
     let verdict = state.hooks.decide(&callback).await;
     match verdict {

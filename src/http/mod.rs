@@ -52,6 +52,9 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// A request that takes longer than this is answered 408. Icecast gives up after 15 s.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What a login gets beyond MyRadio's own `timeout`: its password check and token signing.
+const LOGIN_MARGIN: Duration = Duration::from_secs(2);
+
 /// Settings of the API handlers that a reload may replace.
 pub struct ApiSettings {
     /// How long new events live (`events.lifetime`).
@@ -65,6 +68,8 @@ pub struct ApiSettings {
     pub create_limiter: Arc<RateLimiter>,
     /// Limits `/jars/ticket` per member.
     pub ticket_limiter: Arc<RateLimiter>,
+    /// Limits `/jars/tickets/revoke` per member.
+    pub revoke_limiter: Arc<RateLimiter>,
     /// `/jars/events` listings reading the store at once (`limits.max_concurrent_lists`).
     pub list_slots: Arc<tokio::sync::Semaphore>,
     /// The station page (`[ui]`): whether it is served, and the addresses it shows.
@@ -147,10 +152,15 @@ impl tower::Service<Request> for App {
 /// ([`metrics_router`]).
 pub fn router(state: AppState, with_metrics: bool) -> Router {
     let limits = state.api.load().limits.clone();
+    // A login may wait on MyRadio for its whole `timeout`, which may be longer than other
+    // requests get.
+    let token_timeout = state
+        .identity
+        .login_timeout()
+        .map_or(REQUEST_TIMEOUT, |t| REQUEST_TIMEOUT.max(t + LOGIN_MARGIN));
     let api = Router::new()
         .route("/jars/pubkey", get(api::pubkey))
         .route("/jars/jwks.json", get(api::jwks))
-        .route("/jars/token", post(api::token))
         .route("/jars/create", post(api::create))
         .route("/jars/connect", post(api::connect))
         .route("/jars/ticket", post(api::ticket))
@@ -178,6 +188,17 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
             "/jars/bans/{id}",
             axum::routing::delete(sanctions::remove_ban),
         );
+    // Every route but /jars/token gets REQUEST_TIMEOUT: the outer timer below already gives it
+    // unless a login may take longer.
+    let api = if token_timeout > REQUEST_TIMEOUT {
+        api.route_layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+    } else {
+        api
+    };
+    let api = api.route("/jars/token", post(api::token));
     // The API waits on MyRadio, argon2 and the store: bound each request. Callbacks
     // (`icecast::CallbackRoute`) have no such timer: a per-request timer wakes a parked worker
     // on every callback (measured, see docs/benchmarks.md), and everything a callback can wait on is
@@ -185,7 +206,7 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
     // `icecast::CALLBACK_BODY_TIMEOUT`).
     // Per-client cap and body deadline first (`shed::guard_api`), so that slow or greedy
     // clients never hold one of the shared slots.
-    let peers = shed::PeerSlots::new(shed::API_MAX_PER_CLIENT);
+    let peers = shed::PeerSlots::new(limits.max_requests_per_client);
     let api = shed_beyond(api, limits.max_concurrent_requests)
         .route_layer(middleware::from_fn_with_state(
             (state.clone(), peers),
@@ -193,7 +214,7 @@ pub fn router(state: AppState, with_metrics: bool) -> Router {
         ))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
+            token_timeout,
         ));
     let mut ops = Router::new()
         .route("/healthz", get(ops::healthz))

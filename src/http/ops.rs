@@ -121,7 +121,8 @@ fn why(s: &crate::placement::ServerStatus) -> Option<String> {
 }
 
 /// The callback path's load: callbacks being decided, the cap, whether it is reached, and how
-/// many callbacks were refused for want of a slot since start (`busy`, `peer_busy`).
+/// many callbacks were refused for want of a slot since start (`busy`, `peer_busy`); and
+/// whether `[icecast] username/password` are set (`credentials`).
 fn callbacks(state: &AppState) -> serde_json::Value {
     let m = &state.metrics;
     let in_progress = m.callbacks_in_progress.get().max(0) as u64;
@@ -130,11 +131,18 @@ fn callbacks(state: &AppState) -> serde_json::Value {
         .iter()
         .map(|r| m.callbacks_shed.with_label_values(&[r]).get())
         .sum();
+    // Without them any process on loopback or allowed_from can fake callbacks: shown, not
+    // made unready (the original's config.json has none).
+    let credentials = match state.hooks.settings.load().username {
+        Some(_) => "set",
+        None => "unset",
+    };
     serde_json::json!({
         "in_progress": in_progress,
         "capacity": capacity,
         "saturated": in_progress >= capacity,
         "shed": shed,
+        "credentials": credentials,
     })
 }
 

@@ -14,12 +14,14 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::api::{parse_event_id, verified, view};
+use super::api::{not_banned_from, parse_event_id, verified, view};
 use super::args::Args;
 use super::{ApiError, AppState};
 use crate::domain::Target;
 use crate::identity::IdentityError;
+use crate::log_input::Escaped;
 use crate::rules;
+use crate::rules::sanctions::Power;
 use crate::sanctions::bans::{ban_ip, ban_member};
 use crate::store::sanctions::{EventEnd, NewBan, RevokedTicket, TicketCutoff};
 use crate::store::Event;
@@ -27,16 +29,17 @@ use crate::tokens::{Claims, Verified};
 
 /// The caller's token (`auth` or `Authorization: Bearer`), verified, with current rights.
 pub(super) async fn caller(state: &AppState, args: &Args) -> Result<Arc<Claims>, ApiError> {
-    let token = args.token().ok_or(ApiError::MissingArgument("auth"))?;
+    let token = args.token()?.ok_or(ApiError::MissingArgument("auth"))?;
     verified(state, token).await
 }
 
-/// An admin's token, or 403.
+/// An admin's token, or 403; a banned admin may not manage bans (nor lift their own).
 async fn admin(state: &AppState, args: &Args) -> Result<Arc<Claims>, ApiError> {
     let claims = caller(state, args).await?;
     if !rules::sanctions::may_ban(&claims) {
         return Err(ApiError::NoUserPermission);
     }
+    not_banned_from(state, &claims, Power::ManageBans)?;
     Ok(claims)
 }
 
@@ -79,14 +82,27 @@ fn event_of_ticket(state: &AppState, jti: &str) -> Option<Uuid> {
 /// admins may omit both) or `mount` alone (every ticket of that event issued until now): 200
 /// `{"revoked": n}`, n being the tickets newly revoked (for `mount`: those this node sees in
 /// use; unused ones are revoked too, but jars keeps no list of minted tickets).
+///
+/// A revocation is recorded against the event its ticket belongs to as far as jars can tell
+/// (the ticket's own `sub`, the event this node sees it admit, or the `mount` named by one who
+/// manages it), never against another: revoking bob's `jti` on carol's event reaches only a
+/// ticket of carol's event with that id (there is none), and bob's own revocation of it
+/// still counts. Only an admin's `jti` alone, with no event known, is recorded for whichever
+/// event. Each member's revocations count against `limits.revoke_per_minute`.
 pub async fn revoke(
     State(state): State<AppState>,
     args: Args,
 ) -> Result<impl IntoResponse, ApiError> {
     let claims = caller(&state, &args).await?;
+    state
+        .api
+        .load()
+        .revoke_limiter
+        .check(&format!("member:{}", claims.sub))
+        .map_err(|retry| ApiError::TooManyRequests(retry.as_secs_f64().ceil() as u64))?;
     let now = state.clock.now();
-    let mount = args.get("mount").map(parse_event_id).transpose()?;
-    let revoked = if let Some(token) = args.get("ticket") {
+    let mount = args.get("mount")?.map(parse_event_id).transpose()?;
+    let revoked = if let Some(token) = args.get("ticket")? {
         let (event, jti, exp) = match state.tokens.verify_any(token).await? {
             Verified::Ticket(t) => (t.sub.clone(), t.jti.clone(), t.exp),
             Verified::Source(t) => (t.sub.clone(), t.jti.clone(), t.exp),
@@ -96,8 +112,8 @@ pub async fn revoke(
         managed(&state, &claims, event).await?;
         let expires = DateTime::from_timestamp(exp, 0).unwrap_or(DateTime::<Utc>::MAX_UTC);
         revoke_one(&state, &claims, jti, event, expires, now).await?
-    } else if let Some(jti) = args.get("jti") {
-        if jti.len() > 128 {
+    } else if let Some(jti) = args.get("jti")? {
+        if !rules::sanctions::jti_fits(jti) {
             return Err(ApiError::InvalidArgument("jti"));
         }
         match mount.or_else(|| event_of_ticket(&state, jti)) {
@@ -131,6 +147,9 @@ pub async fn revoke(
     Ok(Json(serde_json::json!({ "revoked": revoked })))
 }
 
+/// How long a member past [`rules::sanctions::MAX_REVOKED_PER_MEMBER`] is asked to wait.
+const REVOKED_CAP_RETRY: u64 = 3600;
+
 fn lifetime(d: std::time::Duration) -> chrono::Duration {
     chrono::Duration::from_std(d).unwrap_or(chrono::Duration::days(3650))
 }
@@ -143,6 +162,10 @@ async fn revoke_one(
     expires: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<usize, ApiError> {
+    // What one member can make every node store is bounded.
+    if !rules::sanctions::may_revoke_more(&state.sanctions.current(), claims) {
+        return Err(ApiError::TooManyRequests(REVOKED_CAP_RETRY));
+    }
     let row = RevokedTicket {
         jti,
         event,
@@ -150,9 +173,12 @@ async fn revoke_one(
         created_by: claims.sub,
         created: now,
     };
-    tracing::info!(event = %event, ticket = %row.jti, by = claims.sub, "ticket revoked");
-    let new = state.sanctions.store.revoke_ticket(row).await?;
-    state.sanctions.changed().await;
+    let new = state.sanctions.store.revoke_ticket(row.clone()).await?;
+    if new {
+        // The jti is the caller's: written escaped, it cannot start a line of its own.
+        tracing::info!(event = %event, ticket = %Escaped(&row.jti), by = claims.sub, "ticket revoked");
+        state.sanctions.changed().await;
+    }
     Ok(usize::from(new))
 }
 
@@ -164,7 +190,7 @@ pub async fn add_ban(
     args: Args,
 ) -> Result<impl IntoResponse, ApiError> {
     let claims = admin(&state, &args).await?;
-    let (ip, member, member_name) = match (args.get("ip"), args.get("member")) {
+    let (ip, member, member_name) = match (args.get("ip")?, args.get("member")?) {
         (Some(ip), None) => (
             Some(ban_ip(ip).ok_or(ApiError::InvalidArgument("ip"))?),
             None,
@@ -180,21 +206,21 @@ pub async fn add_ban(
         (Some(_), Some(_)) => return Err(ApiError::InvalidArgument("member")),
         (None, None) => return Err(ApiError::MissingArgument("ip")),
     };
-    let event = args.get("event").map(parse_event_id).transpose()?;
+    let event = args.get("event")?.map(parse_event_id).transpose()?;
     if let Some(id) = event {
         if state.store.get(id).await?.is_none() {
             return Err(ApiError::NonExistentOrExpiredEvent);
         }
     }
     let length = args
-        .get("for")
+        .get("for")?
         .map(|f| crate::config::parse_duration("for", f))
         .transpose()
         .map_err(|_| ApiError::InvalidArgument("for"))?;
     if length.is_some_and(|l| l.is_zero()) {
         return Err(ApiError::InvalidArgument("for"));
     }
-    let reason = args.get("reason").map(str::to_string);
+    let reason = args.get("reason")?.map(str::to_string);
     if reason.as_deref().is_some_and(|r| !rules::text_fits(r)) {
         return Err(ApiError::InvalidArgument("reason"));
     }

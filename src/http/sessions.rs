@@ -102,8 +102,8 @@ pub async fn drop_listener(
     let claims = caller(&state, &args).await?;
     let id = parse_event_id(&id)?;
     managed(&state, &claims, id).await?;
-    let arg = |name: &'static str| args.get(name).ok_or(ApiError::MissingArgument(name));
-    let key = SessionKey::listener(ServerId::new(arg("server")?, arg("port")?), arg("client")?);
+    let server = ServerId::new(args.require("server")?, args.require("port")?);
+    let key = SessionKey::listener(server, args.require("client")?);
     let session = state
         .hooks
         .live

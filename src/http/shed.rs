@@ -17,8 +17,9 @@ use super::{ApiError, AppState, MAX_BODY_BYTES};
 
 /// The whole body of an API request must arrive within this time; otherwise 408.
 pub const API_BODY_TIMEOUT: Duration = Duration::from_secs(2);
-/// API requests in progress per client address (body read included); beyond, 429.
-pub const API_MAX_PER_CLIENT: usize = 16;
+/// API requests in progress per client address (body read included) unless
+/// `[limits] max_requests_per_client` says otherwise; beyond, 429.
+pub const API_MAX_PER_CLIENT: usize = crate::config::DEFAULT_MAX_REQUESTS_PER_CLIENT;
 
 /// At most `max` things in progress per address.
 pub struct PeerSlots {
@@ -111,8 +112,8 @@ pub fn peer_ip(req: &Request) -> Option<IpAddr> {
         .map(|c| c.0.ip())
 }
 
-/// Middleware of the API routes, ahead of their shared slots: at most [`API_MAX_PER_CLIENT`]
-/// requests per client address (429 beyond), and the body read whole within
+/// Middleware of the API routes, ahead of their shared slots: at most
+/// `limits.max_requests_per_client` requests per client address (429 beyond), and the body read whole within
 /// [`API_BODY_TIMEOUT`] (408 otherwise). A slow or greedy client thus holds none of the
 /// shared slots while it dawdles.
 pub async fn guard_api(
@@ -121,13 +122,8 @@ pub async fn guard_api(
     next: Next,
 ) -> Response {
     // Behind a trusted proxy every request has the proxy's address: count the client's.
-    let client = peer_ip(&req).map(|peer| {
-        super::args::client_ip(
-            req.headers(),
-            peer,
-            &state.api.load().limits.trusted_proxies,
-        )
-    });
+    let client = peer_ip(&req)
+        .map(|peer| super::args::client_ip(req.headers(), peer, &state.api.load().limits));
     let shed = |reason: &str| state.metrics.api_shed.with_label_values(&[reason]).inc();
     let _slot = match client {
         Some(ip) => match peers.try_take(ip) {

@@ -22,7 +22,7 @@ pub async fn event_stats(
     Path(id): Path<String>,
     args: Args,
 ) -> Result<Json<EventStats>, ApiError> {
-    let token = args.token().ok_or(ApiError::MissingArgument("auth"))?;
+    let token = args.token()?.ok_or(ApiError::MissingArgument("auth"))?;
     let claims = verified(&state, token).await?;
     let id: Uuid = parse_event_id(&id)?;
     let event = state

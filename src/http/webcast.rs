@@ -1,7 +1,8 @@
 //! `GET /webcast/{mount}`: the webcast protocol's WebSocket (subprotocol `webcast`), as
 //! webcaster-relay serves it, so existing webcast clients point at jars unchanged. The socket
 //! side only: the `hello` (within [`HELLO_TIMEOUT`]), `metadata` and audio frames handed to
-//! [`crate::webcast`], and the socket closed with the [`Stop`] jars ends a show for.
+//! [`crate::webcast`], `status` frames telling the DJ whether Icecast has the show and how many
+//! listen, and the socket closed with the [`Stop`] jars ends a show for.
 
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,7 @@ use uuid::Uuid;
 use super::api::parse_event_id;
 use super::args::ClientAddr;
 use super::{ApiError, AppState};
+use crate::icecast::Target;
 use crate::log_input::Escaped;
 use crate::webcast::protocol::{self, Frame, Stop};
 use crate::webcast::Dj;
@@ -26,6 +28,15 @@ pub const MAX_MESSAGE: usize = 1 << 20;
 /// How often jars pings the DJ's socket, and how long it may stay silent (pongs count).
 const PING_EVERY: Duration = Duration::from_secs(15);
 const SILENT_FOR: Duration = Duration::from_secs(45);
+/// How often the DJ's status is looked at; a `status` frame goes out when it changed.
+const STATUS_EVERY: Duration = Duration::from_secs(1);
+
+/// The `status` frame: whether Icecast has the show's source now, and the event's listeners
+/// (as `/jars/events` counts them). Webcast clients discard types they do not know.
+fn status_frame(icecast: bool, listeners: u32) -> String {
+    serde_json::json!({"type": "status", "data": {"icecast": icecast, "listeners": listeners}})
+        .to_string()
+}
 
 /// `GET /webcast/{mount}`: upgrades to the webcast WebSocket for an event's mount
 /// (`<event id>` with an optional audio extension, the Icecast mount without its `/`).
@@ -116,6 +127,8 @@ async fn session(
     let mut heard = Instant::now();
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.tick().await;
+    let mut status = tokio::time::interval(STATUS_EVERY);
+    let mut told = None;
     let stop = loop {
         tokio::select! {
             msg = socket.recv() => {
@@ -142,6 +155,19 @@ async fn session(
                 }
             }
             stop = live.stopped() => break Some(stop),
+            _ = status.tick() => {
+                let now = (
+                    live.streaming(),
+                    state.hooks.live.mount(&Target::Event(event)).listeners,
+                );
+                if told != Some(now) {
+                    told = Some(now);
+                    let frame = status_frame(now.0, now.1);
+                    if socket.send(Message::Text(frame.into())).await.is_err() {
+                        break None;
+                    }
+                }
+            }
             _ = ping.tick() => {
                 if heard.elapsed() > SILENT_FOR {
                     break Some(Stop::TIMEOUT);

@@ -88,6 +88,14 @@ impl Identity {
         }
     }
 
+    /// How long a login may wait on the backend, when it is a remote service (MyRadio).
+    pub fn login_timeout(&self) -> Option<std::time::Duration> {
+        match self {
+            Identity::UsersFile(_) => None,
+            Identity::MyRadio(m) => Some(m.timeout()),
+        }
+    }
+
     /// Prepares the backend to serve on a node that issues tokens (`issuing`) or only verifies
     /// them. An issuing node's users file is the record of who still has rights: it is created
     /// empty if it does not exist yet and required from then on ([`UsersFile::require`]).
@@ -122,6 +130,15 @@ impl Identity {
             Identity::UsersFile(f) if f.is_absent_and_optional() => Ok(()),
             Identity::UsersFile(f) => f.users().map(drop),
             Identity::MyRadio(_) => Ok(()),
+        }
+    }
+
+    /// Member `id`'s user name, where the backend keeps names (the users file; MyRadio is not
+    /// asked). Only shown, never decided on: `None` when unknown or unreadable.
+    pub fn name_of(&self, id: i64) -> Option<String> {
+        match self {
+            Identity::UsersFile(f) => f.user_by_id(id).ok().flatten().map(|u| u.name),
+            Identity::MyRadio(_) => None,
         }
     }
 

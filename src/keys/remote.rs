@@ -1,9 +1,12 @@
 //! A verify-only node's keys: fetched over HTTP from another issuer, as a JWKS document or a
-//! PEM public key.
+//! PEM public key, read up to [`MAX_KEY_SET_BYTES`].
 
 use std::time::Duration;
 
 use super::{invalid, KeyError, KeySet};
+
+/// The longest key set answer read: a JWKS of a few RSA keys is a few KiB.
+pub const MAX_KEY_SET_BYTES: usize = 1 << 20;
 
 /// Where a verify-only node gets its keys: a JWKS document (another jars'
 /// `/jars/jwks.json`) or a PEM public key (such as the original's `/jars/pubkey`).
@@ -59,10 +62,10 @@ impl RemoteKeySource {
             .await
             .and_then(|r| r.error_for_status())
             .map_err(|e| fail(e.without_url().to_string()))?;
-        let body = resp
-            .bytes()
+        // Bounded while streaming: a chunked answer carries no length to check first.
+        let body = crate::upstream::read_limited(resp, MAX_KEY_SET_BYTES)
             .await
-            .map_err(|e| fail(e.without_url().to_string()))?;
+            .map_err(|e| fail(e.to_string()))?;
         match self.format {
             RemoteFormat::Jwks => {
                 let doc: serde_json::Value =

@@ -1,5 +1,5 @@
 //! Who may send Icecast callbacks ([`may_send_callbacks`]): the configured credentials, and
-//! where the callback comes from.
+//! where the callback comes from; and that a browser never may ([`not_from_a_browser`]).
 
 use std::net::IpAddr;
 
@@ -49,10 +49,57 @@ pub fn may_send_callbacks(
     }
 }
 
+/// What a callback's headers show of a browser: `Origin`, which browsers send with every
+/// `POST` (a form or `fetch` from any page), and `Sec-Fetch-Site`, which they send with every
+/// request. Icecast sends neither.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BrowserSigns<'a> {
+    /// An `Origin` header is present (whatever it says, `null` included).
+    pub origin: bool,
+    /// The `Sec-Fetch-Site` header's value, if any.
+    pub fetch_site: Option<&'a str>,
+}
+
+/// A callback that carries a browser's headers is refused, whatever its credentials and
+/// address: without `[icecast] username/password` a page in a browser on the Icecast host
+/// (loopback) could otherwise post `mount_add` or `listener_add` cross-site and be obeyed.
+/// Only `Sec-Fetch-Site: none` (a request the user typed, never a form post) is not taken as
+/// a sign on its own.
+pub fn not_from_a_browser(signs: BrowserSigns<'_>) -> Result<(), DenyReason> {
+    let fetched = signs
+        .fetch_site
+        .is_some_and(|site| !site.trim().eq_ignore_ascii_case("none"));
+    if signs.origin || fetched {
+        Err(DenyReason::CallerIsBrowser)
+    } else {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::CallbackCredentials::{Right, Unset, Wrong};
     use super::*;
+
+    #[test]
+    fn browsers_never_send_callbacks() {
+        let browser = Err(DenyReason::CallerIsBrowser);
+        let signs = |origin, fetch_site| BrowserSigns { origin, fetch_site };
+        #[rustfmt::skip]
+        let cases = [
+            (signs(false, None), Ok(())),
+            (signs(false, Some("none")), Ok(())),
+            (signs(false, Some("cross-site")), browser),
+            (signs(false, Some("Cross-Site")), browser),
+            (signs(false, Some("same-site")), browser),
+            (signs(false, Some("same-origin")), browser),
+            (signs(true, None), browser),
+            (signs(true, Some("none")), browser),
+        ];
+        for (signs, want) in cases {
+            assert_eq!(not_from_a_browser(signs), want, "{signs:?}");
+        }
+    }
 
     #[test]
     fn who_may_send_callbacks() {

@@ -15,16 +15,21 @@ pub fn may_cap_events(claims: &Claims) -> bool {
     claims.is_admin()
 }
 
+/// An event cap that is neither a whole number from 1 to the most a row holds nor (where a cap
+/// may be removed) empty or `none`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotACap;
+
 /// An event cap as typed (`/jars/create`, `/jars/events/{id}/max_listeners`, the CLI): a whole
-/// number from 1 to `max`, or (`clearable`) empty or `none` for no cap. `Err` when neither.
-pub fn event_cap(text: &str, max: u32, clearable: bool) -> Result<Option<u32>, ()> {
+/// number from 1 to `max`, or (`clearable`) empty or `none` for no cap.
+pub fn event_cap(text: &str, max: u32, clearable: bool) -> Result<Option<u32>, NotACap> {
     let text = text.trim();
     if clearable && (text.is_empty() || text.eq_ignore_ascii_case("none")) {
         return Ok(None);
     }
     match text.parse::<u32>() {
         Ok(n) if (1..=max).contains(&n) => Ok(Some(n)),
-        _ => Err(()),
+        _ => Err(NotACap),
     }
 }
 
@@ -114,12 +119,12 @@ mod tests {
             (" 25 ", true, Ok(Some(25))),
             ("none", true, Ok(None)),
             ("", true, Ok(None)),
-            ("none", false, Err(())),
-            ("0", true, Err(())),
-            ("-1", true, Err(())),
-            ("1001", true, Err(())),
+            ("none", false, Err(NotACap)),
+            ("0", true, Err(NotACap)),
+            ("-1", true, Err(NotACap)),
+            ("1001", true, Err(NotACap)),
             ("1000", true, Ok(Some(1000))),
-            ("2.5", true, Err(())),
+            ("2.5", true, Err(NotACap)),
         ] {
             assert_eq!(event_cap(text, 1000, clearable), want, "{text:?}");
         }

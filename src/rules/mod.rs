@@ -1,5 +1,5 @@
 //! Every access rule of jars, in one place: who may send Icecast callbacks
-//! ([`may_send_callbacks`]), who may broadcast to an event ([`may_connect`],
+//! ([`may_send_callbacks`], never a browser: [`not_from_a_browser`]), who may broadcast to an event ([`may_connect`],
 //! [`relay_may_source`], [`may_source_static`]; through a relay, members and guests alike:
 //! [`broadcast`]), who may listen to a mount and until when
 //! ([`may_listen`]), what a listener ticket admits ([`ticket`]), how long a ticket may live
@@ -34,7 +34,7 @@ use crate::domain::{Event, ListFilter};
 use crate::tokens::{AccessLevel, Claims, TicketClaims};
 
 pub use crate::domain::{ConnectDenial, ConnectTerms, DenyReason};
-pub use caller::{may_send_callbacks, CallbackCredentials};
+pub use caller::{may_send_callbacks, not_from_a_browser, BrowserSigns, CallbackCredentials};
 pub use reports::may_see_stats;
 pub use sessions::{session_is_lost, TIMELIMIT_GRACE};
 pub use ticket::Listener;

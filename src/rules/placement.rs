@@ -7,6 +7,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+/// Whether listeners go through jars' `/listen`: some server says where they reach it.
+pub fn listens_through_jars(servers: &[crate::config::IcecastServer]) -> bool {
+    servers.iter().any(|s| s.public_url.is_some())
+}
+
 /// One server as placement sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Candidate<'a> {

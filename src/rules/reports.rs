@@ -1,6 +1,6 @@
 //! Who may read an event's listening figures ([`may_see_stats`]).
 
-use crate::store::Event;
+use crate::domain::Event;
 use crate::tokens::Claims;
 
 /// An event's listening stats are its owner's and the admins', expired or not (a show is

@@ -1,160 +1,21 @@
 //! Taking access back: what bans, revoked tickets and early ends mean for a callback
 //! ([`admits`]) and for a session Icecast already admitted ([`listener_must_go`],
 //! [`source_must_go`]); who may end an event, revoke its tickets or see its sessions
-//! ([`may_manage`]); who may ban ([`may_ban`]). [`SanctionSet`] is the in-memory form of every
-//! sanction in force, built once per change so that a callback pays hash lookups only.
-
-use std::net::IpAddr;
+//! ([`may_manage`]); who may ban ([`may_ban`]); what a ban takes at the API ([`ban_takes`]).
+//! [`SanctionSet`] is the in-memory form of every sanction in force, built once per change so
+//! that a callback pays hash lookups only.
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{ConnectDenial, DenyReason, Standing};
-use crate::domain::{Event, FastMap};
-use crate::net::IpNet;
-use crate::store::sanctions::SanctionRows;
+use crate::domain::Event;
 use crate::tokens::{AccessLevel, Claims, SourceTicketClaims};
 
-/// Where a ban applies, and until when.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Scope {
-    /// `None`: every mount.
-    event: Option<Uuid>,
-    /// `None`: until removed.
-    expires: Option<DateTime<Utc>>,
-}
-
-impl Scope {
-    fn covers(&self, event: Option<Uuid>, now: DateTime<Utc>) -> bool {
-        self.expires.is_none_or(|e| e > now) && (self.event.is_none() || self.event == event)
-    }
-}
-
-/// Every sanction in force, as lookups: addresses in a hash map, CIDR ranges in a short list,
-/// members, revoked ticket ids, per-event ticket cut-offs and early ends.
-#[derive(Debug, Default)]
-pub struct SanctionSet {
-    /// The store version this was built from.
-    pub version: i64,
-    ips: FastMap<IpAddr, Vec<Scope>>,
-    nets: Vec<(IpNet, Scope)>,
-    members: FastMap<i64, Vec<Scope>>,
-    /// Revoked ticket ids, and the event each was revoked on (nil: whichever).
-    tickets: FastMap<String, Uuid>,
-    /// Unix second: tickets of the event issued at or before it are revoked.
-    cutoffs: FastMap<Uuid, i64>,
-    ends: FastMap<Uuid, DateTime<Utc>>,
-}
-
-/// An address as Icecast or a client gave it, IPv4-mapped IPv6 as IPv4.
-pub fn canonical_ip(text: &str) -> Option<IpAddr> {
-    text.trim()
-        .parse::<IpAddr>()
-        .ok()
-        .map(|ip| ip.to_canonical())
-}
-
-impl SanctionSet {
-    /// No sanctions, at a version below any stored one, so the first load always replaces it.
-    pub fn unloaded() -> SanctionSet {
-        SanctionSet {
-            version: i64::MIN,
-            ..SanctionSet::default()
-        }
-    }
-
-    /// The set of `rows`. A ban whose address does not parse (never written by jars) is
-    /// skipped.
-    pub fn from_rows(rows: &SanctionRows) -> SanctionSet {
-        let mut set = SanctionSet {
-            version: rows.version,
-            ..SanctionSet::default()
-        };
-        for ban in &rows.bans {
-            let scope = Scope {
-                event: ban.event,
-                expires: ban.expires,
-            };
-            if let Some(ip) = &ban.ip {
-                if let Some(addr) = canonical_ip(ip) {
-                    set.ips.entry(addr).or_default().push(scope);
-                } else if let Ok(net) = ip.parse::<IpNet>() {
-                    set.nets.push((net, scope));
-                }
-            }
-            if let Some(member) = ban.member {
-                set.members.entry(member).or_default().push(scope);
-            }
-        }
-        set.tickets = rows
-            .tickets
-            .iter()
-            .map(|t| (t.jti.clone(), t.event))
-            .collect();
-        set.cutoffs = rows
-            .cutoffs
-            .iter()
-            .map(|c| (c.event, c.before.timestamp()))
-            .collect();
-        set.ends = rows.ends.iter().map(|e| (e.event, e.at)).collect();
-        set
-    }
-
-    /// Nothing is banned, revoked or ended: callbacks need not look further.
-    pub fn is_empty(&self) -> bool {
-        self.ips.is_empty()
-            && self.nets.is_empty()
-            && self.members.is_empty()
-            && self.tickets.is_empty()
-            && self.cutoffs.is_empty()
-            && self.ends.is_empty()
-    }
-
-    /// Whether `ip` is banned from `event` (`None`: a static mount) at `now`.
-    pub fn ip_banned(&self, ip: IpAddr, event: Option<Uuid>, now: DateTime<Utc>) -> bool {
-        let ip = ip.to_canonical();
-        self.ips
-            .get(&ip)
-            .is_some_and(|s| s.iter().any(|s| s.covers(event, now)))
-            || self
-                .nets
-                .iter()
-                .any(|(net, s)| net.contains(ip) && s.covers(event, now))
-    }
-
-    /// Whether `member` is banned from `event` at `now`.
-    pub fn member_banned(&self, member: i64, event: Option<Uuid>, now: DateTime<Utc>) -> bool {
-        self.members
-            .get(&member)
-            .is_some_and(|s| s.iter().any(|s| s.covers(event, now)))
-    }
-
-    /// Whether the ticket `jti` of `event`, issued at Unix second `issued`, is revoked.
-    pub fn ticket_revoked(&self, jti: &str, event: Uuid, issued: i64) -> bool {
-        self.jti_revoked(jti, Some(event)) || self.cutoffs.get(&event).is_some_and(|c| issued <= *c)
-    }
-
-    /// Whether ticket `jti` is revoked on `event` (`None`: not known, whichever). A revocation
-    /// names its ticket's event when it can, so an owner revoking by id reaches only tickets of
-    /// events they manage.
-    fn jti_revoked(&self, jti: &str, event: Option<Uuid>) -> bool {
-        self.tickets
-            .get(jti)
-            .is_some_and(|on| on.is_nil() || event.is_none_or(|e| e == *on))
-    }
-
-    /// When `event` was ended early, if it was.
-    pub fn ended(&self, event: Uuid) -> Option<DateTime<Utc>> {
-        self.ends.get(&event).copied()
-    }
-
-    /// When `event` ends: its row's expiry, or its early end if sooner (a row cached before
-    /// the end still says the old expiry).
-    pub fn expiry(&self, event: &Event) -> DateTime<Utc> {
-        self.ended(event.id)
-            .map_or(event.expires_time, |e| e.min(event.expires_time))
-    }
-}
+mod powers;
+mod set;
+pub use powers::{ban_takes, Power};
+pub use set::{canonical_ip, SanctionSet};
 
 /// Who a callback is about, as far as sanctions go.
 #[derive(Debug, Clone, Copy)]
@@ -268,11 +129,7 @@ pub fn listener_must_go(
     }
     if let Some(jti) = l.ticket {
         // A session that began before the cut-off was admitted by a ticket issued before it.
-        let cut = event.is_some_and(|e| {
-            set.cutoffs
-                .get(&e)
-                .is_some_and(|c| l.started.timestamp() <= *c)
-        });
+        let cut = event.is_some_and(|e| set.cut_off(e, l.started.timestamp()));
         if set.jti_revoked(jti, event) || cut {
             return Some(DenyReason::Revoked);
         }
@@ -321,11 +178,7 @@ pub fn source_must_go(
         return Some(DenyReason::Banned);
     }
     if let Some(jti) = s.ticket {
-        let cut = event.is_some_and(|e| {
-            set.cutoffs
-                .get(&e)
-                .is_some_and(|c| s.since.timestamp() <= *c)
-        });
+        let cut = event.is_some_and(|e| set.cut_off(e, s.since.timestamp()));
         if set.jti_revoked(jti, event) || cut {
             return Some(DenyReason::Revoked);
         }
@@ -360,6 +213,32 @@ pub fn ban_expiry(
     length: Option<std::time::Duration>,
 ) -> Option<DateTime<Utc>> {
     now.checked_add_signed(chrono::Duration::from_std(length?).ok()?)
+}
+
+/// The longest ticket id `/jars/tickets/revoke` takes by `jti` (jars mints UUIDs: 36).
+pub const MAX_JTI_BYTES: usize = 64;
+
+/// Whether `jti` could be the id of a ticket jars minted: at most [`MAX_JTI_BYTES`] of
+/// letters, digits, `-`, `_`, `.` and `~`. What is stored (and logged) for a revocation by id
+/// is thus short and plain, whatever a caller sends.
+pub fn jti_fits(jti: &str) -> bool {
+    !jti.is_empty()
+        && jti.len() <= MAX_JTI_BYTES
+        && jti
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~'))
+}
+
+/// Tickets a member (not an admin) may hold revoked one by one at once: past it, revoking
+/// every ticket of the event (`mount` alone) still works, and so does waiting for the
+/// revoked tickets to expire.
+pub const MAX_REVOKED_PER_MEMBER: u32 = 1000;
+
+/// Whether `member` may revoke one more ticket by id, with `set` as it stands: admins always;
+/// others while they hold fewer than [`MAX_REVOKED_PER_MEMBER`], so that what one member can
+/// make every node store and hold is bounded.
+pub fn may_revoke_more(set: &SanctionSet, member: &Claims) -> bool {
+    member.is_admin() || set.revoked_by(member.sub) < MAX_REVOKED_PER_MEMBER
 }
 
 /// A guest's source ticket lets its holder source `target` when it was minted for that event,

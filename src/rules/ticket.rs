@@ -8,7 +8,7 @@ use url::Url;
 use uuid::Uuid;
 
 use super::DenyReason;
-use crate::store::Event;
+use crate::domain::Event;
 use crate::tokens::TicketClaims;
 
 /// The longest referer a ticket may be bound to, in bytes. Every ticket is held in the

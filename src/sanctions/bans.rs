@@ -45,6 +45,12 @@ mod tests {
         assert_eq!(ban_ip("::ffff:192.0.2.7").as_deref(), Some("192.0.2.7"));
         assert_eq!(ban_ip("192.0.2.0/24").as_deref(), Some("192.0.2.0/24"));
         assert_eq!(ban_ip("2001:db8::/32").as_deref(), Some("2001:db8::/32"));
+        // An IPv4-mapped range is the IPv4 range it maps (issue 28, item 10).
+        assert_eq!(
+            ban_ip("::ffff:203.0.114.0/120").as_deref(),
+            Some("203.0.114.0/24")
+        );
+        assert_eq!(ban_ip("192.0.2.9/24").as_deref(), Some("192.0.2.0/24"));
         assert_eq!(ban_ip("192.0.2.0/33"), None);
         assert_eq!(ban_ip("radio.example"), None);
         assert_eq!(ban_ip(""), None);

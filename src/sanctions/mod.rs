@@ -1,6 +1,6 @@
 //! Bans, revocations and early ends in force on this node: the [`SanctionSet`] callbacks
 //! consult (held in an `ArcSwap`, so a callback pays an atomic load and hash lookups), kept
-//! up to date with the store ([`Sanctions::refresh`]: a changed version reloads it), and
+//! up to date with the store ([`Sanctions::refresh`]: a changed version loads what changed), and
 //! enforced on the sessions Icecast already admitted ([`enforce`]).
 //!
 //! Propagation: a background task polls the store's version every [`POLL_INTERVAL`] (the CLI's
@@ -10,6 +10,7 @@
 
 pub mod bans;
 pub mod enforce;
+pub mod refresh;
 
 pub use enforce::Pass;
 
@@ -49,6 +50,8 @@ pub struct Sanctions {
     wake: Arc<tokio::sync::Notify>,
     /// A failing reload is logged once until one succeeds.
     failing: AtomicBool,
+    /// Loads changes into `set`; purges the store when due.
+    loader: refresh::Loader,
 }
 
 /// The [`Kicker`] in use (replaced when the Icecast admin wiring is configured, or by tests).
@@ -73,6 +76,7 @@ impl Sanctions {
             clock,
             wake: Arc::new(tokio::sync::Notify::new()),
             failing: AtomicBool::new(false),
+            loader: refresh::Loader::default(),
         }
     }
 
@@ -91,15 +95,12 @@ impl Sanctions {
         self.kicker.load().0.clone()
     }
 
-    /// Reloads the set when the store's version moved; true when it did.
+    /// Brings the set to the store's version (reading only what changed since,
+    /// [`refresh::Loader`]); true when it moved.
     pub async fn refresh(&self) -> Result<bool, StoreError> {
-        let version = self.store.version().await?;
-        if version == self.set.load().version {
-            return Ok(false);
-        }
-        let rows = self.store.load(self.clock.now()).await?;
-        self.set.store(Arc::new(SanctionSet::from_rows(&rows)));
-        Ok(true)
+        self.loader
+            .refresh(&*self.store, &self.set, self.clock.now())
+            .await
     }
 
     /// After a write through this node: reload and enforce now, not at the next poll.

@@ -24,6 +24,7 @@ use tokio::sync::OnceCell;
 use uuid::Uuid;
 
 mod connect;
+mod grants;
 
 use super::group_commit::GroupCommit;
 use super::{Connect, ConnectRequest, Event, EventStore, ListFilter, NewEvent, StoreError};
@@ -249,8 +250,8 @@ async fn check_schema(pool: &PgPool) -> Result<(), Failure> {
     sqlx::query(&format!("SELECT {COLUMNS} FROM jars.events LIMIT 0"))
         .execute(pool)
         .await
-        .map_err(|e| explained(e, "jars.events is not usable", false))
-        .map(|_| ())
+        .map_err(|e| explained(e, "jars.events is not usable", false))?;
+    grants::check_own_tables(pool).await
 }
 
 impl PostgresStore {
@@ -346,23 +347,31 @@ impl PostgresStore {
                 .await
                 .map_err(|e| explained(e, "reading jars.events' columns", true))?;
             let had_sanctions = sanctions::tables_exist(pool).await?;
+            let ungranted = grants::roles_missing_grants(pool).await?;
             run_migration(pool).await?;
             check_schema(pool).await?;
             let after = table_columns(pool).await?;
-            Ok::<_, Failure>((before, after, had_sanctions))
+            let still = grants::roles_missing_grants(pool).await?;
+            let granted: Vec<String> = ungranted
+                .into_iter()
+                .filter(|r| !still.contains(r))
+                .collect();
+            Ok::<_, Failure>((before, after, had_sanctions, granted))
         };
-        let (before, after, had_sanctions) = match tokio::time::timeout(MIGRATE_TIMEOUT, work).await
-        {
-            Ok(Ok(columns)) => columns,
-            Ok(Err(Failure::Other(m) | Failure::Invalid(m))) => return Err(store.error(m)),
-            Ok(Err(Failure::Unreachable(m))) => return Err(store.error(store.diagnose(m).await)),
-            Err(_) => {
-                return Err(store.error(format!(
-                    "no answer within {}",
-                    humantime::format_duration(MIGRATE_TIMEOUT)
-                )))
-            }
-        };
+        let (before, after, had_sanctions, granted) =
+            match tokio::time::timeout(MIGRATE_TIMEOUT, work).await {
+                Ok(Ok(columns)) => columns,
+                Ok(Err(Failure::Other(m) | Failure::Invalid(m))) => return Err(store.error(m)),
+                Ok(Err(Failure::Unreachable(m))) => {
+                    return Err(store.error(store.diagnose(m).await))
+                }
+                Err(_) => {
+                    return Err(store.error(format!(
+                        "no answer within {}",
+                        humantime::format_duration(MIGRATE_TIMEOUT)
+                    )))
+                }
+            };
         let label = &store.inner.label;
         let sanctions = if had_sanctions {
             ""
@@ -383,7 +392,33 @@ impl PostgresStore {
                 format!("{label}: added to jars.events: {}", added.join(", "))
             }
         };
-        Ok(format!("{events}{sanctions}"))
+        let grants = if granted.is_empty() {
+            String::new()
+        } else {
+            format!("; granted jars' own tables to {}", granted.join(", "))
+        };
+        Ok(format!("{events}{sanctions}{grants}"))
+    }
+
+    /// Whether `table` (schema-qualified, e.g. `jars.listener_sessions`) exists, for `jars
+    /// migrate` to tell a table it creates from one already there.
+    pub async fn table_exists(
+        settings: &PostgresSettings,
+        table: &str,
+    ) -> Result<bool, StoreError> {
+        let store = Self::new(settings)?;
+        let query = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+            .bind(table)
+            .fetch_one(&store.inner.pool);
+        match tokio::time::timeout(MIGRATE_TIMEOUT, query).await {
+            Ok(Ok(exists)) => Ok(exists),
+            Ok(Err(e)) => match explained(e, "looking for tables", false) {
+                Failure::Unreachable(m) | Failure::Other(m) | Failure::Invalid(m) => {
+                    Err(store.error(m))
+                }
+            },
+            Err(_) => Err(store.error("no answer".into())),
+        }
     }
 
     fn error(&self, msg: String) -> StoreError {

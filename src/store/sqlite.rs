@@ -18,40 +18,9 @@ use super::{Connect, ConnectRequest, Event, EventStore, ListFilter, NewEvent, St
 /// Timestamps are stored as fixed-width UTC text so that string order is time order.
 const TIME_FORMAT: &str = "%Y-%m-%d %H:%M:%S%.6f";
 
-/// `t` as [`TIME_FORMAT`] writes it, without chrono's format-string interpreter (a session
-/// row formats its start on the writer's path); years beyond 0–9999 and leap seconds, which
-/// that layout does not fit, go through chrono.
+/// `t` as [`TIME_FORMAT`] writes it.
 pub(crate) fn to_text(t: DateTime<Utc>) -> String {
-    use chrono::{Datelike, Timelike};
-    let (year, nanos) = (t.year(), t.nanosecond());
-    if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
-        return t.format(TIME_FORMAT).to_string();
-    }
-    let mut out = [0u8; 26];
-    let mut put = |at: usize, width: usize, mut v: u32| {
-        for i in (at..at + width).rev() {
-            out[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-    };
-    put(0, 4, year as u32);
-    put(5, 2, t.month());
-    put(8, 2, t.day());
-    put(11, 2, t.hour());
-    put(14, 2, t.minute());
-    put(17, 2, t.second());
-    put(20, 6, nanos / 1_000);
-    for (at, sep) in [
-        (4, b'-'),
-        (7, b'-'),
-        (10, b' '),
-        (13, b':'),
-        (16, b':'),
-        (19, b'.'),
-    ] {
-        out[at] = sep;
-    }
-    out.iter().map(|&b| b as char).collect()
+    t.format(TIME_FORMAT).to_string()
 }
 
 pub(crate) fn from_text(s: &str) -> Result<DateTime<Utc>, StoreError> {
@@ -59,6 +28,27 @@ pub(crate) fn from_text(s: &str) -> Result<DateTime<Utc>, StoreError> {
         .or_else(|_| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S"))
         .map(|t| t.and_utc())
         .map_err(|e| StoreError::Unavailable(format!("bad timestamp {s:?} in store: {e}")))
+}
+
+/// How every pool opens the file at `path` (its directory and the file created private first):
+/// WAL, `synchronous = NORMAL`, a 5 s busy timeout, foreign keys on.
+pub(crate) fn file_options(path: &Path) -> Result<SqliteConnectOptions, StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        crate::atomic_file::create_private_dir(dir)
+            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
+    }
+    // SQLite creates its -wal and -shm files with the database file's mode: 0600 for all.
+    crate::atomic_file::create_private_file(path)
+        .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
+    Ok(SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        // With WAL, NORMAL loses nothing on a process crash (only on power loss); every
+        // acknowledged write survives SIGKILL.
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(5))
+        .foreign_keys(true))
 }
 
 pub struct SqliteStore {
@@ -129,22 +119,7 @@ const COLUMNS: &str = "event_uuid, created_time, created_by, connected, connecte
 impl SqliteStore {
     /// Opens (creating if needed) and migrates the database file at `path`.
     pub async fn open(path: &Path) -> Result<SqliteStore, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            crate::atomic_file::create_private_dir(dir)
-                .map_err(|e| StoreError::Unavailable(format!("{}: {e}", dir.display())))?;
-        }
-        // SQLite creates its -wal and -shm files with the database file's mode: 0600 for all.
-        crate::atomic_file::create_private_file(path)
-            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // With WAL, NORMAL loses nothing on a process crash (only on power loss); every
-            // acknowledged write survives SIGKILL.
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
+        let options = file_options(path)?;
         let writer = SqlitePoolOptions::new()
             // A local file: nothing to find dead before use (a ping is a trip to its thread).
             .test_before_acquire(false)
@@ -350,8 +325,9 @@ mod tests {
             DateTime::UNIX_EPOCH + chrono::Duration::microseconds(1),
             Utc::now(),
         ];
+        assert_eq!(to_text(times[0]), "2026-11-30 08:05:09.000000");
+        assert_eq!(to_text(times[1]), "1999-01-02 23:59:59.123456");
         for t in times {
-            assert_eq!(to_text(t), t.format(TIME_FORMAT).to_string(), "{t:?}");
             assert_eq!(
                 from_text(&to_text(t)).unwrap().timestamp_micros(),
                 t.timestamp_micros()

@@ -31,7 +31,9 @@ pub use claims::{
     SOURCE_TICKET_KIND, TICKET_KIND,
 };
 pub use verify::TokenPolicy;
-use verify::{check_times, header_kid, map_error, refuse_null_audience, seconds_after, Verifier};
+use verify::{
+    check_times, exp_leeway, header_kid, map_error, refuse_null_audience, seconds_after, Verifier,
+};
 
 /// Verified tokens cached at most.
 const VERIFIED_CAPACITY: usize = 100_000;
@@ -362,7 +364,8 @@ impl TokenService {
         let verified = classify(result?)?;
         check_times(&current.policy, &verified, now)?;
         // Cached until the token expires (plus leeway), never longer.
-        let left = seconds_after(verified.exp(), current.policy.leeway).saturating_sub(now);
+        let left = seconds_after(verified.exp(), exp_leeway(&current.policy, &verified))
+            .saturating_sub(now);
         let weight = verified.weight(token.len());
         self.verified.insert_weighed(
             Arc::from(token),

@@ -297,3 +297,55 @@ fn an_exp_at_the_end_of_time_neither_wraps_nor_panics() {
         .unwrap();
     assert_eq!(t.exp, i64::MAX);
 }
+
+/// Issue 29 #4: with a leeway for skewed clocks, user tokens get it on `exp`; tickets, listener
+/// or source, never admit after their `exp` (a player reconnecting at +7 s was let in).
+#[test]
+fn a_ticket_never_admits_after_its_exp_whatever_the_leeway() {
+    let dir = tempfile::tempdir().unwrap();
+    let (keys, _) = KeySet::load(None, None, dir.path()).unwrap();
+    let s = TokenService::new(keys, policy());
+    let (ticket, t) = s
+        .issue_ticket(
+            uuid::Uuid::new_v4(),
+            Duration::from_secs(5),
+            TicketBinding::default(),
+        )
+        .unwrap();
+    let (source, src) = s
+        .issue_source_ticket(uuid::Uuid::new_v4(), 7, Duration::from_secs(5))
+        .unwrap();
+    let (user, u) = s.issue(42, AccessLevel::Standard, None).unwrap();
+    // The last second before exp: all three; verified once, so later checks hit the cache.
+    assert!(s.verify_any_at(&ticket, t.exp - 1).is_ok());
+    assert!(s.verify_any_at(&source, src.exp - 1).is_ok());
+    assert!(s.verify_at(&user, u.exp - 1).is_ok());
+    for (token, exp) in [(&ticket, t.exp), (&source, src.exp)] {
+        for after in [0, 1, 7, 21, 29] {
+            assert_eq!(
+                s.verify_any_at(token, exp + after).unwrap_err(),
+                TokenError::Expired,
+                "a ticket at exp + {after}s"
+            );
+        }
+    }
+    // The user token is within the policy's 30 s leeway.
+    assert!(s.verify_at(&user, u.exp + 29).is_ok());
+    assert_eq!(
+        s.verify_at(&user, u.exp + 30).unwrap_err(),
+        TokenError::Expired
+    );
+    // With no leeway (the default), expired at exp, as PyJWT 1.7.1 without one.
+    let strict = TokenService::new(
+        KeySet::load(None, None, dir.path()).unwrap().0,
+        TokenPolicy {
+            leeway: Duration::ZERO,
+            ..policy()
+        },
+    );
+    assert!(strict.verify_at(&user, u.exp - 1).is_ok());
+    assert_eq!(
+        strict.verify_at(&user, u.exp).unwrap_err(),
+        TokenError::Expired
+    );
+}

@@ -57,9 +57,11 @@ pub(super) fn seconds_after(time: i64, d: Duration) -> i64 {
     time.saturating_add(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// `exp` and `nbf` against `now`, with the policy's leeway.
+/// `exp` and `nbf` against `now`, with the policy's leeway: on `nbf` for every token, on `exp`
+/// for user tokens only. A ticket (listener or source) never admits after its `exp` whatever
+/// the leeway: jars minted it for exactly that long, and Icecast's time limit ends there too.
 pub(super) fn check_times(policy: &TokenPolicy, t: &Verified, now: i64) -> Result<(), TokenError> {
-    if seconds_after(t.exp(), policy.leeway) <= now {
+    if seconds_after(t.exp(), exp_leeway(policy, t)) <= now {
         return Err(TokenError::Expired);
     }
     if t.nbf()
@@ -68,6 +70,14 @@ pub(super) fn check_times(policy: &TokenPolicy, t: &Verified, now: i64) -> Resul
         return Err(TokenError::Immature);
     }
     Ok(())
+}
+
+/// The leeway `t`'s `exp` gets: the policy's for a user token, none for a ticket.
+pub(super) fn exp_leeway(policy: &TokenPolicy, t: &Verified) -> Duration {
+    match t {
+        Verified::User(_) => policy.leeway,
+        Verified::Ticket(_) | Verified::Source(_) => Duration::ZERO,
+    }
 }
 
 /// Reads the JOSE header, rejecting any algorithm but RS256 before a key is touched.

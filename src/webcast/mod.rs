@@ -135,7 +135,7 @@ impl Webcast {
         };
         tracing::info!(event = %event, mount = %Escaped(mount), by = approved.connected_by,
             ticket = credential.ticket().map(|(jti, _)| jti), ip = ip.as_deref(),
-            mime = %stream.content_type, "webcast: DJ live");
+            mime = %Escaped(&stream.content_type), "webcast: DJ live");
         let relay = Relay {
             webcast: self.clone(),
             show: show.clone(),
@@ -181,6 +181,11 @@ impl Live {
     /// A title from the DJ.
     pub fn title(&self, song: String) {
         self.show.title(song);
+    }
+
+    /// Whether an Icecast connection of the show is open now (Icecast has the source).
+    pub fn streaming(&self) -> bool {
+        self.show.titles.borrow().connection.is_some()
     }
 
     /// Waits until jars ends the show, and says why.

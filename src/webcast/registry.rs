@@ -121,6 +121,17 @@ impl Registry {
             .is_some_and(|id| self.end_event(id, reason))
     }
 
+    /// The title the DJ of event `event`'s live show last sent, if any.
+    pub fn title(&self, event: Uuid) -> Option<String> {
+        let shows = self.lock();
+        let show = &shows.get(&event)?.show;
+        if show.ended().is_some() {
+            return None;
+        }
+        let song = show.titles.borrow().song.clone();
+        song
+    }
+
     /// How many shows are live.
     pub fn len(&self) -> usize {
         self.lock()
@@ -171,6 +182,9 @@ mod tests {
         let (claim, replaced) = r.claim(e, DjKey::Member(1), first.clone()).unwrap();
         assert!(replaced.is_none());
         assert_eq!(r.len(), 1);
+        assert_eq!(r.title(e), None);
+        first.title("Band - Song".into());
+        assert_eq!(r.title(e).as_deref(), Some("Band - Song"));
         // Another DJ is refused while it is live.
         assert_eq!(
             r.claim(e, DjKey::Ticket("g".into()), show()).err(),
@@ -181,6 +195,7 @@ mod tests {
         let (claim2, replaced) = r.claim(e, DjKey::Member(1), second.clone()).unwrap();
         assert!(replaced.is_some());
         assert_eq!(first.ended(), Some(End::Stopped(Stop::REPLACED)));
+        assert_eq!(r.title(e), None, "the new show has sent no title");
         // The old claim going away leaves the new one in place.
         drop(claim);
         assert_eq!(r.len(), 1);

@@ -124,7 +124,7 @@ async fn error_table_rows() {
         )
         .await,
         400,
-        "InvalidArgumentError",
+        "InvalidTextRepresentation",
     );
     check(
         connect(&server, &t_owner, "i-love-lamp").await,

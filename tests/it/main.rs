@@ -24,6 +24,7 @@ mod myradio;
 mod ops;
 mod page;
 mod postgres;
+mod postgres_grants;
 mod relay;
 mod revoke_e2e;
 mod router;

@@ -33,6 +33,8 @@ enum Mode {
     Garbage,
     /// Answers after this long.
     Slow(Duration),
+    /// testcredentials answers this body (then permissions: a standard user).
+    Answer(&'static str),
 }
 
 #[derive(Clone)]
@@ -59,6 +61,7 @@ async fn testcredentials(
     match fake.mode {
         Mode::Garbage => return "<html>502 Bad Gateway</html>".into(),
         Mode::Slow(d) => tokio::time::sleep(d).await,
+        Mode::Answer(body) => return body.into(),
         Mode::Permissions(_) => {}
     }
     if q.get("api_key").map(String::as_str) != Some(API_KEY) {
@@ -84,6 +87,7 @@ async fn permissions(
     ));
     match fake.mode {
         Mode::Permissions(f) => fixture(f),
+        Mode::Answer(_) => fixture("getpermissions_user.json"),
         _ => "{}".into(),
     }
 }
@@ -210,4 +214,81 @@ async fn unreachable_myradio_is_502() {
     let (status, body) = login(&server, "tmctf501", "right").await;
     assert_eq!(status, 502);
     assert_eq!(error_name(&body), "MyRadioServiceFailureException");
+}
+
+/// MyRadio as it answers (issue 29 #6): a `memberid` sent as a string logs in as that member,
+/// as the original (which used it as it came); every payload Python finds false is
+/// `NoUserException`, as the original's `if not data["payload"]`.
+#[tokio::test]
+async fn memberid_as_a_string_and_false_payloads_read_as_the_original() {
+    let (server, seen) = setup(Mode::Answer(
+        r#"{"status":"OK","payload":{"memberid":"101"}}"#,
+    ))
+    .await;
+    let (status, body) = login(&server, "tmctf501", "right").await;
+    assert_eq!(status, 200, "{body}");
+    let token: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let claims = server
+        .state
+        .tokens
+        .verify_at(
+            token["token"].as_str().unwrap(),
+            chrono::Utc::now().timestamp(),
+        )
+        .unwrap();
+    assert_eq!(claims.sub, 101);
+    assert_eq!(claims.access_level, AccessLevel::Standard);
+    assert!(seen
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|s| s.starts_with("permissions id=101")));
+    for payload in [
+        r#"{"status":"OK","payload":null}"#,
+        r#"{"status":"FAIL","payload":false}"#,
+        r#"{"status":"OK","payload":{}}"#,
+        r#"{"status":"OK","payload":""}"#,
+    ] {
+        let (server, _) = setup(Mode::Answer(payload)).await;
+        let (status, body) = login(&server, "tmctf501", "right").await;
+        assert_eq!(
+            (status, error_name(&body).as_str()),
+            (401, "NoUserException"),
+            "{payload}"
+        );
+    }
+    // Not a member and not false: MyRadio is broken, as before.
+    let (server, _) = setup(Mode::Answer(
+        r#"{"status":"OK","payload":{"memberid":"alice"}}"#,
+    ))
+    .await;
+    let (status, body) = login(&server, "tmctf501", "right").await;
+    assert_eq!(
+        (status, error_name(&body).as_str()),
+        (502, "MyRadioServiceFailureException")
+    );
+}
+
+/// A MyRadio slower than the old 5 s default, and slower than the 10 s other API requests get,
+/// still logs the member in with the default `timeout` (30 s): the original waited. Real time:
+/// MyRadio is a remote peer, its slowness cannot be put on jars' clock.
+#[tokio::test]
+async fn a_slow_myradio_is_waited_for_with_the_default_timeout() {
+    let api = support::slow_myradio(Duration::from_secs(11)).await;
+    let server = TestServer::start(&format!(
+        "[identity]\nbackend = \"myradio\"\n[identity.myradio]\napi_url = \"{api}\"\napi_key = \"k\"\n"
+    ))
+    .await;
+    let started = std::time::Instant::now();
+    let resp = reqwest::Client::new()
+        .post(server.url("/jars/token"))
+        .form(&[("user", "dj"), ("password", "pw")])
+        .timeout(Duration::from_secs(40))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.text().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert!(started.elapsed() >= Duration::from_secs(11));
 }

@@ -16,8 +16,6 @@ use support::pg::{admin_url, server_addr, via, Link, TcpProxy, TempDb};
 use support::{client, error_name, post_form, TestServer};
 use uuid::Uuid;
 
-const ORIGINAL_SCHEMA: &str = include_str!("../fixtures/jars-original-schema.sql");
-
 /// The original service's columns, in its table's order.
 const ORIGINAL_COLUMNS: [&str; 10] = [
     "event_uuid",
@@ -37,21 +35,11 @@ const ORIGINAL_COLUMNS: [&str; 10] = [
 const ORIGINAL_INSERT: &str = "INSERT INTO events (event_uuid, created_by, expires_time, title, \
      description, private) VALUES ($1, $2, $3, $4, $5, $6)";
 
-/// The statements of an SQL file: comment lines dropped, split on `;`.
-fn statements(sql: &str) -> Vec<String> {
-    let text: String = sql
-        .lines()
-        .filter(|l| !l.trim_start().starts_with("--"))
-        .collect::<Vec<_>>()
-        .join("\n");
-    text.split(';')
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
 /// Posts an Icecast callback; whether it was allowed (`icecast-auth-user: 1`) and the message.
-async fn callback(server: &TestServer, fields: &[(&str, &str)]) -> (bool, Option<String>) {
+pub(crate) async fn callback(
+    server: &TestServer,
+    fields: &[(&str, &str)],
+) -> (bool, Option<String>) {
     let body = fields
         .iter()
         .map(|(k, v)| format!("{k}={}", esc(v)))
@@ -147,12 +135,12 @@ fn listed<'a>(list: &'a Value, id: &str) -> Option<&'a Value> {
         .find(|e| e["event_id"] == id)
 }
 
-fn store_toml(url: &str, extra: &str) -> String {
+pub(crate) fn store_toml(url: &str, extra: &str) -> String {
     format!("[store]\nurl = \"{url}\"\n{extra}\n")
 }
 
 /// Runs the `jars` binary with `args`; (exit code, stdout, stderr).
-fn jars_cli(args: &[&str], database_url: &str) -> (i32, String, String) {
+pub(crate) fn jars_cli(args: &[&str], database_url: &str) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_jars"))
         .args(args)
@@ -171,43 +159,17 @@ fn jars_cli(args: &[&str], database_url: &str) -> (i32, String, String) {
 /// The original schema file, verbatim, then rows inserted the way the original service inserts
 /// them; jars (as the original's own `jars` role when this server lets us create it) lists,
 /// connects and creates on that table, and the original's `SELECT *` reads jars' rows.
+#[cfg_attr(
+    not(jars_has = "postgres"),
+    ignore = "needs PostgreSQL: none answered at DATABASE_URL or 127.0.0.1:5432 when the tests were built (start it, then touch build.rs)"
+)]
 #[tokio::test]
 async fn original_schema_and_original_rows() {
-    let Some(admin) = admin_url("postgres::original_schema_and_original_rows") else {
-        return;
-    };
+    let admin = admin_url();
     let db = TempDb::create(&admin).await;
     let mut conn = db.connect().await;
 
-    // The fixture, statement by statement on one connection (it sets search_path). The role is
-    // cluster-wide: a parallel or earlier run may have created it already.
-    let mut have_role = true;
-    for stmt in statements(ORIGINAL_SCHEMA) {
-        let is_role = stmt.starts_with("CREATE USER");
-        let stmt = if have_role {
-            stmt
-        } else if stmt.starts_with("GRANT") {
-            continue;
-        } else {
-            stmt.replace(" AUTHORIZATION jars", "")
-        };
-        match sqlx::raw_sql(&stmt).execute(&mut conn).await {
-            Ok(_) => {}
-            Err(e) if is_role => {
-                let exists: bool = sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'jars')",
-                )
-                .fetch_one(&mut conn)
-                .await
-                .unwrap();
-                if !exists {
-                    eprintln!("note: cannot create role jars ({e}); loading the schema without the role statements");
-                    have_role = false;
-                }
-            }
-            Err(e) => panic!("loading the original schema: {stmt}: {e}"),
-        }
-    }
+    let have_role = support::pg::load_original_schema(&mut conn).await;
 
     // Rows as the original service writes them: no jars columns, created_time from DEFAULT.
     let expires = (chrono::Utc::now() + chrono::Duration::days(1)).naive_utc();
@@ -243,12 +205,7 @@ async fn original_schema_and_original_rows() {
 
     // jars runs as the original's role when there is one: that role may use the table but
     // does not own it, so it cannot add jars' columns...
-    let jars_role_url = {
-        let mut u = reqwest::Url::parse(&db.url).unwrap();
-        u.set_username("jars").unwrap();
-        u.set_password(Some("YOUR_PASSWORD")).unwrap();
-        u.to_string()
-    };
+    let jars_role_url = support::pg::as_original_role(&db.url);
     let server_url = if have_role {
         let (code, _, stderr) = jars_cli(&["migrate"], &jars_role_url);
         assert_eq!(code, 1, "{stderr}");
@@ -397,11 +354,13 @@ async fn original_schema_and_original_rows() {
 
 /// Two jars servers, one database: created on A is usable on B at once, B's connect shows in
 /// A's list, and A's cached row catches up within the cache ttl (2 s by default).
+#[cfg_attr(
+    not(jars_has = "postgres"),
+    ignore = "needs PostgreSQL: none answered at DATABASE_URL or 127.0.0.1:5432 when the tests were built (start it, then touch build.rs)"
+)]
 #[tokio::test]
 async fn two_nodes_share_one_database() {
-    let Some(admin) = admin_url("postgres::two_nodes_share_one_database") else {
-        return;
-    };
+    let admin = admin_url();
     let db = TempDb::create(&admin).await;
     // The second server runs the (idempotent) migration again.
     let a = TestServer::start(&store_toml(&db.url, "")).await;
@@ -531,11 +490,13 @@ async fn closed_port_gives_503_quickly() {
 /// into a black hole (nothing answers) and comes back: writes 503 quickly, Icecast decisions
 /// for events already seen keep being answered ("cached"), or denied ("deny"), unknown events
 /// are denied, and everything recovers by itself.
+#[cfg_attr(
+    not(jars_has = "postgres"),
+    ignore = "needs PostgreSQL: none answered at DATABASE_URL or 127.0.0.1:5432 when the tests were built (start it, then touch build.rs)"
+)]
 #[tokio::test]
 async fn outage_and_recovery_through_a_proxy() {
-    let Some(admin) = admin_url("postgres::outage_and_recovery_through_a_proxy") else {
-        return;
-    };
+    let admin = admin_url();
     let db = TempDb::create(&admin).await;
     let proxy = TcpProxy::start(server_addr(&db.url).await).await;
     let url = via(&db.url, proxy.addr);
@@ -598,11 +559,13 @@ async fn outage_and_recovery_through_a_proxy() {
 
 /// PostgreSQL is down when jars starts: jars starts anyway, and migrates a fresh database on
 /// first contact once it is back.
+#[cfg_attr(
+    not(jars_has = "postgres"),
+    ignore = "needs PostgreSQL: none answered at DATABASE_URL or 127.0.0.1:5432 when the tests were built (start it, then touch build.rs)"
+)]
 #[tokio::test]
 async fn starts_while_the_database_is_down() {
-    let Some(admin) = admin_url("postgres::starts_while_the_database_is_down") else {
-        return;
-    };
+    let admin = admin_url();
     let db = TempDb::create(&admin).await;
     let proxy = TcpProxy::start(server_addr(&db.url).await).await;
     proxy.set(Link::Down);

@@ -215,7 +215,7 @@ async fn every_error_reaches_the_client_with_its_status_and_name() {
     let table: Vec<(Node, Request<Body>, u16, &str)> = vec![
         (Node::Main, post("/jars/token", "user=owner"), 400, "MissingArgumentError"),
         (Node::Main, post("/jars/connect", &format!("mount={event}")), 400, "MissingArgumentError"),
-        (Node::Main, post("/jars/create", &format!("auth={owner}&title=t&description=d&private=perhaps")), 400, "InvalidArgumentError"),
+        (Node::Main, post("/jars/create", &format!("auth={owner}&title=t&description=d&private=perhaps")), 400, "InvalidTextRepresentation"),
         (Node::Main, post("/jars/token", "user=%ff%fe&password=x"), 400, "InvalidArgumentError"),
         (Node::Main, get("/jars/events?all=maybe"), 400, "InvalidArgumentError"),
         (Node::Main, post("/jars/ticket", &format!("auth={owner}&mount={event}&lifetime=0")), 400, "InvalidArgumentError"),

@@ -104,8 +104,13 @@ pub(super) fn validate(servers: &mut [IcecastServer]) -> Result<(), ConfigError>
                 "{name}: server (Icecast's <hostname>) and port (its listening port) are required"
             )));
         }
-        let url =
-            url::Url::parse(&s.admin_url).map_err(|e| err(format!("{name}: admin_url: {e}")))?;
+        let url = url::Url::parse(&s.admin_url).map_err(|e| {
+            err(format!(
+                "{name}: admin_url: \"{}\" is not a URL ({e}); write it with its scheme, e.g. \
+                 \"http://127.0.0.1:8000\"",
+                s.admin_url
+            ))
+        })?;
         if !matches!(url.scheme(), "http" | "https")
             || url.host().is_none()
             || !url.username().is_empty()

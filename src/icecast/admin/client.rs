@@ -9,8 +9,9 @@ use crate::config::IcecastServer;
 /// How long one admin request may take, connecting included.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(3);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Icecast's answers other than `listclients` are a few kilobytes; a larger one is not read.
-const MAX_BODY: usize = 1 << 20;
+/// Icecast's answers other than `listclients` are a few kilobytes; a larger one is not read
+/// beyond this, whatever its framing.
+pub const MAX_BODY: usize = 4 << 20;
 /// How long a whole `listclients` answer may take to read: a large audience is megabytes.
 const LIST_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -32,12 +33,13 @@ pub enum AdminError {
     Refused(u16),
     #[error("unexpected answer: HTTP {0}")]
     Status(u16),
-    #[error("answer larger than {0} bytes")]
-    TooLarge(usize),
     #[error("more than {0} listeners listed: raise max_listeners of this server")]
     TooManyListeners(u32),
     #[error(transparent)]
     Xml(#[from] xml::XmlError),
+    /// The answer was longer than [`MAX_BODY`] (or could not be read whole).
+    #[error("answer unread: {0}")]
+    Body(#[from] crate::upstream::ReadError),
 }
 
 fn unreachable(e: reqwest::Error) -> AdminError {
@@ -178,16 +180,11 @@ impl AdminApi<'_> {
 }
 
 /// `resp`'s status and body, read up to [`MAX_BODY`] whatever the framing.
-async fn read_body(mut resp: reqwest::Response) -> Result<(u16, String), AdminError> {
+async fn read_body(resp: reqwest::Response) -> Result<(u16, String), AdminError> {
     let status = resp.status().as_u16();
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(unreachable)? {
-        if body.len() + chunk.len() > MAX_BODY {
-            return Err(AdminError::TooLarge(MAX_BODY));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    // Bounded while streaming: `Content-Length` alone says nothing of a chunked answer.
+    let body = crate::upstream::read_limited_text(resp, MAX_BODY).await?;
+    Ok((status, body))
 }
 
 /// Icecast 2.4.4's 400 page for a mount without a running source: "Source does not exist",

@@ -4,8 +4,8 @@
 use chrono::Duration;
 
 use super::*;
+use crate::domain::sanction::{Ban, EventEnd, RevokedTicket, SanctionRows};
 use crate::rules::tests::{event, member, t0};
-use crate::store::sanctions::{Ban, EventEnd, RevokedTicket, SanctionRows};
 use crate::tokens::AccessLevel;
 
 fn secs(n: i64) -> Duration {
@@ -56,7 +56,13 @@ fn ban(ip: Option<&str>, member: Option<i64>) -> Ban {
 fn sanctions(ended: Uuid) -> SanctionSet {
     SanctionSet::from_rows(&SanctionRows {
         version: 1,
-        bans: vec![ban(None, Some(7)), ban(Some("203.0.113.9"), None)],
+        bans: vec![
+            ban(None, Some(7)),
+            Ban {
+                id: 2,
+                ..ban(Some("203.0.113.9"), None)
+            },
+        ],
         tickets: vec![RevokedTicket {
             jti: "gone".into(),
             event: Uuid::nil(),
@@ -69,6 +75,7 @@ fn sanctions(ended: Uuid) -> SanctionSet {
             event: ended,
             at: t0() - secs(1),
         }],
+        ..SanctionRows::default()
     })
 }
 
@@ -115,7 +122,7 @@ fn who_may_go_live_through_a_relay() {
             m(&owner),
             &expired,
             None,
-            Err(DenyReason::NoSuchEvent),
+            Err(DenyReason::EventExpired),
         ),
         (
             "ended early",

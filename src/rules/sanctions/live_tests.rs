@@ -3,8 +3,8 @@
 
 use super::tests::*;
 use super::*;
+use crate::domain::sanction::{Ban, EventEnd, RevokedTicket, SanctionRows, TicketCutoff};
 use crate::rules::tests::{event, t0};
-use crate::store::sanctions::{EventEnd, RevokedTicket, SanctionRows, TicketCutoff};
 
 #[test]
 fn live_listeners_that_must_go() {
@@ -162,7 +162,10 @@ fn live_sources_that_must_go() {
         version: 1,
         bans: vec![
             ban(None, Some(7), Some(e.id), None),
-            ban(Some("198.51.100.7"), None, None, None),
+            Ban {
+                id: 2,
+                ..ban(Some("198.51.100.7"), None, None, None)
+            },
         ],
         tickets: vec![RevokedTicket {
             jti: "guest-revoked".into(),
@@ -179,6 +182,7 @@ fn live_sources_that_must_go() {
             event: other.id,
             at: t0() + secs(20),
         }],
+        ..SanctionRows::default()
     });
     let src = |member: Option<(i64, Standing)>, ticket: Option<&'static str>, since| LiveSource {
         ip: "192.0.2.1",

@@ -6,8 +6,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use uuid::Uuid;
 
 use super::*;
+use crate::domain::sanction::{Ban, EventEnd, RevokedTicket, SanctionRows, TicketCutoff};
 use crate::rules::tests::{event, member, t0};
-use crate::store::sanctions::{Ban, EventEnd, RevokedTicket, SanctionRows, TicketCutoff};
 
 /// Address, member, event, when, and the answer.
 pub(super) type BanCase<'a> = (
@@ -47,7 +47,11 @@ pub(super) fn set(rows: SanctionRows) -> SanctionSet {
     SanctionSet::from_rows(&rows)
 }
 
-pub(super) fn bans(bans: Vec<Ban>) -> SanctionSet {
+/// The set of `bans`, numbered 1, 2, … as the store numbers them.
+pub(super) fn bans(mut bans: Vec<Ban>) -> SanctionSet {
+    for (i, ban) in bans.iter_mut().enumerate() {
+        ban.id = i as i64 + 1;
+    }
     set(SanctionRows {
         version: 1,
         bans,
@@ -330,4 +334,171 @@ fn ban_lengths() {
     );
     // Beyond the calendar: never.
     assert_eq!(ban_expiry(now, Some(std::time::Duration::MAX)), None);
+}
+
+fn revoked(jti: &str, event: Uuid, by: i64) -> RevokedTicket {
+    RevokedTicket {
+        jti: jti.into(),
+        event,
+        expires: t0() + secs(600),
+        created_by: by,
+        created: t0(),
+    }
+}
+
+fn changes(version: i64, rows: SanctionRows) -> SanctionRows {
+    SanctionRows {
+        version,
+        complete: false,
+        ..rows
+    }
+}
+
+/// Issue 28, item 1: carol revoked bob's ticket id on her own event, which squatted the id:
+/// bob's ticket kept admitting, and his own revocation answered 0.
+#[test]
+fn a_revocation_reaches_only_the_event_it_was_recorded_against() {
+    let (bobs, carols) = (event(true, 3600), event(true, 3600));
+    let squatted = set(SanctionRows {
+        version: 1,
+        tickets: vec![revoked("bob-ticket", carols.id, 3)],
+        ..SanctionRows::default()
+    });
+    let issued = t0().timestamp() - 60;
+    let p = party("192.0.2.1", None, Some(("bob-ticket", issued)));
+    assert_eq!(admits(&squatted, &p, Some(bobs.id), t0()), Ok(()));
+    assert_eq!(
+        admits(&squatted, &p, Some(carols.id), t0()),
+        Err(DenyReason::Revoked)
+    );
+    // A live listener of bob's event, its row found or unknown (the store failing), stays.
+    let listener = LiveListener {
+        ip: "192.0.2.1",
+        member: None,
+        ticket: Some("bob-ticket"),
+        started: t0() - secs(30),
+    };
+    for row in [EventRow::Found(&bobs), EventRow::Unknown] {
+        assert_eq!(listener_must_go(&squatted, &listener, row, t0()), None);
+    }
+    // Bob's own revocation counts beside carol's, and reaches his ticket.
+    let both = squatted.updated(
+        &changes(
+            2,
+            SanctionRows {
+                tickets: vec![revoked("bob-ticket", bobs.id, 2)],
+                versions_seen: 1,
+                ..SanctionRows::default()
+            },
+        ),
+        t0(),
+    );
+    assert_eq!(
+        admits(&both, &p, Some(bobs.id), t0()),
+        Err(DenyReason::Revoked)
+    );
+    assert_eq!(
+        listener_must_go(&both, &listener, EventRow::Found(&bobs), t0()),
+        Some(DenyReason::Revoked)
+    );
+}
+
+/// A node applies the rows written since its version: the set it ends with is the one a
+/// whole load would build.
+#[test]
+fn changes_applied_one_by_one_make_the_set_a_whole_load_makes() {
+    let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+    let mut first_ban = ban(Some("192.0.2.7"), None, None, None);
+    first_ban.id = 1;
+    let mut second_ban = ban(None, Some(7), Some(a), Some(60));
+    second_ban.id = 2;
+    let mut range = ban(Some("198.51.100.0/24"), None, Some(b), None);
+    range.id = 3;
+    let steps = [
+        SanctionRows {
+            bans: vec![first_ban.clone(), second_ban.clone()],
+            tickets: vec![revoked("t1", a, 3)],
+            ..SanctionRows::default()
+        },
+        SanctionRows {
+            tickets: vec![revoked("t1", b, 4), revoked("t2", Uuid::nil(), 1)],
+            cutoffs: vec![TicketCutoff {
+                event: a,
+                before: t0(),
+            }],
+            ..SanctionRows::default()
+        },
+        SanctionRows {
+            bans: vec![range.clone()],
+            lifted: vec![1],
+            ends: vec![EventEnd {
+                event: b,
+                at: t0() + secs(5),
+            }],
+            cutoffs: vec![TicketCutoff {
+                event: a,
+                before: t0() + secs(9),
+            }],
+            ..SanctionRows::default()
+        },
+    ];
+    let mut grown = set(SanctionRows::default());
+    for (i, step) in steps.into_iter().enumerate() {
+        grown = grown.updated(&changes(i as i64 + 2, step), t0());
+    }
+    let whole = set(SanctionRows {
+        version: 4,
+        complete: true,
+        bans: vec![second_ban, range],
+        tickets: vec![
+            revoked("t1", a, 3),
+            revoked("t1", b, 4),
+            revoked("t2", Uuid::nil(), 1),
+        ],
+        cutoffs: vec![TicketCutoff {
+            event: a,
+            before: t0() + secs(9),
+        }],
+        ends: vec![EventEnd {
+            event: b,
+            at: t0() + secs(5),
+        }],
+        ..SanctionRows::default()
+    });
+    assert!(grown.same_as(&whole), "{grown:#?}\n{whole:#?}");
+    assert_eq!(grown.version, 4);
+    let ip = |s: &str| s.parse().unwrap();
+    assert!(
+        !grown.ip_banned(ip("192.0.2.7"), None, t0()),
+        "ban 1 lifted"
+    );
+    assert!(grown.ip_banned(ip("198.51.100.9"), Some(b), t0()));
+    assert_eq!(grown.revoked_by(3), 1);
+    assert_eq!(grown.revoked_tickets(), 2);
+}
+
+#[test]
+fn ticket_ids_revoked_by_id_are_short_and_plain() {
+    for ok in ["2f1c7c9e-55b4-4b0e-9d7f-8f2b8f0e2a11", "a", "A-z_0.9~"] {
+        assert!(jti_fits(ok), "{ok}");
+    }
+    let long = "a".repeat(MAX_JTI_BYTES + 1);
+    for bad in ["", "a b", "x\n2026 INFO forged", "é", "a/b", long.as_str()] {
+        assert!(!jti_fits(bad), "{bad:?}");
+    }
+}
+
+#[test]
+fn a_member_may_hold_a_bounded_number_of_revocations() {
+    let event = Uuid::new_v4();
+    let full = set(SanctionRows {
+        version: 1,
+        tickets: (0..MAX_REVOKED_PER_MEMBER)
+            .map(|i| revoked(&format!("t{i}"), event, 3))
+            .collect(),
+        ..SanctionRows::default()
+    });
+    assert!(!may_revoke_more(&full, &member(3, false, i64::MAX)));
+    assert!(may_revoke_more(&full, &member(3, true, i64::MAX)), "admins");
+    assert!(may_revoke_more(&full, &member(4, false, i64::MAX)));
 }

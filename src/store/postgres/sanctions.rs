@@ -1,6 +1,8 @@
-//! [`SanctionStore`] on PostgreSQL: every write bumps `jars.sanctions_version` and sends
+//! [`SanctionStore`] on PostgreSQL: every write bumps `jars.sanctions_version` first (its row
+//! lock orders concurrent writers), stamps the rows it writes with the new version and sends
 //! `NOTIFY jars_sanctions` in its own transaction, so listeners hear of it only once it is
-//! committed.
+//! committed. Loads read the rows and the version in one snapshot, whole or only the rows
+//! written since a version.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use std::sync::Weak;
@@ -11,7 +13,8 @@ use tokio::sync::Notify;
 
 use super::{to_db, Failure, PostgresStore};
 use crate::store::sanctions::{
-    Ban, EventEnd, NewBan, RevokedTicket, SanctionRows, SanctionStore, TicketCutoff, ENDS_KEPT,
+    Ban, EventEnd, NewBan, Purged, RevokedTicket, SanctionRows, SanctionStore, TicketCutoff,
+    ENDS_KEPT,
 };
 use crate::store::StoreError;
 
@@ -39,15 +42,46 @@ fn row_to_ban(row: &PgRow) -> Result<Ban, sqlx::Error> {
     })
 }
 
-async fn bump(tx: &mut Transaction<'_, Postgres>) -> Result<(), Failure> {
-    sqlx::query(
-        "WITH v AS (UPDATE jars.sanctions_version SET version = version + 1 WHERE id = 1 \
-         RETURNING version) SELECT pg_notify($1, version::text) FROM v",
+fn row_to_ticket(r: &PgRow) -> Result<RevokedTicket, sqlx::Error> {
+    Ok(RevokedTicket {
+        jti: r.try_get("jti")?,
+        event: r.try_get("event_uuid")?,
+        expires: utc(r.try_get("expires")?),
+        created_by: r.try_get("created_by")?,
+        created: utc(r.try_get("created")?),
+    })
+}
+
+fn row_to_cutoff(r: &PgRow) -> Result<TicketCutoff, sqlx::Error> {
+    Ok(TicketCutoff {
+        event: r.try_get("event_uuid")?,
+        before: utc(r.try_get("before")?),
+    })
+}
+
+fn row_to_end(r: &PgRow) -> Result<EventEnd, sqlx::Error> {
+    Ok(EventEnd {
+        event: r.try_get("event_uuid")?,
+        at: utc(r.try_get("ended_at")?),
+    })
+}
+
+/// Moves the version inside `tx` and returns it, for the rows `tx` writes; notifies on
+/// commit. First in every write: the version row's lock makes concurrent writers take
+/// versions in the order they commit, so a snapshot that sees a version sees every row
+/// stamped with it or less.
+async fn bump(tx: &mut Transaction<'_, Postgres>) -> Result<i64, Failure> {
+    let version: i64 = sqlx::query_scalar(
+        "UPDATE jars.sanctions_version SET version = version + 1 WHERE id = 1 RETURNING version",
     )
-    .bind(CHANNEL)
-    .execute(&mut **tx)
+    .fetch_one(&mut **tx)
     .await?;
-    Ok(())
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(CHANNEL)
+        .bind(version.to_string())
+        .execute(&mut **tx)
+        .await?;
+    Ok(version)
 }
 
 async fn unexpired_bans(
@@ -55,12 +89,132 @@ async fn unexpired_bans(
     tx: &mut Transaction<'_, Postgres>,
 ) -> Result<Vec<Ban>, Failure> {
     let rows = sqlx::query(&format!(
-        "SELECT {BAN_COLUMNS} FROM jars.bans WHERE expires IS NULL OR expires > $1 ORDER BY id"
+        "SELECT {BAN_COLUMNS} FROM jars.bans \
+         WHERE NOT lifted AND (expires IS NULL OR expires > $1) ORDER BY id"
     ))
     .bind(to_db(now))
     .fetch_all(&mut **tx)
     .await?;
     Ok(rows.iter().map(row_to_ban).collect::<Result<_, _>>()?)
+}
+
+/// The rows `sql` selects with `$1` bound to `value`, parsed.
+async fn rows<T, V>(
+    tx: &mut Transaction<'_, Postgres>,
+    sql: &str,
+    value: V,
+    parse: fn(&PgRow) -> Result<T, sqlx::Error>,
+) -> Result<Vec<T>, Failure>
+where
+    V: for<'q> sqlx::Encode<'q, Postgres> + sqlx::Type<Postgres> + Send,
+{
+    let rows = sqlx::query(sql).bind(value).fetch_all(&mut **tx).await?;
+    Ok(rows.iter().map(parse).collect::<Result<_, _>>()?)
+}
+
+/// Every sanction in force at `now`.
+async fn load_whole(
+    version: i64,
+    now: DateTime<Utc>,
+    tx: &mut Transaction<'_, Postgres>,
+) -> Result<SanctionRows, Failure> {
+    Ok(SanctionRows {
+        version,
+        complete: true,
+        bans: unexpired_bans(now, tx).await?,
+        lifted: Vec::new(),
+        versions_seen: 0,
+        tickets: rows(
+            tx,
+            "SELECT jti, event_uuid, expires, created_by, created FROM jars.revoked_tickets \
+             WHERE expires > $1",
+            to_db(now),
+            row_to_ticket,
+        )
+        .await?,
+        cutoffs: sqlx::query("SELECT event_uuid, before FROM jars.ticket_cutoffs")
+            .fetch_all(&mut **tx)
+            .await?
+            .iter()
+            .map(row_to_cutoff)
+            .collect::<Result<_, _>>()?,
+        ends: rows(
+            tx,
+            "SELECT event_uuid, ended_at FROM jars.event_ends WHERE ended_at > $1",
+            to_db(now - ENDS_KEPT),
+            row_to_end,
+        )
+        .await?,
+    })
+}
+
+/// The rows written after version `since`, and the bans lifted since.
+async fn load_changes(
+    version: i64,
+    since: i64,
+    tx: &mut Transaction<'_, Postgres>,
+) -> Result<SanctionRows, Failure> {
+    let versions_seen: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT version FROM jars.bans WHERE version > $1 \
+         UNION SELECT version FROM jars.revoked_tickets WHERE version > $1 \
+         UNION SELECT version FROM jars.ticket_cutoffs WHERE version > $1 \
+         UNION SELECT version FROM jars.event_ends WHERE version > $1) AS v",
+    )
+    .bind(since)
+    .fetch_one(&mut **tx)
+    .await?;
+    let mut bans = Vec::new();
+    let mut lifted = Vec::new();
+    let sql = format!("SELECT {BAN_COLUMNS}, lifted FROM jars.bans WHERE version > $1 ORDER BY id");
+    for row in sqlx::query(&sql).bind(since).fetch_all(&mut **tx).await? {
+        if row.try_get::<bool, _>("lifted")? {
+            lifted.push(row.try_get("id")?);
+        } else {
+            bans.push(row_to_ban(&row)?);
+        }
+    }
+    Ok(SanctionRows {
+        version,
+        complete: false,
+        bans,
+        lifted,
+        versions_seen,
+        tickets: rows(
+            tx,
+            "SELECT jti, event_uuid, expires, created_by, created FROM jars.revoked_tickets \
+             WHERE version > $1",
+            since,
+            row_to_ticket,
+        )
+        .await?,
+        cutoffs: rows(
+            tx,
+            "SELECT event_uuid, before FROM jars.ticket_cutoffs WHERE version > $1",
+            since,
+            row_to_cutoff,
+        )
+        .await?,
+        ends: rows(
+            tx,
+            "SELECT event_uuid, ended_at FROM jars.event_ends WHERE version > $1",
+            since,
+            row_to_end,
+        )
+        .await?,
+    })
+}
+
+/// Runs a `DELETE` binding `$1` to `at`; the rows it deleted.
+async fn delete(
+    tx: &mut Transaction<'_, Postgres>,
+    sql: &str,
+    at: DateTime<Utc>,
+) -> Result<u64, Failure> {
+    Ok(sqlx::query(sql)
+        .bind(to_db(at))
+        .execute(&mut **tx)
+        .await?
+        .rows_affected())
 }
 
 #[async_trait::async_trait]
@@ -76,68 +230,30 @@ impl SanctionStore for PostgresStore {
         .await
     }
 
-    async fn load(&self, now: DateTime<Utc>) -> Result<SanctionRows, StoreError> {
+    async fn load(
+        &self,
+        since: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<SanctionRows, StoreError> {
         self.run(|pool| async move {
             let mut tx = pool.begin().await?;
             // One snapshot for the rows and the version.
             sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 .execute(&mut *tx)
                 .await?;
-            let version: i64 =
-                sqlx::query_scalar("SELECT version FROM jars.sanctions_version WHERE id = 1")
+            let (version, horizon): (i64, i64) =
+                sqlx::query_as("SELECT version, horizon FROM jars.sanctions_version WHERE id = 1")
                     .fetch_one(&mut *tx)
                     .await?;
-            let bans = unexpired_bans(now, &mut tx).await?;
-            let tickets = sqlx::query(
-                "SELECT jti, event_uuid, expires, created_by, created FROM jars.revoked_tickets \
-                 WHERE expires > $1",
-            )
-            .bind(to_db(now))
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(RevokedTicket {
-                    jti: r.try_get("jti")?,
-                    event: r.try_get("event_uuid")?,
-                    expires: utc(r.try_get("expires")?),
-                    created_by: r.try_get("created_by")?,
-                    created: utc(r.try_get("created")?),
-                })
-            })
-            .collect::<Result<Vec<_>, sqlx::Error>>()?;
-            let cutoffs = sqlx::query("SELECT event_uuid, before FROM jars.ticket_cutoffs")
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| {
-                    Ok(TicketCutoff {
-                        event: r.try_get("event_uuid")?,
-                        before: utc(r.try_get("before")?),
-                    })
-                })
-                .collect::<Result<Vec<_>, sqlx::Error>>()?;
-            let ends =
-                sqlx::query("SELECT event_uuid, ended_at FROM jars.event_ends WHERE ended_at > $1")
-                    .bind(to_db(now - ENDS_KEPT))
-                    .fetch_all(&mut *tx)
-                    .await?
-                    .iter()
-                    .map(|r| {
-                        Ok(EventEnd {
-                            event: r.try_get("event_uuid")?,
-                            at: utc(r.try_get("ended_at")?),
-                        })
-                    })
-                    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            let rows = match since {
+                // Rows were purged after `since`, or the store is not the one it came from.
+                Some(since) if since >= horizon && since <= version => {
+                    load_changes(version, since, &mut tx).await?
+                }
+                _ => load_whole(version, now, &mut tx).await?,
+            };
             tx.commit().await?;
-            Ok(SanctionRows {
-                version,
-                bans,
-                tickets,
-                cutoffs,
-                ends,
-            })
+            Ok(rows)
         })
         .await
     }
@@ -145,9 +261,10 @@ impl SanctionStore for PostgresStore {
     async fn add_ban(&self, ban: NewBan) -> Result<Ban, StoreError> {
         self.run(|pool| async move {
             let mut tx = pool.begin().await?;
+            let version = bump(&mut tx).await?;
             let row = sqlx::query(&format!(
                 "INSERT INTO jars.bans (ip, member, member_name, event_uuid, reason, created_by, \
-                 created, expires) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 created, expires, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
                  RETURNING {BAN_COLUMNS}"
             ))
             .bind(&ban.ip)
@@ -158,10 +275,10 @@ impl SanctionStore for PostgresStore {
             .bind(ban.created_by)
             .bind(to_db(ban.created))
             .bind(ban.expires.map(to_db))
+            .bind(version)
             .fetch_one(&mut *tx)
             .await?;
             let ban = row_to_ban(&row)?;
-            bump(&mut tx).await?;
             tx.commit().await?;
             Ok(ban)
         })
@@ -181,14 +298,19 @@ impl SanctionStore for PostgresStore {
     async fn remove_ban(&self, id: i64) -> Result<bool, StoreError> {
         self.run(|pool| async move {
             let mut tx = pool.begin().await?;
-            let done = sqlx::query("DELETE FROM jars.bans WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+            let version = bump(&mut tx).await?;
+            // Marked, not deleted, so that nodes loading changes see it go; purged later.
+            let done = sqlx::query(
+                "UPDATE jars.bans SET lifted = TRUE, version = $1 WHERE id = $2 AND NOT lifted",
+            )
+            .bind(version)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
             if done.rows_affected() == 0 {
+                // Rolled back: the version does not move and nothing is notified.
                 return Ok(false);
             }
-            bump(&mut tx).await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -198,21 +320,23 @@ impl SanctionStore for PostgresStore {
     async fn revoke_ticket(&self, t: RevokedTicket) -> Result<bool, StoreError> {
         self.run(|pool| async move {
             let mut tx = pool.begin().await?;
+            let version = bump(&mut tx).await?;
             let done = sqlx::query(
-                "INSERT INTO jars.revoked_tickets (jti, event_uuid, expires, created_by, created) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (jti) DO NOTHING",
+                "INSERT INTO jars.revoked_tickets \
+                 (jti, event_uuid, expires, created_by, created, version) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (jti, event_uuid) DO NOTHING",
             )
             .bind(&t.jti)
             .bind(t.event)
             .bind(to_db(t.expires))
             .bind(t.created_by)
             .bind(to_db(t.created))
+            .bind(version)
             .execute(&mut *tx)
             .await?;
             if done.rows_affected() == 0 {
                 return Ok(false);
             }
-            bump(&mut tx).await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -222,18 +346,19 @@ impl SanctionStore for PostgresStore {
     async fn revoke_event_tickets(&self, c: TicketCutoff, by: i64) -> Result<(), StoreError> {
         self.run(|pool| async move {
             let mut tx = pool.begin().await?;
+            let version = bump(&mut tx).await?;
             sqlx::query(
-                "INSERT INTO jars.ticket_cutoffs (event_uuid, before, created_by) \
-                 VALUES ($1, $2, $3) ON CONFLICT (event_uuid) DO UPDATE \
+                "INSERT INTO jars.ticket_cutoffs (event_uuid, before, created_by, version) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (event_uuid) DO UPDATE \
                  SET before = GREATEST(jars.ticket_cutoffs.before, excluded.before), \
-                 created_by = excluded.created_by",
+                 created_by = excluded.created_by, version = excluded.version",
             )
             .bind(c.event)
             .bind(to_db(c.before))
             .bind(by)
+            .bind(version)
             .execute(&mut *tx)
             .await?;
-            bump(&mut tx).await?;
             tx.commit().await?;
             Ok(())
         })
@@ -243,6 +368,7 @@ impl SanctionStore for PostgresStore {
     async fn end_event(&self, end: EventEnd) -> Result<bool, StoreError> {
         self.run(|pool| async move {
             let mut tx = pool.begin().await?;
+            let version = bump(&mut tx).await?;
             let done = sqlx::query(
                 "UPDATE jars.events SET expires_time = LEAST(expires_time, $1) \
                  WHERE event_uuid = $2",
@@ -255,17 +381,66 @@ impl SanctionStore for PostgresStore {
                 return Ok(false);
             }
             sqlx::query(
-                "INSERT INTO jars.event_ends (event_uuid, ended_at) VALUES ($1, $2) \
+                "INSERT INTO jars.event_ends (event_uuid, ended_at, version) VALUES ($1, $2, $3) \
                  ON CONFLICT (event_uuid) DO UPDATE \
-                 SET ended_at = LEAST(jars.event_ends.ended_at, excluded.ended_at)",
+                 SET ended_at = LEAST(jars.event_ends.ended_at, excluded.ended_at), \
+                 version = excluded.version",
             )
             .bind(end.event)
             .bind(to_db(end.at))
+            .bind(version)
             .execute(&mut *tx)
             .await?;
-            bump(&mut tx).await?;
             tx.commit().await?;
             Ok(true)
+        })
+        .await
+    }
+
+    async fn purge(&self, now: DateTime<Utc>) -> Result<Purged, StoreError> {
+        self.run(|pool| async move {
+            let mut tx = pool.begin().await?;
+            // First, as in every write (several nodes purging queue here); undone with the
+            // rest when nothing is deleted.
+            let version = bump(&mut tx).await?;
+            let purged = Purged {
+                bans: delete(
+                    &mut tx,
+                    "DELETE FROM jars.bans WHERE lifted OR expires <= $1",
+                    now,
+                )
+                .await?,
+                tickets: delete(
+                    &mut tx,
+                    "DELETE FROM jars.revoked_tickets WHERE expires <= $1",
+                    now,
+                )
+                .await?,
+                // No ticket outlives its event: once it has ended, its cut-off matters no more.
+                cutoffs: delete(
+                    &mut tx,
+                    "DELETE FROM jars.ticket_cutoffs c WHERE NOT EXISTS (SELECT 1 FROM \
+                     jars.events e WHERE e.event_uuid = c.event_uuid AND e.expires_time > $1)",
+                    now,
+                )
+                .await?,
+                ends: delete(
+                    &mut tx,
+                    "DELETE FROM jars.event_ends WHERE ended_at <= $1",
+                    now - ENDS_KEPT,
+                )
+                .await?,
+            };
+            if purged.total() == 0 {
+                return Ok(purged);
+            }
+            // Nodes that loaded before this hold rows it deleted: they load everything again.
+            sqlx::query("UPDATE jars.sanctions_version SET horizon = $1 WHERE id = 1")
+                .bind(version)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(purged)
         })
         .await
     }

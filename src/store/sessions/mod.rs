@@ -2,9 +2,12 @@
 //! beside the events in the embedded file) and [`postgres`] (`jars.listener_sessions`, one
 //! table every node writes to), both through sqlx, in the same plain shape: one row per
 //! session (listeners and sources), its indexes, a migration. Figures for reports are
-//! aggregated by the database, never by reading every row into memory.
+//! aggregated by the database ([`figures`]: the same SQL on both), never by reading every row
+//! into memory, and a call whose caller went away stops its query.
 
+mod figures;
 pub mod postgres;
+mod row;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -35,8 +38,10 @@ pub enum GroupBy {
 }
 
 /// The listening figures of a set of listeners' sessions, at `now` (open sessions count up
-/// to it). A session lasts Icecast's own `duration` when it sent one, else from its start to
-/// its end; concurrency is counted per second, ends before starts within a second.
+/// to it). A session counts the whole seconds of Icecast's own `duration` when it sent one,
+/// else from its start to its end, from its start on. Concurrency is counted at one-second
+/// resolution: a session listens during the seconds from its start's second for as many
+/// seconds as it counts, and within a second ends come before starts.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Figures {
     pub sessions: u64,
@@ -82,7 +87,12 @@ pub struct OpenRow {
     pub timelimit: Option<u64>,
 }
 
-/// Where sessions are stored.
+/// Seconds (a duration, a timelimit) are stored up to this (about a century): what a row adds
+/// to a time stays a time.
+pub const MAX_SECONDS: u64 = 100 * 366 * 86_400;
+
+/// Where sessions are stored. Reads stop when their future is dropped (the HTTP request
+/// ended): SQLite interrupts the statement, PostgreSQL cancels it.
 #[async_trait::async_trait]
 pub trait SessionStore: Send + Sync {
     /// Applies `ops` in order, in one transaction: all or none.
@@ -98,7 +108,8 @@ pub trait SessionStore: Send + Sync {
     /// restarted node joins with what that server's admin API lists.
     async fn open_sessions(&self, server: &ServerId) -> Result<Vec<Session>, StoreError>;
     /// The figures of the listeners' sessions of `event`, and one [`Point`] a minute from the
-    /// first start's minute to the last end's (at most `max_points`), at `now`.
+    /// first start's minute to the last end's (at most `max_points`), at `now`, aggregated by
+    /// the database (see [`Figures`] for how sessions and concurrency count).
     async fn event_figures(
         &self,
         event: Uuid,

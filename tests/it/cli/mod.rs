@@ -440,8 +440,10 @@ pub(crate) fn serve_until_healthy(mut cmd: Command, dir: &Path, port: u16) -> st
 }
 
 mod configs;
+mod first_week;
 mod help;
 mod node;
+mod pipes;
 mod readme;
 mod sanctions;
 mod serve;

@@ -94,6 +94,12 @@ async fn status_reports_ready_live_mounts_listeners_and_key_set() {
         row(&text, "callbacks").starts_with("0 in progress of "),
         "{text}"
     );
+    // The rest of /readyz as rows of text, not a JSON blob (issue 29 #13).
+    assert!(
+        row(&text, "icecast.note").starts_with("no [[icecast.servers]]"),
+        "{text}"
+    );
+    assert!(!text.contains(['{', '"']), "{text}");
 
     // A users file that no longer parses: not ready, exit 1, the reason on one line.
     std::fs::write(server.data_path("users.toml"), "[[user]\n").unwrap();
@@ -259,4 +265,48 @@ async fn event_list_names_owners_and_shows_live_state_and_listeners() {
         "{err}"
     );
     server.stop().await;
+}
+
+/// `JARS_LISTEN` is where the node listens for every command, not only `serve` (issue 29 #8):
+/// `status` and `event list` ask there, and `check-config` shows it.
+#[test]
+fn jars_listen_is_honoured_by_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let env = [("JARS_LISTEN", listen.as_str())];
+    let out = super::jars_stdin(
+        p,
+        &["user", "add", "root", "--admin", "--password-stdin"],
+        "root-password\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = jars(
+        p,
+        &["event", "create", "--owner", "root", "--title", "Breakfast"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let event = stdout(&out).trim().to_string();
+    let mut serve = std::process::Command::new(JARS);
+    serve.env("JARS_LISTEN", &listen);
+    let mut child = serve_until_healthy(serve, p, port);
+
+    let status = super::jars_env(p, &["status"], &env);
+    let list = super::jars_env(p, &["event", "list"], &env);
+    let check = super::jars_env(p, &["check-config"], &env);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(status.status.code(), Some(0), "{}", stderr(&status));
+    assert_eq!(row(&stdout(&status), "node"), format!("http://{listen}"));
+    assert_eq!(list.status.code(), Some(0), "{}", stderr(&list));
+    let r = event_row(&stdout(&list), &event);
+    assert_eq!(
+        &r[4..6],
+        ["no", "0"],
+        "live state from the node: {}",
+        stdout(&list)
+    );
+    assert!(list.stderr.is_empty(), "{}", stderr(&list));
+    assert_eq!(row(&stdout(&check), "listen"), listen, "{}", stdout(&check));
 }

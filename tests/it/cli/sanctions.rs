@@ -15,14 +15,26 @@ fn ok(o: &std::process::Output) -> String {
     stdout(o)
 }
 
-fn claims(token: &str) -> serde_json::Value {
-    let payload = token.trim().split('.').nth(1).unwrap();
+/// The claims of the ticket in `jars ticket`'s `ticket` row.
+fn claims(printed: &str) -> serde_json::Value {
+    let token = row(printed, "ticket");
+    let payload = token.split('.').nth(1).unwrap();
     serde_json::from_slice(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(payload)
             .unwrap(),
     )
     .unwrap()
+}
+
+/// The value of `name`'s row in `jars ticket`'s output.
+fn row(printed: &str, name: &str) -> String {
+    printed
+        .lines()
+        .find_map(|l| l.strip_prefix(name).filter(|v| v.starts_with(' ')))
+        .unwrap_or_else(|| panic!("no {name} row in {printed}"))
+        .trim()
+        .to_string()
 }
 
 /// A `listener_add` from `ip` as client `id` on a public event; whether it was allowed.
@@ -32,7 +44,9 @@ async fn listen(server: &TestServer, event: &str, id: &str, ip: &str) -> bool {
         .allowed
 }
 
-#[tokio::test]
+// Multi-threaded: the CLI runs as a blocking child process, and meanwhile the daemon in this
+// process must go on (its session writer finishing a transaction on the same SQLite file).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_daemon_notices_the_clis_bans_revocations_and_ends() {
     let server = TestServer::start("").await;
     let kicks = Recorder::on(&server);
@@ -173,4 +187,81 @@ fn argument_errors() {
     // Nothing to act on: no store yet.
     let out = jars(p, &["ban", "list"]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+}
+
+/// `jars ticket` prints what a listener link needs (issue 29 #11): the ticket, its `jti` (which
+/// `jars ticket revoke` takes), when it expires, and the listening URL from `[ui]`; the API's
+/// answer carries the `jti` too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_says_its_id_expiry_and_listening_url() {
+    let server = TestServer::start("[ui]\nicecast_url = \"https://radio.example:8443/\"\n").await;
+    let dir = server.dir.path().to_str().unwrap().to_string();
+    let config = server.dir.path().join("ui.toml");
+    std::fs::write(
+        &config,
+        "[ui]\nicecast_url = \"https://radio.example:8443/\"\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap().to_string();
+    let cli = |args: &[&str]| {
+        let mut all = vec!["--data-dir", dir.as_str(), "--config", config.as_str()];
+        all.extend_from_slice(args);
+        jars(server.dir.path(), &all)
+    };
+    server.add_user("alice", "password1", false);
+    let alice = server.login("alice", "password1").await;
+    let event = server.create_event(&alice, "Drive time", true).await;
+
+    let before = chrono::Utc::now().timestamp();
+    let out = ok(&cli(&["ticket", &event, "--lifetime", "2h"]));
+    let c = claims(&out);
+    let ticket = row(&out, "ticket");
+    let jti = c["jti"].as_str().unwrap();
+    assert!(row(&out, "jti").starts_with(jti), "{out}");
+    let exp = c["exp"].as_i64().unwrap();
+    assert!((before + 7200..=before + 7260).contains(&exp), "{exp}");
+    let expires = chrono::DateTime::from_timestamp(exp, 0).unwrap();
+    assert!(
+        row(&out, "expires").starts_with(&expires.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
+        "{out}"
+    );
+    assert_eq!(
+        row(&out, "listen"),
+        format!("https://radio.example:8443/{event}.mp3?token={ticket}")
+    );
+    // The link works until revoked by the jti printed.
+    let url = format!("/{event}.mp3?token={ticket}");
+    let admitted = |client: &'static str| {
+        let url = url.clone();
+        let server = &server;
+        async move {
+            crate::hooks::listener_add(server, client, &url, "", "192.0.2.9", None)
+                .await
+                .allowed
+        }
+    };
+    assert!(admitted("21").await);
+    assert!(ok(&cli(&["ticket", "revoke", jti])).contains("revoked ticket"));
+    assert!(
+        within(Duration::from_secs(2), || server
+            .state
+            .sanctions
+            .current()
+            .version
+            >= 1)
+        .await
+    );
+    assert!(!admitted("22").await);
+
+    // The API's answer names the jti as well.
+    let (status, body) = crate::support::post_form(
+        &server.url("/jars/ticket"),
+        &[("auth", &alice), ("mount", &event)],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let answer: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let minted = claims(&format!("ticket {}", answer["ticket"].as_str().unwrap()));
+    assert_eq!(answer["jti"], minted["jti"]);
+    assert_eq!(answer["expires"], minted["exp"]);
 }

@@ -13,7 +13,7 @@ use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 use support::icecast_escape as esc;
-use support::{client, error_name, post_form, TestServer};
+use support::{bad_callers, client, error_name, post_form, refused_as_too_many, TestServer};
 
 fn b64(v: &Value) -> String {
     URL_SAFE_NO_PAD.encode(v.to_string())
@@ -391,7 +391,8 @@ async fn token_attempt(server: &TestServer, user: &str, forwarded: Option<&str>)
 #[tokio::test]
 async fn forwarded_for_counts_only_behind_trusted_proxies() {
     let limits = "[limits]\ntoken_per_minute = 10\ntoken_burst = 2\n";
-    let direct = TestServer::start(limits).await;
+    // Loopback is trusted unless told otherwise: told.
+    let direct = TestServer::start(&format!("{limits}trusted_proxies = []\n")).await;
     // Not trusted: the header is ignored, every attempt is 127.0.0.1's.
     assert_eq!(token_attempt(&direct, "a", Some("1.1.1.1")).await, 401);
     assert_eq!(token_attempt(&direct, "b", Some("2.2.2.2")).await, 401);
@@ -436,4 +437,12 @@ async fn an_ipv6_client_cannot_escape_its_limit_by_walking_its_slash_64() {
     );
 }
 
+mod banned_powers;
+mod browser_callbacks;
+mod log_sites;
+mod login_limits;
+mod mapped_ranges;
+mod operator_output;
 mod overload;
+pub(crate) mod revocations;
+mod upstreams;

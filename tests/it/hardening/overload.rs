@@ -128,7 +128,7 @@ async fn hostile_input_gets_a_clear_4xx_and_the_daemon_keeps_serving() {
     .await;
     assert_eq!(
         (status, error_name(&body).as_str()),
-        (400, "InvalidArgumentError")
+        (400, "StringDataRightTruncation")
     );
     // Over the body limit.
     let (status, _) = form("x".repeat(20_000)).await;

@@ -203,3 +203,33 @@ async fn malformed_callbacks_are_400_never_allow() {
     let kh = format!("action=listener%5fadd&server=x&port=1&client=1&mount=%2f{event}&user=&pass=&ip=1%2e1%2e1%2e1");
     assert!(send(&s.server, kh).await.allowed);
 }
+
+#[tokio::test]
+async fn going_live_and_stopping_are_logged_with_who_and_how_long() {
+    let s = station("").await;
+    let event = s.server.create_event(&s.owner, "Morning", false).await;
+    let mount = format!("/{event}.mp3");
+    let log = crate::logs::Captured::default();
+    let _guard = log.start();
+    assert!(
+        stream_auth(&s.server, &mount, "source", &s.owner)
+            .await
+            .allowed
+    );
+    mount_change(&s.server, "mount_add", &mount).await;
+    s.server.clock.advance(std::time::Duration::from_secs(95));
+    mount_change(&s.server, "mount_remove", &mount).await;
+    let text = log.text();
+    let live = text
+        .lines()
+        .find(|l| l.contains("source went live"))
+        .unwrap_or_else(|| panic!("no go-live line:\n{text}"));
+    assert!(live.contains(&format!("event={event}")), "{live}");
+    assert!(live.contains(&format!("member={}", s.owner_id)), "{live}");
+    let stopped = text
+        .lines()
+        .find(|l| l.contains("source stopped"))
+        .unwrap_or_else(|| panic!("no stop line:\n{text}"));
+    assert!(stopped.contains("seconds=95"), "{stopped}");
+    assert!(!text.contains(&s.owner), "the token is never logged");
+}

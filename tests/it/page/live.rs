@@ -33,11 +33,18 @@ async fn event_as(jars: &TestServer, token: &str, id: &str) -> (u16, serde_json:
     (status, resp.json().await.unwrap())
 }
 
+#[cfg_attr(
+    not(all(
+        jars_has = "chromium",
+        jars_has = "chromedriver",
+        jars_has = "icecast2"
+    )),
+    ignore = "needs chromium and chromedriver and icecast2, not all found when the tests were built (install or start them, then touch build.rs)"
+)]
 #[tokio::test]
 async fn a_member_goes_live_shares_a_link_and_an_admin_ends_the_event() {
-    if !icecast::require_icecast() || !browser::require_chromium() {
-        return;
-    }
+    icecast::require_icecast();
+    browser::require_chromium();
     let jars = TestServer::start(&callbacks_toml()).await;
     jars.add_user("dj", "dj-password", false);
     jars.add_user("boss", "boss-password", true);
@@ -60,9 +67,7 @@ async fn a_member_goes_live_shares_a_link_and_an_admin_ends_the_event() {
             icecast::ADMIN_PASSWORD,
         ),
     );
-    let Some(b) = open_page(&jars).await else {
-        return;
-    };
+    let b = open_page(&jars).await;
     b.log_in("dj", "dj-password").await;
 
     b.click("#create summary").await;
@@ -85,8 +90,9 @@ async fn a_member_goes_live_shares_a_link_and_an_admin_ends_the_event() {
         .await
         .starts_with("Private"));
 
-    // The go-live card: where to stream, and the password (the login token).
+    // The go-live card: where an encoder streams, and the password (the login token).
     b.click(&format!("{card} details.go-live summary")).await;
+    b.click(&format!("{card} details.encoder summary")).await;
     let mount = b.text(&format!("{card} .mount")).await;
     assert_eq!(mount, format!("/{id}.mp3"));
     assert_eq!(
@@ -111,7 +117,7 @@ async fn a_member_goes_live_shares_a_link_and_an_admin_ends_the_event() {
     let source = icecast::start_source(icecast.port, &mount, "source", &password).await;
     assert_eq!(source.status(), 200, "{}", icecast.error_log());
     b.wait_text(&format!("{card} .live-state"), "live", |t| {
-        t == "Live: 0 listeners (peak 0)"
+        t == "Live: 0 listeners"
     })
     .await;
 
@@ -138,7 +144,7 @@ async fn a_member_goes_live_shares_a_link_and_an_admin_ends_the_event() {
     let listener = icecast::open_listener(icecast.port, path, None).await;
     assert_eq!(listener.status(), 200, "{}", icecast.error_log());
     b.wait_text(&format!("{card} .live-state"), "one listener", |t| {
-        t == "Live: 1 listener (peak 1)"
+        t == "Live: 1 listener"
     })
     .await;
     let on_air = b
@@ -157,7 +163,7 @@ async fn a_member_goes_live_shares_a_link_and_an_admin_ends_the_event() {
     b.wait_text(
         &format!("{admin_card} .live-state"),
         "live for the admin",
-        |t| t == "Live: 1 listener (peak 1)",
+        |t| t == "Live: 1 listener",
     )
     .await;
     // Its stats, with the chart of listeners a minute, two minutes on (jars' clock stands
@@ -258,6 +264,10 @@ async fn mount_change(jars: &TestServer, action: &str, id: &str) {
     assert_eq!(status, 200, "{action}: {body}");
 }
 
+#[cfg_attr(
+    not(all(jars_has = "chromium", jars_has = "chromedriver")),
+    ignore = "needs chromium and chromedriver, not found when the tests were built (apt-get install chromium chromium-driver, then touch build.rs)"
+)]
 #[tokio::test]
 async fn visitors_see_public_live_events_with_a_listen_link() {
     let jars =
@@ -269,23 +279,18 @@ async fn visitors_see_public_live_events_with_a_listen_link() {
     let private = jars.create_event(&token, "Rehearsal", true).await;
     mount_change(&jars, "mount_add", &public).await;
     mount_change(&jars, "mount_add", &private).await;
-    let Some(b) = open_page(&jars).await else {
-        return;
-    };
+    let b = open_page(&jars).await;
     let item = format!("#on-air-list li[data-event-id=\"{public}\"]");
-    assert!(b
-        .text(&item)
-        .await
-        .starts_with("Morning show Live: 0 listeners"));
-    let href = b
-        .find(&format!("{item} a.listen"))
-        .await
-        .attr("href")
-        .await
-        .unwrap();
+    assert_eq!(b.text(&format!("{item} h3")).await, "Morning show");
     assert_eq!(
-        href.as_deref(),
-        Some(&*format!("https://radio.example/{public}"))
+        b.text(&format!("{item} .live-state")).await,
+        "On air · 0 listeners"
+    );
+    let play = b.find(&format!("{item} button.play")).await;
+    assert_eq!(play.text().await.unwrap(), "Play");
+    assert_eq!(
+        play.attr("aria-label").await.unwrap().as_deref(),
+        Some("Play Morning show")
     );
     let listed = b
         .run("return document.querySelectorAll('#on-air-list li').length")

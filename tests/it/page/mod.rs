@@ -1,6 +1,7 @@
 //! The station page (`/`, `/ui/…`): how it is served (headers, `[ui] enabled`, reload), and in a
 //! real headless Chromium against a real jars (and a real Icecast where streams are involved):
-//! logging in, errors in words, going live, listener links, and the admins' tools.
+//! logging in, errors in words, going live (with an encoder, and from the page's studio),
+//! listener and guest links, the public face, and the admins' tools.
 
 use crate::support;
 
@@ -9,6 +10,7 @@ mod chart;
 mod errors;
 mod live;
 mod served;
+mod studio;
 
 use support::browser::{self, Browser};
 use support::TestServer;
@@ -26,17 +28,15 @@ pub(crate) fn reload(server: &TestServer, toml: &str) {
     jars::setup::reload(&server.state, &server.config, &overrides, &|_| Ok(())).unwrap();
 }
 
-/// A browser on `server`'s page, or `None` (after a loud skip) without Chromium.
-pub(crate) async fn open_page(server: &TestServer) -> Option<Browser> {
-    if !browser::require_chromium() {
-        return None;
-    }
+/// A browser on `server`'s page.
+pub(crate) async fn open_page(server: &TestServer) -> Browser {
+    browser::require_chromium();
     let b = Browser::start().await;
     b.goto(&server.url("/")).await;
     // The page has started when its first refresh has finished.
     b.wait_text("#updated", "first refresh", |t| t.starts_with("Updated"))
         .await;
-    Some(b)
+    b
 }
 
 /// The page's own report of failures (`#alert`), empty when none.

@@ -330,3 +330,50 @@ async fn a_store_outage_drops_rows_counted_and_never_a_decision() {
         .get();
     assert_eq!(dropped, 3);
 }
+
+#[tokio::test]
+async fn long_agents_and_referers_are_cut_and_marked() {
+    let server = TestServer::start(CONFIG).await;
+    // 12 KB of agent, and a referer cut inside multi-byte characters: the callback stays
+    // under its 16 KiB body limit.
+    let agent = "A".repeat(12_000);
+    let referer = format!(
+        "https://radio.example/{}{}",
+        "é".repeat(300),
+        "b".repeat(1_000)
+    );
+    assert!(
+        send(
+            &server,
+            &[
+                ("action", "listener_add"),
+                ("server", "ice.example"),
+                ("port", "8000"),
+                ("client", "1"),
+                ("mount", "/studio"),
+                ("user", ""),
+                ("pass", ""),
+                ("ip", "192.0.2.1"),
+                ("agent", &agent),
+                ("ClientHeader.referer", &referer),
+            ],
+        )
+        .await
+    );
+    let stored = rows(&server).await;
+    let s = &stored[0].session;
+    let agent = s.agent.as_deref().unwrap();
+    let referer = s.referer.as_deref().unwrap();
+    for text in [agent, referer] {
+        assert!(
+            text.len() <= jars::domain::session::MAX_STORED_TEXT,
+            "{}",
+            text.len()
+        );
+        assert!(
+            text.ends_with(jars::domain::session::CUT_MARK),
+            "marked as cut"
+        );
+    }
+    assert!(referer.starts_with("https://radio.example/é"));
+}

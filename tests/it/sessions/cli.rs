@@ -38,6 +38,7 @@ async fn report_as_csv_json_and_table() {
     assert_eq!(of_event["unique_listeners"], 2);
     assert_eq!(of_event["peak_listeners"], 2);
     assert_eq!(of_event["lost"], 0);
+    assert_eq!(of_event["kicked"], 0);
     assert!((of_event["listening_hours"].as_f64().unwrap() - 0.5).abs() < 1e-9);
     assert!((of_event["mean_session_seconds"].as_f64().unwrap() - 900.0).abs() < 1e-9);
     let studio = lines.iter().find(|l| l["group"] == "/studio").unwrap();
@@ -50,7 +51,7 @@ async fn report_as_csv_json_and_table() {
     let mut rows = text.lines();
     assert_eq!(
         rows.next(),
-        Some("event,title,sessions,unique_listeners,listening_hours,mean_session_seconds,peak_listeners,first_start,last_end,lost")
+        Some("event,title,sessions,unique_listeners,listening_hours,mean_session_seconds,peak_listeners,first_start,last_end,lost,kicked")
     );
     let event_row = rows
         .clone()

@@ -2,7 +2,10 @@
 //! runs Debian's `chromedriver` on a free loopback port and opens a `--headless=new` Chromium
 //! session on it with `fantoccini` (plain HTTP to chromedriver: no TLS stack involved). One
 //! browser at a time ([`Browser`] holds the only slot): two cores cannot run several Chromiums
-//! next to the other tests.
+//! next to the other tests; a test wanting a second visitor opens a second window of it
+//! ([`Browser::open_window`]), whose storage starts empty. Chromium offers its fake microphone
+//! (a beep) without asking, for the studio tests; [`Browser::screenshot`] saves the page at
+//! desktop and phone widths into `JARS_SCREENSHOTS` when that is set (`scripts/screenshots`).
 
 use std::net::{SocketAddr, TcpListener as StdTcpListener, TcpStream as StdTcpStream};
 use std::path::PathBuf;
@@ -15,6 +18,12 @@ use tempfile::TempDir;
 
 /// How long a page condition may take before the test fails (refreshes run every 5 s).
 pub const PAGE_WAIT: Duration = Duration::from_secs(20);
+/// The window the browser starts with: a phone's.
+pub const PHONE: (u32, u32) = (390, 844);
+/// A desktop's window, for screenshots.
+pub const DESKTOP: (u32, u32) = (1280, 800);
+/// Where [`Browser::screenshot`] saves, when set.
+pub const SCREENSHOTS_ENV: &str = "JARS_SCREENSHOTS";
 
 static BROWSER_SLOT: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
 
@@ -29,31 +38,21 @@ fn binary(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Whether the browser tests can run. Without `chromium` and `chromedriver`: a panic when `CI`
-/// is set, else a loud skip message and `false` (the caller returns early).
-pub fn require_chromium() -> bool {
+/// Makes sure `chromium` and `chromedriver` are here. A test that calls this is compiled
+/// `#[ignore]`d when they were not as the tests were built (`build.rs`), so it runs only with
+/// them (or under `CI`, where they must be there): a missing one is a failure that says what
+/// to do.
+pub fn require_chromium() {
     let missing: Vec<&str> = ["chromium", "chromedriver"]
         .into_iter()
         .filter(|b| binary(b).is_none())
         .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "{} not installed and CI is set: install them (Debian: apt-get install chromium \
-             chromium-driver) so the page tests run",
-            missing.join(" and ")
-        );
-    }
-    eprintln!();
-    eprintln!("==================================================================");
-    eprintln!("SKIPPED: {} not installed.", missing.join(" and "));
-    eprintln!("         Browser tests of the page did NOT run.");
-    eprintln!("         Install: apt-get install chromium chromium-driver");
-    eprintln!("==================================================================");
-    eprintln!();
-    false
+    assert!(
+        missing.is_empty(),
+        "{} not installed. Install them (Debian: apt-get install chromium chromium-driver); \
+         without CI set, `touch build.rs` marks the page's browser tests ignored at the next build",
+        missing.join(" and ")
+    );
 }
 
 /// A chromedriver process and a headless Chromium session on it; both end on drop.
@@ -107,7 +106,10 @@ impl Browser {
                     "--no-sandbox",
                     "--disable-gpu",
                     "--disable-dev-shm-usage",
-                    "--window-size=390,844",
+                    format!("--window-size={},{}", PHONE.0, PHONE.1),
+                    // A microphone (a beep) for the studio, allowed without a prompt.
+                    "--use-fake-device-for-media-stream",
+                    "--use-fake-ui-for-media-stream",
                     format!("--user-data-dir={}", browser_dir.display()),
                 ],
             },
@@ -261,6 +263,85 @@ impl Browser {
         self.fill("#login-password", password).await;
         self.click("#login-form button[type=submit]").await;
         self.wait_shown("#member", true).await;
+    }
+
+    /// Opens a second window (a visitor of its own: its `sessionStorage` is empty) on `url`
+    /// and switches to it; returns the window it left, for [`Browser::switch_to`].
+    pub async fn open_window(&self, url: &str) -> fantoccini::wd::WindowHandle {
+        let left = self.client.window().await.expect("current window");
+        let opened = self.client.new_window(false).await.expect("new window");
+        self.switch_to(opened.handle).await;
+        self.goto(url).await;
+        left
+    }
+
+    /// The current window's handle.
+    pub async fn window(&self) -> fantoccini::wd::WindowHandle {
+        self.client.window().await.expect("current window")
+    }
+
+    /// Makes `window` the one commands go to.
+    pub async fn switch_to(&self, window: fantoccini::wd::WindowHandle) {
+        self.client
+            .switch_to_window(window)
+            .await
+            .expect("switch window");
+    }
+
+    /// Waits until `script` (a JavaScript expression) is true in the page; fails naming `what`.
+    pub async fn wait_until(&self, script: &str, what: &str) {
+        let started = Instant::now();
+        loop {
+            let now = self
+                .client
+                .execute(&format!("return Boolean({script})"), vec![])
+                .await;
+            if matches!(now, Ok(serde_json::Value::Bool(true))) {
+                return;
+            }
+            assert!(
+                started.elapsed() < PAGE_WAIT,
+                "{what}: `{script}` still not true after {PAGE_WAIT:?} ({now:?})"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// With `JARS_SCREENSHOTS` set to a folder: saves the whole page at desktop and at phone
+    /// width as `<name>-desktop.png` and `<name>-phone.png` there, then goes back to a phone's
+    /// window. Without it, nothing.
+    pub async fn screenshot(&self, name: &str) {
+        let Some(dir) = std::env::var_os(SCREENSHOTS_ENV) else {
+            return;
+        };
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).expect("the screenshots folder");
+        for (label, (width, height)) in [("desktop", DESKTOP), ("phone", PHONE)] {
+            self.client.set_window_size(width, height).await.unwrap();
+            // As tall as the page, so the picture shows all of it (a window's frame takes
+            // some of its height: grown until the view holds the page).
+            let mut tall = height;
+            for _ in 0..3 {
+                let sizes = self
+                    .run("return [document.documentElement.scrollHeight, window.innerHeight]")
+                    .await;
+                let (page, view) = (sizes[0].as_u64(), sizes[1].as_u64());
+                let (Some(page), Some(view)) = (page, view) else {
+                    break;
+                };
+                if view >= page || tall >= 6000 {
+                    break;
+                }
+                tall = u32::try_from(u64::from(tall) + page - view)
+                    .unwrap_or(6000)
+                    .min(6000);
+                self.client.set_window_size(width, tall).await.unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let png = self.client.screenshot().await.expect("screenshot");
+            std::fs::write(dir.join(format!("{name}-{label}.png")), png).unwrap();
+        }
+        self.client.set_window_size(PHONE.0, PHONE.1).await.unwrap();
     }
 
     /// Ends the session (Chromium quits), then chromedriver (on drop).

@@ -9,36 +9,24 @@ use sqlx::{Connection, Executor, PgConnection};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-/// The admin URL from `DATABASE_URL`. Unset: a panic when `CI` is set (the PostgreSQL tests
-/// are mandatory there), else a loud skip message and `None` (the caller returns early).
-pub fn admin_url(test: &str) -> Option<String> {
-    match std::env::var("DATABASE_URL") {
-        Ok(url) if !url.trim().is_empty() => {
-            let parsed = Url::parse(&url).expect("DATABASE_URL is not a URL");
-            let host = parsed.host_str().unwrap_or("");
-            assert!(
-                matches!(host, "127.0.0.1" | "localhost" | "[::1]" | "::1"),
-                "DATABASE_URL must point at a loopback PostgreSQL, not {host}"
-            );
-            Some(url)
-        }
-        _ => {
-            if std::env::var_os("CI").is_some() {
-                panic!(
-                    "DATABASE_URL is not set and CI is set: the PostgreSQL tests are mandatory \
-                     (e.g. DATABASE_URL=postgres://postgres@127.0.0.1:5432/test)"
-                );
-            }
-            eprintln!();
-            eprintln!("==================================================================");
-            eprintln!("SKIPPED: {test}: DATABASE_URL not set.");
-            eprintln!("         PostgreSQL tests did NOT run. Set DATABASE_URL, e.g.");
-            eprintln!("         DATABASE_URL=postgres://postgres@127.0.0.1:5432/test");
-            eprintln!("==================================================================");
-            eprintln!();
-            None
-        }
-    }
+/// Where the tests find PostgreSQL when `DATABASE_URL` is unset: the documented local address.
+pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// The admin URL: `DATABASE_URL`, else [`DEFAULT_URL`]. A test that calls this is compiled
+/// `#[ignore]`d when no PostgreSQL answered there as the tests were built (`build.rs`), so
+/// it runs only with one (or under `CI`, where it must be there).
+pub fn admin_url() -> String {
+    let url = std::env::var("DATABASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_URL.to_string());
+    let parsed = Url::parse(&url).expect("DATABASE_URL is not a URL");
+    let host = parsed.host_str().unwrap_or("");
+    assert!(
+        matches!(host, "127.0.0.1" | "localhost" | "[::1]" | "::1"),
+        "DATABASE_URL must point at a loopback PostgreSQL, not {host}"
+    );
+    url
 }
 
 /// `url` with its database replaced by `db`.
@@ -79,9 +67,13 @@ pub struct TempDb {
 impl TempDb {
     pub async fn create(admin: &str) -> TempDb {
         let name = format!("jars_test_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = PgConnection::connect(admin)
-            .await
-            .expect("connect to DATABASE_URL");
+        let mut conn = PgConnection::connect(admin).await.unwrap_or_else(|e| {
+            panic!(
+                "cannot connect to PostgreSQL at {admin} ({e}). This test was built to run because \
+                 PostgreSQL answered then (or CI is set); start it, or set DATABASE_URL, or run \
+                 `touch build.rs` so that the next build marks these tests ignored"
+            )
+        });
         conn.execute(format!("CREATE DATABASE {name}").as_str())
             .await
             .expect("create a test database");
@@ -123,6 +115,69 @@ impl Drop for TempDb {
             eprintln!("warning: could not drop test database {}", self.name);
         }
     }
+}
+
+/// The original JARS service's schema file, verbatim (it creates the role `jars` and grants
+/// it the table; `postgres` owns the table).
+pub const ORIGINAL_SCHEMA: &str = include_str!("../../fixtures/jars-original-schema.sql");
+
+/// The password the original's schema file gives its role `jars`.
+pub const ORIGINAL_ROLE_PASSWORD: &str = "YOUR_PASSWORD";
+
+/// The statements of an SQL file: comment lines dropped, split on `;`.
+fn statements(sql: &str) -> Vec<String> {
+    let text: String = sql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    text.split(';')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Loads [`ORIGINAL_SCHEMA`] statement by statement on `conn` (it sets `search_path`), as the
+/// connection's role (the test server's `postgres`). The role `jars` is cluster-wide: a
+/// parallel or earlier run may have created it already. Whether the role exists (when this
+/// server does not let us create it, the role statements are left out).
+pub async fn load_original_schema(conn: &mut PgConnection) -> bool {
+    let mut have_role = true;
+    for stmt in statements(ORIGINAL_SCHEMA) {
+        let is_role = stmt.starts_with("CREATE USER");
+        let stmt = if have_role {
+            stmt
+        } else if stmt.starts_with("GRANT") {
+            continue;
+        } else {
+            stmt.replace(" AUTHORIZATION jars", "")
+        };
+        match sqlx::raw_sql(&stmt).execute(&mut *conn).await {
+            Ok(_) => {}
+            Err(e) if is_role => {
+                let exists: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'jars')",
+                )
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap();
+                if !exists {
+                    eprintln!("note: cannot create role jars ({e}); loading the schema without the role statements");
+                    have_role = false;
+                }
+            }
+            Err(e) => panic!("loading the original schema: {stmt}: {e}"),
+        }
+    }
+    have_role
+}
+
+/// `url` connecting as the original's role `jars` instead.
+pub fn as_original_role(url: &str) -> String {
+    let mut u = Url::parse(url).unwrap();
+    u.set_username("jars").unwrap();
+    u.set_password(Some(ORIGINAL_ROLE_PASSWORD)).unwrap();
+    u.to_string()
 }
 
 /// What the proxy does with traffic.

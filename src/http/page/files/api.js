@@ -23,17 +23,21 @@ export const session = {
   },
   /** The token's claims, to label the page (who, admin, until when); jars checks them. */
   claims() {
-    const token = this.token;
-    if (!token) return null;
-    try {
-      const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
-      const padded = part + '='.repeat((4 - (part.length % 4)) % 4);
-      return JSON.parse(atob(padded));
-    } catch {
-      return null;
-    }
+    return claimsOf(this.token);
   },
 };
+
+/** A JWT's claims, read without checking anything (jars checks): to label the page. */
+export function claimsOf(token) {
+  if (!token) return null;
+  try {
+    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+    const padded = part + '='.repeat((4 - (part.length % 4)) % 4);
+    return JSON.parse(atob(padded));
+  } catch {
+    return null;
+  }
+}
 
 const SIGN_IN_AGAIN = 'Please log in again.';
 
@@ -42,6 +46,8 @@ const SENTENCES = {
   MissingArgumentError: 'A required field is missing.',
   InvalidArgumentError:
     'One of the values is not valid: check numbers, addresses, durations and lengths (255 characters at most).',
+  InvalidTextRepresentation: 'Private must be yes or no.',
+  StringDataRightTruncation: 'A title or description holds 255 characters at most.',
   InvalidIdentifierException: 'That is not an event id.',
   DecodeError: `Your login is not a token jars understands. ${SIGN_IN_AGAIN}`,
   InvalidSignatureError: `Your login was not signed by this station. ${SIGN_IN_AGAIN}`,
@@ -58,6 +64,7 @@ const SENTENCES = {
   NonExistentOrExpiredEventException: 'That event does not exist, has ended, or is not yours to see.',
   NoSuchEventException: 'That event does not exist.',
   NoSuchBanException: 'That ban does not exist (any more).',
+  NoSuchSessionException: 'That listener is not connected any more.',
   TooManyRequests: 'Too many requests at once.',
   VerifyOnlyNode: 'This jars only checks logins; log in and make links on the station\'s main jars.',
   MyRadioServiceFailureException: 'The member database (MyRadio) did not answer. Try again in a moment.',
@@ -146,6 +153,10 @@ export const api = {
   post(path, fields = {}) {
     const form = session.token ? { ...fields, auth: session.token } : fields;
     return call('POST', path, { form });
+  },
+  /** A GET without the login token: what any visitor is shown. */
+  getPublic(path) {
+    return call('GET', path, {});
   },
   /** A GET with the login token (if any) as a Bearer header. */
   get(path) {

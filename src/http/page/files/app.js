@@ -1,21 +1,29 @@
-// The page's start: the public config, logging in and out, which sections show, and the
-// refresh every few seconds that keeps live states and listener counts current.
+// The page's start: the public config and the station's name, which view a link opens (the
+// public page, a guest's studio `#studio=<event>&ticket=…`, a listener's link
+// `#listen=<event>&token=…`), logging in and out, which sections show, and the refresh every
+// few seconds that keeps live states and listener counts current.
 
-import { api, session, onSessionOver } from './api.js';
-import { notify } from './dom.js';
-import { OnAirList, EventList } from './events.js';
+import { api, session, onSessionOver, claimsOf } from './api.js';
+import { notify, when } from './dom.js';
+import { EventList } from './events.js';
 import { Bans, revokeForm } from './admin.js';
+import { NowAndNext, Player, privateListen, mountOf } from './public.js';
+import { Studio } from './studio.js';
 
 const REFRESH_MS = 5000;
 const PAGE = 100;
+/** Where a guest's ticket is kept while their tab is open (out of the address bar). */
+const GUEST = 'jars.guest';
 
 const $ = (id) => document.getElementById(id);
 
-let config = { icecast_url: null, relay_url: null, mount_extension: '', listen: false };
-let onAir;
+let config = { icecast_url: null, relay_url: null, mount_extension: '', webcast: false, listen: false };
+let nowAndNext;
 let mine;
 let all;
 let bans;
+/** Member ids and the names jars gave for them (as event owners). */
+const names = new Map();
 /** How many pages of events the admin list follows. */
 let pages = 1;
 let refreshing = false;
@@ -62,7 +70,11 @@ async function refresh() {
   refreshing = true;
   try {
     const { events, more } = await listEvents();
-    onAir.show(events.filter((e) => e.live && !e.private));
+    const now = Date.now() / 1000;
+    nowAndNext.show(events.filter((e) => e.expires_time > now));
+    for (const e of events) {
+      if (e.owner_name) names.set(e.created_by, e.owner_name);
+    }
     if (session.token) {
       const me = (session.claims() || {}).sub;
       mine.show(events.filter((e) => e.created_by === me));
@@ -71,6 +83,7 @@ async function refresh() {
     }
     $('updated').textContent = `Updated ${new Date().toLocaleTimeString()}.`;
   } catch (err) {
+    nowAndNext.unknown();
     if (err.status !== 401) notify.error(err);
   } finally {
     refreshing = false;
@@ -130,14 +143,76 @@ async function create(ev) {
   }
 }
 
+/** The station's name, line and logo from `[ui]`. */
+function presentStation() {
+  if (config.station_name) {
+    $('station-name').textContent = config.station_name;
+    document.title = config.station_name;
+  }
+  if (config.station_description) {
+    $('station-description').textContent = config.station_description;
+    $('station-description').hidden = false;
+  }
+  if (config.logo) {
+    $('station-logo').src = config.logo;
+    $('station-logo').hidden = false;
+  }
+}
+
+/** The link's fragment: `#studio=…&ticket=…` or `#listen=…&token=…`, else empty. */
+function linkParams() {
+  return new URLSearchParams(location.hash.replace(/^#/, ''));
+}
+
+/**
+ * A guest's studio for the event of their link, and nothing else of the station. The ticket
+ * leaves the address bar (kept for this tab); jars decides whether it opens that event.
+ */
+async function guestStudio(id, linkTicket) {
+  let ticket = linkTicket;
+  if (ticket) {
+    sessionStorage.setItem(GUEST, JSON.stringify({ id, ticket }));
+    history.replaceState(null, '', `#studio=${encodeURIComponent(id)}`);
+  } else {
+    const kept = JSON.parse(sessionStorage.getItem(GUEST) || 'null');
+    ticket = kept && kept.id === id ? kept.ticket : null;
+  }
+  for (const part of ['on-air', 'next', 'login', 'member', 'admin', 'updated']) $(part).hidden = true;
+  $('guest').hidden = false;
+  if (!ticket) {
+    $('guest-event').textContent = 'This guest link is incomplete: ask the presenter for the whole link again.';
+    return;
+  }
+  const exp = (claimsOf(ticket) || {}).exp;
+  const until = exp ? ` Your link works until ${when(exp)}.` : '';
+  $('guest-event').textContent = `You are the guest DJ of this event.${until}`;
+  try {
+    const { body } = await api.getPublic(`/jars/events/${encodeURIComponent(id)}`);
+    $('guest-title').textContent = `Guest studio: ${body.title || '(untitled)'}`;
+  } catch {
+    // A private event is not shown to visitors; the studio works all the same.
+  }
+  const studio = new Studio({ id, mount: mountOf(config, id), password: () => ticket, prefix: 'guest' });
+  $('guest-studio').append(studio.el);
+  if (!config.webcast) notify.error('This station does not take broadcasts from the page ([webcast] is not set).');
+}
+
 async function start() {
   try {
     config = await api.config();
   } catch (err) {
     notify.error(err);
   }
-  const ctx = (prefix) => ({ config, prefix, refresh });
-  onAir = new OnAirList($('on-air-list'), $('on-air-empty'), config);
+  presentStation();
+  const player = new Player($('player'), $('player-line'), $('player-bar'));
+  const link = linkParams();
+  if (link.get('studio')) {
+    await guestStudio(link.get('studio'), link.get('ticket'));
+    return;
+  }
+  if (link.get('listen')) privateListen(config, player, link.get('listen'), link.get('token'));
+  const ctx = (prefix) => ({ config, prefix, refresh, nameOf: (id) => names.get(id) });
+  nowAndNext = new NowAndNext(config, player);
   mine = new EventList($('my-events'), $('my-events-empty'), ctx('mine'));
   all = new EventList($('all-events'), $('all-events-empty'), ctx('all'));
   bans = new Bans();

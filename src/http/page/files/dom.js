@@ -1,5 +1,5 @@
-// Building the page's elements (text always goes in as text, never as markup), the message
-// lines, copy buttons and how times and durations read.
+// Building the page's elements (text always goes in as text, never as markup), lists kept
+// across refreshes, the message lines, copy buttons and how times and durations read.
 
 /**
  * `h('p', {class: 'x', onclick: f}, 'text', child)`: an element. Attributes set to
@@ -29,6 +29,44 @@ export function append(el, children) {
 export function fill(el, ...children) {
   el.replaceChildren();
   append(el, children);
+}
+
+/**
+ * The elements of `container`, one per event (by `event_id`), kept across updates (so what has
+ * the focus keeps it) and in the events' order. `create(event)` makes an entry `{ el,
+ * update(event), remove?() }`; an entry whose event is gone leaves, unless `stay(entry)`.
+ */
+export class KeyedList {
+  constructor(container, create, stay = () => false) {
+    this.container = container;
+    this.create = create;
+    this.stay = stay;
+    this.entries = new Map();
+  }
+
+  show(events) {
+    const seen = new Set();
+    events.forEach((e, i) => {
+      seen.add(e.event_id);
+      let entry = this.entries.get(e.event_id);
+      if (!entry) {
+        entry = this.create(e);
+        this.entries.set(e.event_id, entry);
+      }
+      entry.update(e);
+      // Moved only when out of place: moving an element takes the focus out of it.
+      if (this.container.children[i] !== entry.el) {
+        this.container.insertBefore(entry.el, this.container.children[i] || null);
+      }
+    });
+    for (const [id, entry] of this.entries) {
+      if (!seen.has(id) && !this.stay(entry)) {
+        entry.el.remove();
+        if (entry.remove) entry.remove();
+        this.entries.delete(id);
+      }
+    }
+  }
 }
 
 /** A labelled input: the label and the input, tied by `id`. */

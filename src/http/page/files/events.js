@@ -1,83 +1,51 @@
-// Events as the page shows them: the public "on air" list, and a card per event with its live
-// state, the go-live details, listener links, live sessions, stats, and ending or revoking.
-// Every action is one API call; what is allowed is jars' answer.
+// Members' and admins' events: a card per event with its live state and owner, going live
+// (the studio in this browser, an encoder, or webcaster-relay), guest DJ links, listener links,
+// live sessions (each listener droppable), stats, and ending or revoking. Every action is one
+// API call; what is allowed is jars' answer.
 
 import { api, session } from './api.js';
-import { h, fill, field, messageLine, copyButton, notify, when, duration } from './dom.js';
+import { h, fill, field, messageLine, copyButton, notify, when, duration, KeyedList } from './dom.js';
 import { listenersChart } from './chart.js';
+import { mountOf, listenUrl } from './public.js';
+import { Studio } from './studio.js';
 
-/** `/<id><ext>`: the event's mount as the station streams it. */
-export function mountOf(config, id) {
-  return `/${id}${config.mount_extension}`;
-}
-
-/**
- * The event's stream: jars' `/listen`, which picks a server, when servers are configured for
- * it; else the public Icecast, when `[ui] icecast_url` is set.
- */
-function streamUrl(config, id) {
-  if (config.listen) return `${window.location.origin}/listen/${id}${config.mount_extension}`;
+/** The event's mount on the public Icecast, where an encoder streams to. */
+function sourceUrl(config, id) {
   return config.icecast_url ? `${config.icecast_url}${mountOf(config, id)}` : null;
 }
 
 function liveText(e) {
   if (!e.live) return 'Not live';
-  const n = e.listeners === 1 ? '1 listener' : `${e.listeners} listeners`;
-  return `Live: ${n} (peak ${e.peak_listeners})`;
+  return `Live: ${e.listeners === 1 ? '1 listener' : `${e.listeners} listeners`}`;
 }
 
-/** The public events that are live now, each with a listen link. */
-export class OnAirList {
-  constructor(list, empty, config) {
-    this.list = list;
-    this.empty = empty;
-    this.config = config;
-  }
+/** How long links may last, for the lifetime choices. */
+const LIFETIMES = [[1800, '30 minutes'], [3600, '1 hour'], [3 * 3600, '3 hours'], [12 * 3600, '12 hours'], [24 * 3600, '24 hours'], [7 * 86400, '7 days']];
 
-  show(events) {
-    fill(this.list, events.map((e) => {
-      const url = streamUrl(this.config, e.event_id);
-      return h('li', { 'data-event-id': e.event_id },
-        h('strong', {}, e.title || '(untitled)'), ' ',
-        h('span', { class: 'live-state' }, liveText(e)), ' ',
-        url
-          ? h('a', { class: 'listen', href: url, rel: 'noopener noreferrer' }, 'Listen')
-          : h('code', {}, mountOf(this.config, e.event_id)));
-    }));
-    this.empty.hidden = events.length > 0;
-  }
+function lifetimeSelect(id) {
+  return h('select', { id, name: 'lifetime' },
+    h('option', { value: '' }, 'station default'),
+    LIFETIMES.map(([v, t]) => h('option', { value: v }, t)));
+}
+
+/** A link shown in a read-only box with a copy button (and an Open link when `open`). */
+function linkBox(cls, label, link, line, open) {
+  const box = h('input', { readonly: true, class: cls, value: link, 'aria-label': label });
+  return h('p', { class: 'link-row' }, h('span', { class: 'link-label' }, `${label}: `), box,
+    copyButton(`Copy ${label.toLowerCase()}`, () => link, line, box),
+    open ? [' ', h('a', { href: link, class: `${cls}-open`, rel: 'noopener noreferrer', target: '_blank' }, 'Open')] : null);
 }
 
 /** The cards of a list of events, kept across refreshes so open parts and forms stay. */
 export class EventList {
   constructor(container, empty, ctx) {
-    this.container = container;
     this.empty = empty;
-    this.ctx = ctx;
-    this.cards = new Map();
+    // A card whose studio was used stays, so its DJ sees why the show ended.
+    this.cards = new KeyedList(container, (e) => new EventCard(e, ctx), (card) => card.studioUsed());
   }
 
   show(events) {
-    const seen = new Set();
-    events.forEach((e, i) => {
-      seen.add(e.event_id);
-      let card = this.cards.get(e.event_id);
-      if (!card) {
-        card = new EventCard(e, this.ctx);
-        this.cards.set(e.event_id, card);
-      }
-      card.update(e);
-      // Moved only when out of place: moving a card would take the focus out of it.
-      if (this.container.children[i] !== card.el) {
-        this.container.insertBefore(card.el, this.container.children[i] || null);
-      }
-    });
-    for (const [id, card] of this.cards) {
-      if (!seen.has(id)) {
-        card.el.remove();
-        this.cards.delete(id);
-      }
-    }
+    this.cards.show(events);
     this.empty.hidden = events.length > 0;
   }
 }
@@ -115,7 +83,7 @@ class EventCard {
     this.message = messageLine('message card-message');
     this.el = h('article', { class: 'event', 'data-event-id': this.id, 'aria-labelledby': `${this.base}-title` },
       this.title, this.state, this.description, this.meta,
-      this.goLive(), this.listenerLink(), this.sessions(), this.stats(), this.actions(),
+      this.goLive(), this.guestLink(), this.listenerLink(), this.sessions(), this.stats(), this.actions(),
       this.message.el);
   }
 
@@ -126,14 +94,32 @@ class EventCard {
     this.state.classList.toggle('on', Boolean(e.live));
     this.description.textContent = e.description || '';
     this.description.hidden = !e.description;
-    this.meta.textContent = `${e.private ? 'Private' : 'Public'} · created ${when(e.created_time)} · ends ${when(e.expires_time)} · id ${e.event_id}`;
+    const owner = e.owner_name || `member ${e.created_by}`;
+    this.meta.textContent = `${e.private ? 'Private' : 'Public'} · by ${owner} · created ${when(e.created_time)} · ends ${when(e.expires_time)} · id ${e.event_id}`;
   }
 
-  /** Where and how to stream: Icecast directly, or through webcaster-relay. */
+  /** Going live: from this browser (the studio), with an encoder, or through webcaster-relay. */
   goLive() {
     const { config } = this.ctx;
     const mount = mountOf(config, this.id);
-    const url = streamUrl(config, this.id);
+    this.studio = config.webcast
+      ? new Studio({ id: this.id, mount, password: () => session.token, prefix: this.base, onChange: () => this.ctx.refresh() })
+      : null;
+    return h('details', { class: 'go-live' }, h('summary', {}, 'Go live'),
+      h('h4', {}, 'From this browser'),
+      this.studio ? this.studio.el : h('p', { class: 'quiet' }, 'This station does not take broadcasts from the page ([webcast] is not set): use an encoder.'),
+      this.encoder(mount));
+  }
+
+  /** Whether this card's studio went live (or tried): then it is not taken off the page. */
+  studioUsed() {
+    return Boolean(this.studio && this.studio.state !== 'off');
+  }
+
+  /** Where and how an encoder streams: Icecast directly, or through webcaster-relay. */
+  encoder(mount) {
+    const { config } = this.ctx;
+    const url = sourceUrl(config, this.id);
     const line = messageLine();
     const exp = (session.claims() || {}).exp;
     const urlBox = url && h('input', { readonly: true, class: 'source-url', value: url, 'aria-label': 'Source URL' });
@@ -165,14 +151,50 @@ class EventCard {
       },
     }, 'Approve webcaster-relay now');
     const relay = h('div', {},
-      h('h4', {}, 'Through webcaster-relay'),
+      h('h5', {}, 'Through webcaster-relay'),
       relayUrl
         ? h('p', {}, 'Relay address ', relayBox, copyButton('Copy relay address', () => relayUrl, line, relayBox))
         : h('p', {}, 'Relay address: not configured here ([ui] relay_url).'),
       h('p', {}, 'Use your login token as the relay\'s password: the relay asks jars (/jars/connect) to approve you when you start. ',
         'The button asks the same now, to check you may go live.'),
       approve);
-    return h('details', { class: 'go-live' }, h('summary', {}, 'Go live'), direct, relay, line.el);
+    return h('details', { class: 'encoder' }, h('summary', {}, 'With an encoder or webcaster-relay'), direct, relay, line.el);
+  }
+
+  /** A guest DJ link: a source ticket for this event only, opening the studio for it. */
+  guestLink() {
+    const b = `${this.base}-guest`;
+    const line = messageLine();
+    const out = h('div', { class: 'guest-out' });
+    const lifetime = lifetimeSelect(`${b}-lifetime`);
+    const form = h('form', {
+      class: 'stack',
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        line.clear();
+        const fields = { mount: this.id, kind: 'source' };
+        if (lifetime.value) fields.lifetime = lifetime.value;
+        try {
+          const { body } = await api.post('/jars/ticket', fields);
+          const link = `${location.origin}/#studio=${this.id}&ticket=${encodeURIComponent(body.ticket)}`;
+          const revoke = h('button', {
+            type: 'button',
+            class: 'revoke-guest danger',
+            onclick: () => this.revoke({ ticket: body.ticket }, line),
+          }, 'Revoke this guest link');
+          fill(out,
+            h('p', {}, `Valid until ${when(body.expires)}. Whoever has it may broadcast on this event (and no other) until then, or until you revoke it.`),
+            linkBox('guest-url', 'Guest link', link, line, false), revoke);
+          line.say('Guest link made.');
+        } catch (err) {
+          line.fail(err);
+        }
+      },
+    },
+    h('label', { for: `${b}-lifetime` }, 'Valid for'), lifetime,
+    h('button', { type: 'submit', class: 'make-guest-link' }, 'Make guest DJ link'));
+    return h('details', { class: 'guest-link' }, h('summary', {}, 'Guest DJ link'),
+      h('p', {}, 'A link that opens the studio of this event for a guest, with no account.'), form, out, line.el);
   }
 
   /** Minting a listener link: lifetime, optional address and listener cap. */
@@ -180,10 +202,7 @@ class EventCard {
     const b = this.base;
     const line = messageLine();
     const out = h('div', { class: 'link-out' });
-    const lifetime = h('select', { id: `${b}-lifetime`, name: 'lifetime' },
-      h('option', { value: '' }, 'station default'),
-      [[1800, '30 minutes'], [3600, '1 hour'], [3 * 3600, '3 hours'], [12 * 3600, '12 hours'], [24 * 3600, '24 hours'], [7 * 86400, '7 days']]
-        .map(([v, t]) => h('option', { value: v }, t)));
+    const lifetime = lifetimeSelect(`${b}-lifetime`);
     const [ipLabel, ip] = field(`${b}-ip`, 'Only for this address (optional)', { name: 'ip', autocomplete: 'off', spellcheck: 'false', class: 'link-ip' });
     const [capLabel, cap] = field(`${b}-cap`, 'At most this many listeners at once (optional)', { name: 'max_listeners', type: 'number', min: 1, step: 1, inputmode: 'numeric', class: 'link-cap' });
     const form = h('form', {
@@ -197,12 +216,13 @@ class EventCard {
         if (cap.value.trim()) fields.max_listeners = cap.value.trim();
         try {
           const { body } = await api.post('/jars/ticket', fields);
-          const link = `${streamUrl(this.ctx.config, this.id) || mountOf(this.ctx.config, this.id)}?token=${encodeURIComponent(body.ticket)}`;
-          const box = h('input', { readonly: true, class: 'link-url', value: link, 'aria-label': 'Listener link' });
+          const { config } = this.ctx;
+          const stream = listenUrl(config, this.id, body.ticket) || `${mountOf(config, this.id)}?token=${encodeURIComponent(body.ticket)}`;
+          const page = `${location.origin}/#listen=${this.id}&token=${encodeURIComponent(body.ticket)}`;
           fill(out,
-            h('p', {}, `Link valid until ${when(body.expires)}:`),
-            box, copyButton('Copy link', () => link, line, box),
-            streamUrl(this.ctx.config, this.id) ? [' ', h('a', { href: link, class: 'open-link', rel: 'noopener noreferrer', target: '_blank' }, 'Open')] : null);
+            h('p', {}, `Links valid until ${when(body.expires)}:`),
+            linkBox('link-page', 'Page link', page, line, false),
+            linkBox('link-url', 'Stream URL', stream, line, Boolean(config.icecast_url)));
           line.say('Listener link made.');
         } catch (err) {
           line.fail(err);
@@ -211,26 +231,42 @@ class EventCard {
     },
     h('label', { for: `${b}-lifetime` }, 'Valid for'), lifetime, ipLabel, ip, capLabel, cap,
     h('button', { type: 'submit', class: 'make-link' }, 'Make listener link'));
-    return h('details', { class: 'listener-link' }, h('summary', {}, 'Listener link'), form, out, line.el);
+    return h('details', { class: 'listener-link' }, h('summary', {}, 'Listener link'),
+      h('p', {}, 'The page link plays the show on this station\'s page; the stream URL is for players such as VLC.'),
+      form, out, line.el);
   }
 
-  /** The source and listeners on this jars' Icecast now, each ticket revocable. */
+  /** A member's name as jars gave it (event owners), else their id. */
+  who(id) {
+    if (id === null || id === undefined) return null;
+    return this.ctx.nameOf(id) || `member ${id}`;
+  }
+
+  /**
+   * The source and listeners on this jars' Icecast now: each listener may be dropped (nothing
+   * revoked) and its link revoked; a guest's source link revoked.
+   */
   sessions() {
     return loadedOnOpen('sessions', 'Live sessions', async (out, line, reload) => {
       const { body } = await api.get(`/jars/events/${this.id}/sessions`);
       const s = body.source;
       const source = s
-        ? h('p', {}, `Source on ${s.mount} (${s.server}:${s.port}) since ${when(s.since)}`,
-          s.member !== null && s.member !== undefined ? `, member ${s.member}` : '',
-          s.relay ? `, through relay ${s.relay}` : '')
-        : h('p', {}, 'No source connected.');
-      const rows = (body.listeners || []).map((l) => h('tr', {},
+        ? h('p', { class: 'source-line' }, `Source on ${s.mount} (${s.server}:${s.port}) since ${when(s.since)}`,
+          s.ticket ? `, a guest DJ (link made by ${this.who(s.member) || 'unknown'})` : (s.member !== null && s.member !== undefined ? `, ${this.who(s.member)}` : ''),
+          s.relay ? `, through relay "${s.relay}"` : '', ' ',
+          s.ticket
+            ? h('button', { type: 'button', class: 'revoke-source danger', onclick: () => this.revoke({ jti: s.ticket, mount: this.id }, line, reload) }, 'Revoke guest link')
+            : null)
+        : h('p', { class: 'source-line' }, 'No source connected.');
+      const rows = (body.listeners || []).map((l) => h('tr', { 'data-client': l.client },
         h('td', {}, l.ip), h('td', {}, when(l.started)), h('td', {}, l.mount),
         h('td', {}, `${l.server}:${l.port} #${l.client}`),
-        h('td', {}, l.member !== null && l.member !== undefined ? String(l.member) : (l.ticket ? 'link' : 'public')),
-        h('td', {}, l.ticket
-          ? h('button', { type: 'button', class: 'revoke-jti', onclick: () => this.revoke({ jti: l.ticket, mount: this.id }, line, reload) }, 'Revoke link')
-          : '')));
+        h('td', {}, this.who(l.member) || (l.ticket ? 'listener link' : 'public')),
+        h('td', { class: 'row' },
+          h('button', { type: 'button', class: 'drop', onclick: () => this.drop(l, line, reload) }, 'Drop'),
+          l.ticket
+            ? h('button', { type: 'button', class: 'revoke-jti', onclick: () => this.revoke({ jti: l.ticket, mount: this.id }, line, reload) }, 'Revoke link')
+            : null)));
       fill(out, source, rows.length
         ? h('table', {},
           h('caption', {}, `${rows.length} listening on this jars' Icecast`),
@@ -238,6 +274,17 @@ class EventCard {
           h('tbody', {}, rows))
         : h('p', {}, 'Nobody is listening.'));
     });
+  }
+
+  /** Drops one listener from Icecast, revoking nothing (they may come back). */
+  async drop(l, line, then) {
+    try {
+      await api.post(`/jars/events/${this.id}/sessions/drop`, { server: l.server, port: l.port, client: l.client });
+      if (then) await then();
+      line.say('Dropped that listener (nothing revoked: their link still works).');
+    } catch (err) {
+      line.fail(err);
+    }
   }
 
   /** The listening stats and the listeners-over-time chart. */

@@ -169,7 +169,7 @@ pub enum Command {
         /// Sessions that started on or before this UTC date (before this RFC 3339 time), e.g. 2026-11-30
         #[arg(long, value_name = "DATE")]
         to: Option<String>,
-        /// One row per event (a static mount by its name) or per UTC day
+        /// One row per event (a static mount by its name), per UTC day, or per Icecast server
         #[arg(long, value_enum, default_value_t = ReportBy::Event)]
         by: ReportBy,
         /// Output format
@@ -209,6 +209,8 @@ pub struct NodeAddress {
 pub enum ReportBy {
     Event,
     Day,
+    /// Per Icecast server (`server:port`): where the station was listened to
+    Server,
 }
 
 /// How `jars report` prints.

@@ -1,5 +1,5 @@
-//! `jars report`: the listening report from the stored sessions, per event or per day, as a
-//! table, CSV or JSON. The columns are [`crate::sessions::report::Summary`]'s, aggregated by
+//! `jars report`: the listening report from the stored sessions, per event, per day or per
+//! Icecast server, as a table, CSV or JSON. The columns are [`crate::sessions::report::Summary`]'s, aggregated by
 //! the store; events get their title from the event store.
 
 use super::out;
@@ -91,6 +91,7 @@ pub async fn run(
     let by = match by {
         ReportBy::Event => GroupBy::Event,
         ReportBy::Day => GroupBy::Day,
+        ReportBy::Server => GroupBy::Server,
     };
     let mut lines: Vec<Line> = sessions
         .report(query.filter, by, Utc::now())
@@ -123,6 +124,7 @@ pub async fn run(
     let header = match by {
         GroupBy::Event => "event",
         GroupBy::Day => "day",
+        GroupBy::Server => "server",
     };
     out::write_bytes(render(&lines, header, format).as_bytes());
     Ok(())

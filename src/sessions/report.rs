@@ -55,6 +55,16 @@ pub struct SeriesPoint {
     pub listeners: u32,
 }
 
+/// One Icecast server's share of an event's listening.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ServerShare {
+    /// `server:port`, as its callbacks name it.
+    pub server: String,
+    pub sessions: u64,
+    pub listening_hours: f64,
+    pub peak_listeners: u32,
+}
+
 /// The body of `GET /jars/events/{id}/stats`.
 #[derive(Debug, Serialize)]
 pub struct EventStats {
@@ -62,12 +72,32 @@ pub struct EventStats {
     #[serde(flatten)]
     pub summary: Summary,
     pub series: Vec<SeriesPoint>,
+    /// Per Icecast server the event was listened on.
+    pub servers: Vec<ServerShare>,
 }
 
 impl EventStats {
-    pub fn of(event: Uuid, figures: &Figures, series: Vec<Point>) -> EventStats {
+    /// `figures` and `series` of the whole event, `by_server` its figures per server.
+    pub fn of(
+        event: Uuid,
+        figures: &Figures,
+        series: Vec<Point>,
+        by_server: &[(String, Figures)],
+    ) -> EventStats {
         EventStats {
             event,
+            servers: by_server
+                .iter()
+                .map(|(server, f)| {
+                    let s = Summary::of(f);
+                    ServerShare {
+                        server: server.clone(),
+                        sessions: s.sessions,
+                        listening_hours: s.listening_hours,
+                        peak_listeners: s.peak_listeners,
+                    }
+                })
+                .collect(),
             summary: Summary::of(figures),
             series: series
                 .into_iter()

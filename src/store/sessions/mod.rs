@@ -35,6 +35,8 @@ pub enum GroupBy {
     Event,
     /// One group per UTC day a session started on.
     Day,
+    /// One group per Icecast server (`server:port`, as its callbacks name it).
+    Server,
 }
 
 /// The listening figures of a set of listeners' sessions, at `now` (open sessions count up
@@ -117,7 +119,8 @@ pub trait SessionStore: Send + Sync {
         max_points: usize,
     ) -> Result<(Figures, Vec<Point>), StoreError>;
     /// The figures of the listeners' sessions `filter` selects, one per group (events by id,
-    /// static mounts by name, or UTC dates `YYYY-MM-DD`), in the groups' order, at `now`.
+    /// static mounts by name, UTC dates `YYYY-MM-DD`, or servers `server:port`), in the
+    /// groups' order, at `now`.
     async fn report(
         &self,
         filter: SessionFilter,

@@ -493,6 +493,7 @@ impl SessionStore for PgSessions {
         let group = match by {
             GroupBy::Event => "COALESCE(event_uuid::text, mount)",
             GroupBy::Day => "to_char(started, 'YYYY-MM-DD')",
+            GroupBy::Server => "server || ':' || port",
         };
         let binds = Binds {
             now,

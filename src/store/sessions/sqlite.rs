@@ -298,6 +298,7 @@ impl SessionStore for SqliteSessions {
         let group = match by {
             GroupBy::Event => "coalesce(event_uuid, mount)",
             GroupBy::Day => "date(started / 1000000, 'unixepoch')",
+            GroupBy::Server => "server || ':' || port",
         };
         let binds = Binds {
             now: micros(now),

@@ -483,6 +483,19 @@ async fn reports_group_by_event_and_by_day(s: Store) {
     assert_eq!(days, vec![("2026-03-01", 8), ("2026-03-02", 3)]);
     assert_eq!(by_day[1].1.peak_listeners, 3, "p, q and r at once");
 
+    // Every one of them on the one Icecast (issue 30: reports by server); its peak counts
+    // every mount's listeners at once: the next day p, q and r with the event's listener
+    // still open and z (another event's, open since second 10).
+    let by_server = store
+        .report(SessionFilter::default(), GroupBy::Server, now)
+        .await
+        .unwrap();
+    let servers: Vec<(String, u64, u32)> = by_server
+        .iter()
+        .map(|(g, f)| (g.clone(), f.sessions, f.peak_listeners))
+        .collect();
+    assert_eq!(servers, vec![(ice().to_string(), 11, 5)]);
+
     let one = store
         .report(
             SessionFilter {

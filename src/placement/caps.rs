@@ -25,6 +25,10 @@ use crate::domain::{DenyReason, FastMap, ServerId, Target};
 use crate::live::{LiveState, ServerTally};
 use crate::metrics::Metrics;
 use crate::rules::caps::{cluster_total, vouches_for, within_caps, Capped};
+
+/// A server whose admin API has failed its checks this long is presumed gone (see
+/// [`crate::rules::caps::presumed_gone`]).
+pub const GONE_AFTER: Duration = Duration::from_secs(30);
 use crate::store::listener_counts::{Count, ListenerCounts, Others, Scope, ServerCounts, ROW_HOLD};
 
 /// How often this node rewrites its counts in the store and reads the others'.
@@ -44,6 +48,8 @@ pub struct Caps {
     /// The other nodes' counts as last read: for `on_store_error = "cached"`, `/listen`'s
     /// early refusal and the servers' health.
     last: Mutex<Others>,
+    /// Servers (`server:port`) presumed gone: their listeners no longer count.
+    gone: Mutex<Vec<String>>,
 }
 
 /// Why a capped admission was refused, or what admitting it returned.
@@ -67,6 +73,7 @@ impl Caps {
             station: ArcSwap::from_pointee(station),
             turn: tokio::sync::Mutex::new(()),
             last: Mutex::default(),
+            gone: Mutex::default(),
         }
     }
 
@@ -92,6 +99,26 @@ impl Caps {
     /// When another node last heard each server (`server:port`).
     pub fn others_heard(&self) -> FastMap<String, DateTime<Utc>> {
         self.last().heard.iter().cloned().collect()
+    }
+
+    /// From now on the listeners of `servers` (`server:port`) do not count: their Icecast is
+    /// presumed gone ([`crate::rules::caps::presumed_gone`]).
+    pub fn set_gone(&self, servers: Vec<String>) {
+        let mut gone = self.gone.lock().unwrap_or_else(|p| p.into_inner());
+        if *gone != servers {
+            if !servers.is_empty() {
+                tracing::warn!(
+                    servers = servers.join(", "),
+                    "Icecast servers presumed gone: their listeners no longer count against \
+                     the listener caps"
+                );
+            }
+            *gone = servers;
+        }
+    }
+
+    fn gone(&self) -> Vec<String> {
+        self.gone.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The other nodes' counts as last read.
@@ -267,6 +294,8 @@ struct Totals<'a> {
     mine: Vec<(String, &'a ServerTally)>,
     here: Option<(String, &'a [(Scope, u32)])>,
     others: &'a [Count],
+    /// Servers presumed gone: counted by nobody.
+    gone: Vec<String>,
 }
 
 impl<'a> Totals<'a> {
@@ -295,6 +324,7 @@ impl<'a> Totals<'a> {
             mine,
             here: here.map(|(id, counts)| (id.to_string(), counts)),
             others,
+            gone: caps.gone(),
         }
     }
 
@@ -315,7 +345,8 @@ impl<'a> Totals<'a> {
             .iter()
             .filter(|c| c.scope == scope)
             .map(|c| (c.server.as_str(), c.listeners));
-        cluster_total(mine, theirs)
+        let counted = |(s, _): &(&str, u32)| !self.gone.iter().any(|g| g == s);
+        cluster_total(mine.filter(counted), theirs.filter(counted))
     }
 }
 

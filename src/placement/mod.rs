@@ -173,6 +173,21 @@ impl Placement {
                 check.error = Some(e);
             }
         }
+        let gone = checks
+            .iter()
+            .filter(|(_, c)| {
+                crate::rules::caps::presumed_gone(
+                    c.answered,
+                    c.failures,
+                    FAILED_CHECKS,
+                    at,
+                    caps::GONE_AFTER,
+                )
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        drop(checks);
+        self.caps.set_gone(gone);
     }
 
     fn limits(&self) -> HealthLimits {

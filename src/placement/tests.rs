@@ -292,3 +292,36 @@ async fn caps_on_one_node_are_exact() {
     assert_eq!(join("7", &other, None).await, Ok(()));
     assert!(!caps.apply(None));
 }
+
+#[tokio::test]
+async fn listeners_of_a_server_presumed_gone_stop_counting() {
+    let event = Target::Event(Uuid::new_v4());
+    let r = rig(vec![entry(8001, 100), entry(8002, 100)], Some(2));
+    let caps = r.placement.caps().clone();
+    let now = r.clock.now();
+    r.placement
+        .checked("localhost:8001", Ok(carrying(&event, 2)), now);
+    for c in ["1", "2"] {
+        r.live
+            .listener_joined(listener(8001, c, &event), None, now)
+            .unwrap();
+    }
+    assert_eq!(caps.refusal(&event, None), Some(DenyReason::StationFull));
+    // Its admin API fails: not yet long enough to say it died.
+    let later = now + chrono::Duration::seconds(10);
+    for _ in 0..FAILED_CHECKS {
+        r.placement
+            .checked("localhost:8001", Err("unreachable".into()), later);
+    }
+    assert_eq!(caps.refusal(&event, None), Some(DenyReason::StationFull));
+    // Thirty seconds after its last answer it is presumed gone: its listeners (whose ends
+    // never come) free their places for the ones reconnecting elsewhere.
+    let gone = now + chrono::Duration::from_std(caps::GONE_AFTER).unwrap();
+    r.placement
+        .checked("localhost:8001", Err("unreachable".into()), gone);
+    assert_eq!(caps.refusal(&event, None), None);
+    // Back: they count again (until a resync says they are gone).
+    r.placement
+        .checked("localhost:8001", Ok(carrying(&event, 2)), gone);
+    assert_eq!(caps.refusal(&event, None), Some(DenyReason::StationFull));
+}

@@ -52,6 +52,25 @@ pub fn cluster_total<'a>(
     by_server.iter().map(|(_, n)| u64::from(*n)).sum()
 }
 
+/// Whether a server's listeners stop counting against the caps: its admin API has failed
+/// `failures` checks in a row (at least `min_failures`) and last answered at `answered`, at
+/// least `after` before `now` (or never). A dead Icecast sends no `listener_remove`: without this
+/// its listeners, reconnecting to another server, would count twice and be refused.
+pub fn presumed_gone(
+    answered: Option<DateTime<Utc>>,
+    failures: u32,
+    min_failures: u32,
+    now: DateTime<Utc>,
+    after: Duration,
+) -> bool {
+    failures >= min_failures
+        && match (answered, chrono::Duration::from_std(after)) {
+            (Some(a), Ok(after)) => now - a >= after,
+            (None, _) => true,
+            (Some(_), Err(_)) => false,
+        }
+}
+
 /// One cap and the listeners it covers, the joining one included.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capped {
@@ -108,6 +127,27 @@ mod tests {
                 cluster_total(mine.clone(), others.clone()),
                 want,
                 "{mine:?} {others:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_server_failing_its_checks_long_enough_is_presumed_gone() {
+        let t = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let s = |secs| t + chrono::Duration::seconds(secs);
+        let after = Duration::from_secs(30);
+        for (answered, failures, now, want) in [
+            (Some(t), 0, s(100), false),
+            (Some(t), 1, s(100), false),
+            (Some(t), 2, s(29), false),
+            (Some(t), 2, s(30), true),
+            (None, 2, t, true),
+            (None, 1, t, false),
+        ] {
+            assert_eq!(
+                presumed_gone(answered, failures, 2, now, after),
+                want,
+                "{answered:?} {failures} {now}"
             );
         }
     }

@@ -2,7 +2,8 @@
 """Scenario 7 of bench/run: listeners joining a private event on a real Icecast 2.4.4.
 
 Starts a source on /<event>.mp3 (HTTP PUT, Basic password = the owner's JWT, MPEG frames every
-20 ms), then opens COUNT listeners, CONCURRENCY at a time, each `GET /<event>.mp3?token=<ticket>`
+20 ms), then opens COUNT listeners, CONCURRENCY at a time (spread in turn over --listen-ports, the
+edge servers of a master, when given), each `GET /<event>.mp3?token=<ticket>`
 with its own ticket, and reads the answer's head. Listeners that get in stay connected until the
 end (a show starting: listeners join and stay), so Icecast's auth queue holds only listener_add
 callbacks. Prints one JSON line: joins/s (200s over the wall time from the first connect to the
@@ -68,11 +69,12 @@ def listen_overflows():
         return -1
 
 
-async def listener(port, mount, ticket, results, open_conns):
+async def listener(port, mount, ticket, results, open_conns, source_ip=None):
     started = time.perf_counter()
+    local = (source_ip, 0) if source_ip else None
     try:
         reader, writer = await asyncio.wait_for(
-            asyncio.open_connection("127.0.0.1", port), HEAD_TIMEOUT
+            asyncio.open_connection("127.0.0.1", port, local_addr=local), HEAD_TIMEOUT
         )
     except (OSError, asyncio.TimeoutError) as e:
         results.append(("connect-error", 0.0, repr(e), time.perf_counter()))
@@ -118,7 +120,21 @@ async def main():
     ap.add_argument("--tickets", required=True, help="file with one ticket a line")
     ap.add_argument("--count", type=int, default=2000)
     ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument(
+        "--listen-ports",
+        help="comma-separated ports listeners join, in turn (edge servers relaying --port); "
+        "default: --port",
+    )
+    ap.add_argument(
+        "--settle", type=float, default=1.0, help="seconds from the source to the first listener"
+    )
+    ap.add_argument(
+        "--from-loopback",
+        action="store_true",
+        help="listeners connect from 127.0.0.2 and up (edges' pulls come from 127.0.0.1)",
+    )
     args = ap.parse_args()
+    ports = [int(p) for p in args.listen_ports.split(",")] if args.listen_ports else [args.port]
 
     tickets = [t.strip() for t in open(args.tickets) if t.strip()][: args.count]
     if len(tickets) < args.count:
@@ -126,18 +142,20 @@ async def main():
     mount = f"/{args.event}.mp3"
     stop = asyncio.Event()
     source = await start_source(args.port, mount, args.source_password, stop)
-    await asyncio.sleep(1.0)  # mount_add reaches the callback and the mount is live
+    # mount_add reaches the callback and the mount is live (on edges: relayed).
+    await asyncio.sleep(args.settle)
 
     results, open_conns = [], []
     gate = asyncio.Semaphore(args.concurrency)
 
-    async def one(ticket):
+    async def one(n, ticket):
+        source_ip = f"127.0.{2 + n // 250}.{2 + n % 250}" if args.from_loopback else None
         async with gate:
-            await listener(args.port, mount, ticket, results, open_conns)
+            await listener(ports[n % len(ports)], mount, ticket, results, open_conns, source_ip)
 
     overflows = listen_overflows()
     started = time.perf_counter()
-    await asyncio.wait_for(asyncio.gather(*(one(t) for t in tickets)), 600)
+    await asyncio.wait_for(asyncio.gather(*(one(n, t) for n, t in enumerate(tickets))), 600)
     wall = time.perf_counter() - started
     overflows = listen_overflows() - overflows
 

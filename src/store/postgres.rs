@@ -2,15 +2,14 @@
 //! jars nodes, and the original service during a move, use one table.
 //!
 //! - Every query names `jars.events`, so the connection's `search_path` does not matter.
-//! - Timestamps are `TIMESTAMP WITHOUT TIME ZONE` holding UTC. (The original service's rows get
-//!   `created_time` from `DEFAULT now()`, in the server's `timezone`; keep that UTC.)
+//! - Timestamps are `TIMESTAMP WITHOUT TIME ZONE` holding UTC (the original's `DEFAULT now()`
+//!   is the server's `timezone`: keep that UTC).
 //! - The schema is prepared by the embedded, idempotent `migrations/postgres/jars.sql`.
 //! - Every operation is bounded: a pooled connection is waited for at most `acquire_timeout`
 //!   (connecting included) and the whole operation at most `query_timeout`. When the database
 //!   turns out unreachable, operations fail at once, without waiting, while a background probe
-//!   pings it every [`PROBE_INTERVAL`]; the first successful ping lets them through again. The
-//!   pool tests idle connections before handing them out, so connections that died with the
-//!   server are replaced, not used.
+//!   pings it every [`PROBE_INTERVAL`]; the first successful ping lets them through again.
+//!   Idle connections are tested before use, so those that died with the server are replaced.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,6 +24,9 @@ use uuid::Uuid;
 
 mod connect;
 mod grants;
+mod listener_counts;
+mod migrate;
+mod sanctions;
 
 use super::group_commit::GroupCommit;
 use super::{Connect, ConnectRequest, Event, EventStore, ListFilter, NewEvent, StoreError};
@@ -36,8 +38,7 @@ pub const MIGRATION: &str = include_str!("../../migrations/postgres/jars.sql");
 /// How often an unreachable database is probed.
 pub const PROBE_INTERVAL: Duration = Duration::from_millis(500);
 
-/// How long start-up and `jars migrate` wait for the migration (it may queue behind another
-/// node's).
+/// How long start-up and `jars migrate` wait for the migration (it may queue behind another's).
 const MIGRATE_TIMEOUT: Duration = Duration::from_secs(15);
 
 const COLUMNS: &str = "event_uuid, created_time, created_by, connected, connected_by, \
@@ -292,9 +293,9 @@ impl PostgresStore {
         let store = Self::new(settings)?;
         match tokio::time::timeout(MIGRATE_TIMEOUT, store.inner.ensure_schema()).await {
             Ok(Ok(())) => Ok(store),
-            Ok(Err(Failure::Other(m) | Failure::Invalid(m))) => Err(store.error(m)),
-            Ok(Err(Failure::Unreachable(m))) => Err(store.error(store.diagnose(m).await)),
-            Err(_) => Err(store.error(format!(
+            Ok(Err(Failure::Other(m) | Failure::Invalid(m))) => Err(store.inner.error(m)),
+            Ok(Err(Failure::Unreachable(m))) => Err(store.inner.error(store.diagnose(m).await)),
+            Err(_) => Err(store.inner.error(format!(
                 "no answer within {}",
                 humantime::format_duration(MIGRATE_TIMEOUT)
             ))),
@@ -323,7 +324,7 @@ impl PostgresStore {
         let store = Self::new(settings)?;
         match tokio::time::timeout(MIGRATE_TIMEOUT, store.inner.ensure_schema()).await {
             Ok(Ok(())) => {}
-            Ok(Err(Failure::Other(m) | Failure::Invalid(m))) => return Err(store.error(m)),
+            Ok(Err(Failure::Other(m) | Failure::Invalid(m))) => return Err(store.inner.error(m)),
             Ok(Err(Failure::Unreachable(m))) => {
                 let m = store.diagnose(m).await;
                 tracing::warn!(store = %store.inner.label, error = %m,
@@ -333,10 +334,6 @@ impl PostgresStore {
             Err(_) => store.inner.mark_down("no answer at start-up"),
         }
         Ok(store)
-    }
-
-    fn error(&self, msg: String) -> StoreError {
-        self.inner.error(msg)
     }
 
     /// Runs one operation ([`Inner::run`]).
@@ -488,7 +485,7 @@ impl EventStore for PostgresStore {
         let job = match connect::ConnectJob::new(request) {
             Ok(Some(job)) => job,
             Ok(None) => return Ok(Connect::Refused(self.get(id).await?)),
-            Err(m) => return Err(self.error(m)),
+            Err(m) => return Err(self.inner.error(m)),
         };
         let writer = || connect::ConnectWriter {
             inner: self.inner.clone(),
@@ -537,10 +534,6 @@ impl EventStore for PostgresStore {
         .await
     }
 }
-
-mod listener_counts;
-mod migrate;
-mod sanctions;
 
 #[cfg(test)]
 mod tests;

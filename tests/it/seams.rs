@@ -87,6 +87,19 @@ async fn dropped(source: &icecast::SourceHandle) {
     }
 }
 
+/// `GET /jars/events/{event}/sessions` as the event's owner.
+async fn sessions_of(rig: &Rig, event: &str) -> Value {
+    crate::support::client()
+        .get(rig.jars.url(&format!("/jars/events/{event}/sessions")))
+        .bearer_auth(&rig.owner)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn admin(rig: &Rig) -> String {
     rig.jars.add_user("boss", "boss-password", true);
     rig.jars.login("boss", "boss-password").await
@@ -186,15 +199,7 @@ async fn after_a_restart_revocations_and_member_bans_reach_sessions_from_before(
         e["live"] == true && e["listeners"] == 1
     })
     .await;
-    let sessions: Value = crate::support::client()
-        .get(rig.jars.url(&format!("/jars/events/{private}/sessions")))
-        .bearer_auth(&rig.owner)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sessions = sessions_of(&rig, &private).await;
     assert!(sessions["listeners"][0]["ticket"].is_string(), "{sessions}");
     assert_eq!(sessions["source"]["member"], rig.owner_id, "{sessions}");
 
@@ -230,15 +235,7 @@ async fn an_ip_ban_drops_a_live_source() {
     let boss = admin(&rig).await;
     let event = rig.jars.create_event(&rig.owner, "Public", false).await;
     let source = live_source(&rig, &event, "source", &rig.owner).await;
-    let sessions: Value = crate::support::client()
-        .get(rig.jars.url(&format!("/jars/events/{event}/sessions")))
-        .bearer_auth(&rig.owner)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sessions = sessions_of(&rig, &event).await;
     assert_eq!(
         sessions["source"]["ip"], "127.0.0.0",
         "known, kept as [sessions] ip says"
@@ -346,15 +343,7 @@ async fn revoking_a_guests_ticket_cuts_a_show_live_through_a_relay() {
     .await;
     assert_eq!(status, 202);
     let source = live_source(&rig, &event, RELAY_USER, RELAY_PASS).await;
-    let sessions: Value = crate::support::client()
-        .get(rig.jars.url(&format!("/jars/events/{event}/sessions")))
-        .bearer_auth(&rig.owner)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let sessions = sessions_of(&rig, &event).await;
     assert!(
         sessions["source"]["ticket"].is_string(),
         "the relay's source carries the guest's ticket: {sessions}"

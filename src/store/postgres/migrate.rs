@@ -35,12 +35,14 @@ impl PostgresStore {
         let (before, after, had_sanctions, granted) =
             match tokio::time::timeout(MIGRATE_TIMEOUT, work).await {
                 Ok(Ok(columns)) => columns,
-                Ok(Err(Failure::Other(m) | Failure::Invalid(m))) => return Err(store.error(m)),
+                Ok(Err(Failure::Other(m) | Failure::Invalid(m))) => {
+                    return Err(store.inner.error(m))
+                }
                 Ok(Err(Failure::Unreachable(m))) => {
-                    return Err(store.error(store.diagnose(m).await))
+                    return Err(store.inner.error(store.diagnose(m).await))
                 }
                 Err(_) => {
-                    return Err(store.error(format!(
+                    return Err(store.inner.error(format!(
                         "no answer within {}",
                         humantime::format_duration(MIGRATE_TIMEOUT)
                     )))
@@ -88,10 +90,10 @@ impl PostgresStore {
             Ok(Ok(exists)) => Ok(exists),
             Ok(Err(e)) => match explained(e, "looking for tables", false) {
                 Failure::Unreachable(m) | Failure::Other(m) | Failure::Invalid(m) => {
-                    Err(store.error(m))
+                    Err(store.inner.error(m))
                 }
             },
-            Err(_) => Err(store.error("no answer".into())),
+            Err(_) => Err(store.inner.error("no answer".into())),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Fills the session table for `bench/run` (scenario 9): ROWS closed listener sessions of one
 //! event through the store's own API, as the writer would have stored them — a show with a
-//! steady audience, each session minutes long, started over a few hours.
+//! steady audience on two Icecast servers, each session minutes long, started over a few hours.
 //!
 //! `fill_sessions DATA_DIR EVENT_ID ROWS` (the data dir's SQLite store, or
 //! `JARS_DATABASE_URL`'s PostgreSQL)
@@ -36,7 +36,11 @@ async fn main() {
     let store = jars::store::sessions::open(&config.store)
         .await
         .unwrap_or_else(|e| usage(&e.to_string()));
-    let server = ServerId::new("bench-ice", "8000");
+    // A master and an edge (a quarter of the listeners), as `/stats` shares them out.
+    let (master, edge) = (
+        ServerId::new("bench-ice", "8000"),
+        ServerId::new("bench-edge", "8000"),
+    );
     // Six hours of starts; each session 1–30 minutes.
     let start = Utc::now() - Duration::hours(7);
     let step = Duration::microseconds(6 * 3_600_000_000 / rows.max(1) as i64);
@@ -44,6 +48,7 @@ async fn main() {
     for i in 0..rows {
         let started = start + step * i as i32;
         let seconds = 60 + (i * 7_919) % 1_740;
+        let server = if i % 4 == 0 { &edge } else { &master };
         let key = SessionKey::listener(server.clone(), format!("{i}"));
         ops.push(SessionOp::Open(Arc::new(Session {
             key: key.clone(),

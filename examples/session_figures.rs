@@ -1,6 +1,7 @@
 //! What an event's figures cost the session store: fills a store with `ROWS` listener
 //! sessions of one event (spread over about three hours, as many joins a second as that
-//! takes; a third by members, a third by tickets, a third by address only; 1% still open) and
+//! takes; a third by members, a third by tickets, a third by address only; 1% still open; a
+//! quarter on a second Icecast server) and
 //! `OTHER` rows of another event, then measures `event_figures` for the event: wall and CPU time
 //! of one call (this process's, and on PostgreSQL its server's, when it runs on this machine),
 //! the RSS 16 concurrent calls add, and how soon a call answers after calls dropped mid-query.
@@ -28,7 +29,8 @@ const FILL_SQLITE: &str = "WITH RECURSIVE n(i) AS (SELECT ?3 UNION ALL SELECT i 
     WHERE i < ?3 + ?1 - 1) \
     INSERT INTO sessions (role, server, port, client, mount, event_uuid, ip, agent, referer, \
     ticket, member, started, timelimit, ended, duration, end_reason) \
-    SELECT 'listener', 'ice.example', '8000', i, '/' || ?2 || '.mp3', ?2, \
+    SELECT 'listener', CASE WHEN i % 4 = 0 THEN 'edge.example' ELSE 'ice.example' END, '8000', \
+    i, '/' || ?2 || '.mp3', ?2, \
     '192.0.' || (i % 200) || '.' || (i % 250), 'Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0', \
     'https://radio.example/player', CASE WHEN i % 3 = 0 THEN 'jti-' || i END, \
     CASE WHEN i % 3 = 1 THEN i % 5000 END, s, 3600, \
@@ -41,7 +43,8 @@ const FILL_SQLITE: &str = "WITH RECURSIVE n(i) AS (SELECT ?3 UNION ALL SELECT i 
 const FILL_POSTGRES: &str = "INSERT INTO jars.listener_sessions (role, server, port, client, \
     mount, event_uuid, ip, agent, referer, ticket, member, started, timelimit, ended, duration, \
     end_reason) \
-    SELECT 'listener', 'ice.example', '8000', i::text, '/' || $2 || '.mp3', $2::uuid, \
+    SELECT 'listener', CASE WHEN i % 4 = 0 THEN 'edge.example' ELSE 'ice.example' END, '8000', \
+    i::text, '/' || $2 || '.mp3', $2::uuid, \
     '192.0.' || (i % 200) || '.' || (i % 250), 'Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0', \
     'https://radio.example/player', CASE WHEN i % 3 = 0 THEN 'jti-' || i END, \
     CASE WHEN i % 3 = 1 THEN i % 5000 END, s, 3600, \
@@ -183,8 +186,13 @@ async fn main() {
                 .expect("figures")
         }
     };
-    let (figures, series) = call().await;
-    println!("{figures:?}, {} points", series.len());
+    let f = call().await;
+    println!(
+        "{:?}, {} points, servers {:?}",
+        f.figures,
+        f.series.len(),
+        f.servers
+    );
     for _ in 0..3 {
         let (wall, cpu_before, pg_before) = (Instant::now(), cpu(), postgres_cpu());
         call().await;

@@ -90,17 +90,20 @@ BEGIN
         CREATE INDEX IF NOT EXISTS listener_sessions_started ON jars.listener_sessions (started);
     END IF;
     -- An event's listeners by start, holding what the figures read (src/store/sessions/
-    -- figures.rs), so that they are read from the index alone once vacuum has marked the
-    -- table's pages all-visible. It serves what listener_sessions_event of earlier releases
-    -- did, which goes.
-    IF to_regclass('jars.listener_sessions_listeners') IS NULL THEN
-        CREATE INDEX IF NOT EXISTS listener_sessions_listeners
+    -- figures.rs), the server included, so that they are read from the index alone once
+    -- vacuum has marked the table's pages all-visible. It serves what listener_sessions_event
+    -- and listener_sessions_listeners of earlier releases did, which go.
+    IF to_regclass('jars.listener_sessions_of_event') IS NULL THEN
+        CREATE INDEX IF NOT EXISTS listener_sessions_of_event
             ON jars.listener_sessions (event_uuid, started)
-            INCLUDE (ended, duration, end_reason, member, ticket, ip)
+            INCLUDE (ended, duration, end_reason, member, ticket, ip, server, port)
             WHERE role = 'listener';
     END IF;
     IF to_regclass('jars.listener_sessions_event') IS NOT NULL THEN
         DROP INDEX IF EXISTS jars.listener_sessions_event;
+    END IF;
+    IF to_regclass('jars.listener_sessions_listeners') IS NOT NULL THEN
+        DROP INDEX IF EXISTS jars.listener_sessions_listeners;
     END IF;
 END
 $jars$;

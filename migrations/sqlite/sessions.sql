@@ -39,18 +39,25 @@ CREATE INDEX IF NOT EXISTS sessions_open ON sessions (server, port, role, client
 CREATE INDEX IF NOT EXISTS sessions_started ON sessions (started);
 -- An event's listeners, three ways, each holding what the figures' statements read
 -- (src/store/sessions/figures.rs) in the order they group by, so that an event's figures are
--- read in order from these alone and never sorted but a row per second: by start (and its
--- second), with what the totals read, ...
-CREATE INDEX IF NOT EXISTS sessions_event
-    ON sessions (event_uuid, started / 1000000, started, ended, duration, end_reason)
+-- read in order from these alone and never sorted but a row per server and second: per server
+-- by start (and its second), with what the totals read, ...
+CREATE INDEX IF NOT EXISTS sessions_event_starts
+    ON sessions (event_uuid, server, port, started / 1000000, started, ended, duration, end_reason)
     WHERE role = 'listener';
--- ... by the second a closed row's counting ends (the figures' own expression; an open row's
--- is NULL), ...
-CREATE INDEX IF NOT EXISTS sessions_event_end ON sessions (event_uuid,
+-- ... per server by the second a closed row's counting ends (the figures' own expression; an
+-- open row's is NULL), ...
+CREATE INDEX IF NOT EXISTS sessions_event_ends ON sessions (event_uuid, server, port,
     started / 1000000 + coalesce(duration, max(0, (ended - started) / 1000000)),
     started, ended, duration)
     WHERE role = 'listener';
+-- ... the open ones apart (their ends are now's, and few), ...
+CREATE INDEX IF NOT EXISTS sessions_event_open
+    ON sessions (event_uuid, server, port, started, ended, duration)
+    WHERE role = 'listener' AND ended IS NULL;
 -- ... and by who listened, for unique listeners.
 CREATE INDEX IF NOT EXISTS sessions_event_who
     ON sessions (event_uuid, member, ticket, ip, started)
     WHERE role = 'listener';
+-- Earlier releases' event indexes, without the server: the two above serve what they did.
+DROP INDEX IF EXISTS sessions_event;
+DROP INDEX IF EXISTS sessions_event_end;

@@ -12,8 +12,8 @@ use super::api::{parse_event_id, verified};
 use super::args::Args;
 use super::{ApiError, AppState};
 use crate::rules;
-use crate::sessions::report::{EventStats, GroupBy, MAX_SERIES_POINTS};
-use crate::store::sessions::{Figures, SessionFilter};
+use crate::sessions::report::{EventStats, MAX_SERIES_POINTS};
+use crate::store::sessions::EventFigures;
 
 /// `GET /jars/events/{id}/stats` with `auth` (the owner's or an admin's token). Sessions
 /// not stored (`[sessions] enabled = false`) read as none.
@@ -34,24 +34,15 @@ pub async fn event_stats(
         return Err(ApiError::UnauthorizedConnection);
     }
     let Some(store) = state.hooks.sessions.store() else {
-        return Ok(Json(EventStats::of(
-            id,
-            &Figures::default(),
-            Vec::new(),
-            &[],
-        )));
+        return Ok(Json(EventStats::of(id, EventFigures::default())));
     };
     let slots = state.api.load().list_slots.clone();
     let _slot = slots
         .acquire_owned()
         .await
         .map_err(|_| ApiError::Overloaded)?;
-    let now = state.clock.now();
-    let (figures, series) = store.event_figures(id, now, MAX_SERIES_POINTS).await?;
-    let of_event = SessionFilter {
-        event: Some(id),
-        ..SessionFilter::default()
-    };
-    let by_server = store.report(of_event, GroupBy::Server, now).await?;
-    Ok(Json(EventStats::of(id, &figures, series, &by_server)))
+    let figures = store
+        .event_figures(id, state.clock.now(), MAX_SERIES_POINTS)
+        .await?;
+    Ok(Json(EventStats::of(id, figures)))
 }

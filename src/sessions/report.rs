@@ -7,7 +7,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 pub use crate::store::sessions::GroupBy;
-use crate::store::sessions::{Figures, Point};
+use crate::store::sessions::{EventFigures, Figures};
 
 /// At most this many points in a series (about a month of minutes).
 pub const MAX_SERIES_POINTS: usize = 45_000;
@@ -33,7 +33,7 @@ impl Summary {
         Summary {
             sessions: f.sessions,
             unique_listeners: f.unique_listeners,
-            listening_hours: f.listening_seconds as f64 / 3600.0,
+            listening_hours: hours(f.listening_seconds),
             mean_session_seconds: if f.sessions == 0 {
                 0.0
             } else {
@@ -77,29 +77,23 @@ pub struct EventStats {
 }
 
 impl EventStats {
-    /// `figures` and `series` of the whole event, `by_server` its figures per server.
-    pub fn of(
-        event: Uuid,
-        figures: &Figures,
-        series: Vec<Point>,
-        by_server: &[(String, Figures)],
-    ) -> EventStats {
+    /// What the store aggregated of the event `event`.
+    pub fn of(event: Uuid, figures: EventFigures) -> EventStats {
         EventStats {
             event,
-            servers: by_server
-                .iter()
-                .map(|(server, f)| {
-                    let s = Summary::of(f);
-                    ServerShare {
-                        server: server.clone(),
-                        sessions: s.sessions,
-                        listening_hours: s.listening_hours,
-                        peak_listeners: s.peak_listeners,
-                    }
+            servers: figures
+                .servers
+                .into_iter()
+                .map(|s| ServerShare {
+                    server: s.server,
+                    sessions: s.sessions,
+                    listening_hours: hours(s.listening_seconds),
+                    peak_listeners: s.peak_listeners,
                 })
                 .collect(),
-            summary: Summary::of(figures),
-            series: series
+            summary: Summary::of(&figures.figures),
+            series: figures
+                .series
                 .into_iter()
                 .map(|p| SeriesPoint {
                     t: p.t,
@@ -108,6 +102,11 @@ impl EventStats {
                 .collect(),
         }
     }
+}
+
+/// Seconds as hours.
+fn hours(seconds: u64) -> f64 {
+    seconds as f64 / 3600.0
 }
 
 #[cfg(test)]

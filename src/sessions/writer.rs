@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::ip::kept_ip;
 use crate::clock::SharedClock;
 use crate::config::{IpMode, SessionSettings};
-use crate::domain::{Ending, FastSet, Role, Session, SessionEnd, SessionKey, SessionOp};
+use crate::domain::{Ending, Role, Session, SessionEnd, SessionKey, SessionOp};
 use crate::live::{Ended, LiveState};
 use crate::log_input::Throttle;
 use crate::metrics::Metrics;
@@ -33,6 +33,9 @@ pub const QUEUE_CAPACITY: usize = 16_384;
 pub const BATCH_OPS: usize = 4_096;
 /// How often the daemon purges old rows and closes lost ones.
 pub const MAINTENANCE_INTERVAL: Duration = Duration::from_secs(600);
+
+/// Open rows the lost-session sweep reads at a time.
+pub const LOST_PAGE: u32 = 10_000;
 
 /// What callbacks hand the writer task.
 enum Msg {
@@ -188,28 +191,33 @@ impl SessionWriter {
             .await?;
         let lost_after =
             chrono::Duration::from_std(self.settings.lost_after).unwrap_or(chrono::Duration::MAX);
-        let live_keys: FastSet<SessionKey> = live
-            .sessions_where(|_| true)
-            .iter()
-            .map(|s| s.key.clone())
-            .collect();
-        let lost: Vec<i64> = store
-            .open_before(
-                now.checked_sub_signed(lost_after)
-                    .unwrap_or(DateTime::<Utc>::MIN_UTC),
-                now - TIMELIMIT_GRACE,
-            )
-            .await?
-            .into_iter()
-            .filter(|row| !live_keys.contains(&row.key))
-            .filter(|row| rules::session_is_lost(row.started, row.timelimit, lost_after, now))
-            .map(|row| row.id)
-            .collect();
-        let closed = if lost.is_empty() {
-            0
-        } else {
-            store.close_lost(&lost, now).await?
-        };
+        let (before, timelimit_before) = (
+            now.checked_sub_signed(lost_after)
+                .unwrap_or(DateTime::<Utc>::MIN_UTC),
+            now - TIMELIMIT_GRACE,
+        );
+        // A page at a time: after a crash every open row may be stale.
+        let (mut after, mut closed) = (0, 0);
+        loop {
+            let page = store
+                .open_before(before, timelimit_before, after, LOST_PAGE)
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            let full = page.len() == LOST_PAGE as usize;
+            let lost: Vec<i64> = page
+                .into_iter()
+                .filter(|row| live.session(&row.key).is_none())
+                .filter(|row| rules::session_is_lost(row.started, row.timelimit, lost_after, now))
+                .map(|row| row.id)
+                .collect();
+            if !lost.is_empty() {
+                closed += store.close_lost(&lost, now).await?;
+            }
+            if !full {
+                break;
+            }
+        }
         Ok((purged, closed))
     }
 }
@@ -274,7 +282,9 @@ pub fn spawn_maintenance(writer: Weak<SessionWriter>, live: Weak<LiveState>, clo
 mod tests {
     use super::*;
     use crate::domain::{ServerId, Target};
-    use crate::store::sessions::{Figures, GroupBy, OpenRow, Point, SessionFilter, SessionRecord};
+    use crate::store::sessions::{
+        EventFigures, Figures, GroupBy, OpenRow, SessionFilter, SessionRecord,
+    };
     use std::sync::Mutex;
     use uuid::Uuid;
 
@@ -309,7 +319,7 @@ mod tests {
             _: Uuid,
             _: DateTime<Utc>,
             _: usize,
-        ) -> Result<(Figures, Vec<Point>), StoreError> {
+        ) -> Result<EventFigures, StoreError> {
             unreachable!()
         }
         async fn report(
@@ -324,6 +334,8 @@ mod tests {
             &self,
             _: DateTime<Utc>,
             _: DateTime<Utc>,
+            _: i64,
+            _: u32,
         ) -> Result<Vec<OpenRow>, StoreError> {
             unreachable!()
         }

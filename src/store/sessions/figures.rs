@@ -15,7 +15,7 @@
 
 use chrono::DateTime;
 
-use super::{Figures, Point};
+use super::{EventFigures, Figures, Point, ServerFigures};
 
 /// How a database groups rows best.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,11 +26,39 @@ pub(super) enum Grouping {
     Hashed,
 }
 
+/// What figures group by: `label` names a group (as text), `keys` are what rows group by. A
+/// group is either one expression (both the same) or columns its label joins.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Group {
+    pub label: &'static str,
+    pub keys: &'static str,
+}
+
+impl Group {
+    /// Groups by one expression.
+    pub const fn by(expr: &'static str) -> Group {
+        Group {
+            label: expr,
+            keys: expr,
+        }
+    }
+}
+
+/// By Icecast server, `server:port` as its callbacks name it; rows group by the two columns,
+/// in the order both backends' event indexes hold them.
+pub(super) const SERVER: Group = Group {
+    label: "server || ':' || port",
+    keys: "server, port",
+};
+
 /// How a backend's table says what the figures need. Bound values: `$1` now, `$2` the event
 /// (when filtered on), `$3` and `$4` the range of starts.
 pub(super) struct Dialect {
     pub grouping: Grouping,
     pub table: &'static str,
+    /// In index order, where the open rows' ends are read (the table and the index that
+    /// holds them apart); `ended IS NULL AND duration IS NULL` tells them.
+    pub open_rows: &'static str,
     /// The filter on the event `$2`, and the one that holds when there is none.
     pub event: &'static str,
     pub any_event: &'static str,
@@ -52,22 +80,27 @@ impl Dialect {
     /// `FROM … WHERE …`: the listeners' sessions of the event `$2` (`event`) or any, in the
     /// range.
     fn rows(&self, event: bool) -> String {
+        self.rows_in(self.table, event)
+    }
+
+    /// [`Dialect::rows`], read from `table`.
+    fn rows_in(&self, table: &str, event: bool) -> String {
         let which = if event { self.event } else { self.any_event };
         format!(
-            "FROM {} WHERE role = 'listener' AND {which} AND {}",
-            self.table, self.range
+            "FROM {table} WHERE role = 'listener' AND {which} AND {}",
+            self.range
         )
     }
 }
 
 /// Per group: sessions, listening seconds, first start and last end (in microseconds), lost
 /// and kicked.
-pub(super) fn totals(d: &Dialect, group: &str, event: bool) -> String {
-    let (secs, rows) = (d.secs, d.rows(event));
+pub(super) fn totals(d: &Dialect, group: Group, event: bool) -> String {
+    let (secs, rows, Group { label, keys }) = (d.secs, d.rows(event), group);
     format!(
-        "SELECT CAST({group} AS TEXT), count(*), CAST(sum({secs}) AS BIGINT), {}, {}, \
+        "SELECT CAST({label} AS TEXT), count(*), CAST(sum({secs}) AS BIGINT), {}, {}, \
          count(*) FILTER (WHERE end_reason = 'lost'), \
-         count(*) FILTER (WHERE end_reason = 'kicked') {rows} GROUP BY {group}",
+         count(*) FILTER (WHERE end_reason = 'kicked') {rows} GROUP BY {keys}",
         (d.micros)("min(started)"),
         (d.micros)(&format!("max({})", d.until)),
     )
@@ -77,53 +110,63 @@ pub(super) fn totals(d: &Dialect, group: &str, event: bool) -> String {
 /// each address without either; each session none of these tell counts as its own. In index
 /// order, one `count(DISTINCT …)` a statement (SQLite then counts along an index, sorting
 /// nothing); hashed, one pass grouping by who.
-pub(super) fn listeners(d: &Dialect, group: &str, event: bool) -> String {
-    let rows = d.rows(event);
+pub(super) fn listeners(d: &Dialect, group: Group, event: bool) -> String {
+    let (rows, Group { label, keys }) = (d.rows(event), group);
     match d.grouping {
         Grouping::InIndexOrder => format!(
             "SELECT CAST(g AS TEXT), CAST(sum(n) AS BIGINT) FROM ( \
-               SELECT {group} AS g, count(DISTINCT member) AS n {rows} \
-                 AND member IS NOT NULL GROUP BY 1 \
-               UNION ALL SELECT {group}, count(DISTINCT ticket) {rows} \
-                 AND member IS NULL AND ticket IS NOT NULL GROUP BY 1 \
-               UNION ALL SELECT {group}, count(DISTINCT ip) {rows} \
-                 AND member IS NULL AND ticket IS NULL AND ip IS NOT NULL GROUP BY 1 \
-               UNION ALL SELECT {group}, count(*) {rows} \
-                 AND member IS NULL AND ticket IS NULL AND ip IS NULL GROUP BY 1) u GROUP BY g"
+               SELECT {label} AS g, count(DISTINCT member) AS n {rows} \
+                 AND member IS NOT NULL GROUP BY {keys} \
+               UNION ALL SELECT {label}, count(DISTINCT ticket) {rows} \
+                 AND member IS NULL AND ticket IS NOT NULL GROUP BY {keys} \
+               UNION ALL SELECT {label}, count(DISTINCT ip) {rows} \
+                 AND member IS NULL AND ticket IS NULL AND ip IS NOT NULL GROUP BY {keys} \
+               UNION ALL SELECT {label}, count(*) {rows} \
+                 AND member IS NULL AND ticket IS NULL AND ip IS NULL GROUP BY {keys}) u \
+             GROUP BY g"
         ),
         Grouping::Hashed => format!(
             "SELECT CAST(g AS TEXT), CAST(sum(CASE WHEN member IS NULL AND t IS NULL \
                AND i IS NULL THEN n ELSE 1 END) AS BIGINT) FROM ( \
-               SELECT {group} AS g, member, CASE WHEN member IS NULL THEN ticket END AS t, \
+               SELECT {label} AS g, member, CASE WHEN member IS NULL THEN ticket END AS t, \
                  CASE WHEN member IS NULL AND ticket IS NULL THEN ip END AS i, count(*) AS n \
-               {rows} GROUP BY 1, 2, 3, 4) u GROUP BY g"
+               {rows} GROUP BY {keys}, 2, 3, 4) u GROUP BY g"
         ),
     }
 }
 
-/// Per group, the minutes in which listeners came or went, as `m`: `minute` (since the Unix
-/// epoch), `first` (its first second in which some came or went), `most` (listeners at once
-/// at most in those seconds) and `net` (how many more listen at its end than at its start).
-/// `d` counts starts and ends per second (in index order, closed rows' ends and open rows'
-/// apart, so that SQLite reads the closed ones' in order from an index), `r` runs the count
-/// along the seconds.
-fn minutes(d: &Dialect, group: &str, event: bool) -> String {
+/// Per group, the seconds in which listeners came or went and how many listen during each, as
+/// `r`: `g`, `tick` (since the Unix epoch), `n` (how many came less how many went) and
+/// `listening`, then its minutes as `m`: `g`, `minute` (since the Unix epoch), `first` (its
+/// first second in which some came or went), `most` (listeners at once at most in those
+/// seconds) and `net` (how many more listen at its end than at its start). `u` counts starts
+/// and ends per second (in index order, closed rows' ends and open rows' apart, so that
+/// SQLite reads the closed ones' in order from an index), `d` sums them per second.
+fn minutes(d: &Dialect, group: Group, event: bool) -> String {
     let (second, secs, closed_end, rows) = (d.second, d.secs, d.closed_end, d.rows(event));
-    let ends = match d.grouping {
+    let Group { label, keys } = group;
+    let u = match d.grouping {
+        // Starts, closed rows' ends and open rows' ends, each read in its index's order.
         Grouping::InIndexOrder => format!(
-            "SELECT {group}, {closed_end}, -count(*) {rows} \
-               AND {closed_end} IS NOT NULL GROUP BY 1, 2 \
-             UNION ALL SELECT {group}, {second} + {secs}, -count(*) {rows} \
-               AND {closed_end} IS NULL GROUP BY 1, 2"
+            "SELECT {label} AS g, {second} AS tick, count(*) AS n {rows} \
+               GROUP BY {keys}, {second} \
+             UNION ALL SELECT {label}, {closed_end}, -count(*) {rows} \
+               AND {closed_end} IS NOT NULL GROUP BY {keys}, {closed_end} \
+             UNION ALL SELECT {label}, {second} + {secs}, -count(*) {open} \
+               AND ended IS NULL AND duration IS NULL GROUP BY {keys}, 2",
+            open = d.rows_in(d.open_rows, event)
         ),
-        Grouping::Hashed => {
-            format!("SELECT {group}, {second} + {secs}, -count(*) {rows} GROUP BY 1, 2")
-        }
+        // Starts and ends, each hashed in a pass of its own (faster than one pass hashing
+        // twice the tuples).
+        Grouping::Hashed => format!(
+            "SELECT {label} AS g, {second} AS tick, count(*) AS n {rows} \
+               GROUP BY {keys}, {second} \
+             UNION ALL SELECT {label}, {second} + {secs}, -count(*) {rows} GROUP BY {keys}, 2"
+        ),
     };
     format!(
-        "WITH d AS (SELECT g, tick, CAST(sum(n) AS BIGINT) AS n FROM ( \
-            SELECT {group} AS g, {second} AS tick, count(*) AS n {rows} GROUP BY 1, 2 \
-            UNION ALL {ends}) u GROUP BY g, tick), \
+        "WITH u AS ({u}), \
+         d AS (SELECT g, tick, CAST(sum(n) AS BIGINT) AS n FROM u GROUP BY g, tick), \
          r AS (SELECT g, tick, n, \
             CAST(sum(n) OVER (PARTITION BY g ORDER BY tick) AS BIGINT) AS listening FROM d), \
          m AS (SELECT g, tick / 60 AS minute, min(tick) AS first, max(listening) AS most, \
@@ -131,17 +174,28 @@ fn minutes(d: &Dialect, group: &str, event: bool) -> String {
     )
 }
 
-/// One event's minutes in order, with how many listen at each one's end (`after`).
-pub(super) fn series(d: &Dialect, group: &str) -> String {
+/// One event's minutes in order, with how many listen at each one's end (`after`), as rows
+/// with no group; then each server's peak, as a row with its group (`0, 0, peak, 0`). The
+/// event's seconds are the sum of its servers', so its rows are read once for both.
+pub(super) fn series(d: &Dialect) -> String {
     format!(
-        "{} SELECT minute, first, most, \
-         CAST(sum(net) OVER (ORDER BY minute) AS BIGINT) AS after FROM m ORDER BY minute",
-        minutes(d, group, true)
+        "{}, \
+         e AS (SELECT tick, CAST(sum(n) AS BIGINT) AS n FROM d GROUP BY tick), \
+         er AS (SELECT tick, n, CAST(sum(n) OVER (ORDER BY tick) AS BIGINT) AS listening \
+            FROM e), \
+         em AS (SELECT tick / 60 AS minute, min(tick) AS first, max(listening) AS most, \
+            CAST(sum(n) AS BIGINT) AS net FROM er GROUP BY tick / 60) \
+         SELECT g, minute, first, most, after FROM ( \
+           SELECT CAST(NULL AS TEXT) AS g, minute, first, most, \
+             CAST(sum(net) OVER (ORDER BY minute) AS BIGINT) AS after FROM em \
+           UNION ALL SELECT CAST(g AS TEXT), 0, 0, max(listening), 0 FROM r GROUP BY g) s \
+         ORDER BY g IS NOT NULL, g, minute",
+        minutes(d, SERVER, true)
     )
 }
 
 /// Each group's peak.
-pub(super) fn peaks(d: &Dialect, group: &str, event: bool) -> String {
+pub(super) fn peaks(d: &Dialect, group: Group, event: bool) -> String {
     format!(
         "{} SELECT CAST(g AS TEXT), max(most) FROM m GROUP BY g",
         minutes(d, group, event)
@@ -155,27 +209,62 @@ pub(super) type Totals = (String, i64, Option<i64>, Option<i64>, Option<i64>, i6
 /// A row of [`listeners`] or [`peaks`]: group, count.
 pub(super) type PerGroup = (String, i64);
 
-/// A row of [`series`]: minute, first, most, after.
-pub(super) type Minute = (i64, i64, i64, i64);
+/// A row of [`series`]: the group (none: the event's minute), minute, first, most, after.
+pub(super) type Minute = (Option<String>, i64, i64, i64, i64);
 
-/// One event's figures and series from its [`totals`] and [`listeners`] (one row each at
-/// most) and [`series`] rows.
+/// One event's figures, series and servers from its [`totals`] by [`SERVER`], its
+/// [`listeners`] (one row at most) and its [`series`] rows.
 pub(super) fn of_event(
     totals: Vec<Totals>,
     listeners: Vec<PerGroup>,
     minutes: Vec<Minute>,
     max_points: usize,
-) -> (Figures, Vec<Point>) {
-    let mut figures = of_groups(totals, listeners, Vec::new())
-        .pop()
-        .map_or_else(Figures::default, |(_, f)| f);
-    let mut series = Series::new(max_points);
-    for (minute, first, most, after) in minutes {
-        series.minute(minute, first, most, after);
+) -> EventFigures {
+    let mut figures = Figures::default();
+    let mut servers: Vec<ServerFigures> = Vec::with_capacity(totals.len());
+    for (server, f) in totals.into_iter().map(figures_of) {
+        figures.sessions += f.sessions;
+        figures.listening_seconds += f.listening_seconds;
+        figures.lost += f.lost;
+        figures.kicked += f.kicked;
+        figures.first_start = earliest(figures.first_start, f.first_start);
+        figures.last_end = figures.last_end.max(f.last_end);
+        servers.push(ServerFigures {
+            server,
+            sessions: f.sessions,
+            listening_seconds: f.listening_seconds,
+            peak_listeners: 0,
+        });
     }
-    let (peak, points) = series.finish();
+    // By bytes, whatever the database's collation.
+    servers.sort_by(|a, b| a.server.cmp(&b.server));
+    figures.unique_listeners = listeners.first().map_or(0, |&(_, n)| count(n));
+    let mut series = Series::new(max_points);
+    for (server, minute, first, most, after) in minutes {
+        match server {
+            None => series.minute(minute, first, most, after),
+            Some(server) => {
+                if let Some(s) = servers.iter_mut().find(|s| s.server == server) {
+                    s.peak_listeners = u32::try_from(most).unwrap_or(u32::MAX);
+                }
+            }
+        }
+    }
+    let (peak, series) = series.finish();
     figures.peak_listeners = peak;
-    (figures, points)
+    EventFigures {
+        figures,
+        series,
+        servers,
+    }
+}
+
+/// The earlier of two times, either of which may be unknown.
+fn earliest<T: Ord>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// Each group's figures from the [`totals`], [`listeners`] and [`peaks`] rows, in the

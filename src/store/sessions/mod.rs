@@ -67,6 +67,26 @@ pub struct Point {
     pub listeners: u32,
 }
 
+/// One Icecast server's share of an event's listeners' sessions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerFigures {
+    /// `server:port`, as its callbacks name it.
+    pub server: String,
+    pub sessions: u64,
+    pub listening_seconds: u64,
+    /// The most of the event's listeners on it at once.
+    pub peak_listeners: u32,
+}
+
+/// One event's figures: the whole, a [`Point`] a minute and each server's share.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventFigures {
+    pub figures: Figures,
+    pub series: Vec<Point>,
+    /// By `server:port`, in byte order.
+    pub servers: Vec<ServerFigures>,
+}
+
 /// A stored session, as it is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
@@ -109,15 +129,16 @@ pub trait SessionStore: Send + Sync {
     /// The sessions `server` has open rows for (listeners and sources), as stored: what a
     /// restarted node joins with what that server's admin API lists.
     async fn open_sessions(&self, server: &ServerId) -> Result<Vec<Session>, StoreError>;
-    /// The figures of the listeners' sessions of `event`, and one [`Point`] a minute from the
-    /// first start's minute to the last end's (at most `max_points`), at `now`, aggregated by
-    /// the database (see [`Figures`] for how sessions and concurrency count).
+    /// The figures of the listeners' sessions of `event`, one [`Point`] a minute from the
+    /// first start's minute to the last end's (at most `max_points`) and each server's share,
+    /// at `now`, aggregated by the database (see [`Figures`] for how sessions and concurrency
+    /// count): three statements, each reading the event's rows once.
     async fn event_figures(
         &self,
         event: Uuid,
         now: DateTime<Utc>,
         max_points: usize,
-    ) -> Result<(Figures, Vec<Point>), StoreError>;
+    ) -> Result<EventFigures, StoreError>;
     /// The figures of the listeners' sessions `filter` selects, one per group (events by id,
     /// static mounts by name, UTC dates `YYYY-MM-DD`, or servers `server:port`), in the
     /// groups' order, at `now`.
@@ -129,10 +150,13 @@ pub trait SessionStore: Send + Sync {
     ) -> Result<Vec<(String, Figures)>, StoreError>;
     /// Open rows that started before `before`, or whose timelimit ran out before
     /// `timelimit_before` (start + timelimit): the only rows the lost-session sweep may close.
+    /// A page of them: in id order, ids above `after`, at most `limit`.
     async fn open_before(
         &self,
         before: DateTime<Utc>,
         timelimit_before: DateTime<Utc>,
+        after: i64,
+        limit: u32,
     ) -> Result<Vec<OpenRow>, StoreError>;
     /// Closes the rows `ids` (if still open) as `lost`, ended `at`; how many it closed.
     async fn close_lost(&self, ids: &[i64], at: DateTime<Utc>) -> Result<u64, StoreError>;

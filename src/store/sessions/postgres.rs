@@ -19,9 +19,9 @@ use sqlx::{Connection, PgConnection, Postgres, Row};
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
-use super::figures::{self, Dialect, Grouping};
+use super::figures::{self, Dialect, Group, Grouping, SERVER};
 use super::row::{record_of, seconds, session_of, SESSION_COLUMNS};
-use super::{Figures, GroupBy, OpenRow, Point, SessionFilter, SessionRecord, SessionStore};
+use super::{EventFigures, Figures, GroupBy, OpenRow, SessionFilter, SessionRecord, SessionStore};
 use crate::config::{redact_url, PostgresSettings};
 use crate::domain::{ServerId, Session, SessionEnd, SessionOp};
 use crate::rules;
@@ -175,12 +175,13 @@ impl PgSessions {
         self.outcome(self.query_timeout, done)
     }
 
-    /// The totals and listeners of the listeners' sessions grouped by `group` (of the event
-    /// `$2` when `event`), and the rows of `last` (more figures of the same): the three at once,
-    /// each on a connection of the figures pool that is cancelled if this is dropped.
+    /// The totals and the listeners of the listeners' sessions (of the event `$2` when
+    /// `event`), grouped by `groups` (in that order), and the rows of `last` (more figures of
+    /// the same): the three at once, each on a connection of the figures pool that is
+    /// cancelled if this is dropped.
     async fn aggregate<O>(
         &self,
-        group: &str,
+        groups: [Group; 2],
         event: bool,
         binds: Binds,
         last: String,
@@ -197,8 +198,8 @@ impl PgSessions {
                 let acquire = || Cancelling::acquire(&self.figures, self.options.clone());
                 (acquire().await?, acquire().await?, acquire().await?)
             };
-            let totals = figures::totals(&SQL, group, event);
-            let listeners = figures::listeners(&SQL, group, event);
+            let totals = figures::totals(&SQL, groups[0], event);
+            let listeners = figures::listeners(&SQL, groups[1], event);
             let (totals, listeners, more) = tokio::try_join!(
                 all(a.get(), &totals, binds),
                 all(b.get(), &listeners, binds),
@@ -227,6 +228,7 @@ where
 const SQL: Dialect = Dialect {
     grouping: Grouping::Hashed,
     table: "jars.listener_sessions",
+    open_rows: "jars.listener_sessions",
     event: "event_uuid = $2",
     any_event: "$2::uuid IS NULL",
     range: "($3::timestamp IS NULL OR started >= $3) AND ($4::timestamp IS NULL OR started < $4)",
@@ -470,16 +472,20 @@ impl SessionStore for PgSessions {
         event: Uuid,
         now: DateTime<Utc>,
         max_points: usize,
-    ) -> Result<(Figures, Vec<Point>), StoreError> {
+    ) -> Result<EventFigures, StoreError> {
         let binds = Binds {
             now,
             event: Some(event),
             from: None,
             to: None,
         };
-        let g = "event_uuid";
         let (totals, listeners, minutes) = self
-            .aggregate(g, true, binds, figures::series(&SQL, g))
+            .aggregate(
+                [SERVER, Group::by("event_uuid")],
+                true,
+                binds,
+                figures::series(&SQL),
+            )
             .await?;
         Ok(figures::of_event(totals, listeners, minutes, max_points))
     }
@@ -491,9 +497,9 @@ impl SessionStore for PgSessions {
         now: DateTime<Utc>,
     ) -> Result<Vec<(String, Figures)>, StoreError> {
         let group = match by {
-            GroupBy::Event => "COALESCE(event_uuid::text, mount)",
-            GroupBy::Day => "to_char(started, 'YYYY-MM-DD')",
-            GroupBy::Server => "server || ':' || port",
+            GroupBy::Event => Group::by("COALESCE(event_uuid::text, mount)"),
+            GroupBy::Day => Group::by("to_char(started, 'YYYY-MM-DD')"),
+            GroupBy::Server => SERVER,
         };
         let binds = Binds {
             now,
@@ -503,7 +509,7 @@ impl SessionStore for PgSessions {
         };
         let event = filter.event.is_some();
         let (totals, listeners, peaks) = self
-            .aggregate(group, event, binds, figures::peaks(&SQL, group, event))
+            .aggregate([group; 2], event, binds, figures::peaks(&SQL, group, event))
             .await?;
         Ok(figures::of_groups(totals, listeners, peaks))
     }
@@ -512,15 +518,20 @@ impl SessionStore for PgSessions {
         &self,
         before: DateTime<Utc>,
         timelimit_before: DateTime<Utc>,
+        after: i64,
+        limit: u32,
     ) -> Result<Vec<OpenRow>, StoreError> {
         self.run(|pool| async move {
             sqlx::query(&format!(
                 "SELECT id, {READ_SESSION} FROM jars.listener_sessions \
                  WHERE ended IS NULL AND (started < $1 OR (timelimit IS NOT NULL \
-                 AND started + timelimit * interval '1 second' < $2))"
+                 AND started + timelimit * interval '1 second' < $2)) AND id > $3 \
+                 ORDER BY id LIMIT $4"
             ))
             .bind(db_time(before))
             .bind(db_time(timelimit_before))
+            .bind(after)
+            .bind(i64::from(limit))
             .try_map(|row: PgRow| {
                 let s = session_of(&row)?;
                 Ok(OpenRow {

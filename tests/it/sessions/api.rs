@@ -377,3 +377,32 @@ async fn long_agents_and_referers_are_cut_and_marked() {
     }
     assert!(referer.starts_with("https://radio.example/é"));
 }
+
+/// After a crash every open row may be stale: the sweep reads them a page
+/// ([`jars::sessions::writer::LOST_PAGE`]) at a time and closes every one that is not live.
+#[tokio::test]
+async fn the_lost_sweep_closes_more_stale_rows_than_a_page() {
+    use crate::sessions::store::{listener, open};
+    let server = TestServer::start(CONFIG).await;
+    let store = server.state.hooks.sessions.store().expect("sessions on");
+    let event = uuid::Uuid::new_v4();
+    // Started now (the daemon's own sweep leaves them be), stale two days on.
+    let now = server.clock.now();
+    let session = |i: usize| jars::domain::Session {
+        started: now + chrono::Duration::milliseconds(i as i64),
+        ..listener(&format!("{i}"), event, 0.0)
+    };
+    let rows = jars::sessions::writer::LOST_PAGE as usize + 5;
+    let ops: Vec<_> = (0..rows).map(|i| open(session(i))).collect();
+    store.apply(&ops).await.unwrap();
+    // One of them is live on this node: it stays open.
+    let live = jars::live::LiveState::new();
+    let kept = session(7);
+    live.listener_joined(kept.clone(), None, now).unwrap();
+    let later = now + chrono::Duration::days(2);
+    let (purged, lost) = maintain(&server, &live, later).await;
+    assert_eq!((purged, lost), (0, rows as u64 - 1));
+    let open_left = store.open_before(later, later, 0, 100).await.unwrap();
+    assert_eq!(open_left.len(), 1);
+    assert_eq!(open_left[0].key, kept.key);
+}

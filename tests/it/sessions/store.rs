@@ -19,7 +19,9 @@ use jars::config::{PostgresSettings, StoreSettings};
 use jars::domain::{
     DenyReason, EndReason, Ending, ServerId, Session, SessionEnd, SessionKey, SessionOp, Target,
 };
-use jars::store::sessions::{Figures, GroupBy, SessionFilter, SessionRecord, SessionStore};
+use jars::store::sessions::{
+    EventFigures, Figures, GroupBy, ServerFigures, SessionFilter, SessionRecord, SessionStore,
+};
 use support::pg::{admin_url, TempDb};
 use uuid::Uuid;
 
@@ -82,6 +84,7 @@ on_both!(
     a_restart_reads_the_open_sessions_of_its_server,
     figures_and_series_as_counted_by_hand,
     an_event_without_rows_has_no_figures,
+    an_events_figures_share_it_out_by_server,
     reports_group_by_event_and_by_day,
     purge_and_the_lost_sweep,
 );
@@ -372,7 +375,11 @@ async fn seven_listeners(store: &dyn SessionStore) -> Uuid {
 async fn figures_and_series_as_counted_by_hand(s: Store) {
     let store = &*s.store;
     let event = seven_listeners(store).await;
-    let (figures, series) = store.event_figures(event, at(600.0), 100).await.unwrap();
+    let EventFigures {
+        figures,
+        series,
+        servers,
+    } = store.event_figures(event, at(600.0), 100).await.unwrap();
     assert_eq!(
         figures,
         Figures {
@@ -393,11 +400,25 @@ async fn figures_and_series_as_counted_by_hand(s: Store) {
         .map(|(m, n)| (t0() + Duration::minutes(m as i64), n))
         .collect();
     assert_eq!(got, want);
+    assert_eq!(
+        servers,
+        [ServerFigures {
+            server: ice().to_string(),
+            sessions: 7,
+            listening_seconds: 799,
+            peak_listeners: 2,
+        }],
+        "all on one server"
+    );
     // At most three points; the peak still over all of them.
-    let (few, three) = store.event_figures(event, at(600.0), 3).await.unwrap();
-    assert_eq!((few.peak_listeners, three.len()), (2, 3));
+    let few = store.event_figures(event, at(600.0), 3).await.unwrap();
+    assert_eq!((few.figures.peak_listeners, few.series.len()), (2, 3));
     // Earlier, the open row counts up to then.
-    let (earlier, _) = store.event_figures(event, at(500.0), 100).await.unwrap();
+    let earlier = store
+        .event_figures(event, at(500.0), 100)
+        .await
+        .unwrap()
+        .figures;
     assert_eq!(earlier.listening_seconds, 799 - 100);
     assert_eq!(earlier.last_end, Some(at(500.0)));
 }
@@ -405,12 +426,85 @@ async fn figures_and_series_as_counted_by_hand(s: Store) {
 async fn an_event_without_rows_has_no_figures(s: Store) {
     let store = &*s.store;
     seven_listeners(store).await;
-    let (figures, series) = store
+    let none = store
         .event_figures(Uuid::new_v4(), at(600.0), 100)
         .await
         .unwrap();
-    assert_eq!(figures, Figures::default());
-    assert!(series.is_empty());
+    assert_eq!(none, EventFigures::default());
+}
+
+/// Issue 30's servers in an event's figures: each server's sessions, hours and peak, as a
+/// report by server of the event counts them, and the event's peak over all of them at once.
+async fn an_events_figures_share_it_out_by_server(s: Store) {
+    let store = &*s.store;
+    let event = Uuid::new_v4();
+    let edge = ServerId::new("edge.example", "8001");
+    let on_edge = |client: &str, started: f64| Session {
+        key: SessionKey::listener(edge.clone(), client),
+        ..listener(client, event, started)
+    };
+    // ice: a for 0–120 s, b for 60–90 s; edge: c for 30–150 s, d for 100–130 s, e open
+    // since 200 s. At second 100: a, c and d (b left at 90); never more.
+    store
+        .apply(&[
+            open(listener("a", event, 0.0)),
+            open(listener("b", event, 60.0)),
+            open(on_edge("c", 30.0)),
+            open(on_edge("d", 100.0)),
+            open(on_edge("e", 200.0)),
+            left("a", 120.0, None),
+            left("b", 90.0, None),
+            close(
+                SessionKey::listener(edge.clone(), "c"),
+                150.0,
+                None,
+                Ending::Reported,
+            ),
+            close(
+                SessionKey::listener(edge.clone(), "d"),
+                130.0,
+                None,
+                Ending::Reported,
+            ),
+        ])
+        .await
+        .unwrap();
+    let now = at(300.0);
+    let f = store.event_figures(event, now, 100).await.unwrap();
+    let shares: Vec<(String, u64, u64, u32)> = f
+        .servers
+        .iter()
+        .map(|s| {
+            (
+                s.server.clone(),
+                s.sessions,
+                s.listening_seconds,
+                s.peak_listeners,
+            )
+        })
+        .collect();
+    assert_eq!(
+        shares,
+        [
+            (edge.to_string(), 3, 120 + 30 + 100, 2),
+            (ice().to_string(), 2, 120 + 30, 2),
+        ]
+    );
+    assert_eq!((f.figures.sessions, f.figures.listening_seconds), (5, 400));
+    assert_eq!(f.figures.peak_listeners, 3, "a, c and d at second 100");
+    assert_eq!(f.figures.first_start, Some(at(0.0)));
+    assert_eq!(f.figures.last_end, Some(now), "e is still open");
+    // The same as a report of the event by server says.
+    let of_event = SessionFilter {
+        event: Some(event),
+        ..SessionFilter::default()
+    };
+    let report = store.report(of_event, GroupBy::Server, now).await.unwrap();
+    let reported: Vec<(String, u64, u64, u32)> = report
+        .iter()
+        .map(|(g, f)| (g.clone(), f.sessions, f.listening_seconds, f.peak_listeners))
+        .collect();
+    assert_eq!(reported, shares);
 }
 
 async fn reports_group_by_event_and_by_day(s: Store) {
@@ -533,13 +627,31 @@ async fn purge_and_the_lost_sweep(s: Store) {
         .await
         .unwrap();
     // Open rows started before 500, or whose timelimit ran out before 150.
-    let mut found = store.open_before(at(500.0), at(150.0)).await.unwrap();
-    found.sort_by_key(|r| r.started);
+    let found = store
+        .open_before(at(500.0), at(150.0), 0, 100)
+        .await
+        .unwrap();
     let keys: Vec<&str> = found.iter().map(|r| r.key.id.as_str()).collect();
-    assert_eq!(keys, ["1", "2"]);
+    assert_eq!(keys, ["1", "2"], "in id order");
     assert_eq!(found[1].timelimit, Some(60));
-    let only_timelimit = store.open_before(at(-1.0), at(170.0)).await.unwrap();
+    let only_timelimit = store
+        .open_before(at(-1.0), at(170.0), 0, 100)
+        .await
+        .unwrap();
     assert_eq!(only_timelimit.len(), 1, "2's timelimit ran out at 160");
+    // A page at a time: after the first, the rest.
+    let first = store.open_before(at(500.0), at(150.0), 0, 1).await.unwrap();
+    assert_eq!(first.len(), 1);
+    let rest = store
+        .open_before(at(500.0), at(150.0), first[0].id, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        [first[0].id, rest[0].id],
+        [found[0].id, found[1].id],
+        "the page after the first starts after it"
+    );
+    assert_eq!(rest.len(), 1);
 
     let ids: Vec<i64> = found.iter().map(|r| r.id).collect();
     assert_eq!(store.close_lost(&ids, at(2_000.0)).await.unwrap(), 2);

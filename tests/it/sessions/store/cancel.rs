@@ -83,7 +83,7 @@ async fn a_dropped_figures_call_stops_its_query(s: Store) {
             async move { store.event_figures(event, now, 1_000).await }
         }
     };
-    let (figures, _) = call().await.unwrap();
+    let figures = call().await.unwrap().figures;
     assert_eq!(figures.sessions, ROWS as u64);
     let started = Instant::now();
     call().await.unwrap();

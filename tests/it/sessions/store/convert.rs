@@ -198,10 +198,11 @@ async fn the_first_layout_is_converted() {
         .unwrap();
     let open = store.open_sessions(&ice()).await.unwrap();
     assert_eq!(open, vec![c.session.clone()], "the open row, for a restart");
-    let (figures, _) = store
+    let figures = store
         .event_figures(event, t0() + Duration::hours(1), 10)
         .await
-        .unwrap();
+        .unwrap()
+        .figures;
     // b lasted a microsecond short of a minute: 59 whole seconds.
     assert_eq!((figures.sessions, figures.listening_seconds), (2, 600 + 59));
 }

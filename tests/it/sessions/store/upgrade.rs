@@ -139,7 +139,7 @@ async fn an_earlier_table_is_migrated_by_its_owner_and_written_by_its_writer() {
     assert_eq!(
         indexes,
         [
-            "listener_sessions_listeners",
+            "listener_sessions_of_event",
             "listener_sessions_open",
             "listener_sessions_pkey",
             "listener_sessions_started"
@@ -168,10 +168,11 @@ async fn an_earlier_table_is_migrated_by_its_owner_and_written_by_its_writer() {
             Some(EndReason::Timelimit)
         )
     );
-    let (figures, _) = store
+    let figures = store
         .event_figures(event, t0() + Duration::minutes(3), 10)
         .await
-        .unwrap();
+        .unwrap()
+        .figures;
     assert_eq!((figures.sessions, figures.listening_seconds), (2, 60 + 60));
     drop(store);
     writer.drop_with(db, &admin).await;

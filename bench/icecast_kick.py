@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 
@@ -30,6 +31,20 @@ def admin_connections(icecast_port, jars_pid):
         capture_output=True, text=True, check=False,
     ).stdout
     return sum(1 for line in out.splitlines() if re.search(rf"pid={jars_pid}\b", line))
+
+
+class MostConnections(threading.Thread):
+    """Samples admin_connections every 20 ms on a thread of its own (the event loop is busy with
+    thousands of listeners, and the end request may answer only once its kicks are done)."""
+
+    def __init__(self, icecast_port, jars_pid):
+        super().__init__(daemon=True)
+        self.args, self.most, self.stop = (icecast_port, jars_pid), 0, threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            self.most = max(self.most, admin_connections(*self.args))
+            time.sleep(0.02)
 
 
 async def post(port, path, form, headers=""):
@@ -131,13 +146,14 @@ async def main():
     cb_task = asyncio.create_task(callbacks(a.jars_port, a.basic, a.other_event, stop_cb, latencies_during))
 
     waits = [asyncio.create_task(closed(r)) for r, _ in conns]
-    most = 0
+    sampler = MostConnections(a.icecast_port, a.jars_pid)
+    sampler.start()
     t_end = time.perf_counter()
     status = await post(a.jars_port, f"/jars/events/{a.event}/end", {"auth": a.token})
-    pending = set(waits)
-    while pending and time.perf_counter() - t_end < 60:
-        most = max(most, admin_connections(a.icecast_port, a.jars_pid))
-        done, pending = await asyncio.wait(pending, timeout=0.02)
+    await asyncio.wait(waits, timeout=max(0.0, 60 - (time.perf_counter() - t_end)))
+    sampler.stop.set()
+    sampler.join()
+    most = sampler.most
     ends = [t.result() for t in waits if t.done() and t.result() is not None]
     stop_cb.set()
     await cb_task

@@ -106,9 +106,12 @@ impl Sanctions {
     /// Icecast's own time limit ends a listener at its event's natural end.
     pub async fn enforce(&self, pass: Pass) {
         let full = pass != Pass::Sweep;
-        let sessions = self
+        let mut sessions = self
             .live
             .sessions_where(|s| full || s.role() == Role::Source || s.member.is_some());
+        // Sources first: an Icecast lets a dropped source's listeners go at once, long before
+        // thousands of listener kicks (16 at a time) would reach them.
+        sessions.sort_by_key(|s| s.role() != Role::Source);
         if sessions.is_empty() {
             return;
         }

@@ -18,7 +18,11 @@ async fn ending_an_event_drops_its_source_and_listeners() {
     let mount = format!("/{event}.mp3");
     assert!(stream_auth(s, &mount, "source", &st.owner).await.allowed);
     mount_change(s, "mount_add", &mount).await;
-    assert!(admitted(s, "1", &mount, "192.0.2.1").await);
+    // Enough listeners that a kick order left to chance would put some before the source.
+    for client in 1..=20 {
+        let ip = format!("192.0.2.{client}");
+        assert!(admitted(s, &client.to_string(), &mount, &ip).await);
+    }
     let path = format!("/jars/events/{event}/end");
     let (status, body) = post(s, &path, &[("auth", &st.other)]).await;
     assert_eq!(
@@ -35,11 +39,22 @@ async fn ending_an_event_drops_its_source_and_listeners() {
     assert_eq!(body["live"], true);
     assert!(
         within(Duration::from_secs(2), || kicks.sources().len() == 1
-            && kicks.listeners().len() == 1)
+            && kicks.listeners().len() == 20)
         .await
     );
     assert_eq!(kicks.sources(), [(mount.clone(), "event_expired")]);
-    assert_eq!(kicks.listeners(), [("1".into(), "event_expired")]);
+    let mut listeners = kicks.listeners();
+    listeners.sort_by_key(|(client, _)| client.parse::<u32>().unwrap());
+    let want: Vec<(String, &str)> = (1..=20).map(|c| (c.to_string(), "event_expired")).collect();
+    assert_eq!(listeners, want);
+    // The source first: Icecast then lets its listeners go at once, before their own kicks
+    // reach it (issue 27, scenario 10).
+    assert_eq!(
+        kicks.roles()[0],
+        jars::domain::Role::Source,
+        "{:?}",
+        kicks.roles()
+    );
     assert!(!stream_auth(s, &mount, "source", &st.owner).await.allowed);
     assert!(!admitted(s, "2", &mount, "192.0.2.2").await);
     // Ending again is harmless; an admin may too; unknown or malformed ids are told apart.

@@ -16,6 +16,8 @@ use super::*;
 pub(crate) struct Recorder {
     pub listeners: Mutex<Vec<(String, &'static str)>>,
     pub sources: Mutex<Vec<(String, &'static str)>>,
+    /// Whose kick came when.
+    pub roles: Mutex<Vec<Role>>,
 }
 
 impl Kicker for Recorder {
@@ -24,6 +26,7 @@ impl Kicker for Recorder {
             Role::Listener => &self.listeners,
             Role::Source => &self.sources,
         };
+        self.roles.lock().unwrap().push(s.role());
         // A listener by its client id, a source by its mount.
         kicks
             .lock()
@@ -43,6 +46,9 @@ impl Recorder {
     }
     pub fn sources(&self) -> Vec<(String, &'static str)> {
         self.sources.lock().unwrap().clone()
+    }
+    pub fn roles(&self) -> Vec<Role> {
+        self.roles.lock().unwrap().clone()
     }
 }
 

@@ -21,7 +21,14 @@ use super::{EventFigures, Figures, Point, ServerFigures};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Grouping {
     /// By reading an index in the order it groups by: one statement per order (SQLite).
-    InIndexOrder,
+    InIndexOrder {
+        /// The second a closed row's counting ends (NULL while open), as the index that
+        /// holds closed rows in that order has it.
+        closed_end: &'static str,
+        /// Where the open rows' ends are read (the table and the index that holds them
+        /// apart); `ended IS NULL AND duration IS NULL` tells them.
+        open_rows: &'static str,
+    },
     /// By hashing: as few passes over the rows as can be (PostgreSQL).
     Hashed,
 }
@@ -56,9 +63,6 @@ pub(super) const SERVER: Group = Group {
 pub(super) struct Dialect {
     pub grouping: Grouping,
     pub table: &'static str,
-    /// In index order, where the open rows' ends are read (the table and the index that
-    /// holds them apart); `ended IS NULL AND duration IS NULL` tells them.
-    pub open_rows: &'static str,
     /// The filter on the event `$2`, and the one that holds when there is none.
     pub event: &'static str,
     pub any_event: &'static str,
@@ -68,8 +72,6 @@ pub(super) struct Dialect {
     pub second: &'static str,
     /// The whole seconds a row counts, open rows up to `$1`.
     pub secs: &'static str,
-    /// The second a closed row's counting ends; NULL while open.
-    pub closed_end: &'static str,
     /// The time a row's counting ends (its start plus its seconds).
     pub until: &'static str,
     /// A time expression as integer microseconds since the Unix epoch.
@@ -113,7 +115,7 @@ pub(super) fn totals(d: &Dialect, group: Group, event: bool) -> String {
 pub(super) fn listeners(d: &Dialect, group: Group, event: bool) -> String {
     let (rows, Group { label, keys }) = (d.rows(event), group);
     match d.grouping {
-        Grouping::InIndexOrder => format!(
+        Grouping::InIndexOrder { .. } => format!(
             "SELECT CAST(g AS TEXT), CAST(sum(n) AS BIGINT) FROM ( \
                SELECT {label} AS g, count(DISTINCT member) AS n {rows} \
                  AND member IS NOT NULL GROUP BY {keys} \
@@ -143,18 +145,21 @@ pub(super) fn listeners(d: &Dialect, group: Group, event: bool) -> String {
 /// and ends per second (in index order, closed rows' ends and open rows' apart, so that
 /// SQLite reads the closed ones' in order from an index), `d` sums them per second.
 fn minutes(d: &Dialect, group: Group, event: bool) -> String {
-    let (second, secs, closed_end, rows) = (d.second, d.secs, d.closed_end, d.rows(event));
+    let (second, secs, rows) = (d.second, d.secs, d.rows(event));
     let Group { label, keys } = group;
     let u = match d.grouping {
         // Starts, closed rows' ends and open rows' ends, each read in its index's order.
-        Grouping::InIndexOrder => format!(
+        Grouping::InIndexOrder {
+            closed_end,
+            open_rows,
+        } => format!(
             "SELECT {label} AS g, {second} AS tick, count(*) AS n {rows} \
                GROUP BY {keys}, {second} \
              UNION ALL SELECT {label}, {closed_end}, -count(*) {rows} \
                AND {closed_end} IS NOT NULL GROUP BY {keys}, {closed_end} \
              UNION ALL SELECT {label}, {second} + {secs}, -count(*) {open} \
                AND ended IS NULL AND duration IS NULL GROUP BY {keys}, 2",
-            open = d.rows_in(d.open_rows, event)
+            open = d.rows_in(open_rows, event)
         ),
         // Starts and ends, each hashed in a pass of its own (faster than one pass hashing
         // twice the tuples).

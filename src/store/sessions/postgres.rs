@@ -228,16 +228,12 @@ where
 const SQL: Dialect = Dialect {
     grouping: Grouping::Hashed,
     table: "jars.listener_sessions",
-    open_rows: "jars.listener_sessions",
     event: "event_uuid = $2",
     any_event: "$2::uuid IS NULL",
     range: "($3::timestamp IS NULL OR started >= $3) AND ($4::timestamp IS NULL OR started < $4)",
     second: "floor(date_part('epoch', started))::bigint",
     secs: "COALESCE(duration, \
         GREATEST(0, trunc(date_part('epoch', COALESCE(ended, $1) - started)))::bigint)",
-    // GREATEST skips NULLs: an open row's must stay NULL.
-    closed_end: "CASE WHEN ended IS NOT NULL THEN floor(date_part('epoch', started))::bigint \
-        + COALESCE(duration, GREATEST(0, trunc(date_part('epoch', ended - started)))::bigint) END",
     until: "started + COALESCE(duration, \
         GREATEST(0, trunc(date_part('epoch', COALESCE(ended, $1) - started)))::bigint) \
         * interval '1 second'",

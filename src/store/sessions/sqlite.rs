@@ -129,16 +129,17 @@ impl Binds {
 
 /// The figures' SQL on this table: times in microseconds.
 const SQL: Dialect = Dialect {
-    grouping: Grouping::InIndexOrder,
+    grouping: Grouping::InIndexOrder {
+        // As in the index sessions_event_ends, which holds closed rows in this order.
+        closed_end: "started / 1000000 + coalesce(duration, max(0, (ended - started) / 1000000))",
+        open_rows: "sessions INDEXED BY sessions_event_open",
+    },
     table: "sessions",
-    open_rows: "sessions INDEXED BY sessions_event_open",
     event: "event_uuid = $2",
     any_event: "$2 IS NULL",
     range: "started >= $3 AND started < $4",
     second: "started / 1000000",
     secs: "coalesce(duration, max(0, (coalesce(ended, $1) - started) / 1000000))",
-    // As in the index sessions_event_ends, which holds closed rows in this order.
-    closed_end: "started / 1000000 + coalesce(duration, max(0, (ended - started) / 1000000))",
     until: "started \
         + coalesce(duration, max(0, (coalesce(ended, $1) - started) / 1000000)) * 1000000",
     micros: as_is,
